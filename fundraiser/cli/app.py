@@ -1,0 +1,127 @@
+"""What every command shares: the campaign, the ledger, the clock, output.
+
+Errors from the modules below are converted here, in one place: a user's
+mistake becomes click.UsageError (exit 2), any other expected failure
+click.ClickException (exit 1). Unexpected errors keep their traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+
+from fundraiser.config import Campaign, load_campaign
+from fundraiser.errors import FundraiserError, ProblemsError
+from fundraiser.ledger import Ledger, open_ledger
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class FundraiserUsageError(click.UsageError):
+    """A user's mistake, printed without the usage banner (exit 2)."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+@dataclass
+class App:
+    campaign_path: Path
+    db_url: str | None
+    _campaign: Campaign | None = None
+    _ledger: Ledger | None = None
+    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
+    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+
+    @property
+    def campaign(self) -> Campaign:
+        if self._campaign is None:
+            self._campaign = load_campaign(self.campaign_path)
+        return self._campaign
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or self.campaign.default_database_url()
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = open_ledger(self.database_url)
+            click.get_current_context().call_on_close(self._ledger.dispose)
+        return self._ledger
+
+    def now(self) -> datetime:
+        """The clock; FUNDRAISER_NOW (ISO 8601 with offset) rehearses a later date."""
+        override = os.environ.get("FUNDRAISER_NOW")
+        if override:
+            try:
+                moment = datetime.fromisoformat(override)
+            except ValueError:
+                raise FundraiserUsageError(
+                    f"FUNDRAISER_NOW={override!r} is not a date and time: "
+                    "use e.g. 2027-03-01T09:00:00+00:00"
+                ) from None
+            if moment.tzinfo is None:
+                raise FundraiserUsageError("FUNDRAISER_NOW needs a UTC offset, e.g. +00:00")
+            return moment
+        return datetime.now(UTC)
+
+    def stored_now(self) -> str:
+        return self.now().astimezone(UTC).isoformat(timespec="microseconds")
+
+    def today(self) -> str:
+        """Today's date in the campaign's time zone (register dates)."""
+        from zoneinfo import ZoneInfo
+
+        return self.now().astimezone(ZoneInfo(self.campaign.campaign.timezone)).date().isoformat()
+
+    def print_json(self, data: Any) -> None:
+        click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@contextmanager
+def converted_errors() -> Iterator[None]:
+    try:
+        yield
+    except ProblemsError as exc:
+        raise FundraiserUsageError(str(exc)) from None
+    except FundraiserError as exc:
+        if exc.user_error:
+            raise FundraiserUsageError(str(exc)) from None
+        raise click.ClickException(str(exc)) from None
+
+
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Decorator for commands: expected failures become one clean message."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with converted_errors():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def fail(message: str, *, usage: bool = True) -> None:
+    if usage:
+        raise FundraiserUsageError(message)
+    raise click.ClickException(message)
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,186 @@
+"""fundraiser pledges: add, import, list, cancel, mark-paid."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from fundraiser import importer
+from fundraiser import pledges as pledges_mod
+from fundraiser.cli.app import App, pass_app
+from fundraiser.errors import ProblemsError
+from fundraiser.money import Money
+from fundraiser.pledges import Status
+
+
+@click.group()
+def pledges() -> None:
+    """Record and look after pledges."""
+
+
+@pledges.command("add")
+@click.option("--name", required=True, help="The backer's full name (for the register).")
+@click.option("--email", required=True, help="The backer's email address.")
+@click.option("--address", required=True, help="The backer's postal address.")
+@click.option("--amount", required=True, help="Amount in major units, e.g. 2500.00.")
+@click.option(
+    "--round", "round_id", default="seed", show_default=True, help="The round: seed or crowd."
+)
+@click.option(
+    "--status",
+    type=click.Choice(["pledged", "paid"]),
+    default="pledged",
+    show_default=True,
+    help="pledged (promised) or paid (money received).",
+)
+@click.option("--reference", help="Bank transfer reference, unique per payment.")
+@click.option("--display-name", help="Public name, only if the backer asked to be shown.")
+@click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def add(
+    app: App,
+    name: str,
+    email: str,
+    address: str,
+    amount: str,
+    round_id: str,
+    status: str,
+    reference: str | None,
+    display_name: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Record an offline pledge (a seed commitment or a bank transfer)."""
+    item, problems = importer.check_offline(
+        app.campaign,
+        name=name,
+        email=email,
+        address=address,
+        amount=amount,
+        round_id=round_id,
+        status=status,
+        where="--",
+    )
+    if item is None:
+        raise ProblemsError("the pledge was not recorded:", problems)
+    item = replace(
+        item,
+        reference=(reference or "").strip() or None,
+        display_name=display_name,
+        source="offline",
+    )
+    pledge_id = pledges_mod.record_offline(app.ledger, item, dry_run=dry_run)
+    if as_json:
+        app.print_json(
+            {
+                "id": pledge_id,
+                "dry_run": dry_run,
+                "amount": item.amount.amount,
+                "currency": item.amount.currency,
+                "status": item.status.value,
+            }
+        )
+    elif dry_run:
+        click.echo(
+            f"Dry run: would record {item.amount.format()} from {item.name} "
+            f"({item.status.value}, {item.round} round). Nothing was written."
+        )
+    else:
+        click.echo(
+            f"Recorded pledge {pledge_id}: {item.amount.format()} from {item.name} "
+            f"({item.status.value})."
+        )
+
+
+@pledges.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check every row, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def import_(app: App, file: Path, dry_run: bool, as_json: bool) -> None:
+    """Import offline pledges from a CSV file: all rows or none.
+
+    Columns: name,email,amount,round,status,reference,address. Amounts in major
+    units (250.00); status pledged or paid. Rows already imported are skipped.
+    """
+    plan = importer.import_file(app.ledger, app.campaign, file, dry_run=dry_run)
+    total = Money(plan.total, app.campaign.currency)
+    if as_json:
+        app.print_json(
+            {
+                "imported": 0 if dry_run else len(plan.new),
+                "new": len(plan.new),
+                "skipped": plan.skipped,
+                "total": total.amount,
+                "currency": total.currency,
+                "dry_run": dry_run,
+            }
+        )
+        return
+    verb = "Would import" if dry_run else "Imported"
+    click.echo(
+        f"{verb} {len(plan.new)} pledge(s), {total.format()}"
+        + (f"; {plan.skipped} already in the ledger, skipped" if plan.skipped else "")
+        + (". Nothing was written." if dry_run else ".")
+    )
+
+
+@pledges.command("list")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice([s.value for s in Status]),
+    help="Only pledges in this status (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print pledges as JSON.")
+@pass_app
+def list_(app: App, statuses: tuple[str, ...], as_json: bool) -> None:
+    """List pledges (all, or by status)."""
+    wanted = [Status(s) for s in statuses] or None
+    with app.ledger.read() as conn:
+        found = pledges_mod.find(conn, status=wanted)
+    if as_json:
+        app.print_json([p.as_json() for p in found])
+        return
+    table = Table("ID", "Name", "Email", "Amount", "Round", "Status", "Reference")
+    for p in found:
+        table.add_row(
+            str(p.id),
+            p.name,
+            p.email,
+            p.amount.format(),
+            p.round,
+            p.status.value,
+            p.reference or "",
+        )
+    app.out.print(table)
+    app.out.print(f"{len(found)} pledge(s)")
+
+
+@pledges.command("cancel")
+@click.argument("pledge_id", type=int)
+@click.option("--reason", default="cancelled by an organizer", show_default=True)
+@pass_app
+def cancel(app: App, pledge_id: int, reason: str) -> None:
+    """Cancel a pledge that has not been paid."""
+    pledge = pledges_mod.cancel(app.ledger, pledge_id, reason)
+    click.echo(f"Pledge {pledge.id} is now {pledge.status.value}.")
+
+
+@pledges.command("mark-paid")
+@click.argument("pledge_id", type=int)
+@click.option("--reference", help="The bank transfer's reference.")
+@pass_app
+def mark_paid(app: App, pledge_id: int, reference: str | None) -> None:
+    """Record that an offline pledge's bank transfer has arrived."""
+    pledge = pledges_mod.mark_paid(app.ledger, pledge_id, reference=reference)
+    click.echo(f"Pledge {pledge.id} is now {pledge.status.value} ({pledge.paid.format()}).")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(pledges)

@@ -1,0 +1,123 @@
+"""fundraiser shares: allocate (show the plan) and issue (apply it)."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from fundraiser import register as register_mod
+from fundraiser.allocation import Plan
+from fundraiser.cli.app import App, pass_app
+from fundraiser.money import Money
+
+
+@click.group()
+def shares() -> None:
+    """Turn paid pledges into founding-member shares."""
+
+
+def plan_json(plan: Plan) -> dict[str, object]:
+    return {
+        "currency": plan.currency,
+        "price": plan.price.amount,
+        "total_shares": plan.total_shares,
+        "total_paid": plan.total_paid.amount,
+        "total_remainders": plan.total_remainders.amount,
+        "allotments": [
+            {
+                "person": a.email,
+                "name": a.name,
+                "shares": a.shares,
+                "existing_shares": a.existing_shares,
+                "paid": a.paid.amount,
+                "pledges": list(a.pledge_ids),
+                "remainders": [
+                    {"pledge_id": r.pledge_id, "amount": r.amount.amount, "reason": r.reason.value}
+                    for r in a.remainders
+                ],
+            }
+            for a in plan.allotments
+        ],
+    }
+
+
+@shares.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--dry-run", is_flag=True, hidden=True, help="Allocate never writes; accepted.")
+@pass_app
+def allocate(app: App, as_json: bool, dry_run: bool) -> None:
+    """Show the allotment plan for paid pledges not yet issued (writes nothing)."""
+    campaign = app.campaign
+    with app.ledger.read() as conn:
+        plan = register_mod.make_plan(conn, campaign)
+    if as_json:
+        app.print_json(plan_json(plan))
+        return
+    table = Table("Order", "Name", "Paid", "Shares", "Refund", "Why", title="Allotment plan")
+    for order, a in enumerate(plan.allotments, start=1):
+        refund = Money(sum(r.amount.amount for r in a.remainders), plan.currency)
+        reasons = ", ".join(sorted({r.reason.value for r in a.remainders}))
+        table.add_row(
+            str(order),
+            a.name,
+            a.paid.format(),
+            str(a.shares),
+            refund.format() if refund.amount else "",
+            reasons,
+        )
+    app.out.print(table)
+    app.out.print(
+        f"{plan.total_shares} share(s) at {plan.price.format()} for "
+        f"{len(plan.admitted)} new member(s); {plan.total_remainders.format()} to refund."
+    )
+
+
+@shares.command()
+@click.option("--dry-run", is_flag=True, help="Show what would be issued, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def issue(app: App, dry_run: bool, as_json: bool) -> None:
+    """Apply the plan in one transaction: members, register entries, certificates."""
+    campaign = app.campaign
+    if dry_run:
+        with app.ledger.read() as conn:
+            plan = register_mod.make_plan(conn, campaign)
+        if as_json:
+            app.print_json({"dry_run": True, **plan_json(plan)})
+        else:
+            click.echo(
+                f"Dry run: would issue {plan.total_shares} share(s) to "
+                f"{sum(1 for a in plan.allotments if a.shares)} member(s) and list "
+                f"{plan.total_remainders.format()} for refund. Nothing was written."
+            )
+        return
+    result = register_mod.issue(app.ledger, campaign, today=app.today(), now=app.stored_now())
+    if as_json:
+        app.print_json(
+            {
+                "members_admitted": result.members_admitted,
+                "entries": result.entries,
+                "shares": result.shares,
+                "remainders": result.remainders,
+                "refund_total": result.refund_total.amount,
+                "first_member": result.first_member,
+                "last_member": result.last_member,
+            }
+        )
+    elif result.entries == 0 and result.remainders == 0:
+        click.echo("Nothing to issue: every paid pledge is already in the register.")
+    else:
+        members = (
+            f"members {result.first_member}-{result.last_member}"
+            if result.first_member
+            else "no new members"
+        )
+        click.echo(
+            f"Issued {result.shares} share(s) in {result.entries} register entr(ies); "
+            f"admitted {result.members_admitted} ({members}); "
+            f"{result.refund_total.format()} in {result.remainders} remainder(s) to refund."
+        )
+
+
+def register(main: click.Group) -> None:
+    main.add_command(shares)

@@ -1,0 +1,156 @@
+"""Campaign figures: aggregates only, safe to publish.
+
+This is the one place that turns the ledger into public numbers, for
+`fundraiser status`, the site build and GET /api/campaign. Nothing here may
+carry an email, an address, a legal name or a per-person amount.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fundraiser.config import Campaign
+from fundraiser.ledger import pledges
+from fundraiser.money import Money
+from fundraiser.pledges import LIVE, Status
+
+#: Statuses whose money has been received and not returned.
+HELD = frozenset({Status.PAID, Status.DISPUTED})
+
+
+@dataclass(frozen=True)
+class TierFigures:
+    id: str
+    name: str
+    shares: int
+    price: Money
+    limit: int | None
+    taken: int
+
+    @property
+    def left(self) -> int | None:
+        return None if self.limit is None else max(self.limit - self.taken, 0)
+
+
+@dataclass(frozen=True)
+class Figures:
+    currency: str
+    goal: Money
+    pledged: Money  # every live pledge, paid or not
+    paid: Money  # received and still held
+    backers: int  # distinct people with a live pledge
+    opens: datetime
+    deadline: datetime
+    mode: str
+    state: str  # upcoming, open, closed
+    seconds_left: int
+    by_round: dict[str, Money] = field(default_factory=dict)
+    tiers: tuple[TierFigures, ...] = ()
+
+    @property
+    def percent(self) -> int:
+        """Whole per cent of the goal pledged (floored; may exceed 100)."""
+        return self.pledged.amount * 100 // self.goal.amount if self.goal.amount else 0
+
+    @property
+    def days_left(self) -> int:
+        return -(-self.seconds_left // 86400) if self.seconds_left > 0 else 0
+
+    @property
+    def goal_met(self) -> bool:
+        return self.pledged >= self.goal
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "goal": self.goal.amount,
+            "pledged": self.pledged.amount,
+            "paid": self.paid.amount,
+            "backers": self.backers,
+            "percent": self.percent,
+            "goal_met": self.goal_met,
+            "opens": self.opens.isoformat(),
+            "deadline": self.deadline.isoformat(),
+            "mode": self.mode,
+            "state": self.state,
+            "days_left": self.days_left,
+            "by_round": {key: value.amount for key, value in self.by_round.items()},
+            "tiers": [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "shares": t.shares,
+                    "price": t.price.amount,
+                    "limit": t.limit,
+                    "taken": t.taken,
+                    "left": t.left,
+                }
+                for t in self.tiers
+            ],
+        }
+
+
+def tier_counts(conn: Connection) -> dict[str, int]:
+    """Live pledges per tier (places taken)."""
+    rows = conn.execute(
+        sa.select(pledges.c.tier, sa.func.count())
+        .where(pledges.c.tier.is_not(None), pledges.c.status.in_([s.value for s in LIVE]))
+        .group_by(pledges.c.tier)
+    )
+    return {row[0]: int(row[1]) for row in rows}
+
+
+def compute(conn: Connection, campaign: Campaign, now: datetime) -> Figures:
+    settings = campaign.campaign
+    currency = settings.currency
+    live = [s.value for s in LIVE]
+    held = [s.value for s in HELD]
+    pledged, backers = conn.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(pledges.c.amount - pledges.c.refunded_amount), 0),
+            sa.func.count(sa.distinct(pledges.c.person_key)),
+        ).where(pledges.c.status.in_(live))
+    ).one()
+    paid = conn.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(pledges.c.paid_amount - pledges.c.refunded_amount), 0)
+        ).where(pledges.c.status.in_(held))
+    ).scalar()
+    by_round = {r.id: Money(0, currency) for r in campaign.rounds}
+    for round_id, amount in conn.execute(
+        sa.select(pledges.c.round, sa.func.sum(pledges.c.amount - pledges.c.refunded_amount))
+        .where(pledges.c.status.in_(live))
+        .group_by(pledges.c.round)
+    ):
+        by_round[round_id] = Money(int(amount), currency)
+    taken = tier_counts(conn)
+    price = campaign.shares.price
+    tiers = tuple(
+        TierFigures(t.id, t.name, t.shares, price * t.shares, t.limit, taken.get(t.id, 0))
+        for t in campaign.tiers
+    )
+    if now < settings.opens:
+        state = "upcoming"
+    elif now < settings.deadline:
+        state = "open"
+    else:
+        state = "closed"
+    return Figures(
+        currency=currency,
+        goal=settings.goal,
+        pledged=Money(int(pledged), currency),
+        paid=Money(int(paid or 0), currency),
+        backers=int(backers),
+        opens=settings.opens,
+        deadline=settings.deadline,
+        mode=settings.mode.value,
+        state=state,
+        seconds_left=max(int((settings.deadline - now).total_seconds()), 0),
+        by_round=by_round,
+        tiers=tiers,
+    )

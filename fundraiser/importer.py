@@ -1,0 +1,256 @@
+"""Offline pledges from a CSV file: all rows or none.
+
+Columns: name,email,amount,round,status,reference,address. Amounts are major
+units ("250.00"); status is `pledged` or `paid`. Every bad row is listed with
+its line number before anything is written. Each row carries an import key,
+so importing the same file again (after a crash, say) adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fundraiser.config import Campaign
+from fundraiser.errors import ImportRejected, MoneyError, Problem
+from fundraiser.ledger import Ledger, pledges
+from fundraiser.money import Money, parse
+from fundraiser.pledges import NewPledge, Status, create_many, validate_person
+
+COLUMNS = ("name", "email", "amount", "round", "status", "reference", "address")
+STATUSES = {"pledged": Status.PENDING, "paid": Status.PAID}
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    new: list[NewPledge]
+    skipped: int  # rows already in the ledger from an earlier import
+
+    @property
+    def total(self) -> int:
+        return sum(p.amount.amount for p in self.new)
+
+
+def check_offline(
+    campaign: Campaign,
+    *,
+    name: str,
+    email: str,
+    address: str,
+    amount: str,
+    round_id: str,
+    status: str,
+    where: str = "",
+) -> tuple[NewPledge | None, list[Problem]]:
+    """Validate one offline pledge (from the CLI or a CSV row)."""
+    problems = validate_person(name, email, address, where)
+    prefix = f"{where} " if where else ""
+    money: Money | None = None
+    try:
+        money = parse(amount, campaign.currency)
+    except MoneyError as exc:
+        problems.append(Problem(f"{prefix}amount", str(exc)))
+    minimum = campaign.shares.min_holding
+    if money is not None and money < minimum:
+        problems.append(
+            Problem(
+                f"{prefix}amount",
+                f"{money.plain()} is below the minimum holding "
+                f"({minimum.plain()} {minimum.currency})",
+                "pledge at least the minimum holding",
+            )
+        )
+    if campaign.round(round_id.strip()) is None:
+        known = ", ".join(r.id for r in campaign.rounds)
+        problems.append(
+            Problem(
+                f"{prefix}round",
+                f"{round_id!r} is not a round of this campaign",
+                f"use one of: {known}",
+            )
+        )
+    state = STATUSES.get(status.strip().lower())
+    if state is None:
+        problems.append(
+            Problem(
+                f"{prefix}status",
+                f"{status!r} is not pledged or paid",
+                "write pledged (promised) or paid (money received)",
+            )
+        )
+    if problems or money is None or state is None:
+        return None, problems
+    return NewPledge(
+        name=name, email=email, address=address, amount=money, round=round_id.strip(), status=state
+    ), []
+
+
+def _key(row: dict[str, str], occurrence: int) -> str:
+    if row["reference"].strip():
+        return "ref:" + row["reference"].strip()
+    material = "\x1f".join(row[c].strip() for c in COLUMNS) + f"\x1f{occurrence}"
+    return "row:" + hashlib.sha256(material.encode()).hexdigest()[:40]
+
+
+def read_rows(text: str, source: str) -> list[tuple[int, dict[str, str]]]:
+    """Rows with their line numbers; raise ImportRejected for a bad header."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if not header:
+        raise ImportRejected(
+            f"{source} is empty",
+            [
+                Problem(
+                    f"{source}: line 1", "no header", f"start with the header {','.join(COLUMNS)}"
+                )
+            ],
+        )
+    if len(header) == 1 and any(d in header[0] for d in ";\t|"):
+        raise ImportRejected(
+            f"{source} is not comma-separated",
+            [
+                Problem(
+                    f"{source}: line 1",
+                    "the columns are not separated by commas",
+                    "save the file as CSV with commas (,) between columns",
+                )
+            ],
+        )
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise ImportRejected(
+            f"{source} lacks columns",
+            [
+                Problem(
+                    f"{source}: line 1",
+                    f"missing column(s): {', '.join(missing)}",
+                    f"the header must be {','.join(COLUMNS)}",
+                )
+            ],
+        )
+    reader.fieldnames = header
+    rows = []
+    for record in reader:
+        line = reader.line_num
+        extra = record.pop(None, None)
+        clean = {k: (v or "") for k, v in record.items() if k in COLUMNS}
+        if extra:
+            clean["__extra__"] = ",".join(extra)
+        rows.append((line, clean))
+    return rows
+
+
+def plan_import(conn: Connection, campaign: Campaign, path: Path) -> ImportPlan:
+    """Validate every row; raise ImportRejected listing all bad rows."""
+    source = path.name
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ImportRejected(
+            f"{path} not found", [Problem(str(path), "does not exist", "check the path")]
+        ) from None
+    except UnicodeDecodeError:
+        raise ImportRejected(
+            f"{path} is not UTF-8 text",
+            [Problem(str(path), "is not UTF-8 text", "export the sheet as CSV UTF-8")],
+        ) from None
+    rows = read_rows(text, source)
+    problems: list[Problem] = []
+    staged: list[tuple[str, NewPledge]] = []
+    seen: Counter[str] = Counter()
+    references: dict[str, int] = {}
+    for line, row in rows:
+        where = f"{source}: line {line}"
+        if "__extra__" in row:
+            problems.append(
+                Problem(
+                    where, "has more fields than the header", "quote values that contain commas"
+                )
+            )
+            continue
+        reference = row["reference"].strip()
+        if reference and reference in references:
+            problems.append(
+                Problem(
+                    f"{where} reference",
+                    f"{reference!r} is also on line {references[reference]}",
+                    "give each payment its own reference",
+                )
+            )
+            continue
+        if reference:
+            references[reference] = line
+        pledge, found = check_offline(
+            campaign,
+            name=row["name"],
+            email=row["email"],
+            address=row["address"],
+            amount=row["amount"],
+            round_id=row["round"],
+            status=row["status"],
+            where=where,
+        )
+        problems.extend(found)
+        if pledge is None:
+            continue
+        signature = "\x1f".join(row[c].strip() for c in COLUMNS)
+        seen[signature] += 1
+        key = _key(row, seen[signature])
+        staged.append(
+            (
+                key,
+                NewPledge(
+                    name=pledge.name,
+                    email=pledge.email,
+                    address=pledge.address,
+                    amount=pledge.amount,
+                    round=pledge.round,
+                    status=pledge.status,
+                    source="import",
+                    reference=reference or None,
+                    request_key=key,
+                ),
+            )
+        )
+    if problems:
+        raise ImportRejected(
+            f"{source}: {len(problems)} problem(s); nothing was imported", problems
+        )
+    if not staged:
+        raise ImportRejected(
+            f"{source} has no rows",
+            [Problem(source, "has a header but no rows", "add one row per pledge")],
+        )
+    known = _known_keys(conn, [key for key, _ in staged])
+    new = [pledge for key, pledge in staged if key not in known]
+    return ImportPlan(new=new, skipped=len(staged) - len(new))
+
+
+def _known_keys(conn: Connection, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found.update(
+            conn.execute(
+                sa.select(pledges.c.request_key).where(pledges.c.request_key.in_(chunk))
+            ).scalars()
+        )
+    return found
+
+
+def import_file(
+    ledger: Ledger, campaign: Campaign, path: Path, *, dry_run: bool = False
+) -> ImportPlan:
+    """Validate the whole file, then write every new row in one transaction."""
+    with ledger.write() as tx:
+        plan = plan_import(tx.conn, campaign, path)
+        if not dry_run:
+            create_many(tx, plan.new)
+    return plan

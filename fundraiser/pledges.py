@@ -1,0 +1,343 @@
+"""Pledges and their state machine.
+
+The allowed moves live in one table, TRANSITIONS, and one function,
+`transition`, applies them: an illegal move raises and changes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fundraiser.allocation import person_key
+from fundraiser.errors import InvalidTransition, NotFound, Problem, UserInputError
+from fundraiser.ledger import Ledger, Tx, bulk_insert, pledges
+from fundraiser.money import Money
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"  # recorded; no card saved, no money received yet
+    AUTHORIZED = "authorized"  # card saved, to be charged if the goal is met
+    PROCESSING = "processing"  # a charge is in flight (collect marks this first)
+    PAID = "paid"
+    PAYMENT_FAILED = "payment_failed"  # charge failed; the backer may fix their card
+    FAILED = "failed"  # could not be paid, for good
+    CANCELLED = "cancelled"  # withdrawn by the backer or an organizer before payment
+    RELEASED = "released"  # the goal was missed: nothing will be charged
+    REFUNDED = "refunded"  # every penny paid was returned
+    DISPUTED = "disputed"  # the backer's bank is disputing the charge
+
+
+S = Status
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    S.PENDING: frozenset({S.AUTHORIZED, S.PROCESSING, S.PAID, S.FAILED, S.CANCELLED, S.RELEASED}),
+    S.AUTHORIZED: frozenset({S.PROCESSING, S.PAID, S.PAYMENT_FAILED, S.CANCELLED, S.RELEASED}),
+    S.PROCESSING: frozenset({S.PAID, S.PAYMENT_FAILED, S.AUTHORIZED}),
+    S.PAYMENT_FAILED: frozenset({S.AUTHORIZED, S.PROCESSING, S.PAID, S.FAILED}),
+    S.PAID: frozenset({S.REFUNDED, S.DISPUTED}),
+    S.DISPUTED: frozenset({S.PAID, S.REFUNDED}),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.RELEASED: frozenset(),
+    S.REFUNDED: frozenset(),
+}
+
+#: Pledges that still count towards the campaign (money promised or received).
+LIVE = frozenset({S.PENDING, S.AUTHORIZED, S.PROCESSING, S.PAID, S.PAYMENT_FAILED, S.DISPUTED})
+
+_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]{2,}$")
+
+
+def check_email(email: str) -> bool:
+    return bool(_EMAIL.match(email.strip()))
+
+
+@dataclass(frozen=True)
+class NewPledge:
+    name: str
+    email: str
+    address: str
+    amount: Money
+    round: str
+    status: Status = Status.PENDING
+    source: str = "offline"
+    reference: str | None = None
+    display_name: str | None = None
+    tier: str | None = None
+    shares: int | None = None
+    request_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Pledge:
+    id: int
+    created_at: str
+    updated_at: str
+    name: str
+    email: str
+    address: str
+    display_name: str | None
+    round: str
+    tier: str | None
+    shares: int | None
+    amount: Money
+    status: Status
+    status_reason: str | None
+    source: str
+    reference: str | None
+    paid: Money
+    refunded: Money
+    paid_at: str | None
+    allotted_at: str | None
+    stripe_intent: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Pledge:
+        currency = row.currency
+        return cls(
+            id=row.id,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            name=row.name,
+            email=row.email,
+            address=row.address,
+            display_name=row.display_name,
+            round=row.round,
+            tier=row.tier,
+            shares=row.shares,
+            amount=Money(int(row.amount), currency),
+            status=Status(row.status),
+            status_reason=row.status_reason,
+            source=row.source,
+            reference=row.reference,
+            paid=Money(int(row.paid_amount), currency),
+            refunded=Money(int(row.refunded_amount), currency),
+            paid_at=row.paid_at,
+            allotted_at=row.allotted_at,
+            stripe_intent=row.stripe_intent,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "name": self.name,
+            "email": self.email,
+            "address": self.address,
+            "display_name": self.display_name,
+            "round": self.round,
+            "tier": self.tier,
+            "shares": self.shares,
+            "amount": self.amount.amount,
+            "currency": self.amount.currency,
+            "status": self.status.value,
+            "status_reason": self.status_reason,
+            "source": self.source,
+            "reference": self.reference,
+            "paid": self.paid.amount,
+            "refunded": self.refunded.amount,
+            "paid_at": self.paid_at,
+            "allotted_at": self.allotted_at,
+        }
+
+
+def validate_person(name: str, email: str, address: str, where: str = "") -> list[Problem]:
+    """Problems with the person's details (the register needs all three)."""
+    problems = []
+    prefix = f"{where} " if where else ""
+    if not name.strip():
+        problems.append(Problem(f"{prefix}name", "is empty", "give the backer's full name"))
+    if not check_email(email):
+        problems.append(
+            Problem(
+                f"{prefix}email",
+                f"{email!r} is not an email address",
+                "write it as name@example.org",
+            )
+        )
+    if not address.strip():
+        problems.append(
+            Problem(
+                f"{prefix}address",
+                "is empty",
+                "give a postal address: the share register needs one",
+            )
+        )
+    return problems
+
+
+def _row(new: NewPledge, now: str) -> dict[str, Any]:
+    paid = new.status is Status.PAID
+    return {
+        "created_at": now,
+        "updated_at": now,
+        "person_key": person_key(new.email),
+        "name": new.name.strip(),
+        "email": new.email.strip(),
+        "address": new.address.strip(),
+        "display_name": (new.display_name or "").strip() or None,
+        "round": new.round,
+        "tier": new.tier,
+        "shares": new.shares,
+        "amount": new.amount.amount,
+        "currency": new.amount.currency,
+        "status": new.status.value,
+        "source": new.source,
+        "reference": new.reference,
+        "paid_amount": new.amount.amount if paid else 0,
+        "refunded_amount": 0,
+        "paid_at": now if paid else None,
+        "request_key": new.request_key,
+    }
+
+
+def _journal_data(pledge_id: int, new: NewPledge) -> dict[str, Any]:
+    # The journal holds amounts and states, never the person's details: it is
+    # what gets published as a hash, and what survives a right-to-be-forgotten.
+    return {
+        "id": pledge_id,
+        "amount": new.amount.amount,
+        "currency": new.amount.currency,
+        "round": new.round,
+        "status": new.status.value,
+        "source": new.source,
+        "tier": new.tier,
+    }
+
+
+def create_many(tx: Tx, items: Sequence[NewPledge]) -> list[int]:
+    """Insert pledges and journal them, all in the caller's transaction."""
+    if not items:
+        return []
+    first = (tx.execute(sa.select(sa.func.max(pledges.c.id))).scalar() or 0) + 1
+    rows = [dict(_row(item, tx.now), id=first + n) for n, item in enumerate(items)]
+    bulk_insert(tx.conn, pledges, rows)
+    ids = [first + n for n in range(len(items))]
+    if len(items) == 1:
+        tx.record("pledge.create", f"pledge:{ids[0]}", _journal_data(ids[0], items[0]))
+    else:
+        # One transaction, one journal entry: a bulk import is a single change.
+        data = [_journal_data(pid, item) for pid, item in zip(ids, items, strict=True)]
+        tx.record("pledge.create_many", f"pledges:{ids[0]}-{ids[-1]}", {"pledges": data})
+    return ids
+
+
+def create(tx: Tx, item: NewPledge) -> int:
+    return create_many(tx, [item])[0]
+
+
+def get(conn: Connection, pledge_id: int, *, for_update: bool = False) -> Pledge:
+    query = sa.select(pledges).where(pledges.c.id == pledge_id)
+    if for_update and conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFound(f"pledge {pledge_id} does not exist: see `fundraiser pledges list`")
+    return Pledge.from_row(row)
+
+
+def find(
+    conn: Connection, *, status: Iterable[Status] | None = None, email: str | None = None
+) -> list[Pledge]:
+    query = sa.select(pledges).order_by(pledges.c.id)
+    if status is not None:
+        query = query.where(pledges.c.status.in_([s.value for s in status]))
+    if email is not None:
+        query = query.where(pledges.c.person_key == person_key(email))
+    return [Pledge.from_row(row) for row in conn.execute(query)]
+
+
+def transition(
+    tx: Tx,
+    pledge_id: int,
+    to: Status,
+    *,
+    reason: str | None = None,
+    paid: Money | None = None,
+    reference: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Pledge:
+    """Move a pledge to `to`, or raise InvalidTransition and change nothing."""
+    pledge = get(tx.conn, pledge_id, for_update=True)
+    if to not in TRANSITIONS[pledge.status]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[pledge.status])) or "none"
+        raise InvalidTransition(
+            f"pledge {pledge_id} is {pledge.status.value} and cannot become {to.value} "
+            f"(from {pledge.status.value} it can become: {allowed})"
+        )
+    values: dict[str, Any] = {"status": to.value, "status_reason": reason, "updated_at": tx.now}
+    if to is Status.PAID and pledge.paid_at is None:
+        amount = paid if paid is not None else pledge.amount
+        values.update(paid_amount=amount.amount, paid_at=tx.now)
+    if reference is not None:
+        values["reference"] = reference
+    values.update(extra or {})
+    # Guard on the old status too, so a concurrent move cannot be overwritten.
+    done = tx.execute(
+        pledges.update()
+        .where(pledges.c.id == pledge_id, pledges.c.status == pledge.status.value)
+        .values(**values)
+    )
+    if done.rowcount != 1:
+        raise InvalidTransition(f"pledge {pledge_id} changed while we worked: try again")
+    tx.record(
+        f"pledge.{to.value}",
+        f"pledge:{pledge_id}",
+        {
+            "id": pledge_id,
+            "from": pledge.status.value,
+            "to": to.value,
+            "reason": reason,
+            "paid": values.get("paid_amount"),
+        },
+    )
+    return get(tx.conn, pledge_id)
+
+
+# -- operations an organizer runs from the CLI --------------------------------
+
+
+def record_offline(ledger: Ledger, item: NewPledge, *, dry_run: bool = False) -> int | None:
+    """Record one offline pledge (a bank transfer or promise); None on a dry run."""
+    if item.reference:
+        item = replace(item, request_key=f"ref:{item.reference}")
+    with ledger.write() as tx:
+        if (
+            item.request_key
+            and tx.execute(
+                sa.select(pledges.c.id).where(pledges.c.request_key == item.request_key)
+            ).first()
+        ):
+            raise UserInputError(
+                f"reference {item.reference!r} is already recorded: "
+                "give each payment its own reference"
+            )
+        if dry_run:
+            return None
+        return create(tx, item)
+
+
+def cancel(ledger: Ledger, pledge_id: int, reason: str = "cancelled by an organizer") -> Pledge:
+    with ledger.write() as tx:
+        return transition(tx, pledge_id, Status.CANCELLED, reason=reason)
+
+
+def mark_paid(ledger: Ledger, pledge_id: int, *, reference: str | None = None) -> Pledge:
+    """A bank transfer arrived for an offline pledge."""
+    with ledger.write() as tx:
+        pledge = get(tx.conn, pledge_id)
+        if pledge.source == "online":
+            raise UserInputError(
+                f"pledge {pledge_id} is paid by card through Stripe: "
+                "its payment is recorded from Stripe, not by hand"
+            )
+        return transition(
+            tx, pledge_id, Status.PAID, reason="bank transfer received", reference=reference
+        )

@@ -1,0 +1,135 @@
+"""From paid pledges to founding members: allocate, issue, the register."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from fundraiser.ledger import open_ledger
+from tests.conftest import Cli
+
+
+def pay(cli: Cli, name: str, email: str, amount: str, ref: str) -> None:
+    cli.ok(
+        "pledges",
+        "add",
+        "--name",
+        name,
+        "--email",
+        email,
+        "--address",
+        f"{name}'s house",
+        "--amount",
+        amount,
+        "--status",
+        "paid",
+        "--reference",
+        ref,
+    )
+
+
+def seed(cli: Cli) -> None:
+    pay(cli, "Grace", "grace@example.org", "120.00", "R1")  # 2 shares + 20.00 fraction
+    pay(cli, "Alan", "alan@example.org", "50.00", "R2")  # 1 share
+    pay(cli, "Grace H", " GRACE@example.org", "80.00", "R3")  # same person: 200 -> 4 shares
+    pay(cli, "Big", "big@example.org", "10100.00", "R4")  # capped at 200 shares
+    cli.ok(
+        "pledges",
+        "add",
+        "--name",
+        "Unpaid",
+        "--email",
+        "u@example.org",
+        "--address",
+        "x",
+        "--amount",
+        "500.00",
+    )
+
+
+def test_allocate_shows_the_plan_and_writes_nothing(cli: Cli) -> None:
+    seed(cli)
+    plan = json.loads(cli.ok("shares", "allocate", "--json").output)
+    people = {a["person"].strip().lower(): a for a in plan["allotments"]}
+    assert people["grace@example.org"]["shares"] == 4
+    assert people["alan@example.org"]["shares"] == 1
+    big = people["big@example.org"]
+    assert big["shares"] == 200
+    assert [(r["amount"], r["reason"]) for r in big["remainders"]] == [(10000, "cap")]
+    assert "u@example.org" not in people
+    for a in plan["allotments"]:
+        assert a["shares"] * plan["price"] + sum(r["amount"] for r in a["remainders"]) == a["paid"]
+    assert json.loads(cli.ok("members", "list", "--json").output) == []
+
+
+def test_issue_numbers_members_in_admission_order_and_is_idempotent(
+    cli: Cli, tmp_path: Path
+) -> None:
+    seed(cli)
+    first = json.loads(cli.ok("shares", "issue", "--json").output)
+    assert first["members_admitted"] == 3 and first["shares"] == 205
+    assert first["first_member"] == 1 and first["last_member"] == 3
+    assert first["refund_total"] == 10000
+    members = json.loads(cli.ok("members", "list", "--json").output)
+    assert [(m["number"], m["name"], m["shares"]) for m in members] == [
+        (1, "Grace", 4),
+        (2, "Alan", 1),
+        (3, "Big", 200),
+    ]
+    assert members[0]["amount_paid"] == 20000 and members[0]["admitted_on"] == "2026-12-10"
+    # Running issue again changes nothing.
+    ledger = open_ledger(cli.db_url)
+    head = ledger.head()
+    again = json.loads(cli.ok("shares", "issue", "--json").output)
+    assert again["entries"] == 0 and again["members_admitted"] == 0
+    assert ledger.head() == head
+    with ledger.read() as conn:
+        certificates = (
+            conn.execute(sa.text("SELECT certificate_number FROM register_entries ORDER BY id"))
+            .scalars()
+            .all()
+        )
+        refunds = conn.execute(
+            sa.text("SELECT pledge_id, amount, reason, status FROM remainders ORDER BY id")
+        ).all()
+    assert certificates == [1, 2, 3]
+    assert [tuple(r) for r in refunds] == [(4, 10000, "cap", "due")]
+    ledger.dispose()
+    assert ledger.verify().ok
+
+
+def test_a_later_payment_adds_shares_to_an_existing_member(cli: Cli) -> None:
+    seed(cli)
+    cli.ok("shares", "issue")
+    pay(cli, "Alan", "alan@example.org", "100.00", "R9")
+    pay(cli, "Newcomer", "new@example.org", "50.00", "R10")
+    result = json.loads(cli.ok("shares", "issue", "--json").output)
+    assert result["members_admitted"] == 1 and result["shares"] == 3
+    members = {m["number"]: m for m in json.loads(cli.ok("members", "list", "--json").output)}
+    assert members[2]["shares"] == 3 and members[4]["name"] == "Newcomer"
+
+
+def test_issue_dry_run_writes_nothing(cli: Cli) -> None:
+    seed(cli)
+    result = cli.ok("shares", "issue", "--dry-run")
+    assert "Nothing was written" in result.output
+    assert json.loads(cli.ok("members", "list", "--json").output) == []
+
+
+def test_members_export_csv_and_json(cli: Cli, tmp_path: Path) -> None:
+    seed(cli)
+    cli.ok("shares", "issue")
+    out = tmp_path / "register.csv"
+    assert "Wrote 3 member(s)" in cli.ok("members", "export", "--out", str(out)).output
+    rows = list(csv.DictReader(out.open()))
+    assert [r["number"] for r in rows] == ["1", "2", "3"]
+    assert rows[0]["address"] == "Grace's house" and rows[0]["email"] == "grace@example.org"
+    assert rows[2]["shares"] == "200" and rows[2]["amount_paid"] == "10000.00"
+    js = tmp_path / "register.json"
+    cli.ok("members", "export", "--out", str(js), "--format", "json")
+    assert len(json.loads(js.read_text())["members"]) == 3
+    bad = cli("members", "export", "--out", str(tmp_path / "no" / "such" / "dir.csv"))
+    assert bad.exit_code == 2 and "does not exist" in bad.output

@@ -1,0 +1,453 @@
+"""campaign.toml: the example loads; every mistake is named, explained and listed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from fundraiser.config import Mode, ScaleBack, check_campaign, load_campaign
+from fundraiser.errors import ConfigError, Problem
+from fundraiser.money import Money
+
+if TYPE_CHECKING:
+    from conftest import Cli
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = (ROOT / "campaign.toml").read_text(encoding="utf-8")
+
+
+def edit(old: str, new: str) -> Callable[[str], str]:
+    """A bad variant of the example: one plain string edit that must apply."""
+
+    def apply(text: str) -> str:
+        assert text.count(old) == 1, f"{old!r} is not in the example exactly once"
+        return text.replace(old, new)
+
+    return apply
+
+
+def without_table(name: str, following: str) -> Callable[[str], str]:
+    """Drop the [name] table: everything from its header up to the next header."""
+
+    def apply(text: str) -> str:
+        start, end = text.index(f"[{name}]\n"), text.index(f"[{following}]\n")
+        return text[:start] + text[end:]
+
+    return apply
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "campaign.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def assert_explained(problem: Problem, key: str) -> None:
+    """A problem names the file and the key, and says how to fix it."""
+    assert problem.where == f"campaign.toml: {key}"
+    assert problem.message
+    assert problem.fix.strip()
+    text = str(problem)
+    assert "campaign.toml" in text and key in text and problem.fix in text
+
+
+def assert_refused(path: Path, keys: list[str]) -> list[Problem]:
+    problems = check_campaign(path)
+    wheres = [p.where for p in problems]
+    for key in keys:
+        matching = [p for p in problems if p.where == f"campaign.toml: {key}"]
+        assert matching, f"no problem for {key}; got {wheres}"
+        for problem in matching:
+            assert_explained(problem, key)
+    with pytest.raises(ConfigError) as info:
+        load_campaign(path)
+    assert info.value.problems == problems
+    message = str(info.value)
+    assert f"{len(problems)} problem(s)" in message
+    for problem in problems:
+        assert str(problem) in message
+    return problems
+
+
+# -- the example ------------------------------------------------------------------
+
+
+def test_example_loads() -> None:
+    campaign = load_campaign(ROOT / "campaign.toml")
+    assert campaign.path == (ROOT / "campaign.toml").resolve()
+    assert campaign.coop.name == "Hearth Social Co-operative"
+    assert campaign.coop.legal_form == "Co-operative society"
+    assert campaign.coop.registration_number is None  # "" means not yet registered
+    assert campaign.coop.certificates is True
+    assert campaign.currency == "GBP"
+    settings = campaign.campaign
+    assert settings.goal == Money(25000000, "GBP")
+    assert type(settings.goal.amount) is int
+    assert settings.offer_maximum == Money(40000000, "GBP")
+    assert settings.mode is Mode.ALL_OR_NOTHING
+    assert settings.timezone == "Europe/London"
+    assert settings.opens == datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    assert settings.deadline == datetime(2027, 2, 28, 18, 0, tzinfo=UTC)
+    assert settings.deadline.utcoffset() == timedelta(0)
+    shares = campaign.shares
+    assert shares.price == Money(5000, "GBP")
+    assert (shares.min_shares, shares.max_shares) == (1, 200)
+    assert shares.scale_back is ScaleBack.SMALL_FIRST
+    assert shares.max_holding == Money(1000000, "GBP")
+    assert campaign.offer_max_shares == 8000
+    assert [r.id for r in campaign.rounds] == ["seed", "crowd"]
+    seed, crowd = campaign.rounds
+    assert seed.name == "Seed round" and crowd.name == "Crowd round"
+    assert seed.closes <= crowd.opens
+    assert crowd.is_open(datetime(2026, 12, 10, 12, tzinfo=UTC))
+    assert not seed.is_open(datetime(2026, 12, 10, 12, tzinfo=UTC))
+    assert campaign.round("nope") is None
+    assert [(t.id, t.shares, t.limit) for t in campaign.tiers] == [
+        ("member", 1, None),
+        ("neighbour", 4, None),
+        ("founder", 20, 1000),
+        ("cornerstone", 200, 50),
+    ]
+    founder = campaign.tier("founder")
+    assert founder is not None and founder.name == "Founding builder"
+    assert campaign.tier("nope") is None
+
+
+def test_example_has_no_problems(campaign_dir: Path) -> None:
+    assert check_campaign(ROOT / "campaign.toml") == []
+    assert check_campaign(campaign_dir / "campaign.toml") == []
+    copy = load_campaign(str(campaign_dir / "campaign.toml"))
+    assert copy.directory == campaign_dir.resolve()
+    assert copy.default_database_url().endswith("var/ledger.sqlite")
+
+
+# -- one mistake at a time -------------------------------------------------------------
+
+BAD = [
+    pytest.param(without_table("coop", "campaign"), "[coop]", "missing", id="missing-coop"),
+    pytest.param(
+        edit('currency = "GBP"', 'currency = "XYZ"'),
+        "campaign.currency",
+        "unknown currency",
+        id="unknown-currency",
+    ),
+    pytest.param(
+        edit('goal = "250000.00"', 'goal = "-5"'), "campaign.goal", "negative", id="negative-goal"
+    ),
+    pytest.param(edit('goal = "250000.00"', 'goal = "0"'), "campaign.goal", "zero", id="zero-goal"),
+    pytest.param(
+        edit('goal = "250000.00"', 'goal = "100.001"'),
+        "campaign.goal",
+        "decimals",
+        id="over-precise-goal",
+    ),
+    pytest.param(
+        edit('goal = "250000.00"', "goal = 100000.0"),
+        "campaign.goal",
+        "floating-point",
+        id="float-goal",
+    ),
+    pytest.param(
+        edit('goal = "250000.00"', 'goal = "250,000.00"'),
+        "campaign.goal",
+        "not an amount",
+        id="grouped-goal",
+    ),
+    pytest.param(
+        edit('goal = "250000.00"', 'goal = "250000.00 EUR"'),
+        "campaign.goal",
+        "EUR",
+        id="goal-in-other-currency",
+    ),
+    pytest.param(
+        edit('goal = "250000.00"', 'goal = "25.00"'),
+        "campaign.goal",
+        "below the price of one share",
+        id="goal-below-share-price",
+    ),
+    pytest.param(
+        edit("deadline = 2027-02-28T18:00:00Z", "deadline = 2027-02-28T18:00:00"),
+        "campaign.deadline",
+        "time zone",
+        id="deadline-local-datetime",
+    ),
+    pytest.param(
+        edit("deadline = 2027-02-28T18:00:00Z", "deadline = 2027-02-28"),
+        "campaign.deadline",
+        "date without a time",
+        id="deadline-date-only",
+    ),
+    pytest.param(
+        edit("deadline = 2027-02-28T18:00:00Z", "deadline = 2026-08-01T18:00:00Z"),
+        "campaign.deadline",
+        "not after campaign.opens",
+        id="deadline-before-opens",
+    ),
+    pytest.param(
+        edit('timezone = "Europe/London"', 'timezone = "Europe/Narnia"'),
+        "campaign.timezone",
+        "not a known time zone",
+        id="unknown-timezone",
+    ),
+    pytest.param(
+        edit("min_shares = 1", "min_shares = 300"),
+        "shares.min_shares",
+        "more than shares.max_shares",
+        id="min-over-max-shares",
+    ),
+    pytest.param(
+        edit("max_shares = 200", "max_shares = 0"),
+        "shares.max_shares",
+        "at least 1",
+        id="zero-max-shares",
+    ),
+    pytest.param(
+        edit('mode = "all-or-nothing"', 'mode = "sometimes"'),
+        "campaign.mode",
+        "'sometimes' is not one of all-or-nothing, keep-it-all",
+        id="unknown-mode",
+    ),
+    pytest.param(
+        edit('scale_back = "small-first"', 'scale_back = "lottery"'),
+        "shares.scale_back",
+        "'lottery' is not one of pro-rata, first-come, small-first",
+        id="unknown-scale-back",
+    ),
+    pytest.param(
+        edit("shares = 200\ndescription", "shares = 201\ndescription"),
+        "tiers[4].shares",
+        "outside the holding limits (1 to 200)",
+        id="tier-over-max-shares",
+    ),
+    pytest.param(
+        edit('id = "neighbour"', 'id = "member"'),
+        "tiers[2].id",
+        "'member' is used twice",
+        id="duplicate-tier-id",
+    ),
+    pytest.param(
+        edit("limit = 1000", "limit = 0"), "tiers[3].limit", "at least 1", id="zero-tier-limit"
+    ),
+    pytest.param(
+        edit("[coop]\n", 'colour = "red"\n\n[coop]\n'),
+        "colour",
+        "not a known setting",
+        id="unknown-top-level-key",
+    ),
+    pytest.param(
+        edit('offer_maximum = "400000.00"', 'offer_maximum = "100000.00"'),
+        "campaign.offer_maximum",
+        "below the goal",
+        id="offer-maximum-below-goal",
+    ),
+    pytest.param(
+        edit("closes = 2027-02-28T18:00:00Z", "closes = 2027-03-31T18:00:00Z"),
+        "rounds.crowd.closes",
+        "after campaign.deadline",
+        id="round-after-deadline",
+    ),
+    pytest.param(
+        without_table("rounds.crowd", "[tiers]"), "rounds.crowd", "missing", id="no-crowd-round"
+    ),
+    pytest.param(
+        edit("certificates = true", 'certificates = "yes"'),
+        "coop.certificates",
+        "true or false",
+        id="certificates-not-bool",
+    ),
+    pytest.param(
+        edit('name = "Hearth Social Co-operative"', 'name = "  "'),
+        "coop.name",
+        "empty",
+        id="blank-coop-name",
+    ),
+    # Regression: a table that is present but empty used to give no problems at
+    # all, so `check` passed it and every other command failed with "0 problem(s)".
+    pytest.param(
+        edit(EXAMPLE[EXAMPLE.index("[coop]\n") : EXAMPLE.index("[campaign]\n")], "[coop]\n\n"),
+        "[coop]",
+        "empty",
+        id="empty-coop-table",
+    ),
+    pytest.param(
+        without_table("rounds.seed", "[tiers]"),
+        "[rounds]",
+        "missing",
+        id="no-rounds-at-all",
+    ),
+    pytest.param(
+        edit(
+            EXAMPLE[EXAMPLE.index("[rounds.seed]\n") : EXAMPLE.index("[[tiers]]\n")],
+            "[rounds]\n\n",
+        ),
+        "[rounds]",
+        "empty",
+        id="empty-rounds-table",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "key", "message"), BAD)
+def test_bad_campaign(tmp_path: Path, change: Callable[[str], str], key: str, message: str) -> None:
+    path = write(tmp_path, change(EXAMPLE))
+    problems = assert_refused(path, [key])
+    assert any(p.where == f"campaign.toml: {key}" and message in p.message for p in problems), [
+        str(p) for p in problems
+    ]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    problems = assert_refused(tmp_path / "campaign.toml", ["(file)"])
+    assert [p.message for p in problems] == ["not found"]
+    assert "fundraiser init" in problems[0].fix
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    (tmp_path / "campaign.toml").mkdir()
+    problems = assert_refused(tmp_path / "campaign.toml", ["(file)"])
+    assert "directory" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        edit('goal = "250000.00"', 'goal = "250000.00'),
+        edit("[campaign]\n", "[campaign\n"),
+        edit("min_shares = 1", "min_shares = "),
+        edit("[shares]\n", "[coop]\n"),  # a table defined twice
+    ],
+    ids=["unterminated-string", "bad-header", "missing-value", "duplicate-table"],
+)
+def test_malformed_toml(tmp_path: Path, change: Callable[[str], str]) -> None:
+    problems = assert_refused(write(tmp_path, change(EXAMPLE)), ["(syntax)"])
+    assert len(problems) == 1
+    assert "not valid TOML" in problems[0].message
+    assert "line" in problems[0].message  # tomllib says where
+
+
+MANY = [
+    edit('goal = "250000.00"', 'goal = "-5"'),
+    edit('mode = "all-or-nothing"', 'mode = "sometimes"'),
+    edit("deadline = 2027-02-28T18:00:00Z", "deadline = 2027-02-28T18:00:00"),
+    edit("min_shares = 1", "min_shares = 300"),
+    edit('id = "neighbour"', 'id = "member"'),
+    edit("[coop]\n", 'colour = "red"\n\n[coop]\n'),
+]
+MANY_KEYS = [
+    "campaign.goal",
+    "campaign.mode",
+    "campaign.deadline",
+    "shares.min_shares",
+    "tiers[2].id",
+    "colour",
+]
+
+
+def broken_text() -> str:
+    text = EXAMPLE
+    for change in MANY:
+        text = change(text)
+    return text
+
+
+def test_every_problem_is_listed(tmp_path: Path) -> None:
+    problems = assert_refused(write(tmp_path, broken_text()), MANY_KEYS)
+    assert len(problems) >= len(MANY_KEYS)
+    assert len({str(p) for p in problems}) == len(problems)  # no duplicates
+
+
+# -- the command line --------------------------------------------------------------------
+
+
+def test_cli_check_ok(sqlite_cli: Cli) -> None:
+    result = sqlite_cli("check")
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.stdout
+    assert "Hearth Social Co-operative" in result.stdout
+    assert "£250,000.00" in result.stdout
+
+
+def test_cli_check_json_ok(sqlite_cli: Cli) -> None:
+    result = sqlite_cli("check", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"ok": True, "problems": []}
+
+
+def test_cli_check_lists_every_problem(sqlite_cli: Cli) -> None:
+    sqlite_cli.campaign.write_text(broken_text(), encoding="utf-8")
+    expected = check_campaign(sqlite_cli.campaign)
+    result = sqlite_cli("check")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert f"{len(expected)} problem(s)" in result.stderr
+    for problem in expected:
+        assert str(problem) in result.stderr
+    for key in MANY_KEYS:
+        assert f"campaign.toml: {key}" in result.stderr
+
+
+def test_cli_check_json_problems(sqlite_cli: Cli) -> None:
+    sqlite_cli.campaign.write_text(broken_text(), encoding="utf-8")
+    result = sqlite_cli("check", "--json")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    data = json.loads(result.stdout)
+    assert data["ok"] is False
+    assert data["problems"] == [p.as_dict() for p in check_campaign(sqlite_cli.campaign)]
+    for item in data["problems"]:
+        assert set(item) == {"where", "message", "fix"}
+        assert item["where"].startswith("campaign.toml: ")
+        assert item["message"] and item["fix"]
+    wheres = {item["where"] for item in data["problems"]}
+    assert {f"campaign.toml: {key}" for key in MANY_KEYS} <= wheres
+
+
+def test_cli_check_missing_file(sqlite_cli: Cli) -> None:
+    sqlite_cli.campaign.unlink()
+    result = sqlite_cli("check")
+    assert result.exit_code == 1, result.output
+    assert "campaign.toml: (file): not found" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_cli_check_empty_table(sqlite_cli: Cli) -> None:
+    start, end = EXAMPLE.index("[coop]\n"), EXAMPLE.index("[campaign]\n")
+    sqlite_cli.campaign.write_text(EXAMPLE[:start] + "[coop]\n\n" + EXAMPLE[end:])
+    result = sqlite_cli("check")
+    assert result.exit_code == 1, result.output
+    assert "campaign.toml: [coop]: the table is empty" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (edit('goal = "250000.00"', 'goal = "-5"'), "campaign.goal"),
+        (edit('mode = "all-or-nothing"', 'mode = "sometimes"'), "campaign.mode"),
+        (edit('goal = "250000.00"', 'goal = "250000.00'), "(syntax)"),
+    ],
+    ids=["negative-goal", "unknown-mode", "malformed"],
+)
+def test_cli_status_with_broken_campaign(
+    sqlite_cli: Cli, change: Callable[[str], str], key: str
+) -> None:
+    sqlite_cli.campaign.write_text(change(EXAMPLE), encoding="utf-8")
+    result = sqlite_cli("status")
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert result.stderr.startswith("Error: ")
+    assert f"campaign.toml: {key}" in result.stderr
+    assert "Usage:" not in result.output
+
+
+def test_cli_status_with_missing_campaign(sqlite_cli: Cli) -> None:
+    sqlite_cli.campaign.unlink()
+    result = sqlite_cli("status")
+    assert result.exit_code == 2, result.output
+    assert "campaign.toml: (file): not found" in result.stderr
+    assert "Traceback" not in result.output

@@ -1,0 +1,168 @@
+"""The ledger on real SQLite files and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from fundraiser.errors import LedgerError
+from fundraiser.ledger import LATEST, journal, open_ledger, schema_version, stripe_events
+from fundraiser.money import Money
+from fundraiser.pledges import NewPledge, create
+
+
+def _pledge(n: int) -> NewPledge:
+    return NewPledge(
+        name=f"Backer {n}",
+        email=f"b{n}@example.org",
+        address=f"{n} Road",
+        amount=Money(5000 * n, "GBP"),
+        round="crowd",
+    )
+
+
+def test_new_ledger_is_at_latest_version_with_a_verified_chain(db_url: str) -> None:
+    ledger = open_ledger(db_url)
+    assert ledger.version() == LATEST
+    report = ledger.verify()
+    assert report.ok and report.entries == 1
+    ledger.dispose()
+
+
+def test_every_write_extends_the_chain_and_verify_passes(db_url: str) -> None:
+    ledger = open_ledger(db_url)
+    with ledger.write() as tx:
+        create(tx, _pledge(1))
+    with ledger.write() as tx:
+        create(tx, _pledge(2))
+    report = ledger.verify()
+    assert report.ok and report.entries == 3
+    assert ledger.head() == (3, report.head)
+    ledger.dispose()
+
+
+def test_a_failed_transaction_leaves_no_trace(db_url: str) -> None:
+    ledger = open_ledger(db_url)
+    before = ledger.head()
+    with pytest.raises(RuntimeError), ledger.write() as tx:
+        create(tx, _pledge(1))
+        raise RuntimeError("crash mid-change")
+    assert ledger.head() == before
+    with ledger.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM pledges")).scalar() == 0
+    ledger.dispose()
+
+
+@pytest.mark.parametrize(
+    "column,value",
+    [
+        ("data", '{"amount":1}'),
+        ("action", "pledge.paid"),
+        ("prev_hash", "f" * 64),
+        ("hash", "0" * 64),
+    ],
+)
+def test_verify_reports_the_first_edited_entry(db_url: str, column: str, value: str) -> None:
+    ledger = open_ledger(db_url)
+    for n in range(1, 5):
+        with ledger.write() as tx:
+            create(tx, _pledge(n))
+    with ledger.engine.begin() as conn:
+        conn.execute(journal.update().where(journal.c.seq == 3).values({column: value}))
+    report = ledger.verify()
+    assert not report.ok
+    assert report.broken_at == 3
+    ledger.dispose()
+
+
+def test_verify_reports_a_deleted_entry(db_url: str) -> None:
+    ledger = open_ledger(db_url)
+    for n in range(1, 4):
+        with ledger.write() as tx:
+            create(tx, _pledge(n))
+    with ledger.engine.begin() as conn:
+        conn.execute(journal.delete().where(journal.c.seq == 2))
+    report = ledger.verify()
+    assert report.broken_at == 3 and "missing" in report.reason
+    ledger.dispose()
+
+
+def test_migrates_forward_from_version_1(db_url: str) -> None:
+    ledger = open_ledger(db_url)
+    with ledger.write() as tx:
+        create(tx, _pledge(1))
+    # Make it look like a ledger written by schema version 1.
+    with ledger.engine.begin() as conn:
+        stripe_events.drop(conn)
+        conn.execute(schema_version.delete())
+        conn.execute(schema_version.insert().values(version=1, applied_at="earlier"))
+    ledger.dispose()
+    again = open_ledger(db_url)
+    assert again.version() == LATEST
+    with again.read() as conn:
+        assert sa.inspect(conn).has_table("stripe_events")
+        assert conn.execute(sa.text("SELECT count(*) FROM pledges")).scalar() == 1
+        actions = conn.execute(sa.select(journal.c.action).order_by(journal.c.seq)).scalars()
+        assert list(actions)[-1] == "ledger.migrate"
+    assert again.verify().ok
+    again.dispose()
+
+
+def test_refuses_a_ledger_newer_than_the_code(db_url: str) -> None:
+    ledger = open_ledger(db_url)
+    with ledger.engine.begin() as conn:
+        conn.execute(schema_version.insert().values(version=LATEST + 1, applied_at="later"))
+    ledger.dispose()
+    with pytest.raises(LedgerError, match="upgrade fundraiser"):
+        open_ledger(db_url)
+
+
+def test_journal_holds_no_personal_data(db_url: str) -> None:
+    ledger = open_ledger(db_url)
+    with ledger.write() as tx:
+        create(
+            tx,
+            NewPledge(
+                name="MARKER-NAME",
+                email="marker@example.org",
+                address="MARKER-ADDRESS",
+                amount=Money(5000, "GBP"),
+                round="seed",
+            ),
+        )
+    with ledger.read() as conn:
+        text = json.dumps([list(r) for r in conn.execute(sa.select(journal))])
+    assert "MARKER" not in text and "marker@" not in text
+    ledger.dispose()
+
+
+def test_cli_verify_reports_ok_and_broken(cli: object) -> None:
+    from tests.conftest import Cli
+
+    assert isinstance(cli, Cli)
+    cli.ok(
+        "pledges",
+        "add",
+        "--name",
+        "A",
+        "--email",
+        "a@example.org",
+        "--address",
+        "1 Road",
+        "--amount",
+        "100.00",
+    )
+    result = cli.ok("ledger", "verify", "--json")
+    assert json.loads(result.output)["ok"] is True
+    ledger = open_ledger(cli.db_url)
+    with ledger.engine.begin() as conn:
+        conn.execute(journal.update().where(journal.c.seq == 2).values(data="{}"))
+    ledger.dispose()
+    result = cli("ledger", "verify", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["ok"] is False and report["broken_at"] == 2
+    plain = cli("ledger", "verify")
+    assert plain.exit_code == 1 and "BROKEN at entry 2" in plain.output
