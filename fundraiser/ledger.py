@@ -73,6 +73,10 @@ pledges = sa.Table(
     sa.Column("stripe_payment_method", sa.Text),
     sa.Column("livemode", sa.Boolean),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("stripe_charge", sa.Text),
+    sa.Column("failure_code", sa.Text),
+    sa.Column("fix_until", sa.Text),
+    sa.Index("ix_pledges_stripe_charge", "stripe_charge", unique=True),
     sa.CheckConstraint("amount > 0", name="pledge_amount_positive"),
     sa.CheckConstraint("refunded_amount <= paid_amount", name="pledge_refund_within_paid"),
 )
@@ -109,6 +113,15 @@ register_entries = sa.Table(
     sa.CheckConstraint("shares > 0", name="entry_shares_positive"),
 )
 
+# Which pledge's money paid for which issue entry (one entry per member per issue).
+allotments = sa.Table(
+    "allotments",
+    metadata,
+    sa.Column("entry_id", sa.Integer, sa.ForeignKey("register_entries.id"), primary_key=True),
+    sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), primary_key=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+)
+
 remainders = sa.Table(
     "remainders",
     metadata,
@@ -139,14 +152,77 @@ stripe_events = sa.Table(
 )
 
 
+# Mail waiting to be sent, queued in the same transaction as its cause (v3).
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # welcome, pledge_received, payment_failed, ...
+    sa.Column("dedupe_key", sa.Text, nullable=False, unique=True),  # one message per cause
+    sa.Column("to_email", sa.Text, nullable=False),
+    sa.Column("to_name", sa.Text, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),  # JSON for the template
+    sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id")),
+    sa.Column("member_number", sa.Integer, sa.ForeignKey("members.number")),
+    sa.Column("status", sa.Text, nullable=False),  # queued, sending, sent, failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("sent_at", sa.Text),
+    sa.Column("message_id", sa.Text),
+)
+
+# Small named values that commands resume from, e.g. the Stripe sync cursor (v3).
+state = sa.Table(
+    "state",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+)
+
+# Shares issued from a pledge that was later refunded or disputed (v3).
+register_flags = sa.Table(
+    "register_flags",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("entry_id", sa.Integer, sa.ForeignKey("register_entries.id"), nullable=False),
+    sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("resolved_at", sa.Text),
+    sa.UniqueConstraint("entry_id", "pledge_id", "reason", name="flag_once"),
+)
+
+# Payment details on pledges added in v3.
+V3_PLEDGE_COLUMNS = (
+    sa.Column("stripe_charge", sa.Text, unique=True),
+    sa.Column("failure_code", sa.Text),
+    sa.Column("fix_until", sa.Text),
+)
+
+
 def _v2_stripe_events(conn: Connection) -> None:
     stripe_events.create(conn)
 
 
+def _v3_outbox_state_flags(conn: Connection) -> None:
+    for table in (outbox, state, register_flags):
+        table.create(conn)
+    for column in V3_PLEDGE_COLUMNS:
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE pledges ADD COLUMN {column.name} {kind}"))
+    conn.execute(sa.text("CREATE UNIQUE INDEX ix_pledges_stripe_charge ON pledges (stripe_charge)"))
+
+
 # Forward migrations: MIGRATIONS[n] takes a ledger at version n to n + 1.
 # A new ledger is created at LATEST directly from `metadata`.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v2_stripe_events}
-LATEST = 2
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _v2_stripe_events,
+    2: _v3_outbox_state_flags,
+}
+LATEST = 3
 
 GENESIS = "0" * 64
 
@@ -324,6 +400,8 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA busy_timeout = 30000")
+        # 64 MB of page cache: bulk imports touch several indexes at random.
+        cursor.execute("PRAGMA cache_size = -65536")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
@@ -406,13 +484,3 @@ def _redact(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:
         return "(unparseable URL)"
-
-
-# Which pledge's money paid for which issue entry (one entry per member per issue).
-allotments = sa.Table(
-    "allotments",
-    metadata,
-    sa.Column("entry_id", sa.Integer, sa.ForeignKey("register_entries.id"), primary_key=True),
-    sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), primary_key=True),
-    sa.Column("amount", sa.BigInteger, nullable=False),
-)

@@ -148,6 +148,9 @@ def parse(text: str, currency: str, *, allow_zero: bool = False) -> Money:
     """
     code = check_currency(currency)
     raw = text.strip() if isinstance(text, str) else ""
+    plain = _AMOUNT.match(raw)
+    if plain is not None:  # the common case, "250.00": skip the currency-code parsing
+        return _minor(text, plain, code, allow_zero)
     shape = _WITH_CODE.match(raw)
     if not raw or shape is None:
         raise MoneyError(f"{text!r} is not an amount: write major units such as 250.00")
@@ -166,6 +169,11 @@ def parse(text: str, currency: str, *, allow_zero: bool = False) -> Money:
             f"{text!r} is not an amount: write digits with a dot for decimals, "
             "such as 1250.00 (no spaces, commas or symbols)"
         )
+    return _minor(text, match, code, allow_zero)
+
+
+def _minor(text: str, match: re.Match[str], code: str, allow_zero: bool) -> Money:
+    """Digits matched by _AMOUNT to minor units, refusing digits the currency lacks."""
     exp = exponent(code)
     fraction = match.group("fraction") or ""
     if len(fraction) > exp:

@@ -95,7 +95,16 @@ def test_issue_numbers_members_in_admission_order_and_is_idempotent(
         refunds = conn.execute(
             sa.text("SELECT pledge_id, amount, reason, status FROM remainders ORDER BY id")
         ).all()
+        welcome = conn.execute(
+            sa.text("SELECT kind, to_email, member_number, status FROM outbox ORDER BY id")
+        ).all()
     assert certificates == [1, 2, 3]
+    # A welcome mail per new member, queued with the issue itself, never twice.
+    assert [tuple(w) for w in welcome] == [
+        ("welcome", "grace@example.org", 1, "queued"),
+        ("welcome", "alan@example.org", 2, "queued"),
+        ("welcome", "big@example.org", 3, "queued"),
+    ]
     assert [tuple(r) for r in refunds] == [(4, 10000, "cap", "due")]
     ledger.dispose()
     assert ledger.verify().ok

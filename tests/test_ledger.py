@@ -8,7 +8,17 @@ import pytest
 import sqlalchemy as sa
 
 from fundraiser.errors import LedgerError
-from fundraiser.ledger import LATEST, journal, open_ledger, schema_version, stripe_events
+from fundraiser.ledger import (
+    LATEST,
+    V3_PLEDGE_COLUMNS,
+    journal,
+    open_ledger,
+    outbox,
+    register_flags,
+    schema_version,
+    state,
+    stripe_events,
+)
 from fundraiser.money import Money
 from fundraiser.pledges import NewPledge, create
 
@@ -95,7 +105,11 @@ def test_migrates_forward_from_version_1(db_url: str) -> None:
         create(tx, _pledge(1))
     # Make it look like a ledger written by schema version 1.
     with ledger.engine.begin() as conn:
-        stripe_events.drop(conn)
+        for table in (stripe_events, outbox, state, register_flags):
+            table.drop(conn)
+        conn.execute(sa.text("DROP INDEX ix_pledges_stripe_charge"))
+        for column in V3_PLEDGE_COLUMNS:
+            conn.execute(sa.text(f"ALTER TABLE pledges DROP COLUMN {column.name}"))
         conn.execute(schema_version.delete())
         conn.execute(schema_version.insert().values(version=1, applied_at="earlier"))
     ledger.dispose()
@@ -103,6 +117,9 @@ def test_migrates_forward_from_version_1(db_url: str) -> None:
     assert again.version() == LATEST
     with again.read() as conn:
         assert sa.inspect(conn).has_table("stripe_events")
+        assert sa.inspect(conn).has_table("outbox")
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("pledges")}
+        assert {"stripe_charge", "failure_code", "fix_until"} <= columns
         assert conn.execute(sa.text("SELECT count(*) FROM pledges")).scalar() == 1
         actions = conn.execute(sa.select(journal.c.action).order_by(journal.c.seq)).scalars()
         assert list(actions)[-1] == "ledger.migrate"
