@@ -50,15 +50,10 @@ def main(ctx: click.Context, campaign_path: Path, db_url: str | None) -> None:
 
 
 def _register() -> None:
-    from fundraiser.cli import campaign, ledger, members, pledges, shares
+    from fundraiser.cli import campaign, ledger, members, pledges, shares, site
 
-    for module in (campaign, ledger, members, pledges, shares):
+    for module in (campaign, ledger, members, pledges, shares, site):
         module.register(main)
-    try:
-        from fundraiser.cli import site
-    except ImportError:  # the site commands are optional while they are built
-        return
-    site.register(main)
 
 
 _register()

@@ -1,0 +1,111 @@
+"""The transparency page's charts and tables, from SiteData."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from babel.dates import format_date
+from markupsafe import Markup
+
+from fundraiser.money import Money
+from fundraiser.sitegen.charts import Point, bar_chart
+from fundraiser.sitegen.data import SiteData
+from fundraiser.sitegen.filters import money, money_short, number
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    amount: str
+    pledges: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    svg: Markup | None  # None when there is nothing to draw yet
+    rows: tuple[Row, ...]  # the same figures as a table
+
+
+@dataclass(frozen=True)
+class Transparency:
+    days: Chart
+    sizes: Chart
+
+
+def _day_label(day: date, locale: str) -> str:
+    return str(format_date(day, "d MMM", locale=locale))
+
+
+def _shares(label: str) -> str:
+    return f"{label} share{'' if label == '1' else 's'}"
+
+
+def build(data: SiteData, locale: str) -> Transparency:
+    currency = data.campaign.currency
+
+    def axis_money(value: int) -> str:
+        return money_short(Money(value, currency), locale=locale)
+
+    def axis_count(value: int) -> str:
+        return number(value, locale=locale)
+
+    def pledges_text(count: int) -> str:
+        return f"{number(count, locale=locale)} pledge{'' if count == 1 else 's'}"
+
+    days_svg = None
+    if data.days:
+        best = max(data.days, key=lambda d: d.amount.amount)
+        total = sum(d.amount.amount for d in data.days)
+        points = [
+            Point(_day_label(d.day, locale), d.amount.amount, money(d.amount, locale=locale))
+            for d in data.days
+        ]
+        days_svg = bar_chart(
+            points,
+            chart_id="chart-days",
+            title="Money pledged per day",
+            description=(
+                f"{money(Money(total, currency), locale=locale)} pledged over "
+                f"{len(data.days)} day{'' if len(data.days) == 1 else 's'}, from "
+                f"{_day_label(data.days[0].day, locale)} to "
+                f"{_day_label(data.days[-1].day, locale)}. "
+                f"The most in one day was {money(best.amount, locale=locale)}, on "
+                f"{_day_label(best.day, locale)}."
+            ),
+            axis_label=axis_money,
+        )
+    day_rows = tuple(
+        Row(
+            str(format_date(d.day, "long", locale=locale)),
+            money(d.amount, locale=locale),
+            number(d.pledges, locale=locale),
+        )
+        for d in data.days
+        if d.pledges
+    )
+
+    sizes_svg = None
+    if any(b.pledges for b in data.bands):
+        busiest = max(data.bands, key=lambda b: b.pledges)
+        sizes_svg = bar_chart(
+            [Point(b.label, b.pledges, pledges_text(b.pledges)) for b in data.bands],
+            chart_id="chart-sizes",
+            title="Pledges by size, in shares",
+            description=(
+                f"How many pledges fall in each size band, counted in shares of "
+                f"{money(data.campaign.shares.price, locale=locale)}. The most common band is "
+                f"{_shares(busiest.label)}, with {pledges_text(busiest.pledges)}."
+            ),
+            axis_label=axis_count,
+            max_labels=len(data.bands),
+        )
+    size_rows = tuple(
+        Row(
+            f"{b.label} share{'' if b.label == '1' else 's'}",
+            money(b.amount, locale=locale),
+            number(b.pledges, locale=locale),
+        )
+        for b in data.bands
+    )
+    return Transparency(Chart(days_svg, day_rows), Chart(sizes_svg, size_rows))

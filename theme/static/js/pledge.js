@@ -1,0 +1,228 @@
+// The pledge page's script: ask the pledge service for a card form, confirm the
+// card with Stripe.js, ask the service to check with Stripe, then say thank you
+// with the backer's private link. The service never trusts what this script
+// says happened: it re-reads the outcome from Stripe.
+//
+// Also drives the fix-your-card form on the service's private-link page.
+(function () {
+  "use strict";
+
+  function $(selector, root) {
+    return (root || document).querySelector(selector);
+  }
+
+  function say(line, text, isError) {
+    if (!line) return;
+    line.textContent = text;
+    line.classList.toggle("error", Boolean(isError));
+  }
+
+  async function postJSON(url, body, headers) {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: Object.assign({ "Content-Type": "application/json" }, headers || {}),
+      body: JSON.stringify(body || {}),
+      credentials: "omit",
+    });
+    let data = {};
+    try {
+      data = await response.json();
+    } catch (ignored) {
+      data = {};
+    }
+    return { ok: response.ok, status: response.status, data: data };
+  }
+
+  function newKey() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return String(Date.now()) + "-" + String(Math.random()).slice(2);
+  }
+
+  function cardForm(key, mount) {
+    if (typeof window.Stripe !== "function" || !key) return null;
+    const stripe = window.Stripe(key);
+    const card = stripe.elements().create("card");
+    card.mount(mount);
+    return { stripe: stripe, card: card };
+  }
+
+  // -- the pledge form ------------------------------------------------------
+  function pledgePage(form) {
+    const api = (form.dataset.api || "").replace(/\/$/, "");
+    const status = $("#pledge-status", form);
+    const button = $("button[type=submit]", form);
+    const stripeCard = cardForm(form.dataset.stripeKey, $("#card-element", form));
+    // One key per pledge attempt: a resubmit (after a card error, or a lost
+    // answer) returns the same pledge instead of making a second one.
+    let idempotencyKey = newKey();
+
+    if (!stripeCard) {
+      say(status, "The card form could not load. Please reload the page, or write to us to pledge by bank transfer.", true);
+      if (button) button.disabled = true;
+      return;
+    }
+    if (form.dataset.state && form.dataset.state !== "open") {
+      if (button) button.disabled = true;
+    }
+
+    function request() {
+      const data = new FormData(form);
+      const body = {
+        name: String(data.get("name") || "").trim(),
+        email: String(data.get("email") || "").trim(),
+        address: String(data.get("address") || "").trim(),
+        consent: data.get("consent") !== null,
+      };
+      const display = String(data.get("display_name") || "").trim();
+      if (display) body.display_name = display;
+      if (form.dataset.round) body.round = form.dataset.round;
+      const tier = data.get("tier");
+      if (tier === "custom") {
+        body.shares = parseInt(String(data.get("shares") || ""), 10);
+      } else if (tier) {
+        body.tier = String(tier);
+      }
+      return body;
+    }
+
+    function showFieldError(answer) {
+      const field = answer.data && answer.data.field;
+      const message = (answer.data && answer.data.error) || "Something went wrong. Please try again.";
+      const input = field ? form.querySelector("[name='" + field + "']") : null;
+      if (input) {
+        input.setAttribute("aria-invalid", "true");
+        input.focus();
+      }
+      say(status, (field && field !== "body" ? field.replace("_", " ") + ": " : "") + message, true);
+    }
+
+    function thank(manageUrl) {
+      const thanks = $("#pledge-thanks");
+      form.hidden = true;
+      if (!thanks) {
+        say(status, "Thank you: your pledge is recorded.");
+        return;
+      }
+      if (manageUrl) {
+        const p = document.createElement("p");
+        p.append("Your private link to see or cancel your pledge until the deadline (keep it to yourself): ");
+        const a = document.createElement("a");
+        a.href = manageUrl;
+        a.id = "pledge-manage-link";
+        a.textContent = "manage my pledge";
+        p.append(a);
+        thanks.append(p);
+      }
+      thanks.hidden = false;
+      thanks.focus();
+    }
+
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      form.querySelectorAll("[aria-invalid]").forEach(function (el) {
+        el.removeAttribute("aria-invalid");
+      });
+      if (button) button.disabled = true;
+      say(status, "Recording your pledge…");
+      try {
+        const body = request();
+        const created = await postJSON(api + "/api/pledges", body, {
+          "Idempotency-Key": idempotencyKey,
+        });
+        if (!created.ok) {
+          showFieldError(created);
+          return;
+        }
+        const pledge = created.data;
+        say(status, "Checking your card with Stripe…");
+        const details = {
+          payment_method: {
+            card: stripeCard.card,
+            billing_details: { name: body.name, email: body.email },
+          },
+        };
+        const result =
+          pledge.mode === "setup"
+            ? await stripeCard.stripe.confirmCardSetup(pledge.client_secret, details)
+            : await stripeCard.stripe.confirmCardPayment(pledge.client_secret, details);
+        if (result.error) {
+          say(status, (result.error.message || "Your card was not accepted.") + " Check the card details and try again.", true);
+          return;
+        }
+        const confirmed = await postJSON(api + "/api/pledges/" + pledge.pledge_id + "/confirm");
+        const state = confirmed.data && confirmed.data.status;
+        if (confirmed.ok && (state === "authorized" || state === "paid")) {
+          idempotencyKey = newKey();
+          thank(pledge.manage_url);
+        } else if (confirmed.ok) {
+          say(status, "Your card is being checked. We will email you when it is done.");
+        } else {
+          say(status, "We could not reach our server. Your card is saved; we will email you.", true);
+        }
+      } catch (error) {
+        say(status, "The network failed. Please try again: you will not be charged twice.", true);
+      } finally {
+        if (button) button.disabled = false;
+      }
+    });
+  }
+
+  // -- the fix-your-card form (on the private-link page) ---------------------
+  async function fixPage(form) {
+    const api = (form.dataset.api || "").replace(/\/$/, "");
+    const token = form.dataset.token;
+    const status = $("#pledge-status-line", form);
+    const button = $("button[type=submit]", form);
+    const base = api + "/api/manage/" + encodeURIComponent(token);
+    const opened = await postJSON(base + "/fix");
+    if (!opened.ok) {
+      say(status, (opened.data && opened.data.error) || "This payment cannot be fixed now.", true);
+      if (button) button.disabled = true;
+      return;
+    }
+    const stripeCard = cardForm(opened.data.publishable_key, $("#card-element", form));
+    if (!stripeCard) {
+      say(status, "The card form could not load. Please reload the page.", true);
+      return;
+    }
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      if (button) button.disabled = true;
+      try {
+        const result = await stripeCard.stripe.confirmCardSetup(opened.data.client_secret, {
+          payment_method: { card: stripeCard.card },
+        });
+        if (result.error) {
+          say(status, result.error.message || "Your card was not accepted.", true);
+          return;
+        }
+        const done = await postJSON(base + "/fix/confirm", {
+          setup_intent: result.setupIntent.id,
+        });
+        const state = done.data && done.data.status;
+        say(
+          status,
+          state === "authorized"
+            ? "Thank you: your card is saved and will be charged shortly."
+            : "We could not confirm your card yet. Please try again.",
+          state !== "authorized"
+        );
+      } finally {
+        if (button) button.disabled = false;
+      }
+    });
+  }
+
+  function start() {
+    const form = document.getElementById("pledge-form");
+    if (form) pledgePage(form);
+    const fix = document.getElementById("fix-form");
+    if (fix) fixPage(fix);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
