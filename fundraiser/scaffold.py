@@ -110,5 +110,5 @@ def write_campaign(directory: Path, answers: InitAnswers) -> Path:
         tmp.unlink()
         raise ConfigError("these answers do not make a valid campaign:", problems)
     tmp.replace(target)
-    (directory / ".gitignore").write_text("var/\n", encoding="utf-8")
+    (directory / ".gitignore").write_text("var/\nsite/output/\n", encoding="utf-8")
     return target

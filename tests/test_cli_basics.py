@@ -52,6 +52,11 @@ def test_init_writes_a_campaign_that_passes_check(tmp_path: Path) -> None:
     figures = json.loads(status.output)
     assert figures["pledged"] == 0 and figures["state"] == "open"
     assert (target / "var" / "ledger.sqlite").exists()
+    # The starter site builds with the kit's theme and shows the new co-op's name.
+    built = runner.invoke(main, ["--campaign", str(campaign), "site", "build"], env=env)
+    assert built.exit_code == 0, built.output
+    home = (target / "site" / "output" / "index.html").read_text()
+    assert "Riverside Bakers" in home and "Hearth" not in home
     again = runner.invoke(main, ["init", str(target), "--yes"], env=env)
     assert again.exit_code == 2 and "already exists" in again.output
 

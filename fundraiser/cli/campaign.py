@@ -16,6 +16,7 @@ from fundraiser.config import Mode, check_campaign
 from fundraiser.errors import MoneyError
 from fundraiser.money import parse
 from fundraiser.scaffold import defaults, write_campaign
+from fundraiser.starter import write_site
 
 
 @click.command()
@@ -95,7 +96,9 @@ def init(
     except MoneyError as exc:
         fail(f"--goal/--price: {exc}")
     target = write_campaign(directory, replace(answers, deadline=when))
-    click.echo(f"Wrote {target}. Next: cd {directory} && fundraiser check")
+    with_site = write_site(directory, answers.name, app.now())
+    click.echo(f"Wrote {target}" + (" and a starter site (site/, content/)." if with_site else "."))
+    click.echo(f"Next: cd {directory} && fundraiser check && fundraiser site build")
 
 
 @click.command()

@@ -1,0 +1,153 @@
+"""Starter site for `fundraiser init`: settings that reuse the kit's theme, and
+placeholder pages a founding team rewrites in its own words.
+
+The share offer, pledge and transparency pages are rendered from campaign.toml
+and the ledger by the theme, so their starter text is short.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import fundraiser
+
+PAGES: dict[str, str] = {
+    "home.md": """Title: {name}
+Slug: home
+Status: hidden
+Save_as: index.html
+Url: index.html
+Template: index
+Summary: {name} is raising its founding capital from its future members.
+
+Say in two or three sentences what {name} will do and why it should belong to
+its members. Every backer who pays becomes a member with one vote.
+""",
+    "manifesto.md": """Title: Manifesto
+Slug: manifesto
+Summary: Why {name} should be owned by its members.
+
+## Why a co-operative
+
+Replace this with your own words: the problem you see, why the people who use
+{name} should own it, and what members will decide together.
+""",
+    "roadmap.md": """Title: Roadmap
+Slug: roadmap
+Summary: What we will build, when, and what the money pays for.
+
+| When | Milestone | Cost |
+|------|-----------|------|
+| Month 1 | Register the society and open the offer | |
+| Month 3 | First general meeting of founding members | |
+""",
+    "bylaws.md": """Title: Bylaws
+Slug: bylaws
+Menu_title: Our rules
+Summary: The rules of the co-operative.
+
+Summarise your registered rules here: membership, one member one vote, share
+capital and withdrawal, the elected board, general meetings, the asset lock and
+dissolution.
+""",
+    "share-offer.md": """Title: Share offer
+Slug: share-offer
+Template: share-offer
+Summary: The terms of {name}'s founding share offer and its risks.
+
+Please read all of this offer, and especially the risks, before you pledge.
+""",
+    "privacy.md": """Title: Privacy charter
+Slug: privacy
+Menu_title: Privacy
+Summary: What we collect, why, and what we publish.
+
+We keep your name, email and postal address for the share register, which the
+law asks a co-operative to keep. We publish totals only, and your chosen public
+name if you give one.
+""",
+    "faq.md": """Title: Questions and answers
+Menu_title: FAQ
+Slug: faq
+Summary: Answers to the questions people ask most.
+
+### When is my card charged?
+
+See the share offer: it depends on whether this is an all-or-nothing campaign.
+""",
+    "pledge.md": """Title: Pledge for shares
+Menu_title: Pledge
+Slug: pledge
+Template: pledge
+Summary: Become a founding member of {name}.
+
+Choose how many shares you would like, tell us who you are, and give your card
+details. Please read the [share offer]({{filename}}share-offer.md) first.
+""",
+    "transparency.md": """Title: Transparency
+Slug: transparency
+Template: transparency
+Summary: The campaign's money in the open.
+
+Where the campaign stands, built straight from our ledger.
+""",
+}
+
+FIRST_UPDATE = """Title: We are launching
+Date: {date}
+Slug: we-are-launching
+Summary: {name}'s founding share offer is being prepared.
+
+Write your first campaign update here, then publish it by removing the
+`Status: draft` line. `fundraiser update new "Title"` starts the next one.
+Status: draft
+"""
+
+PELICANCONF = '''"""Pelican settings: the launch kit's, with this folder's content."""
+
+import os
+import runpy
+from pathlib import Path
+
+_KIT_SETTINGS = Path({kit!r})
+globals().update(
+    {{k: v for k, v in runpy.run_path(str(_KIT_SETTINGS)).items() if k.isupper()}}
+)
+_HERE = Path(__file__).resolve().parent
+PATH = str(_HERE.parent / "content")
+OUTPUT_PATH = str(_HERE / "output")
+FUNDRAISER_CAMPAIGN = os.environ.get("FUNDRAISER_CAMPAIGN") or str(_HERE.parent / "campaign.toml")
+'''
+
+
+def kit_site() -> Path | None:
+    """The launch kit's site/ folder (theme and settings), when installed from a checkout."""
+    root = Path(fundraiser.__file__).resolve().parent.parent
+    settings = root / "site" / "pelicanconf.py"
+    return settings.parent if settings.is_file() and (root / "theme").is_dir() else None
+
+
+def write_site(directory: Path, name: str, now: datetime) -> bool:
+    """Write site settings and starter content; False when the kit's theme is not found."""
+    kit = kit_site()
+    if kit is None:
+        return False
+    site = directory / "site"
+    pages = directory / "content" / "pages"
+    updates = directory / "content" / "updates"
+    for folder in (site, pages, updates):
+        folder.mkdir(parents=True, exist_ok=True)
+    (site / "pelicanconf.py").write_text(
+        PELICANCONF.format(kit=str(kit / "pelicanconf.py")), encoding="utf-8"
+    )
+    (site / "publishconf.py").write_text(
+        (kit / "publishconf.py").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    for filename, text in PAGES.items():
+        (pages / filename).write_text(text.format(name=name), encoding="utf-8")
+    stamp = now.strftime("%Y-%m-%d %H:%M%z")
+    (updates / f"{now:%Y-%m-%d}-we-are-launching.md").write_text(
+        FIRST_UPDATE.format(name=name, date=stamp), encoding="utf-8"
+    )
+    return True
