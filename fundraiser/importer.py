@@ -253,10 +253,15 @@ def _known_keys(conn: Connection, keys: list[str]) -> set[str]:
 
 
 def import_file(
-    ledger: Ledger, campaign: Campaign, path: Path, *, dry_run: bool = False
+    ledger: Ledger,
+    campaign: Campaign,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    now: str | None = None,
 ) -> ImportPlan:
     """Validate the whole file, then write every new row in one transaction."""
-    with ledger.write() as tx:
+    with ledger.write(now) as tx:
         plan = plan_import(tx.conn, campaign, path)
         if not dry_run:
             create_many(tx, plan.new)

@@ -304,11 +304,13 @@ def transition(
 # -- operations an organizer runs from the CLI --------------------------------
 
 
-def record_offline(ledger: Ledger, item: NewPledge, *, dry_run: bool = False) -> int | None:
+def record_offline(
+    ledger: Ledger, item: NewPledge, *, dry_run: bool = False, now: str | None = None
+) -> int | None:
     """Record one offline pledge (a bank transfer or promise); None on a dry run."""
     if item.reference:
         item = replace(item, request_key=f"ref:{item.reference}")
-    with ledger.write() as tx:
+    with ledger.write(now) as tx:
         if (
             item.request_key
             and tx.execute(
@@ -324,14 +326,22 @@ def record_offline(ledger: Ledger, item: NewPledge, *, dry_run: bool = False) ->
         return create(tx, item)
 
 
-def cancel(ledger: Ledger, pledge_id: int, reason: str = "cancelled by an organizer") -> Pledge:
-    with ledger.write() as tx:
+def cancel(
+    ledger: Ledger,
+    pledge_id: int,
+    reason: str = "cancelled by an organizer",
+    *,
+    now: str | None = None,
+) -> Pledge:
+    with ledger.write(now) as tx:
         return transition(tx, pledge_id, Status.CANCELLED, reason=reason)
 
 
-def mark_paid(ledger: Ledger, pledge_id: int, *, reference: str | None = None) -> Pledge:
+def mark_paid(
+    ledger: Ledger, pledge_id: int, *, reference: str | None = None, now: str | None = None
+) -> Pledge:
     """A bank transfer arrived for an offline pledge."""
-    with ledger.write() as tx:
+    with ledger.write(now) as tx:
         pledge = get(tx.conn, pledge_id)
         if pledge.source == "online":
             raise UserInputError(

@@ -73,7 +73,7 @@ def add(
         display_name=display_name,
         source="offline",
     )
-    pledge_id = pledges_mod.record_offline(app.ledger, item, dry_run=dry_run)
+    pledge_id = pledges_mod.record_offline(app.ledger, item, dry_run=dry_run, now=app.stored_now())
     if as_json:
         app.print_json(
             {
@@ -107,7 +107,9 @@ def import_(app: App, file: Path, dry_run: bool, as_json: bool) -> None:
     Columns: name,email,amount,round,status,reference,address. Amounts in major
     units (250.00); status pledged or paid. Rows already imported are skipped.
     """
-    plan = importer.import_file(app.ledger, app.campaign, file, dry_run=dry_run)
+    plan = importer.import_file(
+        app.ledger, app.campaign, file, dry_run=dry_run, now=app.stored_now()
+    )
     total = Money(plan.total, app.campaign.currency)
     if as_json:
         app.print_json(
@@ -168,7 +170,7 @@ def list_(app: App, statuses: tuple[str, ...], as_json: bool) -> None:
 @pass_app
 def cancel(app: App, pledge_id: int, reason: str) -> None:
     """Cancel a pledge that has not been paid."""
-    pledge = pledges_mod.cancel(app.ledger, pledge_id, reason)
+    pledge = pledges_mod.cancel(app.ledger, pledge_id, reason, now=app.stored_now())
     click.echo(f"Pledge {pledge.id} is now {pledge.status.value}.")
 
 
@@ -178,7 +180,7 @@ def cancel(app: App, pledge_id: int, reason: str) -> None:
 @pass_app
 def mark_paid(app: App, pledge_id: int, reference: str | None) -> None:
     """Record that an offline pledge's bank transfer has arrived."""
-    pledge = pledges_mod.mark_paid(app.ledger, pledge_id, reference=reference)
+    pledge = pledges_mod.mark_paid(app.ledger, pledge_id, reference=reference, now=app.stored_now())
     click.echo(f"Pledge {pledge.id} is now {pledge.status.value} ({pledge.paid.format()}).")
 
 
