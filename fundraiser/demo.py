@@ -42,6 +42,10 @@ WEBHOOK_EVENTS = [
 ]
 
 
+#: The demo's goal, small so that a few pledges meet it and collection charges them.
+DEMO_GOAL = "1000.00"
+
+
 def kit_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
@@ -67,6 +71,8 @@ def shifted_campaign(text: str, now: datetime) -> str:
         key = re.match(r"^(opens|closes|deadline)\s*=", line)
         if key and (section, key.group(1)) in dates:
             line = f"{key.group(1)} = {dates[(section, key.group(1))].isoformat()}"
+        if section == "campaign" and re.match(r"^goal\s*=", line):
+            line = f'goal = "{DEMO_GOAL}"'  # a few test pledges can meet it
         lines.append(line)
     return "\n".join(lines) + "\n"
 
@@ -85,6 +91,8 @@ class Demo:
     service: subprocess.Popen[bytes] | None = None
     site_server: http.server.ThreadingHTTPServer | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
+    #: Signs backers' private links in this demo only.
+    link_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     @property
     def campaign_path(self) -> Path:
@@ -123,7 +131,7 @@ class Demo:
             "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
             "STRIPE_WEBHOOK_SECRET": webhook_secret,
             "STRIPE_API_BASE": self.emulator.url,
-            "FUNDRAISER_SECRET": secrets.token_urlsafe(32),
+            "FUNDRAISER_SECRET": self.link_secret,
             "SITE_ORIGIN": site_origin,
             "PLEDGE_API": api,
         }
@@ -187,6 +195,7 @@ The demo is running. Open {site}/ in a browser.
   Stripe emulator {self.emulator.url}   (no real money, no account)
   State           {self.directory}
 
+The demo campaign's goal is {DEMO_GOAL} so that a few pledges meet it.
 Try a pledge with a test card (any future expiry, any CVC):
   4242424242424242   succeeds
   4000002500003155   asks for 3-D Secure (press "Complete authentication")
@@ -195,6 +204,7 @@ Try a pledge with a test card (any future expiry, any CVC):
 In another terminal, as an organizer (the emulator keys are for this demo only):
   export FUNDRAISER_CAMPAIGN={campaign}
   export STRIPE_SECRET_KEY={SECRET_KEY} STRIPE_API_BASE={self.emulator.url}
+  export FUNDRAISER_SECRET={self.link_secret} PLEDGE_API={api}
   fundraiser status
   fundraiser pledges list
   fundraiser stripe sync

@@ -50,9 +50,20 @@ def main(ctx: click.Context, campaign_path: Path, db_url: str | None) -> None:
 
 
 def _register() -> None:
-    from fundraiser.cli import campaign, ledger, members, pledges, shares, site
+    from fundraiser.cli import (
+        campaign,
+        demo,
+        documents,
+        ledger,
+        members,
+        payments,
+        pledges,
+        shares,
+        site,
+    )
 
-    for module in (campaign, ledger, members, pledges, shares, site):
+    modules = (campaign, ledger, pledges, shares, members, documents, payments, site, demo)
+    for module in modules:
         module.register(main)
 
 

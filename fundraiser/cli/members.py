@@ -1,14 +1,17 @@
-"""fundraiser members: list and export the share register."""
+"""fundraiser members: the register, the voter roll, leaving, and members' data rights."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 from rich.table import Table
 
+from fundraiser import membership
 from fundraiser import register as register_mod
 from fundraiser.cli.app import App, pass_app
+from fundraiser.money import Money
 
 
 @click.group()
@@ -42,6 +45,17 @@ def list_(app: App, as_json: bool) -> None:
     app.out.print(f"{len(found)} member(s)")
 
 
+def _check_out(out: Path) -> None:
+    if not out.parent.exists():
+        raise click.UsageError(f"--out: folder {out.parent} does not exist; create it first")
+
+
+def _write(out: Path, text: str) -> None:
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)  # readers never see a half-written file
+
+
 @members.command()
 @click.option(
     "--out",
@@ -53,14 +67,241 @@ def list_(app: App, as_json: bool) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
 )
+@click.option(
+    "--public",
+    is_flag=True,
+    help="A redacted summary (member count, shares by band): no personal data.",
+)
 @pass_app
-def export(app: App, out: Path, fmt: str) -> None:
-    """Write the register (name, address, email, shares, paid, dates) for the board."""
-    if not out.parent.exists():
-        raise click.UsageError(f"--out: folder {out.parent} does not exist; create it first")
+def export(app: App, out: Path, fmt: str, public: bool) -> None:
+    """Write the register (name, address, email, shares, paid, dates) for the board.
+
+    The register of members a co-operative society must keep (s.30 of the 2014
+    Act). With --public, only counts and totals, safe to publish.
+    """
+    _check_out(out)
+    if public:
+        with app.ledger.read() as conn:
+            summary = membership.public_summary(conn, app.campaign)
+        text = (
+            json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+            if fmt == "json"
+            else membership.public_csv(summary)
+        )
+        _write(out, text)
+        click.echo(f"Wrote a public summary of {summary['members']} member(s) to {out}.")
+        return
     with app.ledger.read() as conn:
         count = register_mod.export(conn, app.campaign.currency, out, fmt)
     click.echo(f"Wrote {count} member(s) to {out}.")
+
+
+@members.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file [default: standard output].",
+)
+@pass_app
+def roll(app: App, fmt: str, out: Path | None) -> None:
+    """The voter roll: one member, one vote (email, name, member number).
+
+    Ready to import into Loomio or Decidim. Former members are left out.
+    """
+    with app.ledger.read() as conn:
+        voters = membership.roll(conn, app.campaign.currency)
+    text = membership.roll_csv(voters) if fmt == "csv" else membership.roll_json(voters)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        _check_out(out)
+        _write(out, text)
+        click.echo(f"Wrote {len(voters)} voter(s) to {out}.", err=True)
+    missing = [str(v.member_number) for v in voters if not v.email]
+    if missing:
+        click.echo(
+            f"Note: member(s) {', '.join(missing)} have no email; send them notice of "
+            "meetings by post.",
+            err=True,
+        )
+
+
+@members.command()
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_app
+def show(app: App, email: str, as_json: bool) -> None:
+    """Everything held about a person: pledges, payments, shares, refunds, mail."""
+    with app.ledger.read() as conn:
+        data = membership.show(conn, email, app.campaign.currency)
+    if as_json:
+        app.print_json(data)
+        return
+    currency = app.campaign.currency
+    member = data["member"]
+    if member:
+        click.echo(
+            f"Member {member['number']}: {member['name']}, {member['address']}, "
+            f"{member['email'] or 'no email'}; admitted {member['admitted_on']}"
+            + (f", ceased {member['ceased_on']}" if member["ceased_on"] else "")
+            + f"; holds {member['shares']} share(s), "
+            f"{Money(member['amount_paid'], currency).format()} paid."
+        )
+        for e in data["register_entries"]:
+            cert = f", certificate {e['certificate_number']}" if e["certificate_number"] else ""
+            click.echo(
+                f"  {e['entry_date']} {e['kind']} {e['shares']} share(s) "
+                f"{Money(e['amount'], e['currency']).format()}{cert}"
+            )
+    else:
+        click.echo("Not a member.")
+    click.echo(f"Pledges ({len(data['pledges'])}):")
+    for p in data["pledges"]:
+        click.echo(
+            f"  #{p['id']} {p['created_at'][:10]} {Money(p['amount'], p['currency']).format()} "
+            f"{p['status']} ({p['source']}); paid {Money(p['paid'], p['currency']).format()}, "
+            f"refunded {Money(p['refunded'], p['currency']).format()}; "
+            f"{p['name']}, {p['email']}, {p['address']}"
+        )
+    click.echo(f"Refunds ({len(data['refunds'])}):")
+    for r in data["refunds"]:
+        click.echo(
+            f"  pledge {r['pledge_id']}: {Money(r['amount'], r['currency']).format()} "
+            f"{r['reason']}, {r['status']}"
+        )
+    click.echo(f"Mail ({len(data['mail'])}):")
+    for m in data["mail"]:
+        click.echo(f"  {m['created_at'][:10]} {m['kind']} to {m['to_email']}: {m['status']}")
+
+
+@members.command()
+@click.argument("email")
+@click.option("--dry-run", is_flag=True, help="Check and say what would be erased; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def forget(app: App, email: str, dry_run: bool, as_json: bool) -> None:
+    """Erase the personal data of a backer who never became a member.
+
+    Their pledges keep amounts and dates for the accounts; the person becomes
+    "(erased)". Refused, with the reason, for a member: the law requires the
+    co-op to keep its register of members.
+    """
+    result = membership.forget(
+        app.ledger, email, today=app.today(), now=app.stored_now(), dry_run=dry_run
+    )
+    if as_json:
+        app.print_json({"dry_run": dry_run, **result.as_json()})
+        return
+    verb = "Would erase" if dry_run else "Erased"
+    click.echo(
+        f"{verb} the personal data on {len(result.pledges)} pledge(s); "
+        f"{result.mail_deleted} unsent message(s) deleted, {result.mail_erased} sent "
+        "message(s) kept without address."
+    )
+
+
+@members.command()
+@click.argument("number", type=int)
+@click.option("--shares", type=int, required=True, help="How many shares to withdraw.")
+@click.option("--note", help="Why (e.g. the board's minute reference).")
+@click.option("--dry-run", is_flag=True, help="Check, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def withdraw(
+    app: App, number: int, shares: int, note: str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Withdraw shares (a withdrawal entry); the member ceases at zero shares."""
+    result = membership.withdraw(
+        app.ledger,
+        app.campaign,
+        number,
+        shares,
+        today=app.today(),
+        now=app.stored_now(),
+        note=note,
+        dry_run=dry_run,
+    )
+    if as_json:
+        app.print_json({"dry_run": dry_run, **result.as_json()})
+        return
+    verb = "Would withdraw" if dry_run else "Withdrew"
+    ceased = f" Member {number} ceases on {app.today()}." if result.ceased else ""
+    click.echo(
+        f"{verb} {shares} share(s) from member {number}, {result.holding_after} left; "
+        f"{result.amount.format()} to repay to them.{ceased}"
+    )
+
+
+@members.command("cancel-shares")
+@click.argument("pledge_id", type=int)
+@click.option("--reason", default="refunded", show_default=True, help="Why, e.g. 'dispute lost'.")
+@click.option("--dry-run", is_flag=True, help="Show what would be cancelled; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def cancel_shares(app: App, pledge_id: int, reason: str, dry_run: bool, as_json: bool) -> None:
+    """Cancel the shares issued from a pledge that was later refunded or lost to a dispute."""
+    result = membership.cancel_shares(
+        app.ledger,
+        app.campaign,
+        pledge_id,
+        reason=reason,
+        today=app.today(),
+        now=app.stored_now(),
+        dry_run=dry_run,
+    )
+    if as_json:
+        app.print_json({"dry_run": dry_run, **result.as_json()})
+        return
+    verb = "Would cancel" if dry_run else "Cancelled"
+    currency = app.campaign.currency
+    if not result.entries and not result.refunds and not result.settled_remainders:
+        click.echo(f"Nothing to cancel for pledge {pledge_id}: already done.")
+    else:
+        click.echo(f"{verb} {result.shares} share(s) paid by pledge {pledge_id}.")
+    for r in result.refunds:
+        amount = Money(abs(r["amount"]), currency).format()
+        if r["amount"] > 0:
+            click.echo(
+                f"  {amount} of pledge {r['pledge_id']} no longer makes a whole share: "
+                "listed for refund (`fundraiser refunds list`)."
+            )
+        else:
+            click.echo(
+                f"  The refund listed for pledge {r['pledge_id']} is {amount} less: that "
+                "money went back with the refunded pledge."
+            )
+    for number in result.ceased:
+        click.echo(f"  Member {number} holds no shares now and has ceased.")
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+
+
+@members.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_app
+def flagged(app: App, as_json: bool) -> None:
+    """Shares issued from pledges later refunded or disputed, waiting for a decision."""
+    with app.ledger.read() as conn:
+        flags = membership.open_flags(conn)
+    if as_json:
+        app.print_json(flags)
+        return
+    if not flags:
+        click.echo("No flagged shares.")
+        return
+    for f in flags:
+        hint = (
+            f"run `fundraiser members cancel-shares {f['pledge_id']}`"
+            if f["pledge_status"] == "refunded"
+            else "wait: the pledge is " + f["pledge_status"]
+        )
+        click.echo(
+            f"member {f['member']}: {f['shares']} share(s) of entry {f['entry_id']}, "
+            f"pledge {f['pledge_id']} {f['reason']}; {hint}"
+        )
 
 
 def register(main: click.Group) -> None:

@@ -1,0 +1,238 @@
+"""fundraiser serve, collect, stripe sync, pledges refund: thin over payments/ and service/."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from rich.progress import Progress
+
+from fundraiser.cli.app import App, pass_app
+from fundraiser.cli.pledges import pledges as pledges_group
+from fundraiser.money import Money, parse
+from fundraiser.payments.env import Payments, payments_from_env
+
+
+def _payments(app: App, *, fix_days: int = 7, need_links: bool = False) -> Payments:
+    return payments_from_env(
+        os.environ, app.ledger, app.campaign, fix_days=fix_days, need_links=need_links
+    )
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@pass_app
+def serve(app: App, host: str, port: int) -> None:
+    """Run the pledge service (the pledge page's API and Stripe's webhook).
+
+    Settings come from the environment: STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY,
+    STRIPE_WEBHOOK_SECRET, FUNDRAISER_SECRET, SITE_ORIGIN, and optionally
+    STRIPE_API_BASE and PLEDGE_API (the service's public address).
+    """
+    import uvicorn
+
+    from fundraiser.service.app import create_app
+    from fundraiser.service.settings import Settings
+
+    settings = Settings.from_env(
+        os.environ, campaign=app.campaign, database_url=app.database_url, now=app.now
+    )
+    click.echo(f"Pledge service on http://{host}:{port} (site origin {settings.site_origin})")
+    uvicorn.run(create_app(settings), host=host, port=port, workers=1, log_level="warning")
+
+
+@click.command("collect")
+@click.option("--dry-run", is_flag=True, help="Say what would happen; charge nothing.")
+@click.option(
+    "--retry",
+    is_flag=True,
+    help="Also retry soft declines (after 48 h) and lapse pledges whose fix window ended.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(0.1, 100),
+    default=20.0,
+    show_default=True,
+    envvar="FUNDRAISER_STRIPE_RATE",
+    help="Most Stripe calls per second (Stripe allows 25 in test mode, 100 live).",
+)
+@click.option(
+    "--fix-days",
+    type=click.IntRange(1, 60),
+    default=7,
+    show_default=True,
+    help="Days a backer has to fix a failed payment.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def collect(
+    app: App, dry_run: bool, retry: bool, rate: float, fix_days: int, as_json: bool
+) -> None:
+    """After an all-or-nothing deadline: charge saved cards if the goal is met, else release.
+
+    Safe to interrupt and rerun: no pledge is ever charged twice.
+    """
+    from fundraiser.payments import collect as collect_mod
+
+    now = app.now()
+    the_plan = collect_mod.plan(app.ledger, app.campaign, now, retry=retry)
+    if dry_run:
+        _print_plan(app, the_plan, as_json)
+        return
+    env = _payments(app, fix_days=fix_days, need_links=the_plan.decision == "charge")
+    collector = collect_mod.Collector(
+        app.ledger,
+        env.client,
+        env.ctx,
+        rate=rate,
+        now=app.stored_now,
+    )
+    count = len(the_plan.charge) + len(the_plan.resume)
+    with Progress(console=app.err, disable=as_json or count == 0, transient=True) as bar:
+        task = bar.add_task("Charging", total=count)
+        report = collector.run(the_plan, retry=retry, progress=lambda n: bar.advance(task, n))
+    if as_json:
+        app.print_json({"plan": the_plan.as_json(), "result": report.as_json()})
+        return
+    currency = app.campaign.currency
+    if the_plan.decision == "release":
+        click.echo(
+            f"The goal was not met: released {report.released} pledge(s); nothing was charged. "
+            "Backers' notices are queued."
+        )
+        if the_plan.paid_offline:
+            click.echo(
+                f"{the_plan.paid_offline} offline pledge(s) were paid by bank transfer: "
+                "return them by bank transfer."
+            )
+        return
+    click.echo(
+        f"Charged {report.paid} pledge(s), {Money(report.collected, currency).format()}, "
+        f"in {report.seconds:.1f} s; {sum(report.failed.values())} failed"
+        + (
+            f" ({', '.join(f'{k}: {v}' for k, v in sorted(report.failed.items()))})"
+            if report.failed
+            else ""
+        )
+        + "."
+    )
+    if report.failed_ids:
+        click.echo(
+            "Failed (backers mailed a link to fix their card): "
+            + ", ".join(str(i) for i in sorted(report.failed_ids))
+        )
+    if report.lapsed:
+        click.echo(f"{report.lapsed} pledge(s) lapsed: their fix window ended.")
+    for note in report.errors:
+        click.echo(f"Warning: {note}", err=True)
+    if report.unresolved:
+        raise click.ClickException(
+            f"{len(report.unresolved)} charge(s) still in flight: rerun `fundraiser collect`"
+        )
+
+
+def _print_plan(app: App, the_plan: object, as_json: bool) -> None:
+    from fundraiser.payments.collect import Plan
+
+    assert isinstance(the_plan, Plan)
+    if as_json:
+        app.print_json({"dry_run": True, **the_plan.as_json()})
+        return
+    p = the_plan
+    met = "met" if p.secured >= p.goal else "not met"
+    click.echo(
+        f"Dry run: {p.secured.format()} secured of a {p.goal.format()} goal ({met})"
+        + ("; decided by an earlier run" if p.decided_before else "")
+        + "."
+    )
+    if p.decision == "release":
+        click.echo(
+            f"Would release {len(p.release)} pledge(s) and queue the notice; nothing charged."
+        )
+        if p.paid_offline:
+            click.echo(f"{p.paid_offline} bank-transfer pledge(s) would need returning by hand.")
+    else:
+        count = len(p.charge) + len(p.resume)
+        click.echo(
+            f"Would charge {count} pledge(s), {p.total.format()}"
+            + (f" ({len(p.resume)} left in flight by an earlier run)" if p.resume else "")
+            + f". If 5-10% fail: {p.if_failing(10).format()} to {p.if_failing(5).format()}."
+        )
+        if p.lapse:
+            click.echo(f"Would lapse {len(p.lapse)} pledge(s) whose fix window ended.")
+        if p.waiting_fix:
+            click.echo(f"{p.waiting_fix} failed pledge(s) are waiting for backers to fix cards.")
+        if p.never_saved:
+            click.echo(f"{p.never_saved} online pledge(s) never saved a card: not charged.")
+    click.echo("Nothing was charged or written.")
+
+
+@click.group("stripe")
+def stripe_group() -> None:
+    """Reconcile with Stripe."""
+
+
+@stripe_group.command("sync")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def sync(app: App, as_json: bool) -> None:
+    """Catch up from Stripe's event list and by re-reading intents (resumable)."""
+    from fundraiser.payments import sync as sync_mod
+
+    env = _payments(app)
+    report = sync_mod.sync(app.ledger, env.client, env.ctx)
+    if as_json:
+        app.print_json(report.as_json())
+        return
+    click.echo(
+        f"Listed {report.listed} event(s): {report.stored} new, {report.applied} applied; "
+        f"re-read {report.intents_checked} intent(s), {report.intents_moved} moved"
+        + (
+            f"; {report.deferred} event(s) wait for objects we do not know yet"
+            if report.deferred
+            else ""
+        )
+        + "."
+    )
+    for note in report.notes:
+        click.echo(f"Warning: {note}", err=True)
+
+
+@click.command("refund")
+@click.argument("pledge_id", type=int)
+@click.option("--amount", help="Amount in major units (default: everything not yet refunded).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def refund(app: App, pledge_id: int, amount: str | None, as_json: bool) -> None:
+    """Refund a pledge paid by card (never more than was paid)."""
+    from fundraiser.payments import refunds
+
+    value: Money | None = parse(amount, app.campaign.currency) if amount else None
+    env = _payments(app)
+    done = refunds.refund(app.ledger, env.client, env.ctx, pledge_id, value, now=app.stored_now())
+    if as_json:
+        app.print_json(
+            {
+                "pledge_id": done.pledge_id,
+                "refund": done.refund_id,
+                "amount": done.amount.amount,
+                "refunded": done.refunded_total.amount,
+                "paid": done.paid.amount,
+                "currency": done.amount.currency,
+                "status": done.status.value,
+            }
+        )
+        return
+    click.echo(
+        f"Refunded {done.amount.format()} of pledge {done.pledge_id} "
+        f"({done.refunded_total.format()} of {done.paid.format()} refunded; {done.status.value})."
+    )
+
+
+def register(main: click.Group) -> None:
+    main.add_command(serve)
+    main.add_command(collect)
+    main.add_command(stripe_group)
+    if "refund" not in pledges_group.commands:
+        pledges_group.add_command(refund)

@@ -1,0 +1,489 @@
+"""Share certificates (one PDF per issue entry) and share-account statements.
+
+A certificate is made from an HTML template and a stylesheet rendered by
+WeasyPrint. The output depends only on the entry, the member and the co-op's
+details: no clock, no random id. So rerunning `fundraiser certificates make`
+gives byte-identical files for unchanged entries, and unchanged files are not
+rewritten at all.
+
+When the co-op's rules say certificates are not issued (`coop.certificates =
+false`), each member gets a share-account statement instead: every entry in
+their account with a running balance, dated by the latest entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from babel.dates import format_date
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from sqlalchemy.engine import Connection
+
+from fundraiser.config import Campaign, Coop
+from fundraiser.documents import DocumentError, template_dirs
+from fundraiser.errors import NotFound
+from fundraiser.ledger import canonical, members, register_entries
+from fundraiser.money import Money
+
+CERTIFICATE = "certificates/certificate.html"
+STATEMENT = "certificates/statement.html"
+STYLESHEET = "certificates/style.css"
+
+# Below this many documents a process pool costs more to start than it saves.
+POOL_THRESHOLD = 200
+
+
+def output_dir(campaign: Campaign) -> Path:
+    return campaign.directory / "var" / "certificates"
+
+
+def long_date(iso: str) -> str:
+    """'2026-12-10' -> '10 December 2026' (the register's dates are ISO)."""
+    return str(format_date(date.fromisoformat(iso), format="long", locale="en_GB"))
+
+
+def money_text(amount: int, currency: str) -> str:
+    return Money(int(amount), currency).format()
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One document to make: its file name, template and (picklable) context."""
+
+    filename: str
+    template: str
+    title: str
+    created: str  # ISO date written into the PDF's metadata: the entry's date
+    context: dict[str, Any] = field(hash=False)
+
+
+def _coop_context(coop: Coop) -> dict[str, Any]:
+    return {
+        "name": coop.name,
+        "legal_form": coop.legal_form,
+        "jurisdiction": coop.jurisdiction,
+        "registration_number": coop.registration_number,
+        "website": coop.website,
+        "contact_email": coop.contact_email,
+    }
+
+
+def _member_filter(member: int | None) -> list[sa.ColumnElement[bool]]:
+    return [] if member is None else [register_entries.c.member_number == member]
+
+
+def certificate_specs(
+    conn: Connection, campaign: Campaign, member: int | None = None
+) -> Iterator[Spec]:
+    """One spec per issue entry (of one member, or all), by certificate number."""
+    coop = _coop_context(campaign.coop)
+    query = (
+        sa.select(
+            register_entries.c.id,
+            register_entries.c.certificate_number,
+            register_entries.c.shares,
+            register_entries.c.amount,
+            register_entries.c.currency,
+            register_entries.c.entry_date,
+            members.c.number,
+            members.c.name,
+            members.c.address,
+        )
+        .select_from(register_entries.join(members))
+        .where(register_entries.c.kind == "issue", *_member_filter(member))
+        .order_by(register_entries.c.certificate_number, register_entries.c.id)
+    )
+    for row in conn.execution_options(yield_per=2000).execute(query):
+        # Entries issued before certificate numbers existed fall back to the entry id.
+        number = row.certificate_number or row.id
+        price = int(row.amount) // int(row.shares)
+        yield Spec(
+            filename=f"certificate-{number:06d}.pdf",
+            template=CERTIFICATE,
+            title=f"Share certificate {number}, {campaign.coop.name}",
+            created=row.entry_date,
+            context={
+                "coop": coop,
+                "member": {"number": row.number, "name": row.name, "address": row.address},
+                "certificate": {
+                    "number": number,
+                    "entry_id": row.id,
+                    "shares": int(row.shares),
+                    "price": money_text(price, row.currency),
+                    "value": money_text(row.amount, row.currency),
+                    "date": long_date(row.entry_date),
+                    "iso_date": row.entry_date,
+                },
+            },
+        )
+
+
+KIND_LABEL = {
+    "issue": "Shares issued",
+    "withdraw": "Shares withdrawn",
+    "cancel": "Shares cancelled",
+}
+
+
+def statement_specs(
+    conn: Connection, campaign: Campaign, member: int | None = None
+) -> Iterator[Spec]:
+    """One share-account statement per member with entries: history and balance."""
+    coop = _coop_context(campaign.coop)
+    query = (
+        sa.select(
+            register_entries.c.member_number,
+            register_entries.c.kind,
+            register_entries.c.shares,
+            register_entries.c.amount,
+            register_entries.c.currency,
+            register_entries.c.entry_date,
+            register_entries.c.note,
+        )
+        .where(*_member_filter(member))
+        .order_by(register_entries.c.member_number, register_entries.c.id)
+    )
+    people = {
+        row.number: row
+        for row in conn.execute(
+            sa.select(members).where(*([] if member is None else [members.c.number == member]))
+        )
+    }
+    current: int | None = None
+    lines: list[dict[str, Any]] = []
+    balance = paid = 0
+    currency = campaign.currency
+
+    def finish() -> Spec:
+        assert current is not None
+        person = people[current]
+        as_at = lines[-1]["iso_date"]
+        return Spec(
+            filename=f"statement-{current:06d}.pdf",
+            template=STATEMENT,
+            title=f"Share account statement, member {current}, {campaign.coop.name}",
+            created=as_at,
+            context={
+                "coop": coop,
+                "member": {
+                    "number": person.number,
+                    "name": person.name,
+                    "address": person.address,
+                    "admitted_on": long_date(person.admitted_on),
+                    "ceased_on": long_date(person.ceased_on) if person.ceased_on else None,
+                },
+                "lines": list(lines),
+                "shares": balance,
+                "paid": money_text(paid, currency),
+                "as_at": long_date(as_at),
+            },
+        )
+
+    for row in conn.execute(query):
+        if row.member_number != current:
+            if current is not None:
+                yield finish()
+            current, lines, balance, paid = row.member_number, [], 0, 0
+        sign = 1 if row.kind == "issue" else -1
+        balance += sign * int(row.shares)
+        paid += sign * int(row.amount)
+        currency = row.currency
+        lines.append(
+            {
+                "date": long_date(row.entry_date),
+                "iso_date": row.entry_date,
+                "kind": KIND_LABEL.get(row.kind, row.kind),
+                "shares": sign * int(row.shares),
+                "amount": money_text(sign * int(row.amount), row.currency),
+                "balance": balance,
+                "note": row.note or "",
+            }
+        )
+    if current is not None:
+        yield finish()
+
+
+class Renderer:
+    """Renders specs to PDF bytes; build once, reuse for many documents."""
+
+    def __init__(self, dirs: list[Path]) -> None:
+        # Imported here: WeasyPrint loads Pango, which commands without PDFs skip.
+        from weasyprint import CSS  # type: ignore[import-untyped,unused-ignore]
+        from weasyprint.text.fonts import (  # type: ignore[import-untyped,unused-ignore]
+            FontConfiguration,
+        )
+
+        self.dirs = dirs
+        self.env = Environment(
+            loader=FileSystemLoader([str(d) for d in dirs]),
+            autoescape=True,
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        self.fonts = FontConfiguration()
+        try:
+            css_source = self.env.loader.get_source(self.env, STYLESHEET)[0]  # type: ignore[union-attr]
+        except TemplateError as exc:
+            raise DocumentError(f"cannot read the stylesheet {STYLESHEET}: {exc}") from None
+        # The first folder is the base for relative URLs (a co-op's logo.png).
+        self.base_url = str(dirs[0]) + os.sep
+        self.css = CSS(string=css_source, font_config=self.fonts, base_url=self.base_url)
+
+    def html(self, spec: Spec) -> str:
+        try:
+            return self.env.get_template(spec.template).render(
+                title=spec.title, created=spec.created, **spec.context
+            )
+        except TemplateError as exc:
+            raise DocumentError(f"the template {spec.template} failed: {exc}") from None
+
+    def pdf(self, spec: Spec) -> bytes:
+        from weasyprint import HTML  # type: ignore[import-untyped,unused-ignore]
+
+        document = HTML(string=self.html(spec), base_url=self.base_url).render(
+            stylesheets=[self.css], font_config=self.fonts
+        )
+        # Fixed metadata (no render time) keeps reruns byte-identical.
+        document.metadata.title = spec.title
+        document.metadata.created = spec.created
+        document.metadata.modified = spec.created
+        document.metadata.generator = "fundraiser"
+        return bytes(document.write_pdf())
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write atomically unless the file already holds these bytes; True if written."""
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return True
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha(path: Path) -> str | None:
+    try:
+        return _sha(path.read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def inputs_digest(fingerprint: str, spec: Spec) -> str:
+    """What a document is made from: templates, WeasyPrint's version, and the spec."""
+    material = [fingerprint, spec.filename, spec.template, spec.title, spec.created, spec.context]
+    return _sha(canonical(material).encode("utf-8"))
+
+
+def templates_fingerprint(dirs: list[Path]) -> str:
+    from weasyprint import __version__  # type: ignore[import-untyped,unused-ignore]
+
+    digest = hashlib.sha256(f"weasyprint {__version__}".encode())
+    for folder in dirs:
+        for path in sorted((folder / "certificates").glob("**/*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+MANIFEST = ".made.json"
+
+
+# -- the worker side of the process pool ---------------------------------------
+
+_worker: Renderer | None = None
+
+
+def _init_worker(dirs: list[Path]) -> None:
+    global _worker
+    _worker = Renderer(dirs)
+
+
+def _make_one(item: tuple[Spec, Path]) -> tuple[bool, str]:
+    spec, folder = item
+    assert _worker is not None
+    data = _worker.pdf(spec)
+    return write_if_changed(folder / spec.filename, data), _sha(data)
+
+
+@cache
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class MakeResult:
+    kind: str  # "certificate" or "statement"
+    folder: Path
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.written) + self.unchanged
+
+
+class Documents:
+    """Makes a campaign's certificates (or statements) under var/certificates/."""
+
+    def __init__(self, campaign: Campaign, folder: Path | None = None) -> None:
+        self.campaign = campaign
+        self.folder = folder or output_dir(campaign)
+        self.dirs = template_dirs(campaign.directory)
+        self._renderer: Renderer | None = None
+
+    @property
+    def statements(self) -> bool:
+        return not self.campaign.coop.certificates
+
+    @property
+    def kind(self) -> str:
+        return "statement" if self.statements else "certificate"
+
+    @property
+    def renderer(self) -> Renderer:
+        if self._renderer is None:
+            self._renderer = Renderer(self.dirs)
+        return self._renderer
+
+    def specs(self, conn: Connection, member: int | None = None) -> Iterator[Spec]:
+        source = statement_specs if self.statements else certificate_specs
+        return source(conn, self.campaign, member)
+
+    def _mkdir(self) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DocumentError(f"cannot make the folder {self.folder}: {exc.strerror}") from None
+
+    def make(
+        self,
+        conn: Connection,
+        member: int | None = None,
+        *,
+        workers: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> MakeResult:
+        """Make every document (or one member's); unchanged files are left alone.
+
+        A manifest beside the files records what each was made from (and its
+        hash), so a rerun renders only documents whose inputs changed; the
+        others are left exactly as they are.
+        """
+        if (
+            member is not None
+            and conn.execute(sa.select(members.c.number).where(members.c.number == member)).first()
+            is None
+        ):
+            raise NotFound(f"member {member} does not exist: see `fundraiser members list`")
+        specs = list(self.specs(conn, member))
+        self._mkdir()
+        result = MakeResult(self.kind, self.folder)
+        manifest = self._load_manifest()
+        fingerprint = templates_fingerprint(self.dirs)
+        todo: list[tuple[Spec, str]] = []
+        for spec in specs:
+            digest = inputs_digest(fingerprint, spec)
+            known = manifest.get(spec.filename)
+            if (
+                known
+                and known.get("inputs") == digest
+                and known.get("sha256") == _file_sha(self.folder / spec.filename)
+            ):
+                result.unchanged += 1
+                if progress:
+                    progress(1)
+            else:
+                todo.append((spec, digest))
+        if workers is None:
+            workers = min(_cpus(), 4) if len(todo) >= POOL_THRESHOLD else 1
+        try:
+            outputs = self._render_all([spec for spec, _ in todo], workers)
+            for (spec, digest), (changed, sha) in zip(todo, outputs, strict=True):
+                if changed:
+                    result.written.append(spec.filename)
+                else:
+                    result.unchanged += 1
+                manifest[spec.filename] = {"inputs": digest, "sha256": sha}
+                if progress:
+                    progress(1)
+        finally:
+            if todo:  # what was made before a failure is remembered too
+                self._save_manifest(manifest)
+        return result
+
+    def _load_manifest(self) -> dict[str, dict[str, str]]:
+        try:
+            data = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        files = data.get("files") if isinstance(data, dict) else None
+        return files if isinstance(files, dict) else {}
+
+    def _save_manifest(self, files: dict[str, dict[str, str]]) -> None:
+        path = self.folder / MANIFEST
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps({"version": 1, "files": files}, sort_keys=True), "utf-8")
+        tmp.replace(path)
+
+    def _render_all(self, specs: list[Spec], workers: int) -> Iterable[tuple[bool, str]]:
+        if workers <= 1 or len(specs) < 2:
+            for spec in specs:
+                data = self.renderer.pdf(spec)
+                yield write_if_changed(self.folder / spec.filename, data), _sha(data)
+            return
+        # spawn, not fork: the caller may hold database connections and threads.
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.dirs,),
+        ) as pool:
+            yield from pool.map(_make_one, [(s, self.folder) for s in specs], chunksize=16)
+
+    def filenames(self, conn: Connection, member: int) -> list[str]:
+        """The member's document names, without building their contents."""
+        if self.statements:
+            has = conn.execute(
+                sa.select(register_entries.c.id)
+                .where(register_entries.c.member_number == member)
+                .limit(1)
+            ).first()
+            return [f"statement-{member:06d}.pdf"] if has else []
+        rows = conn.execute(
+            sa.select(register_entries.c.certificate_number, register_entries.c.id)
+            .where(register_entries.c.member_number == member, register_entries.c.kind == "issue")
+            .order_by(register_entries.c.certificate_number, register_entries.c.id)
+        )
+        return [f"certificate-{(r.certificate_number or r.id):06d}.pdf" for r in rows]
+
+    def ensure(self, conn: Connection, member: int) -> list[Path]:
+        """The member's documents, made now if missing (for the welcome mail)."""
+        names = self.filenames(conn, member)
+        missing = {n for n in names if not (self.folder / n).exists()}
+        if missing:
+            self._mkdir()
+            for spec in self.specs(conn, member):
+                if spec.filename in missing:
+                    write_if_changed(self.folder / spec.filename, self.renderer.pdf(spec))
+        return [self.folder / n for n in names]

@@ -1,0 +1,438 @@
+"""Outbox messages rendered to mail: Markdown + Jinja2 -> a text and an HTML part.
+
+Each kind of message has a template `mail/<kind>.md`:
+
+    Subject line, with {{ jinja }}
+    ---
+    The body in Markdown, with {{ jinja }}.
+
+The text part is the rendered Markdown itself (Markdown reads well as plain
+text). The HTML part renders the same template again with HTML autoescaping,
+so a backer's name can never inject markup, then converts the Markdown to HTML
+inside `mail/layout.html`.
+
+What each template gets: `coop`, `campaign`, `to_name`, `to_email`, `kind`,
+`data` (the outbox row's JSON), `member` (when the message names a member:
+number, name, shares, paid, admitted_on) and `pledge` (when it names a pledge:
+id, amount, paid, refunded, status, source, reference, fix_until).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.header import Header
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from pathlib import Path
+from typing import Any
+
+import markdown as markdown_lib  # type: ignore[import-untyped,unused-ignore]
+import sqlalchemy as sa
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
+from markupsafe import Markup
+from sqlalchemy.engine import Connection
+
+from fundraiser.config import Campaign
+from fundraiser.documents import DocumentError, MailSettingsError, template_dirs
+from fundraiser.documents.certificates import long_date, money_text
+from fundraiser.errors import NotFound
+from fundraiser.ledger import members, outbox, pledges, register_entries
+from fundraiser.pledges import check_email
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    kind: str
+    dedupe_key: str
+    to_email: str
+    to_name: str
+    data: dict[str, Any]
+    pledge_id: int | None
+    member_number: int | None
+    status: str
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+    sent_at: str | None
+    message_id: str | None
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: Any) -> OutboxRow:
+        try:
+            data = json.loads(row.data) if row.data else {}
+        except ValueError:
+            data = {}
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            dedupe_key=row.dedupe_key,
+            to_email=row.to_email,
+            to_name=row.to_name,
+            data=data if isinstance(data, dict) else {},
+            pledge_id=row.pledge_id,
+            member_number=row.member_number,
+            status=row.status,
+            attempts=int(row.attempts or 0),
+            next_attempt_at=row.next_attempt_at,
+            last_error=row.last_error,
+            sent_at=row.sent_at,
+            message_id=row.message_id,
+            created_at=row.created_at,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "to_email": self.to_email,
+            "to_name": self.to_name,
+            "pledge_id": self.pledge_id,
+            "member_number": self.member_number,
+            "status": self.status,
+            "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at,
+            "last_error": self.last_error,
+            "sent_at": self.sent_at,
+            "message_id": self.message_id,
+            "created_at": self.created_at,
+        }
+
+
+def get_row(conn: Connection, message_id: int) -> OutboxRow:
+    row = conn.execute(sa.select(outbox).where(outbox.c.id == message_id)).first()
+    if row is None:
+        raise NotFound(f"message {message_id} does not exist: see `fundraiser mail list`")
+    return OutboxRow.from_row(row)
+
+
+def list_rows(conn: Connection, status: str | None = None, limit: int = 100) -> list[OutboxRow]:
+    query = sa.select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(outbox.c.status == status)
+    return [OutboxRow.from_row(r) for r in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the mail comes from: MAIL_FROM, or the co-op's contact address."""
+
+    address: str
+    name: str
+
+    @classmethod
+    def for_campaign(cls, campaign: Campaign, mail_from: str | None) -> Sender:
+        address = (mail_from or campaign.coop.contact_email or "").strip()
+        if not address:
+            raise MailSettingsError(
+                "no sender address: set MAIL_FROM (e.g. members@your-coop.org) "
+                "or coop.contact_email in campaign.toml"
+            )
+        if not check_email(address):
+            raise MailSettingsError(
+                f"MAIL_FROM {address!r} is not an email address: write it as name@example.org"
+            )
+        return cls(address, campaign.coop.name)
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1]
+
+
+@dataclass
+class Attachment:
+    filename: str
+    path: Path
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+@dataclass
+class Outgoing:
+    """A message ready for SMTP (CRLF line ends), plus what it was made from."""
+
+    row: OutboxRow
+    data: bytes
+    rendered: Rendered
+    attachments: list[Attachment] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # as shown, before encoding
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = message_from_bytes(self.data, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+def message_id_for(row: OutboxRow, domain: str) -> str:
+    """Deterministic Message-ID: a resend after a crash is recognisably the same mail."""
+    digest = hashlib.sha256(row.dedupe_key.encode("utf-8")).hexdigest()[:16]
+    return f"<outbox.{row.id}.{digest}@{domain}>"
+
+
+def _split(source: str, template: str) -> tuple[str, str]:
+    head, sep, body = source.partition("\n---\n")
+    if not sep:
+        raise DocumentError(
+            f"the template {template} has no subject line: start it with the subject, "
+            "then a line with --- , then the body"
+        )
+    subject = " ".join(head.split())
+    if not subject:
+        raise DocumentError(f"the template {template} renders an empty subject")
+    return subject, body.strip() + "\n"
+
+
+class MailRenderer:
+    """Renders outbox rows for one campaign; templates are loaded once."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.campaign = campaign
+        loader = FileSystemLoader([str(d) for d in template_dirs(campaign.directory)])
+        common: dict[str, Any] = {
+            "loader": loader,
+            "undefined": StrictUndefined,
+            "keep_trailing_newline": True,
+        }
+        self.text_env = Environment(autoescape=False, **common)
+        self.html_env = Environment(autoescape=True, **common)
+        for env in (self.text_env, self.html_env):
+            env.filters["money"] = money_text
+            env.filters["long_date"] = long_date
+        self._members: dict[int, dict[str, Any]] = {}
+        self.md = markdown_lib.Markdown(extensions=["sane_lists"], output_format="html")
+        coop = campaign.coop
+        self.base: dict[str, Any] = {
+            "coop": {
+                "name": coop.name,
+                "legal_form": coop.legal_form,
+                "jurisdiction": coop.jurisdiction,
+                "registration_number": coop.registration_number,
+                "website": coop.website,
+                "contact_email": coop.contact_email,
+                "certificates": coop.certificates,
+            },
+            "campaign": {
+                "currency": campaign.currency,
+                "goal": campaign.campaign.goal.format(),
+                "deadline": campaign.campaign.deadline.date().isoformat(),
+                "share_price": campaign.shares.price.format(),
+                "mode": campaign.campaign.mode.value,
+            },
+        }
+
+    def prefetch(self, conn: Connection, rows: list[OutboxRow]) -> None:
+        """Load the members a batch of messages names in one query, not two each."""
+        numbers = sorted({r.member_number for r in rows if r.member_number is not None})
+        self._members = _members(conn, numbers, self.campaign.currency) if numbers else {}
+
+    def context(self, conn: Connection, row: OutboxRow) -> dict[str, Any]:
+        number = row.member_number
+        if number is None:
+            member = None
+        elif number in self._members:
+            member = self._members[number]
+        else:
+            member = _members(conn, [number], self.campaign.currency).get(number)
+        ctx = dict(self.base)
+        ctx.update(
+            kind=row.kind,
+            to_name=row.to_name,
+            to_email=row.to_email,
+            data=row.data,
+            member=member,
+            pledge=_pledge(conn, row.pledge_id),
+        )
+        return ctx
+
+    def render(self, conn: Connection, row: OutboxRow) -> Rendered:
+        name = f"mail/{row.kind}.md"
+        ctx = self.context(conn, row)
+        try:
+            text = self.text_env.get_template(name).render(ctx)
+            escaped = self.html_env.get_template(name).render(ctx)
+            subject, body = _split(text, name)
+            _, html_body = _split(escaped, name)
+            self.md.reset()
+            inner = Markup(self.md.convert(html_body))
+            html = self.html_env.get_template("mail/layout.html").render(
+                ctx, subject=subject, body=inner
+            )
+        except TemplateNotFound as exc:
+            raise DocumentError(
+                f"no mail template for {row.kind!r} messages: add templates/documents/{exc.name}"
+            ) from None
+        except TemplateError as exc:
+            raise DocumentError(f"the mail template {name} failed: {exc}") from None
+        return Rendered(subject, body, html)
+
+    def build(
+        self,
+        conn: Connection,
+        row: OutboxRow,
+        sender: Sender,
+        *,
+        attachments: list[Attachment] | None = None,
+        when: datetime | None = None,
+    ) -> Outgoing:
+        """The message as SMTP carries it: text and HTML alternatives, then any PDFs."""
+        rendered = self.render(conn, row)
+        headers = {
+            "From": formataddr((_one_line(sender.name), sender.address)),
+            "To": formataddr((_one_line(row.to_name), row.to_email)),
+            "Subject": _one_line(rendered.subject),
+            "Message-ID": message_id_for(row, sender.domain),
+        }
+        if when is not None:
+            headers["Date"] = format_datetime(when)
+        contact = self.campaign.coop.contact_email
+        if contact and contact != sender.address:
+            headers["Reply-To"] = contact
+        headers["Auto-Submitted"] = "auto-generated"
+        files = [(item.filename, item.read()) for item in attachments or []]
+        data = wire_message(headers, rendered, files, boundary=f"=_fr{row.id}")
+        return Outgoing(row, data, rendered, list(attachments or []), headers)
+
+
+def wire_message(
+    headers: dict[str, str],
+    rendered: Rendered,
+    files: list[tuple[str, bytes]],
+    *,
+    boundary: str,
+) -> bytes:
+    """MIME by hand: the email package's generator took most of the time per mail.
+
+    The structure is fixed (multipart/alternative of text and HTML, inside
+    multipart/mixed when PDFs are attached), the bodies are quoted-printable and
+    base64, whose output can never contain "=_", so boundaries starting "=_"
+    cannot collide with content. Tests parse the result with the email package.
+    """
+    alt, mixed = boundary + "a", boundary + "m"
+    lines = [f"{name}: {_header(name, value)}" for name, value in headers.items()]
+    lines.append("MIME-Version: 1.0")
+    body = [
+        f"--{alt}",
+        'Content-Type: text/plain; charset="utf-8"',
+        "Content-Transfer-Encoding: quoted-printable",
+        "",
+        _qp(rendered.text),
+        f"--{alt}",
+        'Content-Type: text/html; charset="utf-8"',
+        "Content-Transfer-Encoding: quoted-printable",
+        "",
+        _qp(rendered.html),
+        f"--{alt}--",
+    ]
+    if files:
+        lines += [f'Content-Type: multipart/mixed; boundary="{mixed}"', ""]
+        lines += [f"--{mixed}", f'Content-Type: multipart/alternative; boundary="{alt}"', ""]
+        lines += body
+        for filename, content in files:
+            lines += [
+                "",
+                f"--{mixed}",
+                f'Content-Type: application/pdf; name="{filename}"',
+                "Content-Transfer-Encoding: base64",
+                f'Content-Disposition: attachment; filename="{filename}"',
+                "",
+                base64.encodebytes(content).decode("ascii").rstrip("\n").replace("\n", "\r\n"),
+            ]
+        lines.append(f"--{mixed}--")
+    else:
+        lines += [f'Content-Type: multipart/alternative; boundary="{alt}"', ""]
+        lines += body
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def _qp(text: str) -> str:
+    normal = text.replace("\r\n", "\n").replace("\r", "\n")
+    encoded = binascii.b2a_qp(normal.encode("utf-8"), istext=True).decode("ascii")
+    # A final newline is content; the CRLF the join adds belongs to the boundary.
+    return encoded.replace("\n", "\r\n")
+
+
+def _header(name: str, value: str) -> str:
+    """A header value in ASCII (RFC 2047 words for names and subjects that need them)."""
+    if value.isascii():
+        return value
+    if name in ("From", "To", "Reply-To"):
+        display, address = parseaddr(value)
+        encoded = formataddr((display, address), charset="utf-8")
+    else:
+        encoded = Header(value, "utf-8").encode()
+    return encoded.replace("\n", "\r\n")
+
+
+def _one_line(value: str) -> str:
+    """Header text on one line: a CR or LF in a name must not start a new header."""
+    return " ".join(value.split())
+
+
+def _members(conn: Connection, numbers: list[int], currency: str) -> dict[int, dict[str, Any]]:
+    sign = sa.case((register_entries.c.kind == "issue", 1), else_=-1)
+    totals = (
+        sa.select(
+            register_entries.c.member_number.label("number"),
+            sa.func.sum(sign * register_entries.c.shares).label("shares"),
+            sa.func.sum(sign * register_entries.c.amount).label("paid"),
+        )
+        .where(register_entries.c.member_number.in_(numbers))
+        .group_by(register_entries.c.member_number)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            members,
+            sa.func.coalesce(totals.c.shares, 0).label("shares"),
+            sa.func.coalesce(totals.c.paid, 0).label("paid"),
+        )
+        .select_from(members.outerjoin(totals, totals.c.number == members.c.number))
+        .where(members.c.number.in_(numbers))
+    )
+    return {
+        row.number: {
+            "number": row.number,
+            "name": row.name,
+            "shares": int(row.shares),
+            "paid": money_text(int(row.paid), currency),
+            "admitted_on": long_date(row.admitted_on),
+            "ceased_on": long_date(row.ceased_on) if row.ceased_on else None,
+        }
+        for row in conn.execute(query)
+    }
+
+
+def _pledge(conn: Connection, pledge_id: int | None) -> dict[str, Any] | None:
+    if pledge_id is None:
+        return None
+    row = conn.execute(sa.select(pledges).where(pledges.c.id == pledge_id)).first()
+    if row is None:
+        return None
+    cur = row.currency
+    return {
+        "id": row.id,
+        "amount": money_text(row.amount, cur),
+        "paid": money_text(row.paid_amount, cur),
+        "refunded": money_text(row.refunded_amount, cur),
+        "status": row.status,
+        "source": row.source,
+        "reference": row.reference,
+        "round": row.round,
+        "fix_until": row.fix_until,
+    }

@@ -1,0 +1,301 @@
+"""The refund list: money owed back to backers after shares are issued.
+
+A remainder is money that did not become shares (below one share, over the
+holding cap, scaled back, or left over after a cancellation). Card payments are
+refunded through Stripe by the payments package, one refund per remainder with
+the idempotency key `idempotency_key(pledge, remainder)`; bank transfers are
+paid back by the treasurer, who records each with a reference.
+
+Recording a refund marks the remainders refunded, adds the amount to the
+pledge's refunded total (never beyond what was paid), and queues the "refund
+sent" mail, all in one transaction. The register is untouched: remainders were
+never shares.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fundraiser import outbox as outbox_mod
+from fundraiser.errors import FundraiserError, NotFound, UserInputError
+from fundraiser.ledger import Ledger, Tx, pledges, remainders
+from fundraiser.money import Money
+from fundraiser.pledges import Status
+
+CARD = "card"
+BANK = "bank"
+CARD_HINT = "to refund through Stripe: run `fundraiser refunds send`"
+BANK_HINT = "to refund by bank transfer, then `fundraiser refunds mark-paid PLEDGE --reference REF`"
+
+
+def idempotency_key(pledge_id: int, remainder_id: int) -> str:
+    """The Stripe idempotency key for refunding one remainder: stable across retries."""
+    return f"pledge-{pledge_id}-remainder-{remainder_id}-refund"
+
+
+def method_of(row: Any) -> str:
+    """Card when Stripe took the money, else bank (the money came by transfer)."""
+    if row.source == "online" or row.stripe_intent or row.stripe_charge:
+        return CARD
+    return BANK
+
+
+@dataclass(frozen=True)
+class RemainderLine:
+    id: int
+    amount: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RefundDue:
+    """One pledge's due remainders: what to pay back, to whom, and how."""
+
+    pledge_id: int
+    name: str
+    email: str
+    method: str
+    pledge_status: str
+    pledge_reference: str | None
+    currency: str
+    lines: tuple[RemainderLine, ...]
+    hold: str | None = None  # why it must not be paid now
+
+    @property
+    def total(self) -> Money:
+        return Money(sum(line.amount for line in self.lines), self.currency)
+
+    @property
+    def transfer_reference(self) -> str:
+        """What to write on the bank transfer so the backer recognises it."""
+        return f"REFUND-P{self.pledge_id}"
+
+    @property
+    def action(self) -> str:
+        if self.hold:
+            return f"on hold: {self.hold}"
+        return CARD_HINT if self.method == CARD else BANK_HINT
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "pledge_id": self.pledge_id,
+            "name": self.name,
+            "email": self.email,
+            "method": self.method,
+            "amount": self.total.amount,
+            "currency": self.currency,
+            "pledge_status": self.pledge_status,
+            "pledge_reference": self.pledge_reference,
+            "transfer_reference": self.transfer_reference,
+            "remainders": [
+                {
+                    "id": line.id,
+                    "amount": line.amount,
+                    "reason": line.reason,
+                    "idempotency_key": idempotency_key(self.pledge_id, line.id),
+                }
+                for line in self.lines
+            ],
+            "hold": self.hold,
+            "action": self.action,
+        }
+
+
+def _hold(status: str) -> str | None:
+    if status == Status.DISPUTED.value:
+        return "the payment is disputed; wait for the bank's decision"
+    if status == Status.REFUNDED.value:
+        return (
+            "the whole pledge was already refunded; settle it with "
+            "`fundraiser members cancel-shares PLEDGE`"
+        )
+    return None
+
+
+def due(conn: Connection, pledge_id: int | None = None) -> list[RefundDue]:
+    """Every pledge with remainders still due, by pledge id."""
+    query = (
+        sa.select(
+            remainders.c.id,
+            remainders.c.pledge_id,
+            remainders.c.amount,
+            remainders.c.currency,
+            remainders.c.reason,
+            pledges.c.name,
+            pledges.c.email,
+            pledges.c.status,
+            pledges.c.reference,
+            pledges.c.source,
+            pledges.c.stripe_intent,
+            pledges.c.stripe_charge,
+        )
+        .select_from(remainders.join(pledges, pledges.c.id == remainders.c.pledge_id))
+        .where(remainders.c.status == "due")
+        .order_by(remainders.c.pledge_id, remainders.c.id)
+    )
+    if pledge_id is not None:
+        query = query.where(remainders.c.pledge_id == pledge_id)
+    grouped: dict[int, list[Any]] = {}
+    for row in conn.execute(query):
+        grouped.setdefault(row.pledge_id, []).append(row)
+    result = []
+    for pid, rows in grouped.items():
+        first = rows[0]
+        result.append(
+            RefundDue(
+                pledge_id=pid,
+                name=first.name,
+                email=first.email,
+                method=method_of(first),
+                pledge_status=first.status,
+                pledge_reference=first.reference,
+                currency=first.currency,
+                lines=tuple(RemainderLine(r.id, int(r.amount), r.reason) for r in rows),
+                hold=_hold(first.status),
+            )
+        )
+    return result
+
+
+def record_refund(
+    tx: Tx,
+    pledge_id: int,
+    *,
+    reference: str,
+    method: str,
+    remainder_ids: list[int] | None = None,
+    bump_refunded: bool = True,
+    mail: bool = True,
+) -> Money:
+    """Mark a pledge's due remainders refunded, in the caller's transaction.
+
+    The payments package calls this after Stripe confirms a remainder refund
+    (with `mail=False` when its webhook already queues the mail, and
+    `bump_refunded=False` when it takes Stripe's cumulative refunded total).
+    """
+    items = due(tx.conn, pledge_id)
+    if not items:
+        raise NotFound(f"pledge {pledge_id} has no refund due: see `fundraiser refunds list`")
+    item = items[0]
+    lines = [line for line in item.lines if remainder_ids is None or line.id in set(remainder_ids)]
+    missing = set(remainder_ids or []) - {line.id for line in lines}
+    if missing or not lines:
+        raise NotFound(
+            f"remainder(s) {', '.join(map(str, sorted(missing)))} of pledge {pledge_id} "
+            "are not due: see `fundraiser refunds list`"
+        )
+    if item.hold:
+        raise UserInputError(f"pledge {pledge_id}'s refund is on hold: {item.hold}")
+    amount = sum(line.amount for line in lines)
+    ids = [line.id for line in lines]
+    done = tx.execute(
+        remainders.update()
+        .where(remainders.c.id.in_(ids), remainders.c.status == "due")
+        .values(status="refunded", refunded_at=tx.now, refund_reference=reference)
+    )
+    if done.rowcount != len(ids):
+        raise FundraiserError(f"pledge {pledge_id}'s remainders changed while we worked: try again")
+    if bump_refunded:
+        bumped = tx.execute(
+            pledges.update()
+            .where(
+                pledges.c.id == pledge_id,
+                pledges.c.refunded_amount + amount <= pledges.c.paid_amount,
+            )
+            .values(refunded_amount=pledges.c.refunded_amount + amount, updated_at=tx.now)
+        )
+        if bumped.rowcount != 1:
+            raise UserInputError(
+                f"pledge {pledge_id}: refunding {Money(amount, item.currency)} would return "
+                "more than was paid; check its refunds with `fundraiser members show EMAIL`"
+            )
+    tx.record(
+        "refund.record",
+        f"pledge:{pledge_id}",
+        {"pledge": pledge_id, "remainders": ids, "amount": amount, "method": method},
+    )
+    if mail:
+        reasons = sorted({line.reason for line in lines})
+        outbox_mod.queue(
+            tx,
+            outbox_mod.Kind.REFUND_SENT,
+            f"refund-remainders-{pledge_id}-{'-'.join(map(str, ids))}",
+            to_email=item.email,
+            to_name=item.name,
+            data={
+                "pledge_id": pledge_id,
+                "amount": amount,
+                "currency": item.currency,
+                "reason": reasons[0] if len(reasons) == 1 else "several",
+                "reasons": reasons,
+                "method": method,
+                "reference": reference,
+            },
+            pledge_id=pledge_id,
+        )
+    return Money(amount, item.currency)
+
+
+def mark_bank_refund(
+    ledger: Ledger, pledge_id: int, *, reference: str, now: str, dry_run: bool = False
+) -> RefundDue:
+    """The treasurer paid a bank refund: record it (refuses card payments)."""
+    reference = reference.strip()
+    if not reference:
+        raise UserInputError("--reference is empty: give the bank transfer's reference")
+    with ledger.write(now) as tx:
+        items = due(tx.conn, pledge_id)
+        if not items:
+            raise NotFound(f"pledge {pledge_id} has no refund due: see `fundraiser refunds list`")
+        item = items[0]
+        if item.method == CARD:
+            raise UserInputError(
+                f"pledge {pledge_id} was paid by card: refund it through Stripe "
+                "(`fundraiser refunds send`), not by hand"
+            )
+        if dry_run:
+            if item.hold:
+                raise UserInputError(f"pledge {pledge_id}'s refund is on hold: {item.hold}")
+            return item
+        record_refund(tx, pledge_id, reference=reference, method=BANK)
+        return item
+
+
+BANK_CSV_COLUMNS = (
+    "pledge_id",
+    "name",
+    "amount",
+    "currency",
+    "refund_reference",
+    "paid_with_reference",
+    "reasons",
+)
+
+
+def write_bank_csv(items: list[RefundDue], path: Path) -> int:
+    """The bank refunds to pay now (none on hold), one row per pledge."""
+    rows = [i for i in items if i.method == BANK and not i.hold]
+    tmp = path.with_name(path.name + ".part")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(BANK_CSV_COLUMNS)
+        for i in rows:
+            writer.writerow(
+                [
+                    i.pledge_id,
+                    i.name,
+                    i.total.plain(),
+                    i.currency,
+                    i.transfer_reference,
+                    i.pledge_reference or "",
+                    " ".join(sorted({line.reason for line in i.lines})),
+                ]
+            )
+    tmp.replace(path)
+    return len(rows)

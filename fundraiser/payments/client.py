@@ -1,0 +1,166 @@
+"""The Stripe SDK, configured from the environment, and its errors wrapped once.
+
+Every write passes an idempotency key derived from our own ids: the SDK would
+otherwise invent a random one per call, which a restart loses. Network retries
+are off; our commands are rerun-safe instead, and decide themselves when to retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+import stripe
+
+from fundraiser.errors import PaymentError, UserInputError
+from fundraiser.ledger import Ledger, state
+
+#: The settings a payments command reads from the environment.
+SECRET_KEY = "STRIPE_SECRET_KEY"
+API_BASE = "STRIPE_API_BASE"
+
+
+class CardError(PaymentError):
+    """The card was refused (declined, expired, or the bank wants the backer present)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        charge: str | None = None,
+        payment_intent: str | None = None,
+        request_id: str | None = None,
+        user_message: str | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id, user_message=user_message)
+        self.code = code
+        self.charge = charge
+        self.payment_intent = payment_intent
+
+
+class StripeUnavailable(PaymentError):
+    """Stripe could not be reached or answered 5xx/429: the outcome of a write is unknown."""
+
+
+@contextmanager
+def stripe_errors(what: str) -> Iterator[None]:
+    """Convert stripe-python's errors into ours, keeping Stripe's request id."""
+    try:
+        yield
+    except stripe.CardError as exc:
+        error = exc.error
+        raise CardError(
+            f"{what}: {exc.user_message or 'the card was refused'}",
+            code=str(exc.code or "card_declined"),
+            charge=getattr(error, "charge", None) if error else None,
+            payment_intent=_id_of(getattr(error, "payment_intent", None)) if error else None,
+            request_id=exc.request_id,
+            user_message=exc.user_message,
+        ) from None
+    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        raise StripeUnavailable(
+            f"{what}: Stripe could not be reached ({exc.user_message or type(exc).__name__})",
+            request_id=exc.request_id,
+        ) from None
+    except stripe.AuthenticationError as exc:
+        raise PaymentError(
+            f"{what}: Stripe refused the API key: check STRIPE_SECRET_KEY",
+            request_id=exc.request_id,
+        ) from None
+    except stripe.StripeError as exc:
+        status = exc.http_status or 0
+        kind = StripeUnavailable if status >= 500 else PaymentError
+        raise kind(
+            f"{what}: {exc.user_message or str(exc) or type(exc).__name__}",
+            request_id=exc.request_id,
+            user_message=exc.user_message,
+        ) from None
+
+
+def _id_of(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return str(getattr(value, "id", None) or "") or None
+
+
+def make_client(secret_key: str, api_base: str | None = None) -> stripe.StripeClient:
+    if not secret_key.startswith(("sk_", "rk_")):
+        raise UserInputError(
+            f"{SECRET_KEY} does not look like a Stripe secret key: it starts with sk_ or rk_"
+        )
+    bases: Any = {"api": api_base.rstrip("/")} if api_base else {}
+    return stripe.StripeClient(secret_key, base_addresses=bases, max_network_retries=0)
+
+
+def client_from_env(environ: Mapping[str, str]) -> stripe.StripeClient:
+    key = environ.get(SECRET_KEY, "")
+    if not key:
+        raise UserInputError(f"{SECRET_KEY} is not set: export your Stripe secret key")
+    return make_client(key, environ.get(API_BASE) or None)
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """A Stripe object (or an already-plain dict) as plain data."""
+    if isinstance(obj, dict):
+        return obj
+    return dict(obj.to_dict())
+
+
+def opts(key: str) -> Any:
+    """Request options carrying our idempotency key."""
+    return {"idempotency_key": key}
+
+
+# -- our namespace on a shared Stripe account ---------------------------------
+
+_NAMESPACE_KEY = "stripe.namespace"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Idempotency keys and metadata derived from our ids, namespaced per ledger.
+
+    Two campaigns (or a test run and the real one) may share a Stripe account:
+    without the namespace, pledge 1 of each would share `pledge-1-customer` and
+    Stripe would hand the second one the first one's customer.
+    """
+
+    namespace: str
+
+    def key(self, pledge_id: int, suffix: str) -> str:
+        return f"{self.namespace}-pledge-{pledge_id}-{suffix}"
+
+    def metadata(self, pledge_id: int, **extra: str | int) -> dict[str, str]:
+        return {
+            "pledge_id": str(pledge_id),
+            "ledger": self.namespace,
+            **{k: str(v) for k, v in extra.items()},
+        }
+
+    def owns(self, metadata: Mapping[str, Any] | None) -> int | None:
+        """Our pledge id from an object's metadata, or None if it is not ours."""
+        if not metadata or metadata.get("ledger") != self.namespace:
+            return None
+        raw = str(metadata.get("pledge_id") or "")
+        return int(raw) if raw.isdigit() else None
+
+
+def ledger_keys(ledger: Ledger) -> Keys:
+    """This ledger's namespace, made once and kept in the state table."""
+    with ledger.read() as conn:
+        value = conn.execute(sa.select(state.c.value).where(state.c.key == _NAMESPACE_KEY)).scalar()
+    if value:
+        return Keys(str(value))
+    with ledger.write() as tx:
+        value = tx.execute(sa.select(state.c.value).where(state.c.key == _NAMESPACE_KEY)).scalar()
+        if not value:
+            value = "fr" + hashlib.sha256(secrets.token_bytes(16)).hexdigest()[:10]
+            tx.execute(state.insert().values(key=_NAMESPACE_KEY, value=value, updated_at=tx.now))
+            tx.record("stripe.namespace", "state", {"namespace": value})
+    return Keys(str(value))

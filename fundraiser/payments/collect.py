@@ -1,0 +1,546 @@
+"""Collect an all-or-nothing campaign after its deadline: charge or release.
+
+Crash safety: before Stripe is called, one transaction moves the pledge to
+PROCESSING and counts the attempt. The charge's idempotency key and metadata
+carry the pledge id and attempt. A rerun finds PROCESSING pledges and asks
+Stripe whether that attempt charged (by our stored intent, then by the
+customer's charges) before it charges again, so a kill at any point charges a
+pledge at most once, even where idempotency keys are ignored (the emulator) or
+have expired (after 24 hours).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import stripe
+from sqlalchemy.engine import Connection
+
+from fundraiser import outbox
+from fundraiser.config import Campaign, Mode
+from fundraiser.errors import PaymentError, UserInputError
+from fundraiser.ledger import Ledger, pledges, state
+from fundraiser.money import Money
+from fundraiser.payments.client import (
+    CardError,
+    StripeUnavailable,
+    as_dict,
+    opts,
+    stripe_errors,
+)
+from fundraiser.payments.events import (
+    AUTH_REQUIRED,
+    Context,
+    apply_intent,
+    move,
+    pledge_row,
+    record_failure,
+)
+from fundraiser.pledges import LIVE, Status
+
+DECISION_KEY = "collect.decision"
+DEFAULT_RATE = 20.0
+#: Declines a retry cannot fix: only the backer (a new card) can.
+HARD_DECLINES = frozenset(
+    {
+        AUTH_REQUIRED,
+        "expired_card",
+        "incorrect_number",
+        "lost_card",
+        "stolen_card",
+        "pickup_card",
+        "fraudulent",
+        "do_not_honor",
+    }
+)
+RETRY_AFTER = timedelta(hours=48)
+MAX_ATTEMPTS = 4
+
+
+class RateLimiter:
+    """Spaces calls evenly at `rate` per second across threads (no bursts)."""
+
+    def __init__(self, rate: float) -> None:
+        if rate <= 0:
+            raise UserInputError("--rate must be above zero")
+        self.rate = rate
+        self.interval = 1.0 / rate
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+        self.calls = 0
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(self._next, now)
+            self._next = slot + self.interval
+            self.calls += 1
+        delay = slot - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def _collectable(conn: Connection) -> Money | None:
+    """Money that can still be collected or has been: live pledges with a card or paid.
+
+    Online pledges still pending never saved a card and cannot be charged, so
+    they do not count towards the goal at the close.
+    """
+    live = [s.value for s in LIVE]
+    row = conn.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(pledges.c.amount - pledges.c.refunded_amount), 0),
+            sa.func.max(pledges.c.currency),
+        ).where(
+            pledges.c.status.in_(live),
+            sa.not_(
+                sa.and_(pledges.c.source == "online", pledges.c.status == Status.PENDING.value)
+            ),
+        )
+    ).one()
+    return None if row[1] is None else Money(int(row[0]), str(row[1]))
+
+
+def _ids(conn: Connection, statuses: Iterable[Status], **where: Any) -> list[int]:
+    query = (
+        sa.select(pledges.c.id)
+        .where(pledges.c.status.in_([s.value for s in statuses]))
+        .order_by(pledges.c.id)
+    )
+    for column, value in where.items():
+        query = query.where(pledges.c[column] == value)
+    return [int(v) for v in conn.execute(query).scalars()]
+
+
+def _sum(conn: Connection, ids: list[int]) -> int:
+    total = 0
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        total += int(
+            conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(pledges.c.amount), 0)).where(
+                    pledges.c.id.in_(chunk)
+                )
+            ).scalar()
+            or 0
+        )
+    return total
+
+
+@dataclass(frozen=True)
+class Plan:
+    decision: str  # "charge" or "release"
+    decided_before: bool
+    goal: Money
+    secured: Money
+    charge: list[int]  # pledges to charge now (authorized, or soft declines on --retry)
+    resume: list[int]  # pledges left mid-charge by an earlier run
+    lapse: list[int]  # failed pledges whose fix window has ended (--retry)
+    release: list[int]
+    total: Money  # of `charge` + `resume`
+    waiting_fix: int  # failed pledges still inside their fix window
+    never_saved: int  # online pledges whose card was never saved
+    paid_offline: int  # bank transfers to return by hand if the goal was missed
+
+    def if_failing(self, per_cent: int) -> Money:
+        """What is collected if `per_cent` of the money to charge fails."""
+        return Money(self.total.amount * (100 - per_cent) // 100, self.total.currency)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "goal": self.goal.amount,
+            "secured": self.secured.amount,
+            "currency": self.goal.currency,
+            "goal_met": self.secured >= self.goal,
+            "to_charge": len(self.charge) + len(self.resume),
+            "resume": len(self.resume),
+            "total": self.total.amount,
+            "if_5_percent_fail": self.if_failing(5).amount,
+            "if_10_percent_fail": self.if_failing(10).amount,
+            "to_lapse": len(self.lapse),
+            "to_release": len(self.release),
+            "waiting_fix": self.waiting_fix,
+            "never_saved": self.never_saved,
+            "paid_offline": self.paid_offline,
+        }
+
+
+def _decision(conn: Connection) -> str | None:
+    value = conn.execute(sa.select(state.c.value).where(state.c.key == DECISION_KEY)).scalar()
+    return None if value is None else str(value)
+
+
+def plan(ledger: Ledger, campaign: Campaign, now: datetime, *, retry: bool = False) -> Plan:
+    """What `collect` would do now; raises if the campaign cannot be collected."""
+    settings = campaign.campaign
+    if settings.mode is not Mode.ALL_OR_NOTHING:
+        raise UserInputError(
+            "this is a keep-it-all campaign: cards are charged when backers pledge, "
+            "so there is nothing to collect"
+        )
+    if now < settings.deadline:
+        raise UserInputError(
+            f"the campaign is open until {settings.deadline.isoformat()}: "
+            "collect after the deadline (FUNDRAISER_NOW rehearses a later date)"
+        )
+    currency = campaign.currency
+    stamp = now.astimezone(UTC).isoformat()
+    with ledger.read() as conn:
+        decided = _decision(conn)
+        secured = _collectable(conn) or Money(0, currency)
+        decision = decided or ("charge" if secured >= settings.goal else "release")
+        resume = _ids(conn, [Status.PROCESSING])
+        charge: list[int] = []
+        lapse: list[int] = []
+        release: list[int] = []
+        waiting = 0
+        if decision == "charge":
+            charge = _ids(conn, [Status.AUTHORIZED])
+            for row in conn.execute(
+                sa.select(pledges).where(pledges.c.status == Status.PAYMENT_FAILED.value)
+            ):
+                if row.fix_until and row.fix_until < stamp:
+                    lapse.append(int(row.id))
+                elif (
+                    retry
+                    and (row.failure_code or "") not in HARD_DECLINES
+                    and int(row.attempts) < MAX_ATTEMPTS
+                    and datetime.fromisoformat(row.updated_at) + RETRY_AFTER <= now
+                ):
+                    charge.append(int(row.id))
+                else:
+                    waiting += 1
+            if not retry:
+                lapse = []
+        else:
+            release = _ids(
+                conn,
+                [Status.PENDING, Status.AUTHORIZED, Status.PAYMENT_FAILED, Status.PROCESSING],
+            )
+            resume = []
+        never_saved = len(_ids(conn, [Status.PENDING], source="online"))
+        paid_offline = len(_ids(conn, [Status.PAID], source="offline"))
+        total = Money(_sum(conn, charge + resume), currency)
+    return Plan(
+        decision=decision,
+        decided_before=decided is not None,
+        goal=settings.goal,
+        secured=secured,
+        charge=sorted(charge),
+        resume=resume,
+        lapse=lapse,
+        release=release,
+        total=total,
+        waiting_fix=waiting,
+        never_saved=never_saved if decision == "charge" else 0,
+        paid_offline=paid_offline if decision == "release" else 0,
+    )
+
+
+@dataclass
+class Claim:
+    """A pledge marked PROCESSING for one attempt, and what Stripe said."""
+
+    row: Any
+    attempt: int
+    recovering: bool
+    intent: dict[str, Any] | None = None
+    error: PaymentError | None = None
+
+
+@dataclass
+class Report:
+    paid: int = 0
+    collected: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    failed_ids: list[int] = field(default_factory=list)
+    unresolved: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    released: int = 0
+    lapsed: int = 0
+    seconds: float = 0.0
+    stripe_calls: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "paid": self.paid,
+            "collected": self.collected,
+            "failed": sum(self.failed.values()),
+            "failures": dict(sorted(self.failed.items())),
+            "failed_pledges": sorted(self.failed_ids),
+            "unresolved": sorted(self.unresolved),
+            "errors": self.errors,
+            "released": self.released,
+            "lapsed": self.lapsed,
+            "seconds": round(self.seconds, 3),
+            "stripe_calls": self.stripe_calls,
+        }
+
+
+class Collector:
+    """Charges pledges one by one, from a few threads, at a bounded rate."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: stripe.StripeClient,
+        ctx: Context,
+        *,
+        rate: float = DEFAULT_RATE,
+        workers: int | None = None,
+        now: Callable[[], str] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.client = client
+        self.ctx = ctx
+        self.limiter = RateLimiter(rate)
+        # Enough calls in flight to keep the pace when each takes up to half a
+        # second (an off-session confirmation at Stripe often does).
+        self.workers = max(1, workers if workers is not None else min(32, int(rate // 2) + 2))
+        self.now = now
+        self.report = Report()
+        self._lock = threading.Lock()  # one ledger writer at a time in this process
+
+    def _write(self) -> Any:
+        return self.ledger.write(self.now() if self.now else None)
+
+    # -- charging, a batch at a time ----------------------------------------
+    #
+    # Claiming a batch (PROCESSING, attempt counted) is one commit before any
+    # of its charges; recording the outcomes is one commit after. A crash in
+    # between leaves the batch PROCESSING, which the next run resolves by
+    # asking Stripe, so batching costs nothing in safety and saves two commits
+    # per pledge (the ledger, not Stripe, would otherwise bound the rate).
+
+    def claim(self, ids: list[int], *, retry: bool) -> list[Claim]:
+        claimed: list[Claim] = []
+        with self._lock, self._write() as tx:
+            for pledge_id in ids:
+                row = pledge_row(tx.conn, id=pledge_id)
+                assert row is not None
+                current = Status(row.status)
+                if current is Status.PROCESSING:
+                    claimed.append(Claim(row, int(row.attempts), recovering=True))
+                elif current is Status.AUTHORIZED or (retry and current is Status.PAYMENT_FAILED):
+                    attempt = int(row.attempts) + 1
+                    move(
+                        tx,
+                        row,
+                        Status.PROCESSING,
+                        reason=f"charging, attempt {attempt}",
+                        extra={"attempts": attempt},
+                    )
+                    claimed.append(Claim(row, attempt, recovering=False))
+                # anything else was settled meanwhile (a webhook, another run)
+        return claimed
+
+    def call(self, claim: Claim) -> Claim:
+        """Charge (or find the earlier charge of) one claimed pledge; no ledger writes."""
+        try:
+            if claim.recovering:
+                claim.intent = self.find_attempt(claim.row, claim.attempt)
+            if claim.intent is None:
+                claim.intent = self.create(claim.row, claim.attempt)
+        except PaymentError as exc:
+            claim.error = exc
+        return claim
+
+    def record(self, claims: list[Claim]) -> None:
+        with self._lock, self._write() as tx:
+            for claim in claims:
+                pledge_id, exc = claim.row.id, claim.error
+                if exc is None:
+                    assert claim.intent is not None
+                    apply_intent(tx, self.ctx, claim.intent)
+                    continue
+                fresh = pledge_row(tx.conn, id=pledge_id)
+                assert fresh is not None
+                if isinstance(exc, CardError):
+                    if Status(fresh.status) is Status.PROCESSING and int(fresh.attempts) == (
+                        claim.attempt
+                    ):
+                        record_failure(
+                            tx,
+                            self.ctx,
+                            fresh,
+                            code=exc.code,
+                            attempt=claim.attempt,
+                            intent=exc.payment_intent,
+                        )
+                elif isinstance(exc, StripeUnavailable):
+                    self.report.errors.append(
+                        f"pledge {pledge_id}: {exc} (left processing: rerun collect)"
+                    )
+                else:
+                    # Refused before any charge (a bad request): back to authorized.
+                    move(tx, fresh, Status.AUTHORIZED, reason="charge refused by Stripe")
+                    self.report.errors.append(f"pledge {pledge_id}: {exc}")
+            for claim in claims:
+                self._tally(tx.conn, claim.row.id)
+
+    def charge(self, pledge_id: int, *, retry: bool) -> None:
+        """Charge one pledge (claim, call, record)."""
+        claims = self.claim([pledge_id], retry=retry)
+        self.record([self.call(c) for c in claims])
+
+    def create(self, row: Any, attempt: int) -> dict[str, Any]:
+        keys = self.ctx.keys
+        self.limiter.wait()
+        with stripe_errors(f"charging pledge {row.id}"):
+            params: Any = {
+                "amount": int(row.amount),
+                "currency": row.currency.lower(),
+                "customer": row.stripe_customer,
+                "payment_method": row.stripe_payment_method,
+                "off_session": True,
+                "confirm": True,
+                "payment_method_types": ["card"],
+                "metadata": keys.metadata(row.id, attempt=attempt),
+            }
+            intent = self.client.v1.payment_intents.create(
+                params=params, options=opts(keys.key(row.id, f"charge-{attempt}"))
+            )
+        return as_dict(intent)
+
+    def find_attempt(self, row: Any, attempt: int) -> dict[str, Any] | None:
+        """The PaymentIntent an earlier, interrupted run made for this attempt, if any."""
+        keys = self.ctx.keys
+
+        def ours(intent: dict[str, Any]) -> bool:
+            metadata = intent.get("metadata") or {}
+            return keys.owns(metadata) == row.id and str(metadata.get("attempt")) == str(attempt)
+
+        v1 = self.client.v1
+        with stripe_errors(f"looking up pledge {row.id}'s last charge"):
+            if row.stripe_intent and row.stripe_intent.startswith("pi_"):
+                self.limiter.wait()
+                found = as_dict(v1.payment_intents.retrieve(row.stripe_intent))
+                if ours(found):
+                    return found
+            if not row.stripe_customer:
+                return None
+            self.limiter.wait()
+            seen: set[str] = set()
+            charges = v1.charges.list(params={"customer": row.stripe_customer, "limit": 100})
+            for charge in charges.auto_paging_iter():
+                intent_id = charge.payment_intent
+                if isinstance(intent_id, str) and intent_id not in seen:
+                    seen.add(intent_id)
+                    self.limiter.wait()
+                    found = as_dict(v1.payment_intents.retrieve(intent_id))
+                    if ours(found):
+                        return found
+        return None
+
+    def _tally(self, conn: Connection, pledge_id: int) -> None:
+        row = pledge_row(conn, id=pledge_id)
+        assert row is not None
+        current = Status(row.status)
+        if current is Status.PAID:
+            self.report.paid += 1
+            self.report.collected += int(row.paid_amount)
+        elif current is Status.PAYMENT_FAILED:
+            self.report.failed[row.failure_code or "unknown"] += 1
+            self.report.failed_ids.append(pledge_id)
+        elif current is Status.PROCESSING:
+            self.report.unresolved.append(pledge_id)
+
+    # -- the whole run --------------------------------------------------------
+    def run(
+        self,
+        the_plan: Plan,
+        *,
+        retry: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> Report:
+        started = time.perf_counter()
+        if the_plan.decision == "release":
+            self.release(the_plan.release)
+        else:
+            self._decide("charge")
+            self.lapse(the_plan.lapse)
+            ids = the_plan.resume + the_plan.charge
+            # About a second of work per batch: one claim and one record commit each.
+            # The ledger work runs in its own thread, overlapping the next batch's
+            # charges, so Stripe calls keep their pace while the ledger catches up.
+            size = max(1, min(200, int(self.limiter.rate)))
+            chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+            with (
+                ThreadPoolExecutor(self.workers) as pool,
+                ThreadPoolExecutor(1) as ledger_thread,
+            ):
+                claimed = (
+                    ledger_thread.submit(self.claim, chunks[0], retry=retry) if chunks else None
+                )
+                recorded = None
+                for n, chunk in enumerate(chunks):
+                    assert claimed is not None
+                    calls = [pool.submit(self.call, c) for c in claimed.result()]
+                    if n + 1 < len(chunks):
+                        claimed = ledger_thread.submit(self.claim, chunks[n + 1], retry=retry)
+                    done = [f.result() for f in calls]
+                    if recorded is not None:
+                        recorded.result()
+                    recorded = ledger_thread.submit(self.record, done)
+                    if progress:
+                        progress(len(chunk))
+                if recorded is not None:
+                    recorded.result()
+        self.report.seconds = time.perf_counter() - started
+        self.report.stripe_calls = self.limiter.calls
+        return self.report
+
+    def _decide(self, decision: str) -> None:
+        with self._lock, self._write() as tx:
+            if _decision(tx.conn) is None:
+                tx.execute(
+                    state.insert().values(key=DECISION_KEY, value=decision, updated_at=tx.now)
+                )
+                tx.record("collect.decide", "campaign", {"decision": decision})
+
+    def lapse(self, ids: list[int]) -> None:
+        with self._lock, self._write() as tx:
+            for pledge_id in ids:
+                row = pledge_row(tx.conn, id=pledge_id)
+                if row is not None and move(
+                    tx, row, Status.FAILED, reason="the window to fix the payment ended"
+                ):
+                    self.report.lapsed += 1
+
+    def release(self, ids: list[int]) -> None:
+        """The goal was missed: nothing is charged; every backer is told."""
+        with self._lock, self._write() as tx:
+            if _decision(tx.conn) is None:
+                tx.execute(
+                    state.insert().values(key=DECISION_KEY, value="release", updated_at=tx.now)
+                )
+                tx.record("collect.decide", "campaign", {"decision": "release"})
+            for pledge_id in ids:
+                row = pledge_row(tx.conn, id=pledge_id)
+                if row is None or not move(
+                    tx, row, Status.RELEASED, reason="the goal was not met: nothing charged"
+                ):
+                    continue
+                self.report.released += 1
+                outbox.queue(
+                    tx,
+                    outbox.Kind.CAMPAIGN_FAILED,
+                    f"pledge-{pledge_id}-released",
+                    to_email=row.email,
+                    to_name=row.name,
+                    data={
+                        "pledge_id": pledge_id,
+                        "amount": int(row.amount),
+                        "currency": row.currency,
+                    },
+                    pledge_id=pledge_id,
+                )

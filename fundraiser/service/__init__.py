@@ -1,0 +1,1 @@
+"""The pledge service: the ASGI app the pledge page and Stripe talk to."""

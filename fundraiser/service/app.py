@@ -1,0 +1,575 @@
+"""The pledge service (Starlette): pledges, confirmation, figures, webhooks, private links.
+
+Blocking work (the ledger, Stripe) runs in threads. Webhook writes go through
+one writer thread: SQLite takes one writer at a time anyway, and queueing them
+in-process avoids lock contention and keeps latency even under bursts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fundraiser import figures as figures_mod
+from fundraiser import pledges as pledges_mod
+from fundraiser.errors import (
+    FundraiserError,
+    InvalidTransition,
+    NotFound,
+    PaymentError,
+    WebhookRejected,
+)
+from fundraiser.ledger import Ledger, open_ledger
+from fundraiser.payments import intents, webhooks
+from fundraiser.payments.client import (
+    CardError,
+    as_dict,
+    ledger_keys,
+    make_client,
+    stripe_errors,
+)
+from fundraiser.payments.events import Context, pledge_row
+from fundraiser.pledges import Status
+from fundraiser.service import validate
+from fundraiser.service.limits import RateLimit
+from fundraiser.service.settings import Settings
+from fundraiser.service.tokens import FIX, MANAGE, BadToken, ServiceLinks, Signer
+
+log = logging.getLogger("fundraiser.service")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+
+
+class SecurityHeaders:
+    """Headers every answer carries; private answers are never cached."""
+
+    def __init__(self, app: ASGIApp, page_csp: str) -> None:
+        self.app = app
+        self.page_csp = page_csp.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                if b"content-security-policy" not in present:
+                    csp = self.page_csp if path.startswith("/manage/") else API_CSP
+                    headers.append((b"content-security-policy", csp))
+                if b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def error(status: int, message: str, field: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if field:
+        body["field"] = field
+    body.update(extra)
+    return JSONResponse(body, status_code=status)
+
+
+class TooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def is_json(request: Request) -> bool:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind == "application/json"
+
+
+class Batcher:
+    """Group commit: webhook deliveries that arrive together share one transaction.
+
+    Every delivery waits for the commit that holds its event before Stripe
+    gets its 2xx, so nothing acknowledged can be lost; one commit (one fsync)
+    per batch instead of per event keeps latency low under a burst.
+    """
+
+    def __init__(self, ledger: Ledger, writer: ThreadPoolExecutor, max_batch: int = 128) -> None:
+        self.ledger = ledger
+        self.writer = writer
+        self.max_batch = max_batch
+        self.queue: asyncio.Queue[tuple[webhooks.Item, asyncio.Future[Any]]] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: webhooks.Item) -> webhooks.Receipt:
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+            self.task = asyncio.get_running_loop().create_task(self._drain())
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self.queue.put((item, future))
+        result = await future
+        if isinstance(result, Exception):
+            raise result
+        assert isinstance(result, webhooks.Receipt)
+        return result
+
+    async def _drain(self) -> None:
+        assert self.queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            while not self.queue.empty() and len(batch) < self.max_batch:
+                batch.append(self.queue.get_nowait())
+            items = [item for item, _ in batch]
+            try:
+                results: list[Any] = await loop.run_in_executor(
+                    self.writer, webhooks.apply_batch, self.ledger, items
+                )
+            except Exception as exc:  # the writer itself failed: fail this batch only
+                results = [exc] * len(batch)
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
+class Service:
+    def __init__(self, settings: Settings, ledger: Ledger | None = None) -> None:
+        self.settings = settings
+        self.ledger = ledger or open_ledger(settings.database_url)
+        self.client = make_client(settings.stripe_secret_key, settings.stripe_api_base)
+        self.keys = ledger_keys(self.ledger)
+        self.signer = Signer(settings.secret)
+        self.pledge_limit = RateLimit(settings.pledges_per_minute, settings.pledge_burst)
+        self.confirm_limit = RateLimit(settings.pledges_per_minute * 6, settings.pledge_burst * 4)
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
+        self.batcher = Batcher(self.ledger, self.writer)
+        self._figures: tuple[float, dict[str, Any]] | None = None
+
+    # -- plumbing -----------------------------------------------------------
+    def links(self, request: Request) -> ServiceLinks:
+        base = self.settings.public_base or str(request.base_url).rstrip("/")
+        return ServiceLinks(self.signer, base, self.settings.campaign.campaign.deadline)
+
+    def context(self, request: Request) -> Context:
+        return Context(
+            keys=self.keys,
+            fix_window=timedelta(days=self.settings.fix_days),
+            links=self.links(request),
+            fetch_charge=self.fetch_charge,
+        )
+
+    def fetch_charge(self, charge_id: str) -> dict[str, Any]:
+        with stripe_errors("re-reading a charge"):
+            return as_dict(self.client.v1.charges.retrieve(charge_id))
+
+    def client_ip(self, request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    async def json_body(self, request: Request) -> Any:
+        if not is_json(request):
+            raise validate.Invalid("content-type", "must be application/json", 415)
+        try:
+            raw = await read_body(request, self.settings.body_limit)
+        except TooLarge:
+            raise validate.Invalid(
+                "body", f"is larger than {self.settings.body_limit} bytes", 413
+            ) from None
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise validate.Invalid("body", "is not valid JSON") from None
+
+    # -- POST /api/pledges ----------------------------------------------------
+    async def create_pledge(self, request: Request) -> Response:
+        if not self.pledge_limit.allow(self.client_ip(request)):
+            answer = error(429, "too many pledges from this address: wait a minute and try again")
+            answer.headers["retry-after"] = str(self.pledge_limit.retry_after())
+            return answer
+        try:
+            data = await self.json_body(request)
+            req = validate.parse(data)
+            idem = request.headers.get("idempotency-key")
+            if idem is not None and not (0 < len(idem) <= 255 and idem.isprintable()):
+                raise validate.Invalid("Idempotency-Key", "must be 1 to 255 printable characters")
+            key = validate.request_key(idem, req.email)
+            now = self.settings.now()
+            campaign = self.settings.campaign
+            started = await run_in_threadpool(
+                intents.start,
+                self.ledger,
+                self.client,
+                self.context(request),
+                campaign.campaign.mode,
+                lambda conn: validate.check(campaign, conn, req, now, key),
+            )
+        except validate.Invalid as exc:
+            return error(exc.status, exc.message, exc.field)
+        except intents.IdempotencyConflict as exc:
+            return error(409, str(exc), "Idempotency-Key")
+        except PaymentError as exc:
+            log.warning("pledge: Stripe failed: %s", exc)
+            return error(502, "the card form could not be prepared: please try again shortly")
+        links = self.links(request)
+        return JSONResponse(
+            {
+                "pledge_id": started.pledge_id,
+                "client_secret": started.client_secret,
+                "publishable_key": self.settings.stripe_publishable_key,
+                "mode": started.mode,
+                "amount": started.amount.amount,
+                "currency": started.amount.currency,
+                "manage_url": links.manage_url(started.pledge_id),
+            },
+            status_code=200 if started.replayed else 201,
+        )
+
+    # -- POST /api/pledges/{id}/confirm -----------------------------------------
+    async def confirm_pledge(self, request: Request) -> Response:
+        if not self.confirm_limit.allow(self.client_ip(request)):
+            return error(429, "too many requests: wait a minute and try again")
+        pledge_id = int(request.path_params["pledge_id"])
+        try:
+            pledge = await run_in_threadpool(
+                intents.confirm, self.ledger, self.client, self.context(request), pledge_id
+            )
+        except NotFound:
+            return error(404, "no such pledge", "pledge_id")
+        except PaymentError as exc:
+            log.warning("confirm %s: Stripe failed: %s", pledge_id, exc)
+            return error(502, "Stripe could not be reached: please try again shortly")
+        return JSONResponse({"pledge_id": pledge.id, "status": pledge.status.value})
+
+    # -- GET /api/campaign ---------------------------------------------------------
+    async def campaign(self, request: Request) -> Response:
+        cached = self._figures
+        if cached is None or cached[0] < time.monotonic():
+
+            def compute() -> dict[str, Any]:
+                with self.ledger.read() as conn:
+                    return figures_mod.compute(
+                        conn, self.settings.campaign, self.settings.now()
+                    ).as_json()
+
+            figures = await run_in_threadpool(compute)
+            self._figures = cached = (time.monotonic() + self.settings.figures_seconds, figures)
+        seconds = max(int(self.settings.figures_seconds), 1)
+        return JSONResponse(cached[1], headers={"cache-control": f"public, max-age={seconds}"})
+
+    # -- POST /api/stripe/webhook -------------------------------------------------
+    async def webhook(self, request: Request) -> Response:
+        try:
+            payload = await read_body(request, 256 * 1024)
+        except TooLarge:
+            return error(413, "the body is too large", "body")
+        header = request.headers.get("stripe-signature")
+        try:
+            event = webhooks.verify(payload, header, self.settings.webhook_secret, now=time.time())
+        except WebhookRejected as exc:
+            return error(400, str(exc), "Stripe-Signature")
+        ctx = self.context(request)
+        try:
+            ctx = await run_in_threadpool(webhooks.prepare, ctx, event)
+            receipt = await self.batcher.submit((ctx, event, payload.decode("utf-8")))
+        except PaymentError as exc:
+            log.warning("webhook: Stripe failed while applying: %s", exc)
+            return error(503, "try again later")
+        except Exception:
+            log.exception("webhook: could not apply %s", event.get("id"))
+            return error(500, "the event could not be applied: Stripe will retry")
+        return JSONResponse({"received": True, "duplicate": receipt.duplicate})
+
+    # -- private links ---------------------------------------------------------------
+    def pledge_for(self, token: str, purposes: tuple[str, ...] = (MANAGE, FIX)) -> Any:
+        pledge_id = self.signer.check(token, purposes, self.settings.now())
+        with self.ledger.read() as conn:
+            row = pledge_row(conn, id=pledge_id)
+        if row is None:
+            raise BadToken("this link is not valid")
+        return row
+
+    def view(self, row: Any) -> dict[str, Any]:
+        status = Status(row.status)
+        open_ = self.settings.now() < self.settings.campaign.campaign.deadline
+        return {
+            "pledge_id": row.id,
+            "status": status.value,
+            "amount": int(row.amount),
+            "currency": row.currency,
+            "shares": row.shares,
+            "tier": row.tier,
+            "round": row.round,
+            "name": row.name,
+            "display_name": row.display_name,
+            "paid": int(row.paid_amount),
+            "refunded": int(row.refunded_amount),
+            "can_cancel": open_ and Status.CANCELLED in pledges_mod.TRANSITIONS[status],
+            "can_fix": status is Status.PAYMENT_FAILED,
+            "fix_until": row.fix_until,
+            "deadline": self.settings.campaign.campaign.deadline.isoformat(),
+        }
+
+    async def manage_json(self, request: Request) -> Response:
+        try:
+            row = await run_in_threadpool(self.pledge_for, request.path_params["token"])
+        except BadToken as exc:
+            return error(403, str(exc), "token")
+        return JSONResponse(self.view(row))
+
+    def cancel(self, row: Any) -> Any:
+        """Cancel at Stripe first (an open card form could still be paid), then here."""
+        if self.settings.now() >= self.settings.campaign.campaign.deadline:
+            raise InvalidTransition("the campaign has closed: pledges can no longer be cancelled")
+        status = Status(row.status)
+        if Status.CANCELLED not in pledges_mod.TRANSITIONS[status]:
+            raise InvalidTransition(f"this pledge is {status.value} and cannot be cancelled")
+        intent = row.stripe_intent or ""
+        if status is Status.PENDING and intent:
+            v1 = self.client.v1
+            try:
+                with stripe_errors("cancelling the card form"):
+                    if intent.startswith("pi_"):
+                        v1.payment_intents.cancel(intent)
+                    else:
+                        v1.setup_intents.cancel(intent)
+            except PaymentError:
+                # Refused: it may have just succeeded. Let Stripe's answer decide.
+                intents.confirm(self.ledger, self.client, self.context_plain(), row.id)
+        with self.ledger.write(None) as tx:
+            pledges_mod.transition(tx, row.id, Status.CANCELLED, reason="cancelled by the backer")
+        with self.ledger.read() as conn:
+            return pledge_row(conn, id=row.id)
+
+    def context_plain(self) -> Context:
+        return Context(keys=self.keys, fix_window=timedelta(days=self.settings.fix_days))
+
+    async def manage_cancel_json(self, request: Request) -> Response:
+        try:
+            row = await run_in_threadpool(self.pledge_for, request.path_params["token"], (MANAGE,))
+            row = await run_in_threadpool(self.cancel, row)
+        except BadToken as exc:
+            return error(403, str(exc), "token")
+        except InvalidTransition as exc:
+            return error(409, str(exc), "status")
+        return JSONResponse(self.view(row))
+
+    async def manage_fix(self, request: Request) -> Response:
+        try:
+            row = await run_in_threadpool(self.pledge_for, request.path_params["token"])
+            secret = await run_in_threadpool(
+                intents.start_fix, self.ledger, self.client, self.context(request), row.id
+            )
+        except BadToken as exc:
+            return error(403, str(exc), "token")
+        except FundraiserError as exc:
+            return error(409, str(exc), "status")
+        return JSONResponse(
+            {
+                "pledge_id": row.id,
+                "client_secret": secret,
+                "publishable_key": self.settings.stripe_publishable_key,
+                "mode": "setup",
+            }
+        )
+
+    async def manage_fix_confirm(self, request: Request) -> Response:
+        try:
+            row = await run_in_threadpool(self.pledge_for, request.path_params["token"])
+            data = await self.json_body(request)
+            intent_id = data.get("setup_intent") if isinstance(data, dict) else None
+            if not isinstance(intent_id, str) or not intent_id.startswith("seti_"):
+                raise validate.Invalid("setup_intent", "must be the card form's id")
+            pledge = await run_in_threadpool(
+                intents.confirm,
+                self.ledger,
+                self.client,
+                self.context(request),
+                row.id,
+                intent_id,
+            )
+        except BadToken as exc:
+            return error(403, str(exc), "token")
+        except validate.Invalid as exc:
+            return error(exc.status, exc.message, exc.field)
+        except NotFound:
+            return error(404, "no such card form", "setup_intent")
+        except (CardError, PaymentError):
+            return error(502, "Stripe could not be reached: please try again shortly")
+        return JSONResponse({"pledge_id": pledge.id, "status": pledge.status.value})
+
+    async def manage_page(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            row = await run_in_threadpool(self.pledge_for, token)
+        except BadToken as exc:
+            return HTMLResponse(page("Link not valid", f"<p>{html.escape(str(exc))}.</p>"), 403)
+        return HTMLResponse(self.render_manage(token, self.view(row)))
+
+    async def manage_page_cancel(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            row = await run_in_threadpool(self.pledge_for, token, (MANAGE,))
+            await run_in_threadpool(self.cancel, row)
+        except BadToken as exc:
+            return HTMLResponse(page("Link not valid", f"<p>{html.escape(str(exc))}.</p>"), 403)
+        except InvalidTransition as exc:
+            return HTMLResponse(page("Not cancelled", f"<p>{html.escape(str(exc))}.</p>"), 409)
+        return RedirectResponse(f"/manage/{token}", status_code=303)
+
+    def render_manage(self, token: str, view: dict[str, Any]) -> str:
+        from fundraiser.money import Money
+
+        amount = Money(view["amount"], view["currency"]).format()
+        quoted = html.escape(token, quote=True)
+        parts = [
+            f"<p>Pledge {view['pledge_id']}: {html.escape(amount)}"
+            + (f" ({view['shares']} shares)" if view["shares"] else "")
+            + f", <strong id='pledge-status'>{html.escape(view['status'])}</strong>.</p>"
+        ]
+        if view["can_cancel"]:
+            parts.append(
+                f"<form method='post' action='/manage/{quoted}/cancel'>"
+                "<button type='submit'>Cancel my pledge</button></form>"
+            )
+        if view["can_fix"]:
+            site = html.escape(self.settings.site_origin, quote=True)
+            parts.append(
+                "<p>Your card could not be charged. Enter a card to complete your pledge"
+                + (f" by {html.escape(view['fix_until'][:10])}" if view["fix_until"] else "")
+                + ".</p>"
+                f"<form id='fix-form' data-api='' data-token='{quoted}'>"
+                "<div id='card-element'></div><button type='submit'>Save card</button>"
+                "<p id='pledge-status-line' role='status'></p></form>"
+                f"<script src='{html.escape(self.stripe_js, quote=True)}'></script>"
+                f"<script src='{site}/theme/js/pledge.js' defer></script>"
+            )
+        return page("Your pledge", "".join(parts))
+
+    @property
+    def stripe_js(self) -> str:
+        import os
+
+        return os.environ.get("STRIPE_JS_URL") or "https://js.stripe.com/v3/"
+
+    def close(self) -> None:
+        self.writer.shutdown(wait=True)
+        self.ledger.dispose()
+
+
+def page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<meta name='robots' content='noindex'><title>{html.escape(title)}</title></head>"
+        f"<body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
+    )
+
+
+def _page_csp(settings: Settings, stripe_js: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(stripe_js)
+    stripe_origin = f"{parts.scheme}://{parts.netloc}"
+    return (
+        f"default-src 'self'; script-src 'self' {settings.site_origin} {stripe_origin}; "
+        f"connect-src 'self' {stripe_origin}; frame-src {stripe_origin}; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    )
+
+
+def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette:
+    """The ASGI app; opens the ledger once and closes it on shutdown."""
+    service = Service(settings, ledger)
+
+    def route(path: str, handler: Callable[[Request], Awaitable[Response]], method: str) -> Route:
+        return Route(path, handler, methods=[method])
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await service.batcher.close()
+        service.close()
+
+    routes = [
+        route("/api/pledges", service.create_pledge, "POST"),
+        route("/api/pledges/{pledge_id:int}/confirm", service.confirm_pledge, "POST"),
+        route("/api/campaign", service.campaign, "GET"),
+        route("/api/stripe/webhook", service.webhook, "POST"),
+        route("/api/manage/{token}", service.manage_json, "GET"),
+        route("/api/manage/{token}/cancel", service.manage_cancel_json, "POST"),
+        route("/api/manage/{token}/fix", service.manage_fix, "POST"),
+        route("/api/manage/{token}/fix/confirm", service.manage_fix_confirm, "POST"),
+        route("/manage/{token}", service.manage_page, "GET"),
+        route("/manage/{token}/cancel", service.manage_page_cancel, "POST"),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders, page_csp=_page_csp(settings, service.stripe_js)),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=[settings.site_origin],
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "Idempotency-Key"],
+            max_age=600,
+        ),
+    ]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return error(404, "not found")
+
+    async def bad_method(request: Request, exc: Exception) -> Response:
+        return error(405, "method not allowed")
+
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={404: not_found, 405: bad_method},
+    )
+    app.state.service = service
+    return app

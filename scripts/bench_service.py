@@ -1,0 +1,367 @@
+"""Benchmark the pledge service's webhook endpoint and `collect`'s rate control.
+
+1. Webhooks: N correctly signed deliveries (default 20,000), C at a time
+   (default 32), to one uvicorn worker on loopback with a SQLite ledger.
+   Reports events/s and p50/p99 latency, then checks the ledger: every event
+   stored once and applied once, every pledge paid exactly once.
+   Target: at least 500 events/s with p99 under 100 ms.
+2. Collect: P authorized pledges (default 2,000) charged against localstripe
+   at a limit of R calls/s (default 25). Reports the achieved rate.
+   Target: at least 90% of the limit.
+
+Run: python scripts/bench_service.py [--events N] [--concurrency C]
+     [--pledges P] [--rate R] [--skip-webhooks] [--skip-collect]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from fundraiser.ledger import journal, open_ledger, pledges, stripe_events  # noqa: E402
+from fundraiser.money import Money  # noqa: E402
+from fundraiser.payments.client import ledger_keys  # noqa: E402
+from fundraiser.payments.webhooks import signature_header  # noqa: E402
+from fundraiser.pledges import NewPledge, Status, create_many  # noqa: E402
+
+SECRET = "whsec_bench"
+ENV = {
+    "STRIPE_SECRET_KEY": "sk_test_bench",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_bench",
+    "STRIPE_WEBHOOK_SECRET": SECRET,
+    "FUNDRAISER_SECRET": "bench-secret-for-private-links-000",
+    "SITE_ORIGIN": "http://127.0.0.1:9",
+}
+SERVE = """
+import os, sys
+from datetime import datetime
+import uvicorn
+from fundraiser.config import load_campaign
+from fundraiser.service.app import create_app
+from fundraiser.service.settings import Settings
+campaign = load_campaign(sys.argv[1])
+now = datetime.fromisoformat("2026-12-10T12:00:00+00:00")
+settings = Settings.from_env(
+    os.environ, campaign=campaign, database_url=sys.argv[2], now=lambda: now
+)
+uvicorn.run(create_app(settings), host="127.0.0.1", port=int(sys.argv[3]), workers=1,
+            log_level="error", access_log=False)
+"""
+LOCALSTRIPE = """
+import sys
+import aiohttp.web
+from localstripe.resources import store
+store.dump_to_disk = lambda: None
+from localstripe.server import app
+aiohttp.web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None,
+                    access_log=None)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited ({proc.returncode})")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("the server did not start")
+
+
+def campaign_copy(folder: Path) -> Path:
+    path = folder / "campaign.toml"
+    text = (ROOT / "campaign.toml").read_text(encoding="utf-8")
+    path.write_text(text.replace('goal = "250000.00"', 'goal = "100.00"'), encoding="utf-8")
+    return path
+
+
+def seed_pledges(url: str, count: int, *, customers: list[str] | None = None) -> list[int]:
+    ledger = open_ledger(url)
+    items = [
+        NewPledge(
+            name=f"Backer {n}",
+            email=f"backer{n}@example.org",
+            address="1 Bench Street",
+            amount=Money(5000, "GBP"),
+            round="crowd",
+            source="online",
+            shares=1,
+        )
+        for n in range(count)
+    ]
+    with ledger.write() as tx:
+        ids = create_many(tx, items)
+        for n, pid in enumerate(ids):
+            values: dict[str, Any] = {"stripe_intent": f"seti_bench{pid}", "livemode": False}
+            if customers is not None:
+                values.update(
+                    stripe_customer=customers[n],
+                    stripe_payment_method="pm_card_visa",
+                    status=Status.AUTHORIZED.value,
+                )
+            else:
+                values["stripe_customer"] = f"cus_bench{pid}"
+            tx.execute(pledges.update().where(pledges.c.id == pid).values(**values))
+    ledger.dispose()
+    return ids
+
+
+def events_for(ids: list[int], namespace: str, total: int) -> list[dict[str, Any]]:
+    """Two events per pledge (card saved, then paid), as Stripe would send them."""
+    events: list[dict[str, Any]] = []
+    now = int(time.time())
+    for pid in ids:
+        meta = {"pledge_id": str(pid), "ledger": namespace}
+        events.append(
+            {
+                "id": f"evt_seti_{pid}",
+                "object": "event",
+                "type": "setup_intent.succeeded",
+                "created": now,
+                "livemode": False,
+                "data": {
+                    "object": {
+                        "id": f"seti_bench{pid}",
+                        "object": "setup_intent",
+                        "status": "succeeded",
+                        "customer": f"cus_bench{pid}",
+                        "payment_method": f"pm_bench{pid}",
+                        "metadata": meta,
+                        "livemode": False,
+                    }
+                },
+            }
+        )
+        events.append(
+            {
+                "id": f"evt_pi_{pid}",
+                "object": "event",
+                "type": "payment_intent.succeeded",
+                "created": now,
+                "livemode": False,
+                "data": {
+                    "object": {
+                        "id": f"pi_bench{pid}",
+                        "object": "payment_intent",
+                        "status": "succeeded",
+                        "amount": 5000,
+                        "amount_received": 5000,
+                        "customer": f"cus_bench{pid}",
+                        "payment_method": f"pm_bench{pid}",
+                        "latest_charge": f"ch_bench{pid}",
+                        "metadata": {**meta, "attempt": "1"},
+                        "livemode": False,
+                    }
+                },
+            }
+        )
+    return events[:total]
+
+
+async def blast(
+    url: str, bodies: list[bytes], concurrency: int
+) -> tuple[list[float], Counter[int], float]:
+    latencies: list[float] = []
+    codes: Counter[int] = Counter()
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+
+        async def worker() -> None:
+            while True:
+                try:
+                    body = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                headers = {
+                    "content-type": "application/json",
+                    "stripe-signature": signature_header(body, SECRET),
+                }
+                started = time.perf_counter()
+                try:
+                    answer = await client.post(url, content=body, headers=headers)
+                except httpx.HTTPError:
+                    codes[0] += 1  # no answer: counted as lost unless the ledger has it
+                    continue
+                latencies.append(time.perf_counter() - started)
+                codes[answer.status_code] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return latencies, codes, elapsed
+
+
+def bench_webhooks(total: int, concurrency: int, folder: Path) -> bool:
+    campaign = campaign_copy(folder)
+    url = f"sqlite:///{folder / 'ledger.sqlite'}"
+    count = (total + 1) // 2
+    ids = seed_pledges(url, count)
+    ledger = open_ledger(url)
+    namespace = ledger_keys(ledger).namespace
+    ledger.dispose()
+    bodies = [json.dumps(e).encode() for e in events_for(ids, namespace, total)]
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(campaign), url, str(port)],
+        env={**os.environ, **ENV, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        wait_port(port, proc)
+        endpoint = f"http://127.0.0.1:{port}/api/stripe/webhook"
+        # Warm up on a few duplicates of the first events (no-ops once stored).
+        asyncio.run(blast(endpoint, bodies[:64], concurrency))
+        latencies, codes, elapsed = asyncio.run(blast(endpoint, bodies, concurrency))
+        _, dup_codes, _ = asyncio.run(blast(endpoint, bodies[:1000], concurrency))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    latencies.sort()
+    rate = len(bodies) / elapsed
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    ledger = open_ledger(url)
+    with ledger.read() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(stripe_events)).scalar()
+        unapplied = conn.execute(
+            sa.select(sa.func.count()).where(stripe_events.c.applied_at.is_(None))
+        ).scalar()
+        received = conn.execute(
+            sa.select(sa.func.count()).where(journal.c.action == "stripe.event")
+        ).scalar()
+        paid_entries = conn.execute(
+            sa.select(sa.func.count()).where(journal.c.action == "pledge.paid")
+        ).scalar()
+        statuses = Counter(conn.execute(sa.select(pledges.c.status)).scalars())
+    ledger.dispose()
+    print(f"webhooks: {len(bodies)} deliveries, {concurrency} at a time, one uvicorn worker")
+    print(f"  {rate:.0f} events/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(f"  answers: {dict(codes)}; redelivered 1000 duplicates: {dict(dup_codes)}")
+    print(
+        f"  ledger: {stored} events stored, {unapplied} unapplied, {received} journalled once, "
+        f"{paid_entries} pledges paid once; statuses {dict(statuses)}"
+    )
+    ok = (
+        codes == Counter({200: len(bodies)})
+        and stored == len(bodies)
+        and received == len(bodies)
+        and unapplied == 0
+        and paid_entries == len(ids)
+        and statuses == Counter({"paid": len(ids)})
+    )
+    met = rate >= 500 and p99 < 100
+    print(f"  none lost or applied twice: {'yes' if ok else 'NO'}; target met: {met}")
+    return ok
+
+
+def bench_collect(count: int, rate: float, folder: Path) -> bool:
+    from datetime import datetime
+
+    import stripe
+
+    from fundraiser.config import load_campaign
+    from fundraiser.payments.client import make_client
+    from fundraiser.payments.collect import Collector, plan
+    from fundraiser.payments.events import Context
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", LOCALSTRIPE, str(port)])
+    try:
+        wait_port(port, proc)
+        client = make_client("sk_test_bench", f"http://127.0.0.1:{port}")
+        assert isinstance(client, stripe.StripeClient)
+        customers = [
+            client.v1.customers.create(params={"email": f"b{n}@example.org"}).id
+            for n in range(count)
+        ]
+        campaign_path = campaign_copy(folder)
+        url = f"sqlite:///{folder / 'collect.sqlite'}"
+        seed_pledges(url, count, customers=customers)
+        ledger = open_ledger(url)
+        campaign = load_campaign(campaign_path)
+        now = datetime.fromisoformat("2027-03-01T09:00:00+00:00")
+        the_plan = plan(ledger, campaign, now)
+        collector = Collector(
+            ledger,
+            client,
+            Context(keys=ledger_keys(ledger)),
+            rate=rate,
+        )
+        report = collector.run(the_plan)
+        charges = 0
+        after = None
+        while True:
+            params: Any = {"limit": 100, **({"starting_after": after} if after else {})}
+            page = client.v1.charges.list(params=params)
+            charges += sum(1 for c in page.data if c.status == "succeeded")
+            if not page.has_more:
+                break
+            after = page.data[-1].id
+        ledger.dispose()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    achieved = report.stripe_calls / report.seconds
+    print(f"collect: {count} authorized pledges against localstripe, limit {rate:g}/s")
+    print(
+        f"  {report.paid} paid, {sum(report.failed.values())} failed, "
+        f"{charges} charges in the emulator; {report.stripe_calls} Stripe calls "
+        f"in {report.seconds:.1f} s = {achieved:.2f}/s ({achieved / rate:.0%} of the limit)"
+    )
+    ok = report.paid == count and charges == count
+    print(f"  target (>= 90% of the limit) met: {achieved >= 0.9 * rate}; all charged once: {ok}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--pledges", type=int, default=2_000)
+    parser.add_argument("--rate", type=float, default=25.0)
+    parser.add_argument("--skip-webhooks", action="store_true")
+    parser.add_argument("--skip-collect", action="store_true")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="fundraiser-bench-"))
+    ok = True
+    try:
+        if not args.skip_webhooks:
+            ok &= bench_webhooks(args.events, args.concurrency, folder)
+        if not args.skip_collect:
+            ok &= bench_collect(args.pledges, args.rate, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
