@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache
 
 from fundraiser.config import ScaleBack, ShareTerms
 from fundraiser.errors import CurrencyMismatch, FundraiserError
@@ -126,7 +126,7 @@ def _moment(text: str, what: str) -> datetime:
         raise AllocationError(f"{what}: {text!r} is not an ISO-8601 timestamp") from exc
 
 
-@lru_cache(maxsize=65536)
+@cache  # cleared after each plan: one entry per pledge, then freed
 def _parse_moment(text: str) -> datetime:
     moment = datetime.fromisoformat(text.strip())
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -202,7 +202,10 @@ def allocate(
     plan = Plan(
         currency, terms.price, tuple(allotments), terms.min_shares, terms.max_shares, available
     )
-    check_plan(plan, [p for k in order for p in groups[k]])
+    try:
+        check_plan(plan, [p for k in order for p in groups[k]])
+    finally:
+        _parse_moment.cache_clear()
     return plan
 
 
