@@ -42,6 +42,7 @@ from fundraiser.ledger import (
     register_entries,
     register_flags,
     remainders,
+    stripe_events,
 )
 from fundraiser.money import Money
 from fundraiser.outbox import Kind, MailStatus
@@ -875,6 +876,7 @@ def forget(
                 .where(remainders.c.pledge_id == pid)
                 .values(person_key=f"erased:{pid}")
             )
+        scrubbed = _scrub_stripe_events(tx, ids)
         if unsent:
             tx.execute(outbox.delete().where(outbox.c.id.in_(unsent)))
         if sent:
@@ -902,10 +904,34 @@ def forget(
                 "pledges": ids,
                 "mail_deleted": len(unsent),
                 "mail_erased": len(sent),
+                "stripe_events_erased": scrubbed,
                 "member": number,
             },
         )
         return Erasure(ids, len(unsent), len(sent), number)
+
+
+def _scrub_stripe_events(tx: Tx, pledge_ids: list[int]) -> int:
+    """Erase stored Stripe events about these pledges: their payloads carry the
+    backer's name, email and billing details. The event ids stay, so a webhook
+    delivered again is still recognised and ignored."""
+    if not pledge_ids:
+        return 0
+    rows = tx.execute(
+        sa.select(
+            pledges.c.stripe_intent, pledges.c.stripe_charge, pledges.c.stripe_customer
+        ).where(pledges.c.id.in_(pledge_ids))
+    )
+    stripe_ids = {value for row in rows for value in row if value}
+    erased = 0
+    for stripe_id in sorted(stripe_ids):
+        done = tx.execute(
+            stripe_events.update()
+            .where(stripe_events.c.payload.contains(f'"{stripe_id}"', autoescape=True))
+            .values(payload='{"erased": true}')
+        )
+        erased += done.rowcount or 0
+    return erased
 
 
 def _remainder_totals_due(conn: Connection, pledge_ids: list[int]) -> list[int]:

@@ -251,6 +251,48 @@ def test_forget_a_backer_who_never_became_a_member(cli: Cli) -> None:
     assert open_ledger(cli.db_url).verify().ok
 
 
+def test_forget_erases_the_backers_stripe_events_too(cli: Cli) -> None:
+    found(cli)
+    cli.ok(
+        "pledges", "add", "--name", "Eve Example", "--email", "eve@example.org",
+        "--address", "7 Quiet Lane", "--amount", "500.00",
+    )  # fmt: skip
+    ledger = open_ledger(cli.db_url)
+    payload = json.dumps(
+        {
+            "id": "evt_1",
+            "data": {
+                "object": {
+                    "id": "pi_eve",
+                    "customer": "cus_eve",
+                    "billing_details": {"email": "eve@example.org"},
+                }
+            },
+        }
+    )
+    with ledger.write() as tx:
+        tx.execute(
+            sa.text(
+                "UPDATE pledges SET stripe_intent='pi_eve', stripe_customer='cus_eve' WHERE id=5"
+            )
+        )
+        tx.execute(
+            sa.text(
+                "INSERT INTO stripe_events (id, type, livemode, created, payload, "
+                "received_at) VALUES ('evt_1', 'payment_intent.canceled', false, 1, "
+                ":p, 'now'), ('evt_2', 'payment_intent.succeeded', false, 2, "
+                '\'{"data": {"object": {"id": "pi_other"}}}\', \'now\')'
+            ),
+            {"p": payload},
+        )
+    ledger.dispose()
+    cli.ok("pledges", "cancel", "5")
+    cli.ok("members", "forget", "eve@example.org")
+    events = dict(query(cli, "SELECT id, payload FROM stripe_events ORDER BY id"))
+    assert "eve@example.org" not in events["evt_1"] and "pi_eve" not in events["evt_1"]
+    assert "pi_other" in events["evt_2"]  # other backers' events are left alone
+
+
 def test_forget_refuses_members_and_says_until_when_for_former_members(cli: Cli) -> None:
     found(cli)
     member = cli("members", "forget", "alan@example.org")
