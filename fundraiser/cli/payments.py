@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import Progress
@@ -10,10 +11,15 @@ from rich.progress import Progress
 from fundraiser.cli.app import App, pass_app
 from fundraiser.cli.pledges import pledges as pledges_group
 from fundraiser.money import Money, parse
-from fundraiser.payments.env import Payments, payments_from_env
+
+if TYPE_CHECKING:
+    from fundraiser.payments.env import Payments
 
 
 def _payments(app: App, *, fix_days: int = 7, need_links: bool = False) -> Payments:
+    # Imported here: stripe-python takes a noticeable part of every command's start.
+    from fundraiser.payments.env import payments_from_env
+
     return payments_from_env(
         os.environ, app.ledger, app.campaign, fix_days=fix_days, need_links=need_links
     )
