@@ -282,26 +282,24 @@ class Holding:
         }
 
 
-def holdings(conn: Connection, currency: str) -> Iterator[Holding]:
-    """Every member with shares and amount paid, derived from the entries."""
-    totals = (
-        sa.select(
-            register_entries.c.member_number.label("number"),
-            sa.func.sum(_signed_shares()).label("shares"),
-            sa.func.sum(_signed_amount()).label("amount"),
-        )
-        .group_by(register_entries.c.member_number)
-        .subquery()
-    )
-    query = (
-        sa.select(
-            members,
-            sa.func.coalesce(totals.c.shares, 0).label("shares"),
-            sa.func.coalesce(totals.c.amount, 0).label("amount"),
-        )
-        .select_from(members.outerjoin(totals, totals.c.number == members.c.number))
-        .order_by(members.c.number)
-    )
+def holdings(
+    conn: Connection, currency: str, numbers: list[int] | None = None
+) -> Iterator[Holding]:
+    """Members (all, or these numbers) with shares and amount paid, from the entries."""
+    totals = sa.select(
+        register_entries.c.member_number.label("number"),
+        sa.func.sum(_signed_shares()).label("shares"),
+        sa.func.sum(_signed_amount()).label("amount"),
+    ).group_by(register_entries.c.member_number)
+    query = sa.select(members).order_by(members.c.number)
+    if numbers is not None:
+        totals = totals.where(register_entries.c.member_number.in_(numbers))
+        query = query.where(members.c.number.in_(numbers))
+    subquery = totals.subquery()
+    query = query.add_columns(
+        sa.func.coalesce(subquery.c.shares, 0).label("shares"),
+        sa.func.coalesce(subquery.c.amount, 0).label("amount"),
+    ).select_from(members.outerjoin(subquery, subquery.c.number == members.c.number))
     for row in conn.execution_options(yield_per=5000).execute(query):
         yield Holding(
             row.number,

@@ -12,21 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from fundraiser.cli import main
+from tests.browser import fill_test_card, launch, needs_chromium
 from tests.conftest import ROOT, free_port
-
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 def listening(port: int) -> bool:
@@ -83,9 +71,7 @@ def organizer(state: Path, *args: str) -> str:
     return result.stdout
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists() and os.environ.get("CI") != "true", reason="Chromium is not installed"
-)
+@needs_chromium
 def test_demo_pledge_in_the_browser_then_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -95,7 +81,7 @@ def test_demo_pledge_in_the_browser_then_ctrl_c_leaves_nothing(tmp_path: Path) -
     assert port in ports and len(set(ports)) == 3, banner
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+            browser = launch(pw)
             try:
                 page = browser.new_page(viewport={"width": 1200, "height": 900})
                 page.goto(f"http://127.0.0.1:{port}/")
@@ -106,12 +92,7 @@ def test_demo_pledge_in_the_browser_then_ctrl_c_leaves_nothing(tmp_path: Path) -
                 page.fill("#name", "Ada Lovelace")
                 page.fill("#email", "ada@example.org")
                 page.fill("#address", "12 St James's Square, London")
-                card = page.locator("#card-element")
-                card.locator("input[placeholder=number]").fill("4242424242424242")
-                card.locator("input[placeholder=exp_month]").fill("12")
-                card.locator("input[placeholder=exp_year]").fill("30")
-                card.locator("input[placeholder=cvc]").fill("123")
-                card.locator("input[placeholder=postal_code]").fill("SW1Y 4")
+                fill_test_card(page, "4242424242424242", "SW1Y 4")
                 page.check("#consent")
                 page.screenshot(path=str(ROOT / "docs" / "pledge.png"), full_page=True)
                 page.click("#pledge-form button[type=submit]")

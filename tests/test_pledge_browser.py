@@ -16,12 +16,12 @@ import uvicorn
 
 from fundraiser.service.app import create_app
 from tests import stripe_fixtures
+from tests.browser import fill_test_card, launch, needs_chromium
 from tests.conftest import Cli
 from tests.stripe_fixtures import (
     NOW,
     ROOT,
     LocalStripe,
-    chromium_path,
     free_port,
     make_settings,
 )
@@ -31,16 +31,6 @@ from tests.test_collect import after, listed
 localstripe = stripe_fixtures.localstripe
 small_goal = stripe_fixtures.small_goal
 stripe_env = stripe_fixtures.stripe_env
-
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -96,14 +86,14 @@ def site_and_service(
     service_thread.join(timeout=10)
 
 
-@pytest.mark.skipif(chromium_path() is None, reason="Debian's chromium is not installed")
+@needs_chromium
 def test_pledge_in_the_browser_then_collect(
     site_and_service: str, sqlite_cli: Cli, stripe_env: dict[str, str]
 ) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=LAUNCH_ARGS)
+        browser = launch(pw)
         try:
             page = browser.new_page()
             errors: list[str] = []
@@ -113,12 +103,7 @@ def test_pledge_in_the_browser_then_collect(
             page.fill("#name", "Grace Hopper")
             page.fill("#email", "grace@example.org")
             page.fill("#address", "2 Harbour Row, Leith")
-            card = page.locator("#card-element")
-            card.locator("input[placeholder=number]").fill("4242424242424242")
-            card.locator("input[placeholder=exp_month]").fill("12")
-            card.locator("input[placeholder=exp_year]").fill("30")
-            card.locator("input[placeholder=cvc]").fill("123")
-            card.locator("input[placeholder=postal_code]").fill("EH6 6")
+            fill_test_card(page, "4242424242424242", "EH6 6")
             page.check("#consent")
             page.click("#pledge-form button[type=submit]")
             page.wait_for_selector("#pledge-thanks:not([hidden])", timeout=15000)

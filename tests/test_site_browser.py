@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,23 +11,10 @@ from pathlib import Path
 import pytest
 
 from fundraiser.money import Money
+from tests.browser import launch, needs_chromium
 from tests.sitehelpers import Backer, add_pledges, build, copy_campaign, run_cli, sqlite_url
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-# In CI (.ci/run installs Debian's chromium) the browser tests must run, not skip.
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and os.environ.get("CI") != "true", reason="Chromium is not installed"
-)
+pytestmark = needs_chromium
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -84,7 +70,7 @@ def test_pages_refresh_their_figures_from_campaign_json(
     assert refreshed.exit_code == 0, refreshed.output
 
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = launch(playwright)
         try:
             page = browser.new_page()
             problems: list[str] = []

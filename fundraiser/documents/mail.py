@@ -42,8 +42,9 @@ from fundraiser.config import Campaign
 from fundraiser.documents import DocumentError, MailSettingsError, template_dirs
 from fundraiser.documents.certificates import long_date, money_text
 from fundraiser.errors import NotFound
-from fundraiser.ledger import members, outbox, pledges, register_entries
+from fundraiser.ledger import outbox, pledges
 from fundraiser.pledges import check_email
+from fundraiser.register import holdings
 
 
 @dataclass(frozen=True)
@@ -385,36 +386,16 @@ def _one_line(value: str) -> str:
 
 
 def _members(conn: Connection, numbers: list[int], currency: str) -> dict[int, dict[str, Any]]:
-    sign = sa.case((register_entries.c.kind == "issue", 1), else_=-1)
-    totals = (
-        sa.select(
-            register_entries.c.member_number.label("number"),
-            sa.func.sum(sign * register_entries.c.shares).label("shares"),
-            sa.func.sum(sign * register_entries.c.amount).label("paid"),
-        )
-        .where(register_entries.c.member_number.in_(numbers))
-        .group_by(register_entries.c.member_number)
-        .subquery()
-    )
-    query = (
-        sa.select(
-            members,
-            sa.func.coalesce(totals.c.shares, 0).label("shares"),
-            sa.func.coalesce(totals.c.paid, 0).label("paid"),
-        )
-        .select_from(members.outerjoin(totals, totals.c.number == members.c.number))
-        .where(members.c.number.in_(numbers))
-    )
     return {
-        row.number: {
-            "number": row.number,
-            "name": row.name,
-            "shares": int(row.shares),
-            "paid": money_text(int(row.paid), currency),
-            "admitted_on": long_date(row.admitted_on),
-            "ceased_on": long_date(row.ceased_on) if row.ceased_on else None,
+        h.number: {
+            "number": h.number,
+            "name": h.name,
+            "shares": h.shares,
+            "paid": money_text(h.paid.amount, currency),
+            "admitted_on": long_date(h.admitted_on),
+            "ceased_on": long_date(h.ceased_on) if h.ceased_on else None,
         }
-        for row in conn.execute(query)
+        for h in holdings(conn, currency, numbers)
     }
 
 
