@@ -95,11 +95,20 @@ class Figures:
         }
 
 
-def tier_counts(conn: Connection) -> dict[str, int]:
-    """Live pledges per tier (places taken)."""
+def counted() -> sa.ColumnElement[bool]:
+    """Pledges that count in public figures: live ones, except online pledges whose
+    card was never saved (a backer who left the card form is not a backer)."""
+    unconfirmed = sa.and_(pledges.c.source == "online", pledges.c.status == Status.PENDING.value)
+    return sa.and_(pledges.c.status.in_([s.value for s in LIVE]), sa.not_(unconfirmed))
+
+
+def tier_counts(conn: Connection, *, include_unconfirmed: bool = False) -> dict[str, int]:
+    """Places taken per tier. The pledge service counts card forms still being
+    filled in too, so a limited tier is never oversold."""
+    live = pledges.c.status.in_([s.value for s in LIVE]) if include_unconfirmed else counted()
     rows = conn.execute(
         sa.select(pledges.c.tier, sa.func.count())
-        .where(pledges.c.tier.is_not(None), pledges.c.status.in_([s.value for s in LIVE]))
+        .where(pledges.c.tier.is_not(None), live)
         .group_by(pledges.c.tier)
     )
     return {row[0]: int(row[1]) for row in rows}
@@ -108,13 +117,12 @@ def tier_counts(conn: Connection) -> dict[str, int]:
 def compute(conn: Connection, campaign: Campaign, now: datetime) -> Figures:
     settings = campaign.campaign
     currency = settings.currency
-    live = [s.value for s in LIVE]
     held = [s.value for s in HELD]
     pledged, backers = conn.execute(
         sa.select(
             sa.func.coalesce(sa.func.sum(pledges.c.amount - pledges.c.refunded_amount), 0),
             sa.func.count(sa.distinct(pledges.c.person_key)),
-        ).where(pledges.c.status.in_(live))
+        ).where(counted())
     ).one()
     paid = conn.execute(
         sa.select(
@@ -124,7 +132,7 @@ def compute(conn: Connection, campaign: Campaign, now: datetime) -> Figures:
     by_round = {r.id: Money(0, currency) for r in campaign.rounds}
     for round_id, amount in conn.execute(
         sa.select(pledges.c.round, sa.func.sum(pledges.c.amount - pledges.c.refunded_amount))
-        .where(pledges.c.status.in_(live))
+        .where(counted())
         .group_by(pledges.c.round)
     ):
         by_round[round_id] = Money(int(amount), currency)

@@ -199,3 +199,35 @@ def test_duplicate_reference_is_refused(cli: Cli) -> None:
     )
     assert result.exit_code == 2 and "already recorded" in result.output
     assert len(listed(cli)) == 1
+
+
+def test_an_abandoned_card_form_is_not_a_backer(cli: Cli) -> None:
+    from fundraiser.ledger import open_ledger
+    from fundraiser.money import Money
+    from fundraiser.pledges import NewPledge, Status, create, transition
+
+    add(cli, amount="100.00")  # an offline promise counts while pending
+    ledger = open_ledger(cli.db_url)
+    with ledger.write() as tx:
+        online = create(
+            tx,
+            NewPledge(
+                name="Web Backer",
+                email="web@example.org",
+                address="x",
+                amount=Money(20000, "GBP"),
+                round="crowd",
+                source="online",
+                tier="neighbour",
+                shares=4,
+            ),
+        )
+    status = json.loads(cli.ok("status", "--json").output)
+    assert (status["pledged"], status["backers"]) == (10000, 1)
+    assert {t["id"]: t["taken"] for t in status["tiers"]}["neighbour"] == 0
+    with ledger.write() as tx:
+        transition(tx, online, Status.AUTHORIZED)  # the card was saved
+    ledger.dispose()
+    status = json.loads(cli.ok("status", "--json").output)
+    assert (status["pledged"], status["backers"]) == (30000, 2)
+    assert {t["id"]: t["taken"] for t in status["tiers"]}["neighbour"] == 1

@@ -132,7 +132,8 @@ def check(
         if tier is None:
             raise Invalid("tier", f"is not one of {', '.join(t.id for t in campaign.tiers)}")
         shares, tier_id = tier.shares, tier.id
-        if tier.limit is not None and tier_counts(conn).get(tier.id, 0) >= tier.limit:
+        taken = tier_counts(conn, include_unconfirmed=True).get(tier.id, 0)
+        if tier.limit is not None and taken >= tier.limit:
             raise Invalid("tier", "has no places left", 409)
     else:
         assert req.shares is not None

@@ -16,11 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser.config import Campaign
+from fundraiser.figures import counted
 from fundraiser.ledger import pledges
 from fundraiser.money import Money
-from fundraiser.pledges import LIVE
 
-_LIVE = [s.value for s in LIVE]
 _NET = pledges.c.amount - pledges.c.refunded_amount
 
 #: Pledge-size bands start at these numbers of shares (capped by max_shares).
@@ -72,7 +71,7 @@ def raised_per_day(conn: Connection, campaign: Campaign) -> list[DayTotal]:
     quarter = sa.case((minute < "15", 0), (minute < "30", 1), (minute < "45", 2), else_=3)
     rows = conn.execute(
         sa.select(hour, quarter, sa.func.sum(_NET), sa.func.count())
-        .where(pledges.c.status.in_(_LIVE))
+        .where(counted())
         .group_by(hour, quarter)
     )
     zone = ZoneInfo(campaign.campaign.timezone)
@@ -109,7 +108,7 @@ def pledge_sizes(conn: Connection, campaign: Campaign) -> list[Band]:
     band: sa.ColumnElement[int] = sa.case(*whens, else_=len(starts) - 1) if whens else sa.literal(0)
     rows = conn.execute(
         sa.select(band, sa.func.count(), sa.func.sum(_NET))
-        .where(pledges.c.status.in_(_LIVE))
+        .where(counted())
         .group_by(band)
     )
     found = {int(index): (int(count), int(amount or 0)) for index, count, amount in rows}
@@ -133,7 +132,7 @@ def round_totals(conn: Connection, campaign: Campaign) -> list[RoundTotal]:
             sa.func.count(),
             sa.func.count(sa.distinct(pledges.c.person_key)),
         )
-        .where(pledges.c.status.in_(_LIVE))
+        .where(counted())
         .group_by(pledges.c.round)
     )
     found = {str(r): (int(a or 0), int(n), int(b)) for r, a, n, b in rows}
@@ -161,7 +160,7 @@ def display_names(conn: Connection) -> list[str]:
     rows = conn.execute(
         sa.select(column)
         .distinct()
-        .where(pledges.c.status.in_(_LIVE), column.is_not(None), column != "")
+        .where(counted(), column.is_not(None), column != "")
     )
     names = {str(name).strip() for (name,) in rows if str(name).strip()}
     return sorted(names, key=lambda name: (name.casefold(), name))
