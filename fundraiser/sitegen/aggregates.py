@@ -107,9 +107,7 @@ def pledge_sizes(conn: Connection, campaign: Campaign) -> list[Band]:
     whens = [(nxt * price.amount > _NET, index) for index, nxt in enumerate(starts[1:])]
     band: sa.ColumnElement[int] = sa.case(*whens, else_=len(starts) - 1) if whens else sa.literal(0)
     rows = conn.execute(
-        sa.select(band, sa.func.count(), sa.func.sum(_NET))
-        .where(counted())
-        .group_by(band)
+        sa.select(band, sa.func.count(), sa.func.sum(_NET)).where(counted()).group_by(band)
     )
     found = {int(index): (int(count), int(amount or 0)) for index, count, amount in rows}
     bands = []
@@ -158,9 +156,7 @@ def display_names(conn: Connection) -> list[str]:
     """
     column = pledges.c.display_name
     rows = conn.execute(
-        sa.select(column)
-        .distinct()
-        .where(counted(), column.is_not(None), column != "")
+        sa.select(column).distinct().where(counted(), column.is_not(None), column != "")
     )
     names = {str(name).strip() for (name,) in rows if str(name).strip()}
     return sorted(names, key=lambda name: (name.casefold(), name))
