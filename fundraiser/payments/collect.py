@@ -40,6 +40,7 @@ from fundraiser.payments.events import (
     AUTH_REQUIRED,
     Context,
     apply_intent,
+    mail_backer,
     move,
     pledge_row,
     record_failure,
@@ -531,16 +532,7 @@ class Collector:
                 ):
                     continue
                 self.report.released += 1
-                outbox.queue(
-                    tx,
-                    outbox.Kind.CAMPAIGN_FAILED,
-                    f"pledge-{pledge_id}-released",
-                    to_email=row.email,
-                    to_name=row.name,
-                    data={
-                        "pledge_id": pledge_id,
-                        "amount": int(row.amount),
-                        "currency": row.currency,
-                    },
-                    pledge_id=pledge_id,
+                data = {"pledge_id": pledge_id, "amount": int(row.amount), "currency": row.currency}
+                mail_backer(
+                    tx, row, outbox.Kind.CAMPAIGN_FAILED, f"pledge-{pledge_id}-released", data
                 )

@@ -130,15 +130,12 @@ def queue_received(tx: Tx, ctx: Context, row: Row[Any]) -> None:
     }
     if ctx.links is not None:
         data["manage_url"] = ctx.links.manage_url(row.id)
-    outbox.queue(
-        tx,
-        outbox.Kind.PLEDGE_RECEIVED,
-        f"pledge-{row.id}-received",
-        to_email=row.email,
-        to_name=row.name,
-        data=data,
-        pledge_id=row.id,
-    )
+    mail_backer(tx, row, outbox.Kind.PLEDGE_RECEIVED, f"pledge-{row.id}-received", data)
+
+
+def mail_backer(tx: Tx, row: Row[Any], kind: outbox.Kind, key: str, data: dict[str, Any]) -> None:
+    """Queue a mail to the backer of a pledge, once per key, in this transaction."""
+    outbox.queue(tx, kind, key, to_email=row.email, to_name=row.name, data=data, pledge_id=row.id)
 
 
 def record_failure(
@@ -165,15 +162,7 @@ def record_failure(
     }
     if ctx.links is not None:
         data["fix_url"] = ctx.links.fix_url(row.id, until)
-    outbox.queue(
-        tx,
-        outbox.Kind.PAYMENT_FAILED,
-        f"pledge-{row.id}-failed-{attempt}",
-        to_email=row.email,
-        to_name=row.name,
-        data=data,
-        pledge_id=row.id,
-    )
+    mail_backer(tx, row, outbox.Kind.PAYMENT_FAILED, f"pledge-{row.id}-failed-{attempt}", data)
     return True
 
 
@@ -318,14 +307,12 @@ def flag_shares(tx: Tx, pledge_id: int, reason: str) -> int:
 
 
 def queue_refund_mail(tx: Tx, row: Row[Any], refund_id: str, amount: int) -> None:
-    outbox.queue(
+    mail_backer(
         tx,
+        row,
         outbox.Kind.REFUND_SENT,
         f"refund-{refund_id}",
-        to_email=row.email,
-        to_name=row.name,
-        data={"pledge_id": row.id, "amount": amount, "currency": row.currency},
-        pledge_id=row.id,
+        {"pledge_id": row.id, "amount": amount, "currency": row.currency},
     )
 
 
