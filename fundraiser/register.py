@@ -20,11 +20,13 @@ from sqlalchemy.engine import Connection
 from fundraiser import outbox as outbox_mod
 from fundraiser.allocation import PaidPledge, Plan, allocate
 from fundraiser.config import Campaign
+from fundraiser.gcpause import gc_paused
 from fundraiser.ledger import (
     Ledger,
     Tx,
     allotments,
     bulk_insert,
+    fetch_all,
     members,
     pledges,
     register_entries,
@@ -66,7 +68,8 @@ def existing_holdings(conn: Connection) -> dict[str, int]:
 
 def paid_unallotted(conn: Connection, currency: str) -> list[PaidPledge]:
     """Paid pledges not yet turned into shares, with the money still held."""
-    rows = conn.execute(
+    rows = fetch_all(
+        conn,
         sa.select(
             pledges.c.id,
             pledges.c.person_key,
@@ -79,14 +82,15 @@ def paid_unallotted(conn: Connection, currency: str) -> list[PaidPledge]:
             pledges.c.currency,
         )
         .where(pledges.c.status == Status.PAID.value, pledges.c.allotted_at.is_(None))
-        .order_by(pledges.c.id)
+        .order_by(pledges.c.id),
     )
-    # Plain tuples: attribute access on 100,000 SQLAlchemy rows costs seconds.
-    return [
-        PaidPledge(pid, key, name, email, address, Money(paid - refunded, currency), at or "")
-        for pid, key, name, email, address, paid, refunded, at, currency in rows
-        if paid > refunded
-    ]
+    # Each pledge keeps its own currency: allocate() refuses one that differs.
+    with gc_paused():
+        return [
+            PaidPledge(pid, key, name, email, address, Money(paid - refunded, code), at or "")
+            for pid, key, name, email, address, paid, refunded, at, code in rows
+            if paid > refunded
+        ]
 
 
 def make_plan(conn: Connection, campaign: Campaign, paid: list[PaidPledge] | None = None) -> Plan:

@@ -26,13 +26,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from fundraiser.cli import documents as documents_cli
-from fundraiser.cli import main
 from tests.conftest import free_port
-
-# The lead registers the documents commands in fundraiser.cli; until then, here.
-if "mail" not in main.commands:
-    documents_cli.register(main)
 
 USER, PASSWORD = "coop", "s3cret-pass"
 

@@ -28,15 +28,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from fundraiser.cli import main as cli_main
-from fundraiser.cli import payments as cli_payments
 from fundraiser.config import load_campaign
 from fundraiser.service.app import create_app
 from fundraiser.service.settings import Settings
-
-# Until cli/__init__.py registers them, add the payments commands for the tests.
-if "collect" not in cli_main.commands:
-    cli_payments.register(cli_main)
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Inside the crowd round of the example campaign (as the CLI tests use).

@@ -171,12 +171,7 @@ def test_a_charge_made_before_a_crash_is_found_not_repeated(
     assert len(localstripe.succeeded_charges()) == 1
 
 
-_RUN = (
-    "import sys\n"
-    "from fundraiser.cli import main, payments\n"
-    "if 'collect' not in main.commands: payments.register(main)\n"
-    "main(sys.argv[1:])\n"
-)
+_RUN = "import sys\nfrom fundraiser.cli import main\nmain(sys.argv[1:])\n"
 
 
 def test_collect_killed_at_random_points_charges_each_pledge_at_most_once(

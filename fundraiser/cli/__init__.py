@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,42 @@ import click
 from fundraiser import __version__
 from fundraiser.cli.app import App, converted_errors
 
+# Each command's module, imported only when the command runs: an organizer's
+# `fundraiser status` need not load the PDF, mail and web-service code.
+# `pledges` also loads payments, which adds `pledges refund`.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "init": ("campaign",),
+    "check": ("campaign",),
+    "status": ("campaign",),
+    "ledger": ("ledger",),
+    "pledges": ("pledges", "payments"),
+    "shares": ("shares",),
+    "members": ("members",),
+    "certificates": ("documents",),
+    "mail": ("documents",),
+    "refunds": ("documents",),
+    "serve": ("payments",),
+    "collect": ("payments",),
+    "stripe": ("payments",),
+    "site": ("site",),
+    "update": ("site",),
+    "demo": ("demo",),
+}
+_loaded: set[str] = set()
+
 
 class FundraiserGroup(click.Group):
-    """Converts expected failures to clean messages, once, for every command."""
+    """Loads commands on demand; converts expected failures to clean messages, once."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for module in _MODULES.get(cmd_name, ()):
+            if module not in _loaded:
+                import_module(f"fundraiser.cli.{module}").register(self)
+                _loaded.add(module)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         with converted_errors():
@@ -47,24 +81,3 @@ def main(ctx: click.Context, campaign_path: Path, db_url: str | None) -> None:
     pledges into founding-member shares.
     """
     ctx.obj = App(campaign_path=campaign_path, db_url=db_url)
-
-
-def _register() -> None:
-    from fundraiser.cli import (
-        campaign,
-        demo,
-        documents,
-        ledger,
-        members,
-        payments,
-        pledges,
-        shares,
-        site,
-    )
-
-    modules = (campaign, ledger, pledges, shares, members, documents, payments, site, demo)
-    for module in modules:
-        module.register(main)
-
-
-_register()
