@@ -208,7 +208,7 @@ def _allocate(
         if sum(wanted.values()) > available:
             shares = _scale_back(terms, order, wanted, new, available)
 
-    allotments = []
+    allotments: list[Allotment] = []
     append, price_money = allotments.append, terms.price
     for k in order:
         give = shares[k]
