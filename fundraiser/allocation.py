@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from typing import NamedTuple
 
 from fundraiser.config import ScaleBack, ShareTerms
 from fundraiser.errors import CurrencyMismatch, FundraiserError
@@ -45,9 +46,10 @@ REFUND_ORDER = (
 )
 
 
-# slots: 100,000 pledges and their remainders are held at once during an issue.
-@dataclass(frozen=True, slots=True)
-class PaidPledge:
+# Named tuples, not dataclasses: an issue builds 100,000 pledges, 80,000
+# allotments and 150,000 remainders, and a tuple is built in a third of the
+# time of a frozen dataclass, in less memory, and is just as immutable.
+class PaidPledge(NamedTuple):
     pledge_id: int
     person_key: str
     name: str
@@ -57,16 +59,14 @@ class PaidPledge:
     paid_at: str  # ISO-8601 UTC timestamp text
 
 
-@dataclass(frozen=True, slots=True)
-class Remainder:
+class Remainder(NamedTuple):
     pledge_id: int
     person_key: str
     amount: Money
     reason: RemainderReason
 
 
-@dataclass(frozen=True, slots=True)
-class Allotment:
+class Allotment(NamedTuple):
     person_key: str
     name: str  # name, email and address come from the earliest paid pledge
     email: str
@@ -136,6 +136,24 @@ def _parse_moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+class _MoneyMemo:
+    """One Money per distinct amount: remainders repeat a few amounts thousands of times.
+
+    Money is immutable, so sharing an instance is safe; building one costs a
+    Python call, a dictionary lookup does not.
+    """
+
+    def __init__(self, currency: str) -> None:
+        self.currency = currency
+        self.made: dict[int, Money] = {}
+
+    def __call__(self, amount: int) -> Money:
+        found = self.made.get(amount)
+        if found is None:
+            found = self.made[amount] = Money(amount, self.currency)
+        return found
+
+
 def allocate(
     pledges: Iterable[PaidPledge],
     terms: ShareTerms,
@@ -192,14 +210,28 @@ def _allocate(
             first[key] = (when[group[0].pledge_id], group[0].pledge_id)
     order = sorted(groups, key=first.__getitem__)
 
-    paid = {k: sum(p.amount.amount for p in groups[k]) for k in order}
-    whole = {k: paid[k] // price for k in order}
-    # max(0, ...): someone already above the cap (terms changed) just gets none.
-    wanted = {k: max(0, min(whole[k], terms.max_shares - held.get(k, 0))) for k in order}
-    new = {k for k in order if not held.get(k)}
-    below = {k for k in new if wanted[k] < terms.min_shares}
-    for k in below:
-        wanted[k] = 0
+    paid: dict[str, int] = {}
+    whole: dict[str, int] = {}
+    wanted: dict[str, int] = {}
+    new: set[str] = set()
+    below: set[str] = set()
+    min_shares, max_shares = terms.min_shares, terms.max_shares
+    for k in order:
+        group = groups[k]
+        money_in = (
+            group[0].amount.amount if len(group) == 1 else sum(p.amount.amount for p in group)
+        )
+        paid[k] = money_in
+        whole[k] = can = money_in // price
+        have = held.get(k, 0)
+        # max(0, ...): someone already above the cap (terms changed) just gets none.
+        want = max(0, min(can, max_shares - have))
+        if not have:
+            new.add(k)
+            if want < min_shares:
+                below.add(k)
+                want = 0
+        wanted[k] = want
 
     available = None
     shares = dict(wanted)
@@ -210,8 +242,10 @@ def _allocate(
 
     allotments: list[Allotment] = []
     append, price_money = allotments.append, terms.price
+    money = _MoneyMemo(currency)
+    scale_back, cap, below_minimum, fraction = REFUND_ORDER
     for k in order:
-        give = shares[k]
+        give, have, group = shares[k], held.get(k, 0), groups[k]
         # Refund amounts in REFUND_ORDER: scale-back, cap, below-minimum, fraction.
         # A tuple, not a dict keyed by enum: enum hashing is slow at 100,000 people.
         if k in below:
@@ -219,7 +253,38 @@ def _allocate(
         else:
             want, can = wanted[k], whole[k]
             reasons = ((want - give) * price, (can - want) * price, 0, paid[k] - can * price)
-        append(_allot(k, groups[k], give, held.get(k, 0), reasons, price_money))
+        if len(group) > 1:
+            append(_allot(k, group, give, have, reasons, price_money, money))
+            continue
+        # Most people pledge once: each reason with money is one remainder.
+        p = group[0]
+        pid = p.pledge_id
+        cut, over, short, odd = reasons
+        if min(reasons) < 0 or give * price + cut + over + short + odd != p.amount.amount:
+            raise AllocationInvariantBroken(f"{k}: refunds {reasons} do not match the pledge")
+        remainders = []
+        if cut:
+            remainders.append(Remainder(pid, k, money(cut), scale_back))
+        if over:
+            remainders.append(Remainder(pid, k, money(over), cap))
+        if short:
+            remainders.append(Remainder(pid, k, money(short), below_minimum))
+        if odd:
+            remainders.append(Remainder(pid, k, money(odd), fraction))
+        append(
+            Allotment(
+                k,
+                p.name,
+                p.email,
+                p.address,
+                p.paid_at,
+                give,
+                p.amount,
+                tuple(remainders),
+                (pid,),
+                have,
+            )
+        )
     plan = Plan(
         currency, terms.price, tuple(allotments), terms.min_shares, terms.max_shares, available
     )
@@ -255,24 +320,32 @@ def _pro_rata(
     order: list[str], wanted: dict[str, int], new: set[str], minimum: int, available: int
 ) -> dict[str, int]:
     """Largest-remainder shares; newcomers cut below the minimum drop out, then redo."""
-    rank = {k: i for i, k in enumerate(order)}
-    pool = [k for k in order if wanted[k] > 0]
+    # People by position in admission order: lists and int keys sort in C.
+    n = len(order)
+    want = [wanted[k] for k in order]
+    fresh = [k in new for k in order]
+    pool = [i for i in range(n) if want[i] > 0]
     while True:
-        demand = sum(wanted[k] for k in pool)
+        demand = sum([want[i] for i in pool])
+        give = [0] * n
         if demand <= available:
-            shares = {k: wanted[k] for k in pool}
+            for i in pool:
+                give[i] = want[i]
         else:
             # Exact integer quotas: floor first, then one each by largest remainder.
             # demand > available makes each quota < wanted, so +1 never exceeds it.
-            shares = {k: wanted[k] * available // demand for k in pool}
-            left = available - sum(shares.values())
-            ranked = sorted(pool, key=lambda k: (-(wanted[k] * available % demand), rank[k]))
-            for k in ranked[:left]:
-                shares[k] += 1
-        dropped = {k for k in pool if k in new and shares[k] < minimum}
+            for i in pool:
+                give[i] = want[i] * available // demand
+            left = available - sum(give)
+            # One int per person: larger remainder first, then admission order;
+            # key % n gives the person back.
+            ranked = sorted([(demand - want[i] * available % demand) * n + i for i in pool])
+            for ranked_key in ranked[:left]:
+                give[ranked_key % n] += 1
+        dropped = {i for i in pool if fresh[i] and give[i] < minimum}
         if not dropped:
-            return {k: shares.get(k, 0) for k in order}
-        pool = [k for k in pool if k not in dropped]
+            return dict(zip(order, give, strict=True))
+        pool = [i for i in pool if i not in dropped]
 
 
 def _allot(
@@ -282,31 +355,9 @@ def _allot(
     existing: int,
     reasons: tuple[int, int, int, int],
     price: Money,
+    money: _MoneyMemo,
 ) -> Allotment:
-    """One person's allotment, with refunds attributed to their pledges."""
-    if len(group) == 1:  # most people pledge once: each reason is one remainder
-        p = group[0]
-        if min(reasons) < 0 or shares * price.amount + sum(reasons) != p.amount.amount:
-            raise AllocationInvariantBroken(f"{key}: refunds {reasons} do not match the pledge")
-        pid, code = p.pledge_id, price.currency
-        return Allotment(
-            key,
-            p.name,
-            p.email,
-            p.address,
-            p.paid_at,
-            shares,
-            p.amount,
-            tuple(
-                [
-                    Remainder(pid, key, Money(amount, code), reason)
-                    for reason, amount in zip(REFUND_ORDER, reasons, strict=True)
-                    if amount
-                ]
-            ),
-            (pid,),
-            existing,
-        )
+    """One person's allotment from several pledges, refunds attributed to each pledge."""
     # Kept money comes from the earliest pledges; the rest of each is refunded.
     kept = shares * price.amount
     refunds = []
@@ -331,9 +382,7 @@ def _allot(
         for reason, low, high in reason_spans:
             overlap = min(high, end) - max(low, end - refund)
             if overlap > 0:
-                remainders.append(
-                    Remainder(p.pledge_id, key, Money(overlap, price.currency), reason)
-                )
+                remainders.append(Remainder(p.pledge_id, key, money(overlap), reason))
         end -= refund
     first = group[0]
     return Allotment(
@@ -343,7 +392,7 @@ def _allot(
         first.address,
         first.paid_at,
         shares,
-        Money(sum(p.amount.amount for p in group), price.currency),
+        money(sum(p.amount.amount for p in group)),
         tuple(remainders),
         tuple(p.pledge_id for p in group),
         existing,
@@ -366,41 +415,52 @@ def check_plan(plan: Plan, pledges: Iterable[PaidPledge] | None = None) -> None:
     people: set[str] = set()
     ids: set[int] = set()
     previous: tuple[datetime, int] | None = None
-    # Messages are built only on failure: this runs over every allotment.
+    max_shares, min_shares = plan.max_shares, plan.min_shares
+    # Messages are built only on failure, and one-pledge people take the short
+    # branches: this runs over every allotment of every plan.
     for a in plan.allotments:
-        key, pids = a.person_key, a.pledge_ids
-        if key in people or not pids or len(set(pids)) != len(pids) or not ids.isdisjoint(pids):
-            _require(False, f"allotment for {key}: repeated person or pledge ids")
+        key, pids, rems = a.person_key, a.pledge_ids, a.remainders
+        if key in people:
+            _require(False, f"allotment for {key}: repeated person")
         people.add(key)
-        ids.update(pids)
-        admission = (_moment(a.first_paid_at, key), min(pids))
+        if len(pids) == 1:
+            first_id = pids[0]
+            if first_id in ids:
+                _require(False, f"allotment for {key}: pledge {first_id} given twice")
+            ids.add(first_id)
+        else:
+            if not pids or len(set(pids)) != len(pids) or not ids.isdisjoint(pids):
+                _require(False, f"allotment for {key}: no pledges or repeated pledge ids")
+            ids.update(pids)
+            first_id = min(pids)
+        admission = (_moment(a.first_paid_at, key), first_id)
         if previous is not None and not previous < admission:
             _require(False, f"allotment for {key} is out of admission order")
         previous = admission
-        if a.shares < 0 or a.existing_shares < 0 or a.paid.currency != currency:
+        shares, existing, paid = a.shares, a.existing_shares, a.paid
+        if shares < 0 or existing < 0 or paid.currency != currency:
             _require(False, f"allotment for {key}: negative shares or paid in another currency")
         refunded = 0
-        reasons: set[tuple[int, RemainderReason]] = set()
-        for r in a.remainders:
-            if not (r.person_key == key and r.pledge_id in pids):
+        for r in rems:
+            amount = r.amount
+            if r.person_key != key or r.pledge_id not in pids:
                 _require(False, f"allotment for {key}: {r} belongs elsewhere")
-            if not (r.amount.currency == currency and r.amount.amount > 0):
+            if amount.currency != currency or amount.amount <= 0:
                 _require(False, f"allotment for {key}: {r} is not a positive {currency} amount")
-            reasons.add((r.pledge_id, r.reason))
-            refunded += r.amount.amount
-        if len(reasons) != len(a.remainders):
+            refunded += amount.amount
+        if len(rems) > 1 and len({(r.pledge_id, r.reason) for r in rems}) != len(rems):
             _require(False, f"allotment for {key}: a reason repeats on one pledge")
-        if a.shares * price + refunded != a.paid.amount:
+        if shares * price + refunded != paid.amount:
             _require(
                 False,
-                f"allotment for {key}: {a.shares} shares + {refunded} refunded "
-                f"!= {a.paid.amount} paid",
+                f"allotment for {key}: {shares} shares + {refunded} refunded != {paid.amount} paid",
             )
-        # Only new shares count against the cap: an old holding may exceed it.
-        if plan.max_shares is not None and a.shares:
-            _require(a.existing_shares + a.shares <= plan.max_shares, f"{key}: over the cap")
-        if a.existing_shares == 0 and a.shares and a.shares < plan.min_shares:
-            _require(False, f"allotment for {key}: below the minimum")
+        if shares:
+            # Only new shares count against the cap: an old holding may exceed it.
+            if max_shares is not None and existing + shares > max_shares:
+                _require(False, f"{key}: over the cap")
+            if existing == 0 and shares < min_shares:
+                _require(False, f"allotment for {key}: below the minimum")
     if plan.available is not None:
         _require(plan.total_shares <= plan.available, "more shares than the offer allows")
     if pledges is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -34,6 +34,22 @@ _JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)  # built once, used
 _QUEUED = MailStatus.QUEUED.value
 
 
+class Row(NamedTuple):
+    """One outbox row, in column order: a tuple inserts twice as fast as a dict."""
+
+    created_at: str
+    kind: str
+    dedupe_key: str
+    to_email: str
+    to_name: str
+    data: str
+    pledge_id: int | None
+    member_number: int | None
+    status: str
+    attempts: int
+    next_attempt_at: str
+
+
 def message(
     kind: Kind,
     dedupe_key: str,
@@ -44,31 +60,28 @@ def message(
     now: str,
     pledge_id: int | None = None,
     member_number: int | None = None,
-) -> dict[str, Any]:
+) -> Row:
     """One outbox row, ready for `queue_many`."""
-    return {
-        "created_at": now,
-        "kind": kind.value,
-        "dedupe_key": dedupe_key,
-        "to_email": to_email,
-        "to_name": to_name,
-        "data": _JSON.encode(data),
-        "pledge_id": pledge_id,
-        "member_number": member_number,
-        "status": _QUEUED,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "last_error": None,
-        "sent_at": None,
-        "message_id": None,
-    }
+    return Row(
+        now,
+        kind.value,
+        dedupe_key,
+        to_email,
+        to_name,
+        _JSON.encode(data),
+        pledge_id,
+        member_number,
+        _QUEUED,
+        0,
+        now,
+    )
 
 
-def queue_many(tx: Tx, rows: list[dict[str, Any]]) -> int:
+def queue_many(tx: Tx, rows: list[Row]) -> int:
     """Queue messages whose dedupe key is new; returns how many were queued."""
     if not rows:
         return 0
-    keys = [r["dedupe_key"] for r in rows]
+    keys = [r.dedupe_key for r in rows]
     known: set[str] = set()
     for start in range(0, len(keys), 5000):
         chunk = keys[start : start + 5000]
@@ -77,10 +90,10 @@ def queue_many(tx: Tx, rows: list[dict[str, Any]]) -> int:
             .scalars()
             .all()
         )
-    fresh = [r for r in rows if r["dedupe_key"] not in known]
-    bulk_insert(tx.conn, outbox, fresh)
+    fresh = [r for r in rows if r.dedupe_key not in known]
+    bulk_insert(tx.conn, outbox, fresh, Row._fields)
     if fresh:
-        kinds = sorted({r["kind"] for r in fresh})
+        kinds = sorted({r.kind for r in fresh})
         tx.record("mail.queue", "outbox", {"count": len(fresh), "kinds": kinds})
     return len(fresh)
 

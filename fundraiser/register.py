@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser import outbox as outbox_mod
-from fundraiser.allocation import PaidPledge, Plan, allocate
+from fundraiser.allocation import PaidPledge, Plan, Remainder, RemainderReason, allocate
 from fundraiser.config import Campaign
+from fundraiser.errors import LedgerError
 from fundraiser.gcpause import gc_paused
 from fundraiser.ledger import (
     Ledger,
@@ -115,7 +116,7 @@ class IssueResult:
 
 def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = None) -> IssueResult:
     """Apply the allotment plan in one transaction. With nothing new, changes nothing."""
-    with ledger.write(now) as tx:
+    with ledger.write(now) as tx, gc_paused():
         paid = paid_unallotted(tx.conn, campaign.currency)
         plan = make_plan(tx.conn, campaign, paid)
         if not plan.allotments:
@@ -123,131 +124,139 @@ def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = N
         return _apply(tx, plan, {p.pledge_id: p.amount.amount for p in paid}, today)
 
 
-def _mark_allotted(tx: Tx, pledge_ids: list[int]) -> None:
-    # Chunks keep each statement within every driver's parameter limit.
-    for start in range(0, len(pledge_ids), 10_000):
-        chunk = pledge_ids[start : start + 10_000]
-        tx.execute(pledges.update().where(pledges.c.id.in_(chunk)).values(allotted_at=tx.now))
+def _mark_allotted(tx: Tx, count: int) -> None:
+    """Stamp every pledge the plan took, in one statement.
+
+    The plan took exactly what paid_unallotted read, in this same write
+    transaction (no other writer can run), so the same condition finds them.
+    """
+    done = tx.execute(
+        pledges.update()
+        .where(
+            pledges.c.status == Status.PAID.value,
+            pledges.c.allotted_at.is_(None),
+            pledges.c.paid_amount > pledges.c.refunded_amount,
+        )
+        .values(allotted_at=tx.now)
+    )
+    if done.rowcount != count:  # rolls the whole issue back
+        raise LedgerError(f"issue planned {count} pledges but found {done.rowcount} to mark")
 
 
 def _next(tx: Tx, column: sa.Column[Any]) -> int:
     return int(tx.execute(sa.select(sa.func.coalesce(sa.func.max(column), 0))).scalar() or 0) + 1
 
 
+# Row layouts for bulk_insert: tuples in these column orders.
+MEMBER_COLUMNS = ("number", "person_key", "name", "email", "address", "admitted_on", "created_at")
+ENTRY_COLUMNS = (
+    "id",
+    "member_number",
+    "kind",
+    "shares",
+    "amount",
+    "currency",
+    "certificate_number",
+    "entry_date",
+    "created_at",
+)
+LINK_COLUMNS = ("entry_id", "pledge_id", "amount")
+REASON_TEXT = {reason: reason.value for reason in RemainderReason}
+REMAINDER_COLUMNS = (
+    "pledge_id",
+    "person_key",
+    "amount",
+    "currency",
+    "reason",
+    "status",
+    "created_at",
+)
+
+
 def _apply(tx: Tx, plan: Plan, held: dict[int, int], today: str) -> IssueResult:
     rows = tx.execute(sa.select(members.c.person_key, members.c.number))
     number_of: dict[str, int] = {row.person_key: row.number for row in rows}
-    next_member = _next(tx, members.c.number)
+    first_member = next_member = _next(tx, members.c.number)
     next_entry = _next(tx, register_entries.c.id)
     next_certificate = _next(tx, register_entries.c.certificate_number)
-    new_members: list[dict[str, Any]] = []
-    entries: list[dict[str, Any]] = []
-    links: list[dict[str, Any]] = []
-    refunds: list[dict[str, Any]] = []
-    journal: list[dict[str, Any]] = []
-    allotted: list[int] = []
-    first_member = None
+    now, currency, price = tx.now, plan.currency, plan.price.amount
+    issue_kind = EntryKind.ISSUE.value
+    new_members: list[tuple[Any, ...]] = []
+    entries: list[tuple[Any, ...]] = []
+    links: list[tuple[int, int, int]] = []
+    refunds: list[tuple[Any, ...]] = []
+    # The journal keeps ids and amounts only, as compact lists: it is one entry
+    # for the whole issue and 80,000 dicts would make it megabytes larger.
+    journal_entries: list[list[Any]] = []
+    planned = 0
     for allotment in plan.allotments:
-        allotted.extend(allotment.pledge_ids)
-        refunded_by_pledge: dict[int, int] = {}
+        key, pledge_ids, shares = allotment.person_key, allotment.pledge_ids, allotment.shares
+        planned += len(pledge_ids)
         for rem in allotment.remainders:
-            refunded_by_pledge[rem.pledge_id] = refunded_by_pledge.get(rem.pledge_id, 0) + (
-                rem.amount.amount
-            )
             refunds.append(
-                {
-                    "pledge_id": rem.pledge_id,
-                    "person_key": allotment.person_key,
-                    "amount": rem.amount.amount,
-                    "currency": rem.amount.currency,
-                    "reason": rem.reason.value,
-                    "status": "due",
-                    "created_at": tx.now,
-                }
+                (rem.pledge_id, key, rem.amount.amount, currency, rem.reason, "due", now)
             )
-        if allotment.shares == 0:
+        if not shares:
             continue
-        number = number_of.get(allotment.person_key)
+        number = number_of.get(key)
         if number is None:
-            number = next_member
+            number = number_of[key] = next_member
             next_member += 1
-            first_member = first_member or number
-            number_of[allotment.person_key] = number
             new_members.append(
-                {
-                    "number": number,
-                    "person_key": allotment.person_key,
-                    "name": allotment.name,
-                    "email": allotment.email,
-                    "address": allotment.address,
-                    "admitted_on": today,
-                    "ceased_on": None,
-                    "created_at": tx.now,
-                }
+                (number, key, allotment.name, allotment.email, allotment.address, today, now)
             )
-        amount = (plan.price * allotment.shares).amount
-        entries.append(
-            {
-                "id": next_entry,
-                "member_number": number,
-                "kind": EntryKind.ISSUE.value,
-                "shares": allotment.shares,
-                "amount": amount,
-                "currency": plan.currency,
-                "pledge_id": None,
-                "certificate_number": next_certificate,
-                "entry_date": today,
-                "note": None,
-                "created_at": tx.now,
-            }
-        )
-        journal.append(
-            {
-                "entry": next_entry,
-                "member": number,
-                "shares": allotment.shares,
-                "amount": amount,
-                "certificate": next_certificate,
-                "pledges": list(allotment.pledge_ids),
-                "admitted": allotment.existing_shares == 0,
-            }
-        )
-        for pledge_id in allotment.pledge_ids:
-            kept = held[pledge_id] - refunded_by_pledge.get(pledge_id, 0)
-            if kept > 0:
-                links.append({"entry_id": next_entry, "pledge_id": pledge_id, "amount": kept})
+        amount = price * shares
+        entry = (next_entry, number, issue_kind, shares, amount, currency, next_certificate)
+        entries.append((*entry, today, now))
+        journal_entries.append([next_entry, number, shares, next_certificate, list(pledge_ids)])
+        if len(pledge_ids) == 1:  # kept money is the price of the shares
+            links.append((next_entry, pledge_ids[0], amount))
+        else:
+            _link_pledges(links, next_entry, allotment.remainders, pledge_ids, held)
         next_entry += 1
         next_certificate += 1
-    bulk_insert(tx.conn, members, new_members)
-    bulk_insert(tx.conn, register_entries, entries)
-    bulk_insert(tx.conn, allotments, links)
-    bulk_insert(tx.conn, remainders, refunds)
-    _mark_allotted(tx, allotted)
+    bulk_insert(tx.conn, members, new_members, MEMBER_COLUMNS)
+    bulk_insert(tx.conn, register_entries, entries, ENTRY_COLUMNS)
+    bulk_insert(tx.conn, allotments, links, LINK_COLUMNS)
+    bulk_insert(tx.conn, remainders, refunds, REMAINDER_COLUMNS)
+    _mark_allotted(tx, planned)
     # The welcome mail is queued with the change that causes it.
-    welcome = [
-        outbox_mod.message(
-            outbox_mod.Kind.WELCOME,
-            f"welcome:member:{m['number']}",
-            to_email=m["email"],
-            to_name=m["name"],
-            data={"member_number": m["number"], "admitted_on": today},
-            now=tx.now,
-            member_number=m["number"],
-        )
-        for m in new_members
-    ]
-    outbox_mod.queue_many(tx, welcome)
-    refund_total = sum(r["amount"] for r in refunds)
+    welcome = outbox_mod.Kind.WELCOME
+    outbox_mod.queue_many(
+        tx,
+        [
+            outbox_mod.message(
+                welcome,
+                f"welcome:member:{number}",
+                to_email=email,
+                to_name=name,
+                data={"member_number": number, "admitted_on": today},
+                now=now,
+                member_number=number,
+            )
+            for number, _, name, email, *_ in new_members
+        ],
+    )
+    refund_total = sum(r[2] for r in refunds)
+    last_member = next_member - 1 if new_members else None
     # The whole issue is one change, so one journal entry records all of it.
     tx.record(
         "shares.issue",
         "register",
         {
             "members_admitted": len(new_members),
+            "members": [first_member, last_member] if new_members else None,
             "shares": plan.total_shares,
-            "currency": plan.currency,
-            "entries": journal,
-            "remainders": [[r["pledge_id"], r["amount"], r["reason"]] for r in refunds],
+            "price": price,
+            "currency": currency,
+            "entries": {
+                "columns": ["entry", "member", "shares", "certificate", "pledges"],
+                "rows": journal_entries,
+            },
+            "remainders": {
+                "columns": ["pledge", "amount", "reason"],
+                "rows": [[r[0], r[2], r[4]] for r in refunds],
+            },
         },
     )
     return IssueResult(
@@ -255,10 +264,27 @@ def _apply(tx: Tx, plan: Plan, held: dict[int, int], today: str) -> IssueResult:
         len(entries),
         plan.total_shares,
         len(refunds),
-        Money(refund_total, plan.currency),
-        first_member,
-        (next_member - 1) if new_members else None,
+        Money(refund_total, currency),
+        first_member if new_members else None,
+        last_member,
     )
+
+
+def _link_pledges(
+    links: list[tuple[int, int, int]],
+    entry_id: int,
+    remainders_: tuple[Remainder, ...],
+    pledge_ids: tuple[int, ...],
+    held: dict[int, int],
+) -> None:
+    """Which of several pledges paid for an entry, and how much of each was kept."""
+    refunded: dict[int, int] = {}
+    for rem in remainders_:
+        refunded[rem.pledge_id] = refunded.get(rem.pledge_id, 0) + rem.amount.amount
+    for pid in pledge_ids:
+        kept = held[pid] - refunded.get(pid, 0)
+        if kept > 0:
+            links.append((entry_id, pid, kept))
 
 
 @dataclass(frozen=True)

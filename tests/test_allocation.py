@@ -92,9 +92,7 @@ def test_whole_shares_and_fraction_refund() -> None:
 
 def test_one_member_per_person_details_from_earliest_pledge() -> None:
     late = pledge(1, "ada", 1500, 30)
-    early = dataclasses.replace(
-        pledge(2, "ada", 700, 10), person_key="  ADA@Example.org ", name="Ada L."
-    )
+    early = pledge(2, "ada", 700, 10)._replace(person_key="  ADA@Example.org ", name="Ada L.")
     plan = allocate([late, early], terms())
     (ada,) = plan.allotments
     assert ada.person_key == "ada@example.org"
@@ -154,10 +152,10 @@ def test_empty_plan() -> None:
 
 def test_members_in_admission_order_with_exact_timestamps() -> None:
     # As text "...00Z" sorts after "...00.5Z"; as instants it is earlier.
-    a = dataclasses.replace(pledge(9, "jo", 1000, 0), paid_at="2027-01-04T09:00:00Z")
-    b = dataclasses.replace(pledge(1, "ki", 1000, 0), paid_at="2027-01-04T09:00:00.500000Z")
-    c = dataclasses.replace(pledge(5, "lu", 1000, 0), paid_at="2027-01-04T10:00:00+01:00")
-    d = dataclasses.replace(pledge(4, "mo", 1000, 0), paid_at="2027-01-04T09:00:00")
+    a = pledge(9, "jo", 1000, 0)._replace(paid_at="2027-01-04T09:00:00Z")
+    b = pledge(1, "ki", 1000, 0)._replace(paid_at="2027-01-04T09:00:00.500000Z")
+    c = pledge(5, "lu", 1000, 0)._replace(paid_at="2027-01-04T10:00:00+01:00")
+    d = pledge(4, "mo", 1000, 0)._replace(paid_at="2027-01-04T09:00:00")
     plan = allocate([a, b, c, d], terms())
     # c, d and a are the same instant: ties go to the lower pledge id.
     assert [x.pledge_ids[0] for x in plan.allotments] == [4, 5, 9, 1]
@@ -289,7 +287,7 @@ def test_mixed_currency_raises() -> None:
     [
         [pledge(1, "a", 1000, 0), pledge(1, "b", 1000, 1)],
         [pledge(1, "a", -1, 0)],
-        [dataclasses.replace(pledge(1, "a", 1000, 0), paid_at="yesterday")],
+        [pledge(1, "a", 1000, 0)._replace(paid_at="yesterday")],
     ],
 )
 def test_bad_pledges_raise(bad: list[PaidPledge]) -> None:
@@ -311,11 +309,9 @@ def test_check_plan_catches_broken_plans() -> None:
     a, b = plan.allotments
     zero = Remainder(1, a.person_key, eur(0), CAP)
     broken = [
-        dataclasses.replace(plan, allotments=(dataclasses.replace(a, shares=3), b)),
+        dataclasses.replace(plan, allotments=(a._replace(shares=3), b)),
         dataclasses.replace(plan, allotments=(b, a)),
-        dataclasses.replace(
-            plan, allotments=(dataclasses.replace(a, remainders=(*a.remainders, zero)), b)
-        ),
+        dataclasses.replace(plan, allotments=(a._replace(remainders=(*a.remainders, zero)), b)),
         dataclasses.replace(plan, max_shares=2),
         dataclasses.replace(plan, min_shares=3),
         dataclasses.replace(plan, available=4),
@@ -333,9 +329,7 @@ def test_check_plan_with_pledges_checks_each_pledge() -> None:
     # Moving the refund to the earlier pledge keeps the person's sum, not the pledges'.
     moved = dataclasses.replace(
         plan,
-        allotments=(
-            dataclasses.replace(a, remainders=(Remainder(1, a.person_key, eur(700), FRACTION),)),
-        ),
+        allotments=(a._replace(remainders=(Remainder(1, a.person_key, eur(700), FRACTION),)),),
     )
     check_plan(moved)
     with pytest.raises(AllocationInvariantBroken):
