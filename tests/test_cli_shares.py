@@ -98,12 +98,29 @@ def test_issue_numbers_members_in_admission_order_and_is_idempotent(
         welcome = conn.execute(
             sa.text("SELECT kind, to_email, member_number, status FROM outbox ORDER BY id")
         ).all()
+        mail_data = conn.execute(sa.text("SELECT data FROM outbox ORDER BY id")).scalars().all()
+        links = conn.execute(
+            sa.text(
+                "SELECT entry_id, pledge_id, amount FROM allotments ORDER BY entry_id, pledge_id"
+            )
+        ).all()
     assert certificates == [1, 2, 3]
     # A welcome mail per new member, queued with the issue itself, never twice.
     assert [tuple(w) for w in welcome] == [
         ("welcome", "grace@example.org", 1, "queued"),
         ("welcome", "alan@example.org", 2, "queued"),
         ("welcome", "big@example.org", 3, "queued"),
+    ]
+    # The template data is canonical JSON, as outbox.message() writes it.
+    assert mail_data == [
+        f'{{"admitted_on": "2026-12-10", "member_number": {number}}}' for number in (1, 2, 3)
+    ]
+    # Which pledge paid for which entry: Grace's two pledges, kept whole, then Alan's, then Big's.
+    assert [tuple(link) for link in links] == [
+        (1, 1, 12000),
+        (1, 3, 8000),
+        (2, 2, 5000),
+        (3, 4, 1000000),
     ]
     assert [tuple(r) for r in refunds] == [(4, 10000, "cap", "due")]
     ledger.dispose()
