@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 
 from babel.numbers import format_currency, get_currency_precision, is_currency
 
@@ -146,6 +146,13 @@ def parse(text: str, currency: str, *, allow_zero: bool = False) -> Money:
     Refuses negative, zero (unless allowed), grouped ('1,000') or over-precise
     ('12.345' in EUR) amounts, and a code that differs from `currency`.
     """
+    return _parse(text, currency, allow_zero)
+
+
+# A CSV of 100,000 pledges holds a few dozen distinct amounts; Money is
+# immutable, so one parsed value serves every row (errors are not cached).
+@lru_cache(maxsize=4096)
+def _parse(text: str, currency: str, allow_zero: bool) -> Money:
     code = check_currency(currency)
     raw = text.strip() if isinstance(text, str) else ""
     plain = _AMOUNT.match(raw)
