@@ -88,10 +88,12 @@ class App:
         return self.now().astimezone(ZoneInfo(self.campaign.campaign.timezone)).date().isoformat()
 
     def print_json(self, data: Any) -> None:
-        # Indented for a person at a terminal; compact for scripts, where the
-        # C encoder (unused when indenting) writes 80,000 allotments ten times faster.
-        indent = 2 if sys.stdout.isatty() else None
-        click.echo(json.dumps(data, indent=indent, sort_keys=True, ensure_ascii=False))
+        # Indented, keys sorted, for a person at a terminal; compact for scripts,
+        # where the C encoder (unused when indenting) writes 80,000 allotments ten
+        # times faster. Key order is our fixed insertion order, the same each run.
+        person = sys.stdout.isatty()
+        text = json.dumps(data, indent=2 if person else None, sort_keys=person, ensure_ascii=False)
+        click.echo(text)
 
 
 pass_app = click.make_pass_decorator(App)
