@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from fundraiser.ledger import Tx, bulk_insert, outbox
+from fundraiser.ledger import Tx, bulk_insert, fetch_all, outbox
 
 
 class Kind(enum.StrEnum):
@@ -81,21 +81,26 @@ def queue_many(tx: Tx, rows: list[Row]) -> int:
     """Queue messages whose dedupe key is new; returns how many were queued."""
     if not rows:
         return 0
-    keys = [r.dedupe_key for r in rows]
-    known: set[str] = set()
-    for start in range(0, len(keys), 5000):
-        chunk = keys[start : start + 5000]
-        known.update(
-            tx.execute(sa.select(outbox.c.dedupe_key).where(outbox.c.dedupe_key.in_(chunk)))
-            .scalars()
-            .all()
-        )
+    known = _known_keys(tx, rows)
     fresh = [r for r in rows if r.dedupe_key not in known]
     bulk_insert(tx.conn, outbox, fresh, Row._fields)
     if fresh:
         kinds = sorted({r.kind for r in fresh})
         tx.record("mail.queue", "outbox", {"count": len(fresh), "kinds": kinds})
     return len(fresh)
+
+
+def _known_keys(tx: Tx, rows: list[Row]) -> set[str]:
+    """The dedupe keys among these rows that the outbox already holds."""
+    if len(rows) <= 500:
+        keys = [r.dedupe_key for r in rows]
+        query = sa.select(outbox.c.dedupe_key).where(outbox.c.dedupe_key.in_(keys))
+        return set(tx.execute(query).scalars())
+    # Many rows (an issue's welcome mail): one scan of their kinds beats
+    # hundreds of IN queries, each with thousands of bound keys.
+    kinds = sorted({r.kind for r in rows})
+    query = sa.select(outbox.c.dedupe_key).where(outbox.c.kind.in_(kinds))
+    return {key for (key,) in fetch_all(tx.conn, query)}
 
 
 def queue(tx: Tx, kind: Kind, dedupe_key: str, **fields: Any) -> bool:
