@@ -122,12 +122,17 @@ def person_key(email: str) -> str:
     return email.strip().lower()
 
 
-def _moment(text: str, what: str) -> datetime:
-    # Parsed, not compared as text: "10:00:00Z" must sort before "10:00:00.5Z".
+def _moment(text: str, what: str | int) -> datetime:
+    """Parsed, not compared as text: "10:00:00Z" must sort before "10:00:00.5Z".
+
+    `what` names the owner in the error; a pledge id becomes "pledge N" only
+    when needed, not 100,000 times.
+    """
     try:
         return _parse_moment(text)
     except (ValueError, AttributeError) as exc:
-        raise AllocationError(f"{what}: {text!r} is not an ISO-8601 timestamp") from exc
+        owner = f"pledge {what}" if isinstance(what, int) else what
+        raise AllocationError(f"{owner}: {text!r} is not an ISO-8601 timestamp") from exc
 
 
 @cache  # cleared after each plan: one entry per pledge, then freed
@@ -193,7 +198,7 @@ def _allocate(
             )
         if amount.amount < 0 or pid in when:
             raise AllocationError(f"pledge {pid} is negative or given twice")
-        when[pid] = _moment(p.paid_at, f"pledge {pid}")
+        when[pid] = _moment(p.paid_at, pid)
         key = p.person_key.strip().lower()  # person_key(), inlined: 100,000 calls
         group = groups.get(key)
         if group is None:
