@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -159,3 +160,22 @@ def test_members_export_csv_and_json(cli: Cli, tmp_path: Path) -> None:
     assert len(json.loads(js.read_text())["members"]) == 3
     bad = cli("members", "export", "--out", str(tmp_path / "no" / "such" / "dir.csv"))
     assert bad.exit_code == 2 and "does not exist" in bad.output
+
+
+def test_an_issue_that_fails_partway_leaves_the_ledger_untouched(sqlite_cli: Cli) -> None:
+    """The register rows go in on a background thread; a failure there rolls all back."""
+    seed(sqlite_cli)
+    path = Path(sqlite_cli.db_url.removeprefix("sqlite:///"))
+    with sqlite3.connect(path) as db:  # the database refuses the last rows written
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON remainders "
+            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+    before = path.read_bytes()
+    failed = sqlite_cli("shares", "issue", "--json")
+    assert failed.exit_code != 0
+    assert path.read_bytes() == before
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TRIGGER refuse")
+    done = json.loads(sqlite_cli.ok("shares", "issue", "--json").output)
+    assert (done["members_admitted"], done["first_member"], done["remainders"]) == (3, 1, 1)
