@@ -272,8 +272,9 @@ def _apply(
             )
             written_members, written_entries = len(new_members), len(entries)
             written_links, written_refunds = len(links), len(refunds)
-    # Built while the last rows go in: the welcome mail and the journal entry.
-    welcome = _welcome_mail(new_members, today, now)
+    # The welcome mail is queued with the change that causes it, after the
+    # members it names; the journal entry is encoded meanwhile.
+    background.submit(outbox_mod.queue_many, tx, _welcome_mail(new_members, today, now))
     first_member = start.member
     last_member = next_member - 1 if new_members else None
     # The whole issue is one change, so one journal entry records all of it.
@@ -297,8 +298,6 @@ def _apply(
     background.wait()
     if marked.result() != planned:  # raising rolls the whole issue back
         raise LedgerError(f"issue planned {planned} pledges but marked {marked.result()}")
-    # The welcome mail is queued with the change that causes it.
-    outbox_mod.queue_many(tx, welcome)
     tx.record("shares.issue", "register", record)
     return IssueResult(
         len(new_members),
