@@ -15,7 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from fundraiser import driversql
 from fundraiser.allocation import person_key
+from fundraiser.background import Background
 from fundraiser.errors import InvalidTransition, NotFound, Problem, UserInputError
 from fundraiser.gcpause import gc_paused
 from fundraiser.ledger import Ledger, Tx, bulk_insert, pledges
@@ -240,18 +242,37 @@ def _journal_data(pledge_id: int, new: NewPledge) -> dict[str, Any]:
     }
 
 
-def create_many(tx: Tx, items: Sequence[NewPledge]) -> list[int]:
-    """Insert pledges and journal them, all in the caller's transaction."""
-    if not items:
-        return []
-    first = (tx.execute(sa.select(sa.func.max(pledges.c.id))).scalar() or 0) + 1
-    ids = list(range(first, first + len(items)))
-    with gc_paused():
-        rows = [_row(pid, item, tx.now) for pid, item in zip(ids, items, strict=True)]
-        bulk_insert(tx.conn, pledges, rows, PLEDGE_COLUMNS)
+class Creator:
+    """New pledges inserted chunk by chunk as they come, journalled once at the end.
+
+    With a Background, each chunk's insert overlaps the caller's work on the
+    next chunk (an import validates 100,000 rows while they go in).
+    """
+
+    def __init__(self, tx: Tx, background: Background | None = None) -> None:
+        self.tx = tx
+        self.background = background
+        self.first = (tx.execute(sa.select(sa.func.max(pledges.c.id))).scalar() or 0) + 1
+        self.items: list[NewPledge] = []
+
+    def add(self, items: Sequence[NewPledge]) -> None:
+        start = self.first + len(self.items)
+        rows = [_row(start + n, item, self.tx.now) for n, item in enumerate(items)]
+        self.items.extend(items)
+        if self.background is None:
+            bulk_insert(self.tx.conn, pledges, rows, PLEDGE_COLUMNS)
+        else:
+            self.background.submit(bulk_insert, self.tx.conn, pledges, rows, PLEDGE_COLUMNS)
+
+    def finish(self) -> list[int]:
+        """Journal what was added (after the last insert); returns the new ids."""
+        if self.background is not None:
+            self.background.wait()
+        items, tx = self.items, self.tx
+        ids = list(range(self.first, self.first + len(items)))
         if len(items) == 1:
             tx.record("pledge.create", f"pledge:{ids[0]}", _journal_data(ids[0], items[0]))
-        else:
+        elif items:
             # One transaction, one journal entry: a bulk import is a single change.
             # Compact rows: the entry holds 100,000 pledges on a big import.
             columns = list(_journal_data(0, items[0]))
@@ -262,7 +283,17 @@ def create_many(tx: Tx, items: Sequence[NewPledge]) -> list[int]:
                 f"pledges:{ids[0]}-{ids[-1]}",
                 {"pledges": {"columns": columns, "rows": data}},
             )
-    return ids
+        return ids
+
+
+def create_many(tx: Tx, items: Sequence[NewPledge]) -> list[int]:
+    """Insert pledges and journal them, all in the caller's transaction."""
+    if not items:
+        return []
+    with gc_paused():
+        creator = Creator(tx)
+        creator.add(items)
+        return creator.finish()
 
 
 def create(tx: Tx, item: NewPledge) -> int:
@@ -302,39 +333,91 @@ def transition(
 ) -> Pledge:
     """Move a pledge to `to`, or raise InvalidTransition and change nothing."""
     pledge = get(tx.conn, pledge_id, for_update=True)
-    if to not in TRANSITIONS[pledge.status]:
-        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[pledge.status])) or "none"
+    _move(
+        tx,
+        pledge_id,
+        pledge.status,
+        to,
+        amount=pledge.amount if pledge.paid_at is None else None,
+        reason=reason,
+        paid=paid,
+        reference=reference,
+        extra=extra,
+    )
+    return get(tx.conn, pledge_id)
+
+
+def transition_row(
+    tx: Tx,
+    row: Any,
+    to: Status,
+    *,
+    reason: str | None = None,
+    paid: Money | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """`transition` for a pledge row the caller read in this transaction.
+
+    The webhook's hot path: it has the row already, so the pledge is not read
+    again, and the UPDATE goes through the driver. The UPDATE is still guarded
+    on the row's status: a stale row raises InvalidTransition and changes nothing.
+    """
+    currency = row.currency
+    unpaid = Money(int(row.amount), currency) if row.paid_at is None else None
+    _move(tx, row.id, Status(row.status), to, amount=unpaid, reason=reason, paid=paid, extra=extra)
+
+
+_PLEDGE_COLUMNS = frozenset(pledges.c.keys())
+
+
+def _move(
+    tx: Tx,
+    pledge_id: int,
+    current: Status,
+    to: Status,
+    *,
+    amount: Money | None,
+    reason: str | None,
+    paid: Money | None,
+    reference: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """The one place a pledge changes state; `amount` is given while it is unpaid."""
+    if to not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none"
         raise InvalidTransition(
-            f"pledge {pledge_id} is {pledge.status.value} and cannot become {to.value} "
-            f"(from {pledge.status.value} it can become: {allowed})"
+            f"pledge {pledge_id} is {current.value} and cannot become {to.value} "
+            f"(from {current.value} it can become: {allowed})"
         )
     values: dict[str, Any] = {"status": to.value, "status_reason": reason, "updated_at": tx.now}
-    if to is Status.PAID and pledge.paid_at is None:
-        amount = paid if paid is not None else pledge.amount
-        values.update(paid_amount=amount.amount, paid_at=tx.now)
+    if to is Status.PAID and amount is not None:
+        values.update(paid_amount=(paid if paid is not None else amount).amount, paid_at=tx.now)
     if reference is not None:
         values["reference"] = reference
     values.update(extra or {})
+    if not _PLEDGE_COLUMNS.issuperset(values):
+        raise ValueError(f"not pledge columns: {sorted(set(values) - _PLEDGE_COLUMNS)}")
     # Guard on the old status too, so a concurrent move cannot be overwritten.
-    done = tx.execute(
-        pledges.update()
-        .where(pledges.c.id == pledge_id, pledges.c.status == pledge.status.value)
-        .values(**values)
+    # Through the driver: column names are ours (checked above), values are bound.
+    assignments = ", ".join(f"{column} = ?" for column in values)
+    done = driversql.run(
+        tx.conn,
+        f"UPDATE pledges SET {assignments} WHERE id = ? AND status = ?",
+        (*values.values(), pledge_id, current.value),
     )
-    if done.rowcount != 1:
+    if done != 1:
         raise InvalidTransition(f"pledge {pledge_id} changed while we worked: try again")
     tx.record(
         f"pledge.{to.value}",
         f"pledge:{pledge_id}",
         {
             "id": pledge_id,
-            "from": pledge.status.value,
+            "from": current.value,
             "to": to.value,
             "reason": reason,
             "paid": values.get("paid_amount"),
         },
     )
-    return get(tx.conn, pledge_id)
 
 
 # -- operations an organizer runs from the CLI --------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,28 @@ def test_bad_csv_changes_nothing(seeded: tuple[Cli, Path], tmp_path: Path) -> No
     result = cli("pledges", "import", str(bad))
     assert result.exit_code == 2 and "line 3 amount" in result.output
     assert digest(ledger_file) == before
+
+
+def test_a_bad_row_after_many_good_ones_changes_nothing(
+    seeded: tuple[Cli, Path], tmp_path: Path
+) -> None:
+    """Good rows are written while later ones are checked; a late bad row takes them back."""
+    cli, ledger_file = seeded
+    before = digest(ledger_file)
+    good = [f"Backer {n},b{n}@example.org,50.00,crowd,paid,T{n},{n} Road" for n in range(25_000)]
+    big = tmp_path / "big.csv"
+    big.write_text(
+        "name,email,amount,round,status,reference,address\n"
+        + "\n".join(good)
+        + "\nLate,late@example.org,fifty,crowd,paid,T-late,1 Road\n"
+    )
+    result = cli("pledges", "import", str(big))
+    assert result.exit_code == 2 and "line 25002 amount" in result.output, result.output
+    assert digest(ledger_file) == before
+    # Without the bad row the same file goes in whole, once.
+    big.write_text("name,email,amount,round,status,reference,address\n" + "\n".join(good) + "\n")
+    done = json.loads(cli.ok("pledges", "import", str(big), "--json").output)
+    assert (done["new"], done["skipped"]) == (25_000, 0)
 
 
 def test_broken_campaign_file_changes_nothing(seeded: tuple[Cli, Path], campaign_dir: Path) -> None:
