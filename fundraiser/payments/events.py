@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
-from fundraiser import outbox
+from fundraiser import driversql, outbox
 from fundraiser import pledges as pledges_mod
 from fundraiser.ledger import (
     Tx,
@@ -83,20 +83,19 @@ def id_of(value: Any) -> str | None:
     return str(getattr(value, "id", "") or "") or None
 
 
+#: A pledge's full row, columns as attributes (see `pledge_row`).
+PledgeRow = Any
+
 _LOOKUPS = frozenset({"id", "stripe_intent", "stripe_charge", "request_key"})
 
 
-def pledge_row(conn: Connection, **where: Any) -> Row[Any] | None:
+def pledge_row(conn: Connection, **where: Any) -> PledgeRow | None:
     """One pledge's full row by a unique column (through the driver: a hot path)."""
     column, value = next(iter(where.items()))
     if value is None:
         return None
     assert column in _LOOKUPS
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    found: Row[Any] | None = conn.exec_driver_sql(
-        f"SELECT * FROM pledges WHERE {column} = {mark}", (value,)
-    ).first()
-    return found
+    return driversql.first_row(conn, f"SELECT * FROM pledges WHERE {column} = ?", (value,))
 
 
 def _at(tx: Tx) -> datetime:
@@ -105,21 +104,24 @@ def _at(tx: Tx) -> datetime:
 
 def move(
     tx: Tx,
-    row: Row[Any],
+    row: PledgeRow,
     to: Status,
     *,
     reason: str,
     paid: Money | None = None,
     extra: dict[str, Any] | None = None,
 ) -> bool:
-    """Make the move if the state machine allows it from here; False when stale."""
+    """Make the move if the state machine allows it from here; False when stale.
+
+    `row` must have been read in this transaction (it is not read again).
+    """
     if to not in TRANSITIONS[Status(row.status)]:
         return False
-    pledges_mod.transition(tx, row.id, to, reason=reason, paid=paid, extra=extra)
+    pledges_mod.transition_row(tx, row, to, reason=reason, paid=paid, extra=extra)
     return True
 
 
-def queue_received(tx: Tx, ctx: Context, row: Row[Any]) -> None:
+def queue_received(tx: Tx, ctx: Context, row: PledgeRow) -> None:
     """The "we have your pledge" mail, once per pledge, whatever the path to it."""
     data: dict[str, Any] = {
         "pledge_id": row.id,
@@ -133,13 +135,13 @@ def queue_received(tx: Tx, ctx: Context, row: Row[Any]) -> None:
     mail_backer(tx, row, outbox.Kind.PLEDGE_RECEIVED, f"pledge-{row.id}-received", data)
 
 
-def mail_backer(tx: Tx, row: Row[Any], kind: outbox.Kind, key: str, data: dict[str, Any]) -> None:
+def mail_backer(tx: Tx, row: PledgeRow, kind: outbox.Kind, key: str, data: dict[str, Any]) -> None:
     """Queue a mail to the backer of a pledge, once per key, in this transaction."""
     outbox.queue(tx, kind, key, to_email=row.email, to_name=row.name, data=data, pledge_id=row.id)
 
 
 def record_failure(
-    tx: Tx, ctx: Context, row: Row[Any], *, code: str, attempt: int, intent: str | None
+    tx: Tx, ctx: Context, row: PledgeRow, *, code: str, attempt: int, intent: str | None
 ) -> bool:
     """A collect charge failed: mark it, open the fix window, mail a fix link."""
     until = _at(tx) + ctx.fix_window
@@ -171,7 +173,7 @@ def _attempt(metadata: Mapping[str, Any]) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-def _livemode_ok(row: Row[Any], obj: Mapping[str, Any]) -> bool:
+def _livemode_ok(row: PledgeRow, obj: Mapping[str, Any]) -> bool:
     live = obj.get("livemode")
     return row.livemode is None or live is None or bool(row.livemode) == bool(live)
 
@@ -266,7 +268,7 @@ def apply_intent(tx: Tx, ctx: Context, intent: Mapping[str, Any]) -> Outcome:
     return Outcome.APPLIED if done else Outcome.UNCHANGED
 
 
-def _row_for_charge(conn: Connection, charge: Mapping[str, Any]) -> Row[Any] | None:
+def _row_for_charge(conn: Connection, charge: Mapping[str, Any]) -> PledgeRow | None:
     return pledge_row(conn, stripe_charge=id_of(charge.get("id"))) or pledge_row(
         conn, stripe_intent=id_of(charge.get("payment_intent"))
     )
@@ -306,7 +308,7 @@ def flag_shares(tx: Tx, pledge_id: int, reason: str) -> int:
     return added
 
 
-def queue_refund_mail(tx: Tx, row: Row[Any], refund_id: str, amount: int) -> None:
+def queue_refund_mail(tx: Tx, row: PledgeRow, refund_id: str, amount: int) -> None:
     mail_backer(
         tx,
         row,
@@ -473,11 +475,11 @@ def defer(tx: Tx, ctx: Context, event: Mapping[str, Any]) -> None:
 
 
 def _any_deferred(tx: Tx) -> bool:
-    mark = "?" if tx.conn.dialect.name == "sqlite" else "%s"
-    found = tx.conn.exec_driver_sql(
-        f"SELECT 1 FROM state WHERE key >= {mark} AND key < {mark} LIMIT 1",
+    found = driversql.first(
+        tx.conn,
+        "SELECT 1 FROM state WHERE key >= ? AND key < ? LIMIT 1",
         (_DEFERRED, _DEFERRED[:-1] + ";"),
-    ).first()
+    )
     return found is not None
 
 

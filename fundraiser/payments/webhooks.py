@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from fundraiser import driversql
 from fundraiser.errors import WebhookRejected
 from fundraiser.ledger import Ledger, Tx
 from fundraiser.payments.events import (
@@ -83,26 +84,15 @@ class Receipt:
     outcome: Outcome | None = None
 
 
-def driver_sql(tx: Tx, sql: str, params: tuple[Any, ...]) -> Any:
-    """Run `sql` (written with ? marks) through the driver: the webhook's hot path.
-
-    SQLAlchemy Core costs more per statement than SQLite itself; these few
-    statements run for every delivery, so they skip it.
-    """
-    if tx.conn.dialect.name != "sqlite":
-        sql = sql.replace("?", "%s")
-    return tx.conn.exec_driver_sql(sql, params)
-
-
 def store_and_apply(tx: Tx, ctx: Context, event: dict[str, Any], raw: str) -> Receipt:
     """Store the event once and apply it, in the caller's transaction."""
     event_id = str(event["id"])
     kind = str(event["type"])
-    known = driver_sql(tx, "SELECT 1 FROM stripe_events WHERE id = ?", (event_id,)).first()
+    known = driversql.first(tx.conn, "SELECT 1 FROM stripe_events WHERE id = ?", (event_id,))
     if known is not None:
         return Receipt(event_id, kind, duplicate=True)
-    driver_sql(
-        tx,
+    driversql.run(
+        tx.conn,
         "INSERT INTO stripe_events (id, type, livemode, created, payload, received_at, "
         "applied_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (event_id, kind, bool(event.get("livemode")), int(event["created"]), raw, tx.now, tx.now),
@@ -110,7 +100,9 @@ def store_and_apply(tx: Tx, ctx: Context, event: dict[str, Any], raw: str) -> Re
     outcome = apply_event(tx, ctx, event)
     if outcome is Outcome.DEFERRED:
         defer(tx, ctx, event)
-        driver_sql(tx, "UPDATE stripe_events SET applied_at = NULL WHERE id = ?", (event_id,))
+        driversql.run(
+            tx.conn, "UPDATE stripe_events SET applied_at = NULL WHERE id = ?", (event_id,)
+        )
     tx.record("stripe.event", f"event:{event_id}", {"type": kind, "outcome": outcome.value})
     if outcome is Outcome.APPLIED:
         retry_deferred(tx, ctx, refs_of(ctx, event))
@@ -143,14 +135,19 @@ def apply_batch(ledger: Ledger, items: list[Item]) -> list[Receipt | Exception]:
     return results
 
 
+def needs_prepare(event: dict[str, Any]) -> bool:
+    """True if applying this event needs a Stripe call first (see `prepare`)."""
+    kind = str(event.get("type") or "")
+    return kind.startswith("refund.") or kind == "charge.refund.updated"
+
+
 def prepare(ctx: Context, event: dict[str, Any]) -> Context:
     """Fetch what applying needs from Stripe before the transaction starts.
 
     refund.* events carry one refund, not the charge's refunded total; the
     charge is re-read here so no API call happens while the ledger is locked.
     """
-    kind = str(event.get("type") or "")
-    if not (kind.startswith("refund.") or kind == "charge.refund.updated"):
+    if not needs_prepare(event):
         return ctx
     charge_id = id_of(((event.get("data") or {}).get("object") or {}).get("charge"))
     if ctx.fetch_charge is None or charge_id is None:
