@@ -315,7 +315,8 @@ class Service:
             return error(400, str(exc), "Stripe-Signature")
         ctx = self.context(request)
         try:
-            ctx = await run_in_threadpool(webhooks.prepare, ctx, event)
+            if webhooks.needs_prepare(event):  # a Stripe call: not on the event loop
+                ctx = await run_in_threadpool(webhooks.prepare, ctx, event)
             receipt = await self.batcher.submit((ctx, event, payload.decode("utf-8")))
         except PaymentError as exc:
             log.warning("webhook: Stripe failed while applying: %s", exc)
