@@ -12,25 +12,21 @@ import csv
 import hashlib
 import io
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser.background import Background
 from fundraiser.config import Campaign
 from fundraiser.errors import ImportRejected, MoneyError, Problem
 from fundraiser.gcpause import gc_paused
 from fundraiser.ledger import Ledger, fetch_all, pledges
 from fundraiser.money import Money, parse
-from fundraiser.pledges import Creator, NewPledge, Status, validate_person
+from fundraiser.pledges import NewPledge, Status, create_many, validate_person
 
 COLUMNS = ("name", "email", "amount", "round", "status", "reference", "address")
 STATUSES = {"pledged": Status.PENDING, "paid": Status.PAID}
-# Validated pledges handed on for writing at a time.
-CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -174,18 +170,8 @@ def read_rows(text: str, source: str) -> list[tuple[int, dict[str, str]]]:
     return rows
 
 
-def plan_import(
-    conn: Connection,
-    campaign: Campaign,
-    path: Path,
-    on_new: Callable[[list[NewPledge]], None] | None = None,
-) -> ImportPlan:
-    """Validate every row; raise ImportRejected listing all bad rows.
-
-    While no row has failed, new pledges go to `on_new` in chunks as they are
-    validated, so they can be written meanwhile; a later bad row raises, and
-    the caller's transaction takes them back out.
-    """
+def plan_import(conn: Connection, campaign: Campaign, path: Path) -> ImportPlan:
+    """Validate every row; raise ImportRejected listing all bad rows."""
     source = path.name
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -199,16 +185,11 @@ def plan_import(
             [Problem(str(path), "is not UTF-8 text", "export the sheet as CSV UTF-8")],
         ) from None
     rows = read_rows(text, source)
-    known = _known_keys(conn)
     problems: list[Problem] = []
-    new: list[NewPledge] = []
-    staged = handed = 0
+    staged: list[tuple[str, NewPledge]] = []
     seen: Counter[str] = Counter()
     references: dict[str, int] = {}
     for line, row in rows:
-        if on_new is not None and not problems and len(new) - handed >= CHUNK:
-            on_new(new[handed:])
-            handed = len(new)
         where = f"{source}: line {line}"
         if "__extra__" in row:
             problems.append(
@@ -245,9 +226,7 @@ def plan_import(
         )
         problems.extend(found)
         if pledge is not None:
-            staged += 1
-            if key not in known:
-                new.append(pledge)
+            staged.append((key, pledge))
     if problems:
         raise ImportRejected(
             f"{source}: {len(problems)} problem(s); nothing was imported", problems
@@ -257,15 +236,22 @@ def plan_import(
             f"{source} has no rows",
             [Problem(source, "has a header but no rows", "add one row per pledge")],
         )
-    if on_new is not None and len(new) > handed:
-        on_new(new[handed:])
-    return ImportPlan(new=new, skipped=staged - len(new))
+    known = _known_keys(conn, [key for key, _ in staged])
+    new = [pledge for key, pledge in staged if key not in known]
+    return ImportPlan(new=new, skipped=len(staged) - len(new))
 
 
-def _known_keys(conn: Connection) -> set[str]:
-    """Import keys already in the ledger: one scan, not a query per few hundred keys."""
-    query = sa.select(pledges.c.request_key).where(pledges.c.request_key.is_not(None))
-    return {key for (key,) in fetch_all(conn, query)}
+def _known_keys(conn: Connection, keys: list[str]) -> set[str]:
+    """Which of these import keys the ledger already holds.
+
+    One scan of the keyed pledges, not a query per few hundred keys: an
+    import of 100,000 rows would otherwise make hundreds of round trips.
+    """
+    wanted = set(keys)
+    rows = fetch_all(
+        conn, sa.select(pledges.c.request_key).where(pledges.c.request_key.is_not(None))
+    )
+    return {key for (key,) in rows if key in wanted}
 
 
 def import_file(
@@ -277,11 +263,8 @@ def import_file(
     now: str | None = None,
 ) -> ImportPlan:
     """Validate the whole file, then write every new row in one transaction."""
-    # Exit order: the background inserts finish before the transaction ends.
-    with ledger.write(now) as tx, gc_paused(), Background() as background:
-        if dry_run:
-            return plan_import(tx.conn, campaign, path)
-        creator = Creator(tx, background)
-        plan = plan_import(tx.conn, campaign, path, creator.add)
-        creator.finish()
+    with ledger.write(now) as tx, gc_paused():
+        plan = plan_import(tx.conn, campaign, path)
+        if not dry_run:
+            create_many(tx, plan.new)
     return plan

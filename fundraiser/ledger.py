@@ -248,18 +248,6 @@ def entry_hash(seq: int, at: str, action: str, subject: str, data: str, prev_has
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
-class Encoded:
-    """Journal data already in canonical JSON: a big entry can be encoded while
-    the database is busy with something else."""
-
-    text: str
-
-    @classmethod
-    def of(cls, data: dict[str, Any]) -> Encoded:
-        return cls(canonical(data))
-
-
 class Tx:
     """One open write transaction; `record` appends to the journal."""
 
@@ -279,16 +267,16 @@ class Tx:
             self._head = (row.seq, row.hash) if row else (0, GENESIS)
         return self._head
 
-    def record(self, action: str, subject: str, data: dict[str, Any] | Encoded) -> None:
+    def record(self, action: str, subject: str, data: dict[str, Any]) -> None:
         self.record_many([(action, subject, data)])
 
-    def record_many(self, entries: Sequence[tuple[str, str, dict[str, Any] | Encoded]]) -> None:
+    def record_many(self, entries: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
         """Append entries to the hash chain, in order, in this transaction."""
         seq, prev = self._load_head()
         rows = []
         for action, subject, data in entries:
             seq += 1
-            text = data.text if isinstance(data, Encoded) else canonical(data)
+            text = canonical(data)
             digest = entry_hash(seq, self.now, action, subject, text, prev)
             rows.append(
                 {
@@ -307,8 +295,8 @@ class Tx:
 
 
 # Bound values per multi-row INSERT: fewer, bigger statements mean fewer
-# driver round trips (and GIL hand-overs when a Background thread writes).
-# SQLite allows 32,766 since 3.32 (we ask the connection); PostgreSQL 65,535.
+# driver round trips. SQLite allows 32,766 since 3.32 (we ask the
+# connection); PostgreSQL 65,535.
 _VALUES_PER_STATEMENT = 16_000
 _SQLITE_OLD_LIMIT = 999
 

@@ -17,7 +17,6 @@ from sqlalchemy.engine import Connection
 
 from fundraiser import driversql
 from fundraiser.allocation import person_key
-from fundraiser.background import Background
 from fundraiser.errors import InvalidTransition, NotFound, Problem, UserInputError
 from fundraiser.gcpause import gc_paused
 from fundraiser.ledger import Ledger, Tx, bulk_insert, pledges
@@ -242,37 +241,18 @@ def _journal_data(pledge_id: int, new: NewPledge) -> dict[str, Any]:
     }
 
 
-class Creator:
-    """New pledges inserted chunk by chunk as they come, journalled once at the end.
-
-    With a Background, each chunk's insert overlaps the caller's work on the
-    next chunk (an import validates 100,000 rows while they go in).
-    """
-
-    def __init__(self, tx: Tx, background: Background | None = None) -> None:
-        self.tx = tx
-        self.background = background
-        self.first = (tx.execute(sa.select(sa.func.max(pledges.c.id))).scalar() or 0) + 1
-        self.items: list[NewPledge] = []
-
-    def add(self, items: Sequence[NewPledge]) -> None:
-        start = self.first + len(self.items)
-        rows = [_row(start + n, item, self.tx.now) for n, item in enumerate(items)]
-        self.items.extend(items)
-        if self.background is None:
-            bulk_insert(self.tx.conn, pledges, rows, PLEDGE_COLUMNS)
-        else:
-            self.background.submit(bulk_insert, self.tx.conn, pledges, rows, PLEDGE_COLUMNS)
-
-    def finish(self) -> list[int]:
-        """Journal what was added (after the last insert); returns the new ids."""
-        if self.background is not None:
-            self.background.wait()
-        items, tx = self.items, self.tx
-        ids = list(range(self.first, self.first + len(items)))
+def create_many(tx: Tx, items: Sequence[NewPledge]) -> list[int]:
+    """Insert pledges and journal them, all in the caller's transaction."""
+    if not items:
+        return []
+    first = (tx.execute(sa.select(sa.func.max(pledges.c.id))).scalar() or 0) + 1
+    ids = list(range(first, first + len(items)))
+    with gc_paused():
+        rows = [_row(pid, item, tx.now) for pid, item in zip(ids, items, strict=True)]
+        bulk_insert(tx.conn, pledges, rows, PLEDGE_COLUMNS)
         if len(items) == 1:
             tx.record("pledge.create", f"pledge:{ids[0]}", _journal_data(ids[0], items[0]))
-        elif items:
+        else:
             # One transaction, one journal entry: a bulk import is a single change.
             # Compact rows: the entry holds 100,000 pledges on a big import.
             columns = list(_journal_data(0, items[0]))
@@ -283,17 +263,7 @@ class Creator:
                 f"pledges:{ids[0]}-{ids[-1]}",
                 {"pledges": {"columns": columns, "rows": data}},
             )
-        return ids
-
-
-def create_many(tx: Tx, items: Sequence[NewPledge]) -> list[int]:
-    """Insert pledges and journal them, all in the caller's transaction."""
-    if not items:
-        return []
-    with gc_paused():
-        creator = Creator(tx)
-        creator.add(items)
-        return creator.finish()
+    return ids
 
 
 def create(tx: Tx, item: NewPledge) -> int:

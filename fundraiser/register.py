@@ -10,7 +10,6 @@ import csv
 import enum
 import json
 from collections.abc import Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser import outbox as outbox_mod
-from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
-from fundraiser.background import Background
+from fundraiser.allocation import PaidPledge, Plan, Remainder, RemainderReason, allocate
 from fundraiser.config import Campaign
 from fundraiser.errors import LedgerError
 from fundraiser.gcpause import gc_paused
 from fundraiser.ledger import (
-    Encoded,
     Ledger,
     Tx,
     allotments,
@@ -125,27 +122,18 @@ class IssueResult:
 
 def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = None) -> IssueResult:
     """Apply the allotment plan in one transaction. With nothing new, changes nothing."""
-    # Exit order matters: the background statements finish before the
-    # transaction commits or rolls back.
-    with ledger.write(now) as tx, gc_paused(), Background() as background:
+    with ledger.write(now) as tx, gc_paused():
         paid = paid_unallotted(tx.conn, campaign.currency)
-        if not paid:
+        plan = make_plan(tx.conn, campaign, paid)
+        if not plan.allotments:
             return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
-        existing = existing_holdings(tx.conn)
-        start = _Numbering.read(tx)
-        # Stamping the pledges needs nothing from the plan: it runs while the plan is made.
-        marked = background.submit(_mark_allotted, tx)
-        plan = allocate(
-            paid, campaign.shares, offer_max_shares=campaign.offer_max_shares, existing=existing
-        )
-        held = {p.pledge_id: p.amount.amount for p in paid}
-        return _apply(tx, background, plan, held, start, today, marked)
+        return _apply(tx, plan, {p.pledge_id: p.amount.amount for p in paid}, today)
 
 
-def _mark_allotted(tx: Tx) -> int:
-    """Stamp every pledge the plan takes, in one statement; returns how many.
+def _mark_allotted(tx: Tx, count: int) -> None:
+    """Stamp every pledge the plan took, in one statement.
 
-    The plan takes exactly what paid_unallotted read, in this same write
+    The plan took exactly what paid_unallotted read, in this same write
     transaction (no other writer can run), so the same condition finds them.
     """
     done = tx.execute(
@@ -157,31 +145,12 @@ def _mark_allotted(tx: Tx) -> int:
         )
         .values(allotted_at=tx.now)
     )
-    return int(done.rowcount)
+    if done.rowcount != count:  # rolls the whole issue back
+        raise LedgerError(f"issue planned {count} pledges but found {done.rowcount} to mark")
 
 
 def _next(tx: Tx, column: sa.Column[Any]) -> int:
     return int(tx.execute(sa.select(sa.func.coalesce(sa.func.max(column), 0))).scalar() or 0) + 1
-
-
-@dataclass
-class _Numbering:
-    """Member numbers already given, and the next member, entry and certificate numbers."""
-
-    number_of: dict[str, int]
-    member: int
-    entry: int
-    certificate: int
-
-    @classmethod
-    def read(cls, tx: Tx) -> _Numbering:
-        rows = tx.execute(sa.select(members.c.person_key, members.c.number))
-        return cls(
-            {row.person_key: row.number for row in rows},
-            _next(tx, members.c.number),
-            _next(tx, register_entries.c.id),
-            _next(tx, register_entries.c.certificate_number),
-        )
 
 
 # Row layouts for bulk_insert: tuples in these column orders.
@@ -198,6 +167,7 @@ ENTRY_COLUMNS = (
     "created_at",
 )
 LINK_COLUMNS = ("entry_id", "pledge_id", "amount")
+REASON_TEXT = {reason: reason.value for reason in RemainderReason}
 REMAINDER_COLUMNS = (
     "pledge_id",
     "person_key",
@@ -207,21 +177,14 @@ REMAINDER_COLUMNS = (
     "status",
     "created_at",
 )
-# Allotments per chunk of rows handed to the background writer.
-CHUNK = 10_000
 
 
-def _apply(
-    tx: Tx,
-    background: Background,
-    plan: Plan,
-    held: dict[int, int],
-    start: _Numbering,
-    today: str,
-    marked: Future[int],
-) -> IssueResult:
-    number_of, next_member = start.number_of, start.member
-    next_entry, next_certificate = start.entry, start.certificate
+def _apply(tx: Tx, plan: Plan, held: dict[int, int], today: str) -> IssueResult:
+    rows = tx.execute(sa.select(members.c.person_key, members.c.number))
+    number_of: dict[str, int] = {row.person_key: row.number for row in rows}
+    first_member = next_member = _next(tx, members.c.number)
+    next_entry = _next(tx, register_entries.c.id)
+    next_certificate = _next(tx, register_entries.c.certificate_number)
     now, currency, price = tx.now, plan.currency, plan.price.amount
     issue_kind = EntryKind.ISSUE.value
     new_members: list[tuple[Any, ...]] = []
@@ -232,53 +195,45 @@ def _apply(
     # for the whole issue and 80,000 dicts would make it megabytes larger.
     journal_entries: list[list[Any]] = []
     planned = 0
-    written_members = written_entries = written_links = written_refunds = 0
-    for index, allotment in enumerate(plan.allotments, start=1):
+    for allotment in plan.allotments:
         key, pledge_ids, shares = allotment.person_key, allotment.pledge_ids, allotment.shares
         planned += len(pledge_ids)
         for rem in allotment.remainders:
             refunds.append(
                 (rem.pledge_id, key, rem.amount.amount, currency, rem.reason, "due", now)
             )
-        if shares:
-            number = number_of.get(key)
-            if number is None:
-                number = number_of[key] = next_member
-                next_member += 1
-                new_members.append(
-                    (number, key, allotment.name, allotment.email, allotment.address, today, now)
-                )
-            amount = price * shares
-            entry = (next_entry, number, issue_kind, shares, amount, currency, next_certificate)
-            entries.append((*entry, today, now))
-            journal_entries.append([next_entry, number, shares, next_certificate, list(pledge_ids)])
-            if len(pledge_ids) == 1:  # kept money is the price of the shares
-                links.append((next_entry, pledge_ids[0], amount))
-            else:
-                _link_pledges(links, next_entry, allotment.remainders, pledge_ids, held)
-            next_entry += 1
-            next_certificate += 1
-        if index % CHUNK == 0 or index == len(plan.allotments):
-            # Parents before children (members, entries, links), in submission order.
-            background.submit(
-                bulk_insert, tx.conn, members, new_members[written_members:], MEMBER_COLUMNS
+        if not shares:
+            continue
+        number = number_of.get(key)
+        if number is None:
+            number = number_of[key] = next_member
+            next_member += 1
+            new_members.append(
+                (number, key, allotment.name, allotment.email, allotment.address, today, now)
             )
-            background.submit(
-                bulk_insert, tx.conn, register_entries, entries[written_entries:], ENTRY_COLUMNS
-            )
-            background.submit(bulk_insert, tx.conn, allotments, links[written_links:], LINK_COLUMNS)
-            background.submit(
-                bulk_insert, tx.conn, remainders, refunds[written_refunds:], REMAINDER_COLUMNS
-            )
-            written_members, written_entries = len(new_members), len(entries)
-            written_links, written_refunds = len(links), len(refunds)
-    # The welcome mail is queued with the change that causes it, after the
-    # members it names; the journal entry is encoded meanwhile.
-    background.submit(outbox_mod.queue_many, tx, _welcome_mail(new_members, today, now))
-    first_member = start.member
+        amount = price * shares
+        entry = (next_entry, number, issue_kind, shares, amount, currency, next_certificate)
+        entries.append((*entry, today, now))
+        journal_entries.append([next_entry, number, shares, next_certificate, list(pledge_ids)])
+        if len(pledge_ids) == 1:  # kept money is the price of the shares
+            links.append((next_entry, pledge_ids[0], amount))
+        else:
+            _link_pledges(links, next_entry, allotment.remainders, pledge_ids, held)
+        next_entry += 1
+        next_certificate += 1
+    bulk_insert(tx.conn, members, new_members, MEMBER_COLUMNS)
+    bulk_insert(tx.conn, register_entries, entries, ENTRY_COLUMNS)
+    bulk_insert(tx.conn, allotments, links, LINK_COLUMNS)
+    bulk_insert(tx.conn, remainders, refunds, REMAINDER_COLUMNS)
+    _mark_allotted(tx, planned)
+    # The welcome mail is queued with the change that causes it.
+    outbox_mod.queue_many(tx, _welcome_mail(new_members, today, now))
+    refund_total = sum(r[2] for r in refunds)
     last_member = next_member - 1 if new_members else None
     # The whole issue is one change, so one journal entry records all of it.
-    record = Encoded.of(
+    tx.record(
+        "shares.issue",
+        "register",
         {
             "members_admitted": len(new_members),
             "members": [first_member, last_member] if new_members else None,
@@ -293,18 +248,14 @@ def _apply(
                 "columns": ["pledge", "amount", "reason"],
                 "rows": [[r[0], r[2], r[4]] for r in refunds],
             },
-        }
+        },
     )
-    background.wait()
-    if marked.result() != planned:  # raising rolls the whole issue back
-        raise LedgerError(f"issue planned {planned} pledges but marked {marked.result()}")
-    tx.record("shares.issue", "register", record)
     return IssueResult(
         len(new_members),
         len(entries),
         plan.total_shares,
         len(refunds),
-        Money(sum(r[2] for r in refunds), currency),
+        Money(refund_total, currency),
         first_member if new_members else None,
         last_member,
     )
