@@ -189,6 +189,7 @@ def _allocate(
         held[person_key(key)] = count
 
     when: dict[int, datetime] = {}
+    moments: dict[str, datetime] = {}  # most pledges share a few payment times
     groups: dict[str, list[PaidPledge]] = {}
     for p in pledges:
         pid, amount = p.pledge_id, p.amount
@@ -198,7 +199,10 @@ def _allocate(
             )
         if amount.amount < 0 or pid in when:
             raise AllocationError(f"pledge {pid} is negative or given twice")
-        when[pid] = _moment(p.paid_at, pid)
+        moment = moments.get(p.paid_at)
+        if moment is None:
+            moment = moments[p.paid_at] = _moment(p.paid_at, pid)
+        when[pid] = moment
         key = p.person_key.strip().lower()  # person_key(), inlined: 100,000 calls
         group = groups.get(key)
         if group is None:
