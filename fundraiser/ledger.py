@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -317,34 +317,48 @@ def bulk_insert(
     table: sa.Table,
     rows: Sequence[Any],
     columns: Sequence[str] | None = None,
+    constants: Mapping[str, Any] | None = None,
 ) -> None:
     """Insert many rows through the driver, in the caller's transaction.
 
     Rows are dicts, or tuples in the order of `columns`. Tuples go in as
-    multi-row INSERTs, a third faster again than executemany. SQLAlchemy's
-    per-row parameter processing costs more than SQLite itself on a bulk
-    import; our rows are already plain ints and strings.
+    multi-row INSERTs, a third faster again than executemany; `constants`
+    (the same value in every row: a currency, a status, a timestamp) are
+    bound once per statement instead of once per row. SQLAlchemy's per-row
+    parameter processing costs more than SQLite itself on a bulk import; our
+    rows are already plain ints and strings.
     """
     if not rows:
         return
-    sqlite = conn.dialect.name == "sqlite"
-    head = f"INSERT INTO {table.name} ({', '.join(columns or rows[0])}) VALUES "
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
     cursor = conn.connection.cursor()
     try:
         if columns is None:  # dicts: named placeholders, one row per execution
-            mark = ":{}" if sqlite else "%({})s"
-            marks = ", ".join(mark.format(c) for c in rows[0])
-            cursor.executemany(f"{head}({marks})", rows)
+            named = ":{}" if mark == "?" else "%({})s"
+            marks = ", ".join(named.format(c) for c in rows[0])
+            cursor.executemany(
+                f"INSERT INTO {table.name} ({', '.join(rows[0])}) VALUES ({marks})", rows
+            )
             return
-        one = "(" + ", ".join(["?" if sqlite else "%s"] * len(columns)) + ")"
-        per = max(1, _values_limit(conn) // len(columns))
-        full = len(rows) - len(rows) % per
-        if full:
-            statement = head + ", ".join([one] * per)
-            for start in range(0, full, per):
-                cursor.execute(statement, list(chain.from_iterable(rows[start : start + per])))
-        if full < len(rows):
-            cursor.executemany(head + one, rows[full:])
+        fixed = dict(constants or {})
+        if fixed and mark != "?":
+            # PostgreSQL types a VALUES list from its rows (a NULL reads as
+            # text): there, the constants go into each row instead.
+            rows = [(*row, *fixed.values()) for row in rows]
+            columns, fixed = [*columns, *fixed], {}
+        names = ", ".join([*columns, *fixed])
+        picked = [f"v.column{n}" for n in range(1, len(columns) + 1)] + [mark] * len(fixed)
+        one = "(" + ", ".join([mark] * len(columns)) + ")"
+        per = max(1, (_values_limit(conn) - len(fixed)) // len(columns))
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            values = "VALUES " + ", ".join([one] * len(chunk))
+            if fixed:  # constants bound once, beside the rows' own values
+                values = f"SELECT {', '.join(picked)} FROM ({values}) AS v"
+            cursor.execute(
+                f"INSERT INTO {table.name} ({names}) {values}",
+                [*fixed.values(), *chain.from_iterable(chunk)],
+            )
     finally:
         cursor.close()
 

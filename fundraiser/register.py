@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser import outbox as outbox_mod
-from fundraiser.allocation import PaidPledge, Plan, Remainder, RemainderReason, allocate
+from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
 from fundraiser.config import Campaign
 from fundraiser.errors import LedgerError
 from fundraiser.gcpause import gc_paused
@@ -153,30 +153,12 @@ def _next(tx: Tx, column: sa.Column[Any]) -> int:
     return int(tx.execute(sa.select(sa.func.coalesce(sa.func.max(column), 0))).scalar() or 0) + 1
 
 
-# Row layouts for bulk_insert: tuples in these column orders.
-MEMBER_COLUMNS = ("number", "person_key", "name", "email", "address", "admitted_on", "created_at")
-ENTRY_COLUMNS = (
-    "id",
-    "member_number",
-    "kind",
-    "shares",
-    "amount",
-    "currency",
-    "certificate_number",
-    "entry_date",
-    "created_at",
-)
+# Row layouts for bulk_insert: tuples in these column orders; the columns
+# every row of an issue shares are passed once, as constants.
+MEMBER_COLUMNS = ("number", "person_key", "name", "email", "address")
+ENTRY_COLUMNS = ("id", "member_number", "shares", "amount", "certificate_number")
 LINK_COLUMNS = ("entry_id", "pledge_id", "amount")
-REASON_TEXT = {reason: reason.value for reason in RemainderReason}
-REMAINDER_COLUMNS = (
-    "pledge_id",
-    "person_key",
-    "amount",
-    "currency",
-    "reason",
-    "status",
-    "created_at",
-)
+REMAINDER_COLUMNS = ("pledge_id", "person_key", "amount", "reason")
 
 
 def _apply(tx: Tx, plan: Plan, held: dict[int, int], today: str) -> IssueResult:
@@ -199,21 +181,16 @@ def _apply(tx: Tx, plan: Plan, held: dict[int, int], today: str) -> IssueResult:
         key, pledge_ids, shares = allotment.person_key, allotment.pledge_ids, allotment.shares
         planned += len(pledge_ids)
         for rem in allotment.remainders:
-            refunds.append(
-                (rem.pledge_id, key, rem.amount.amount, currency, rem.reason, "due", now)
-            )
+            refunds.append((rem.pledge_id, key, rem.amount.amount, rem.reason))
         if not shares:
             continue
         number = number_of.get(key)
         if number is None:
             number = number_of[key] = next_member
             next_member += 1
-            new_members.append(
-                (number, key, allotment.name, allotment.email, allotment.address, today, now)
-            )
+            new_members.append((number, key, allotment.name, allotment.email, allotment.address))
         amount = price * shares
-        entry = (next_entry, number, issue_kind, shares, amount, currency, next_certificate)
-        entries.append((*entry, today, now))
+        entries.append((next_entry, number, shares, amount, next_certificate))
         journal_entries.append([next_entry, number, shares, next_certificate, list(pledge_ids)])
         if len(pledge_ids) == 1:  # kept money is the price of the shares
             links.append((next_entry, pledge_ids[0], amount))
@@ -221,10 +198,13 @@ def _apply(tx: Tx, plan: Plan, held: dict[int, int], today: str) -> IssueResult:
             _link_pledges(links, next_entry, allotment.remainders, pledge_ids, held)
         next_entry += 1
         next_certificate += 1
-    bulk_insert(tx.conn, members, new_members, MEMBER_COLUMNS)
-    bulk_insert(tx.conn, register_entries, entries, ENTRY_COLUMNS)
+    stamped = {"created_at": now}
+    bulk_insert(tx.conn, members, new_members, MEMBER_COLUMNS, {"admitted_on": today, **stamped})
+    entry_constants = {"kind": issue_kind, "currency": currency, "entry_date": today, **stamped}
+    bulk_insert(tx.conn, register_entries, entries, ENTRY_COLUMNS, entry_constants)
     bulk_insert(tx.conn, allotments, links, LINK_COLUMNS)
-    bulk_insert(tx.conn, remainders, refunds, REMAINDER_COLUMNS)
+    due = {"currency": currency, "status": "due", **stamped}
+    bulk_insert(tx.conn, remainders, refunds, REMAINDER_COLUMNS, due)
     _mark_allotted(tx, planned)
     # The welcome mail is queued with the change that causes it.
     outbox_mod.queue_many(tx, _welcome_mail(new_members, today, now))
@@ -246,7 +226,7 @@ def _apply(tx: Tx, plan: Plan, held: dict[int, int], today: str) -> IssueResult:
             },
             "remainders": {
                 "columns": ["pledge", "amount", "reason"],
-                "rows": [[r[0], r[2], r[4]] for r in refunds],
+                "rows": [[r[0], r[2], r[3]] for r in refunds],
             },
         },
     )
