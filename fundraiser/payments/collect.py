@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -471,8 +471,11 @@ class Collector:
             self.lapse(the_plan.lapse)
             ids = the_plan.resume + the_plan.charge
             # About a second of work per batch: one claim and one record commit each.
-            # The ledger work runs in its own thread, overlapping the next batch's
-            # charges, so Stripe calls keep their pace while the ledger catches up.
+            # The ledger work runs in its own thread, overlapping the charges. A
+            # batch's calls are queued before the previous batch's have all
+            # answered, so the rate limiter's slots are never left unused while
+            # the slowest call of a batch finishes (Stripe's answers take longer
+            # and longer as an emulator's store grows).
             size = max(1, min(200, int(self.limiter.rate)))
             chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
             with (
@@ -482,18 +485,30 @@ class Collector:
                 claimed = (
                     ledger_thread.submit(self.claim, chunks[0], retry=retry) if chunks else None
                 )
-                recorded = None
+                recorded: Future[None] | None = None
+                answering: tuple[list[Future[Claim]], int] | None = None  # the last batch
+
+                def record_answered() -> None:
+                    """Record the last batch once Stripe has answered all of its calls."""
+                    nonlocal recorded
+                    assert answering is not None
+                    done = [f.result() for f in answering[0]]
+                    if recorded is not None:
+                        recorded.result()
+                    recorded = ledger_thread.submit(self.record, done)
+                    if progress:
+                        progress(answering[1])
+
                 for n, chunk in enumerate(chunks):
                     assert claimed is not None
                     calls = [pool.submit(self.call, c) for c in claimed.result()]
                     if n + 1 < len(chunks):
                         claimed = ledger_thread.submit(self.claim, chunks[n + 1], retry=retry)
-                    done = [f.result() for f in calls]
-                    if recorded is not None:
-                        recorded.result()
-                    recorded = ledger_thread.submit(self.record, done)
-                    if progress:
-                        progress(len(chunk))
+                    if answering is not None:
+                        record_answered()
+                    answering = (calls, len(chunk))
+                if answering is not None:
+                    record_answered()
                 if recorded is not None:
                     recorded.result()
         self.report.seconds = time.perf_counter() - started
