@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser.config import Campaign
+from fundraiser.driversql import fetch_all
 from fundraiser.errors import ImportRejected, MoneyError, Problem
 from fundraiser.gcpause import gc_paused
-from fundraiser.ledger import Ledger, fetch_all, pledges
+from fundraiser.ledger import Ledger, pledges
 from fundraiser.money import Money, parse
 from fundraiser.pledges import NewPledge, Status, create_many, validate_person
 

@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from fundraiser import driversql
-from fundraiser.ledger import Tx, bulk_insert, fetch_all, outbox
+from fundraiser.driversql import bulk_insert, fetch_all
+from fundraiser.ledger import Tx, outbox
 
 
 class Kind(enum.StrEnum):

@@ -17,9 +17,10 @@ from sqlalchemy.engine import Connection
 
 from fundraiser import driversql
 from fundraiser.allocation import person_key
+from fundraiser.driversql import bulk_insert
 from fundraiser.errors import InvalidTransition, NotFound, Problem, UserInputError
 from fundraiser.gcpause import gc_paused
-from fundraiser.ledger import Ledger, Tx, bulk_insert, pledges
+from fundraiser.ledger import Ledger, Tx, pledges
 from fundraiser.money import Money
 
 

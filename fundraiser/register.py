@@ -20,14 +20,13 @@ from sqlalchemy.engine import Connection
 from fundraiser import outbox as outbox_mod
 from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
 from fundraiser.config import Campaign
+from fundraiser.driversql import bulk_insert, fetch_all
 from fundraiser.errors import LedgerError
 from fundraiser.gcpause import gc_paused
 from fundraiser.ledger import (
     Ledger,
     Tx,
     allotments,
-    bulk_insert,
-    fetch_all,
     members,
     pledges,
     register_entries,
@@ -67,7 +66,7 @@ def existing_holdings(conn: Connection) -> dict[str, int]:
     return {key: int(shares) for key, shares in rows}
 
 
-def paid_unallotted(conn: Connection, currency: str) -> list[PaidPledge]:
+def paid_unallotted(conn: Connection) -> list[PaidPledge]:
     """Paid pledges not yet turned into shares, with the money still held."""
     rows = fetch_all(
         conn,
@@ -102,7 +101,7 @@ def paid_unallotted(conn: Connection, currency: str) -> list[PaidPledge]:
 
 def make_plan(conn: Connection, campaign: Campaign, paid: list[PaidPledge] | None = None) -> Plan:
     return allocate(
-        paid if paid is not None else paid_unallotted(conn, campaign.currency),
+        paid if paid is not None else paid_unallotted(conn),
         campaign.shares,
         offer_max_shares=campaign.offer_max_shares,
         existing=existing_holdings(conn),
@@ -123,7 +122,7 @@ class IssueResult:
 def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = None) -> IssueResult:
     """Apply the allotment plan in one transaction. With nothing new, changes nothing."""
     with ledger.write(now) as tx, gc_paused():
-        paid = paid_unallotted(tx.conn, campaign.currency)
+        paid = paid_unallotted(tx.conn)
         plan = make_plan(tx.conn, campaign, paid)
         if not plan.allotments:
             return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
