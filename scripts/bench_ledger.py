@@ -6,7 +6,14 @@ Each step runs as the organizer would run it: the `fundraiser` command in its
 own process, so the time includes start-up and the memory is that command's
 peak RSS. Targets on a 2-core machine: each step under 5 s, peak under 400 MB.
 
+The whole sequence runs --repeat times (default 3), each from an empty ledger,
+and each step is judged on its median: on a shared 2-core machine the same
+command varies by half from one minute to the next, and one run says more
+about the neighbours than about the code. Every run's figures are printed,
+with a CPU calibration loop timed before each, so a slow machine shows.
+
     python scripts/bench_ledger.py [--pledges N] [--people N] [--policy pro-rata]
+                                   [--repeat 3]
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,7 +95,7 @@ def run_step(name: str, args: list[str], env: dict[str, str]) -> tuple[float, fl
         out.seek(0)
         text = out.read().decode()
     peak = usage.ru_maxrss / 1024
-    print(f"{name:<16} {elapsed:7.2f} s   peak RSS {peak:6.0f} MB", flush=True)
+    print(f"  {name:<16} {elapsed:7.2f} s   peak RSS {peak:6.0f} MB", flush=True)
     return elapsed, peak, text
 
 
@@ -104,47 +112,70 @@ def main() -> int:
         help="offer maximum in GBP (below the total, so scale-back runs)",
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the whole sequence")
     args = parser.parse_args()
 
+    warm_bytecode()
+    print(
+        f"{args.pledges:,} pledges from {args.people:,} people, scale-back {args.policy}, "
+        f"SQLite ledger, each step a separate `fundraiser` process, {args.repeat} runs"
+    )
+    runs: list[dict[str, tuple[float, float]]] = []
+    for n in range(1, args.repeat + 1):
+        print(f"run {n}: calibration loop {calibrate():.2f} s (a quiet machine: about 2.6 s)")
+        runs.append(run_sequence(args))
+    print(f"median of {len(runs)} runs (best in brackets):")
+    worst, peak = 0.0, 0.0
+    for name in runs[0]:
+        times = [run[name][0] for run in runs]
+        peaks = [run[name][1] for run in runs]
+        middle = statistics.median(times)
+        worst, peak = max(worst, middle), max(peak, max(peaks))
+        print(f"  {name:<16} {middle:7.2f} s ({min(times):.2f})   peak RSS {max(peaks):6.0f} MB")
+    verdict_time = "PASS" if worst < 5 else "FAIL"
+    verdict_mem = "PASS" if peak < 400 else "FAIL"
+    print(
+        f"slowest step (median) {worst:.2f} s (target < 5 s): {verdict_time}; "
+        f"largest peak {peak:.0f} MB (target < 400 MB): {verdict_mem}"
+    )
+    return 0 if verdict_time == verdict_mem == "PASS" else 1
+
+
+def calibrate() -> float:
+    """A fixed CPU-bound loop, timed: how fast this machine is right now."""
+    start = time.perf_counter()
+    sum(range(10**8))
+    return time.perf_counter() - start
+
+
+def run_sequence(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
+    """Import, allocate, issue, export from an empty ledger; seconds and MB per step."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         campaign = make_campaign(folder, args.policy, args.offer_max)
         source = make_csv(folder, args.pledges, args.people, args.seed)
         env = {**os.environ, "FUNDRAISER_CAMPAIGN": str(campaign)}
         env.pop("DATABASE_URL", None)
-        warm_bytecode()
-        print(
-            f"{args.pledges:,} pledges from {args.people:,} people, scale-back {args.policy}, "
-            f"SQLite ledger, each step a separate `fundraiser` process"
-        )
         steps = [
             ("CSV import", ["pledges", "import", str(source), "--json"]),
             ("allocate", ["shares", "allocate", "--json"]),
             ("issue", ["shares", "issue", "--json"]),
             ("register export", ["members", "export", "--out", str(folder / "register.csv")]),
         ]
-        results = []
+        results: dict[str, tuple[float, float]] = {}
         outputs = {}
         for name, argv in steps:
             elapsed, peak, text = run_step(name, argv, env)
-            results.append((name, elapsed, peak))
+            results[name] = (elapsed, peak)
             outputs[name] = text
         plan = json.loads(outputs["allocate"])
         issued = json.loads(outputs["issue"])
         print(
-            f"plan: {plan['total_shares']:,} shares for {len(plan['allotments']):,} people; "
+            f"  plan: {plan['total_shares']:,} shares for {len(plan['allotments']):,} people; "
             f"issued {issued['members_admitted']:,} members, {issued['remainders']:,} remainders"
         )
         run_step("ledger verify", ["ledger", "verify"], env)
-    worst = max(t for _, t, _ in results)
-    peak = max(m for _, _, m in results)
-    verdict_time = "PASS" if worst < 5 else "FAIL"
-    verdict_mem = "PASS" if peak < 400 else "FAIL"
-    print(
-        f"slowest step {worst:.2f} s (target < 5 s): {verdict_time}; "
-        f"largest peak {peak:.0f} MB (target < 400 MB): {verdict_mem}"
-    )
-    return 0 if verdict_time == verdict_mem == "PASS" else 1
+    return results
 
 
 if __name__ == "__main__":
