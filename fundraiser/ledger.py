@@ -228,9 +228,13 @@ LATEST = 3
 GENESIS = "0" * 64
 
 
+def stamp(moment: datetime) -> str:
+    """A moment as stored everywhere in the ledger: ISO 8601 in UTC, to the microsecond."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def utcnow() -> str:
-    """Now, as stored everywhere in the ledger: ISO 8601 in UTC."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    return stamp(datetime.now(UTC))
 
 
 # One encoder, built once: json.dumps with options builds a new one per call.
@@ -310,6 +314,8 @@ class Ledger:
         self.engine = engine
         self.url = url
         self.is_sqlite = engine.dialect.name == "sqlite"
+        # The stamp of a write that names no time; a rehearsal sets its own.
+        self.clock: Callable[[], str] = utcnow
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -325,7 +331,7 @@ class Ledger:
             if not self.is_sqlite:
                 # One writer at a time keeps the hash chain linear.
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(7411)"))
-            yield Tx(conn, now or utcnow())
+            yield Tx(conn, now or self.clock())
 
     def version(self) -> int:
         with self.read() as conn:

@@ -23,7 +23,7 @@ from rich.console import Console
 
 from fundraiser.config import Campaign, load_campaign
 from fundraiser.errors import FundraiserError, ProblemsError
-from fundraiser.ledger import Ledger, open_ledger
+from fundraiser.ledger import Ledger, open_ledger, stamp
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,7 +79,7 @@ class App:
         return datetime.now(UTC)
 
     def stored_now(self) -> str:
-        return self.now().astimezone(UTC).isoformat(timespec="microseconds")
+        return stamp(self.now())
 
     def today(self) -> str:
         """Today's date in the campaign's time zone (register dates)."""
