@@ -180,14 +180,35 @@ def stripe_group() -> None:
 
 
 @stripe_group.command("sync")
+@click.option(
+    "--abandon-after",
+    type=click.FloatRange(0.25, 24 * 30),
+    default=2.0,
+    show_default=True,
+    metavar="HOURS",
+    help="Close card forms left unfinished this long; their pledges are cancelled.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
-def sync(app: App, as_json: bool) -> None:
-    """Catch up from Stripe's event list and by re-reading intents (resumable)."""
+def sync(app: App, abandon_after: float, as_json: bool) -> None:
+    """Catch up from Stripe's event list and by re-reading intents (resumable).
+
+    Card forms a backer left unfinished for --abandon-after hours are closed at
+    Stripe and their pledges cancelled, so a limited tier's places come back.
+    """
+    from datetime import timedelta
+
     from fundraiser.payments import sync as sync_mod
 
     env = _payments(app)
-    report = sync_mod.sync(app.ledger, env.client, env.ctx)
+    report = sync_mod.sync(
+        app.ledger,
+        env.client,
+        env.ctx,
+        now=app.now(),
+        abandon_after=timedelta(hours=abandon_after),
+        stored_now=app.stored_now(),
+    )
     if as_json:
         app.print_json(report.as_json())
         return
@@ -197,6 +218,13 @@ def sync(app: App, as_json: bool) -> None:
         + (
             f"; {report.deferred} event(s) wait for objects we do not know yet"
             if report.deferred
+            else ""
+        )
+        + (
+            f"; closed {len(report.abandoned)} abandoned card form(s): pledge(s) "
+            + ", ".join(str(i) for i in report.abandoned)
+            + " cancelled"
+            if report.abandoned
             else ""
         )
         + "."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from rich.table import Table
 from fundraiser import importer
 from fundraiser import pledges as pledges_mod
 from fundraiser.cli.app import App, pass_app
-from fundraiser.errors import ProblemsError
+from fundraiser.errors import ProblemsError, UserInputError
 from fundraiser.money import Money
 from fundraiser.pledges import Status
 
@@ -169,8 +170,29 @@ def list_(app: App, statuses: tuple[str, ...], as_json: bool) -> None:
 @click.option("--reason", default="cancelled by an organizer", show_default=True)
 @pass_app
 def cancel(app: App, pledge_id: int, reason: str) -> None:
-    """Cancel a pledge that has not been paid."""
-    pledge = pledges_mod.cancel(app.ledger, pledge_id, reason, now=app.stored_now())
+    """Cancel a pledge that has not been paid.
+
+    An online pledge whose card form is still open is closed at Stripe first
+    (STRIPE_SECRET_KEY needed), so the backer can no longer pay it.
+    """
+    with app.ledger.read() as conn:
+        found = pledges_mod.get(conn, pledge_id)
+    if found.source == "online" and found.status is Status.PENDING and found.stripe_intent:
+        from fundraiser.payments import cardforms
+        from fundraiser.payments.env import payments_from_env
+
+        try:
+            env = payments_from_env(os.environ, app.ledger, app.campaign)
+        except UserInputError as exc:
+            raise UserInputError(
+                f"pledge {pledge_id}'s card form is still open at Stripe and is closed "
+                f"there first: {exc}"
+            ) from None
+        pledge = cardforms.withdraw(
+            app.ledger, env.client, env.ctx, pledge_id, reason=reason, now=app.stored_now()
+        )
+    else:
+        pledge = pledges_mod.cancel(app.ledger, pledge_id, reason, now=app.stored_now())
     click.echo(f"Pledge {pledge.id} is now {pledge.status.value}.")
 
 

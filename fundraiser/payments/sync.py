@@ -5,6 +5,8 @@ Two passes, both safe to interrupt and rerun:
    the webhook's own store-and-apply, so one seen before is a no-op.
 2. Re-reading intents: pending pledges whose card form may have been
    completed, and charges an interrupted `collect` left in flight.
+3. Closing card forms left unfinished too long (cardforms.close_abandoned):
+   the backer left, and a limited tier's place comes back.
 The cursor only moves forward after a pass completes, minus an overlap, so
 events that share a second (or arrive late) are never skipped.
 """
@@ -14,12 +16,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 import stripe
 
 from fundraiser.ledger import Ledger, state
+from fundraiser.payments import cardforms
 from fundraiser.payments.client import CardError, as_dict, stripe_errors
 from fundraiser.payments.events import Context, apply_intent, deferred_count, retry_deferred
 from fundraiser.payments.intents import ensure_attached, retrieve_intent
@@ -40,6 +44,7 @@ class SyncReport:
     intents_checked: int = 0
     intents_moved: int = 0
     deferred: int = 0
+    abandoned: list[int] = field(default_factory=list)
     cursor: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -51,6 +56,7 @@ class SyncReport:
             "intents_checked": self.intents_checked,
             "intents_moved": self.intents_moved,
             "deferred": self.deferred,
+            "abandoned": self.abandoned,
             "cursor": self.cursor,
             "notes": self.notes,
         }
@@ -81,6 +87,9 @@ def sync(
     *,
     page_size: int = 100,
     progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
+    abandon_after: timedelta = cardforms.ABANDON_AFTER,
+    stored_now: str | None = None,
 ) -> SyncReport:
     report = SyncReport()
     cursor = _cursor(ledger)
@@ -110,6 +119,14 @@ def sync(
         _save_cursor(ledger, newest)
     report.cursor = newest
     reread_intents(ledger, client, ctx, report)
+    report.abandoned = cardforms.close_abandoned(
+        ledger,
+        client,
+        ctx,
+        now=now or datetime.now(UTC),
+        after=abandon_after,
+        stored_now=stored_now,
+    )
     with ledger.write() as tx:
         retry_deferred(tx, ctx)
     with ledger.read() as conn:

@@ -38,8 +38,8 @@ from fundraiser.errors import (
     PaymentError,
     WebhookRejected,
 )
-from fundraiser.ledger import Ledger, open_ledger
-from fundraiser.payments import intents, webhooks
+from fundraiser.ledger import Ledger, open_ledger, stamp
+from fundraiser.payments import cardforms, intents, webhooks
 from fundraiser.payments.client import (
     CardError,
     as_dict,
@@ -182,6 +182,8 @@ class Service:
     def __init__(self, settings: Settings, ledger: Ledger | None = None) -> None:
         self.settings = settings
         self.ledger = ledger or open_ledger(settings.database_url)
+        # Stamps follow the service's clock, the one its checks use (a rehearsal's too).
+        self.ledger.clock = lambda: stamp(settings.now())
         self.client = make_client(settings.stripe_secret_key, settings.stripe_api_base)
         self.keys = ledger_keys(self.ledger)
         self.signer = Signer(settings.secret)
@@ -371,20 +373,9 @@ class Service:
         status = Status(row.status)
         if Status.CANCELLED not in pledges_mod.TRANSITIONS[status]:
             raise InvalidTransition(f"this pledge is {status.value} and cannot be cancelled")
-        intent = row.stripe_intent or ""
-        if status is Status.PENDING and intent:
-            v1 = self.client.v1
-            try:
-                with stripe_errors("cancelling the card form"):
-                    if intent.startswith("pi_"):
-                        v1.payment_intents.cancel(intent)
-                    else:
-                        v1.setup_intents.cancel(intent)
-            except PaymentError:
-                # Refused: it may have just succeeded. Let Stripe's answer decide.
-                intents.confirm(self.ledger, self.client, self.context_plain(), row.id)
-        with self.ledger.write(None) as tx:
-            pledges_mod.transition(tx, row.id, Status.CANCELLED, reason="cancelled by the backer")
+        cardforms.withdraw(
+            self.ledger, self.client, self.context_plain(), row.id, reason="cancelled by the backer"
+        )
         with self.ledger.read() as conn:
             return pledge_row(conn, id=row.id)
 
@@ -399,6 +390,9 @@ class Service:
             return error(403, str(exc), "token")
         except InvalidTransition as exc:
             return error(409, str(exc), "status")
+        except PaymentError as exc:
+            log.warning("cancel: Stripe failed: %s", exc)
+            return error(502, "the pledge could not be cancelled just now: please try again")
         return JSONResponse(self.view(row))
 
     async def manage_fix(self, request: Request) -> Response:
@@ -462,6 +456,10 @@ class Service:
             return HTMLResponse(page("Link not valid", f"<p>{html.escape(str(exc))}.</p>"), 403)
         except InvalidTransition as exc:
             return HTMLResponse(page("Not cancelled", f"<p>{html.escape(str(exc))}.</p>"), 409)
+        except PaymentError as exc:
+            log.warning("cancel: Stripe failed: %s", exc)
+            text = "<p>Your pledge could not be cancelled just now. Please try again.</p>"
+            return HTMLResponse(page("Not cancelled", text), 502)
         return RedirectResponse(f"/manage/{token}", status_code=303)
 
     def render_manage(self, token: str, view: dict[str, Any]) -> str:

@@ -1,0 +1,145 @@
+"""Open card forms are closed at Stripe before a pledge is cancelled, and abandoned ones swept."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from fundraiser.service.app import create_app
+from tests import stripe_fixtures
+from tests.conftest import Cli
+from tests.stripe_fixtures import NOW, LocalStripe, TestClient, copy_campaign, make_settings
+from tests.test_collect import listed
+from tests.test_service_pledges import PLEDGE, post, save_card, sdk
+
+localstripe = stripe_fixtures.localstripe
+service = stripe_fixtures.service
+small_goal = stripe_fixtures.small_goal
+stripe_env = stripe_fixtures.stripe_env
+
+CORNERSTONE = {**PLEDGE, "tier": "cornerstone"}
+
+
+def later(env: dict[str, str], hours: float) -> dict[str, str]:
+    """The CLI's clock `hours` after the service's (which stamps the pledges)."""
+    return {**env, "FUNDRAISER_NOW": (NOW + timedelta(hours=hours)).isoformat()}
+
+
+def intent_of(body: dict[str, str]) -> str:
+    return body["client_secret"].split("_secret_")[0]
+
+
+def ledger_bytes(cli: Cli) -> bytes:
+    return Path(cli.db_url.removeprefix("sqlite:///")).read_bytes()
+
+
+@pytest.fixture
+def keep_it_all(
+    small_goal: Path, campaign_dir: Path, sqlite_url: str, stripe_env: dict[str, str]
+) -> Iterator[TestClient]:
+    copy_campaign(campaign_dir, 'mode = "all-or-nothing"', 'mode = "keep-it-all"')
+    with TestClient(create_app(make_settings(campaign_dir, sqlite_url, stripe_env))) as client:
+        yield client
+
+
+def test_sync_closes_forms_left_unfinished_and_gives_the_place_back(
+    small_goal: Path,
+    campaign_dir: Path,
+    sqlite_url: str,
+    stripe_env: dict[str, str],
+    sqlite_cli: Cli,
+) -> None:
+    copy_campaign(campaign_dir, "limit = 50", "limit = 1")  # one cornerstone place
+    settings = make_settings(campaign_dir, sqlite_url, stripe_env)
+    with TestClient(create_app(settings)) as client:
+        left = post(client, CORNERSTONE).json()
+        full = post(client, {**CORNERSTONE, "email": "grace@example.org"})
+        assert full.status_code == 409 and full.json()["field"] == "tier"
+
+        fresh = json.loads(sqlite_cli.ok("stripe", "sync", "--json", env=stripe_env).output)
+        assert fresh["abandoned"] == []
+        assert listed(sqlite_cli)[left["pledge_id"]]["status"] == "pending"
+
+        swept = sqlite_cli.ok("stripe", "sync", env=later(stripe_env, 3))
+        assert f"closed 1 abandoned card form(s): pledge(s) {left['pledge_id']}" in swept.output
+        assert listed(sqlite_cli)[left["pledge_id"]]["status"] == "cancelled"
+        stripe = sdk(stripe_env)
+        assert stripe.v1.setup_intents.retrieve(intent_of(left)).status == "canceled"
+        # The form can no longer save a card, and the place is free again.
+        retry = post(client, {**CORNERSTONE, "email": "grace@example.org"})
+        assert retry.status_code == 201, retry.text
+
+        again = json.loads(
+            sqlite_cli.ok("stripe", "sync", "--json", env=later(stripe_env, 1)).output
+        )
+    # Rerun an hour after the new pledge: nothing more to close.
+    assert again["abandoned"] == []
+    assert listed(sqlite_cli)[retry.json()["pledge_id"]]["status"] == "pending"
+
+
+def test_sync_keeps_a_form_completed_at_stripe(
+    service: TestClient, stripe_env: dict[str, str], sqlite_cli: Cli
+) -> None:
+    body = post(service, PLEDGE).json()
+    save_card(stripe_env, body["client_secret"])  # the confirm call never came
+    result = json.loads(sqlite_cli.ok("stripe", "sync", "--json", env=later(stripe_env, 3)).output)
+    assert result["abandoned"] == [] and result["intents_moved"] == 1
+    assert listed(sqlite_cli)[body["pledge_id"]]["status"] == "authorized"
+    assert sdk(stripe_env).v1.setup_intents.retrieve(intent_of(body)).status == "succeeded"
+
+
+def test_organizer_cancel_closes_the_card_form_or_changes_nothing(
+    service: TestClient, stripe_env: dict[str, str], sqlite_cli: Cli
+) -> None:
+    body = post(service, PLEDGE).json()
+    pid = str(body["pledge_id"])
+    before = ledger_bytes(sqlite_cli)
+    no_key = sqlite_cli("pledges", "cancel", pid, env={"STRIPE_SECRET_KEY": ""})
+    assert no_key.exit_code != 0 and "Traceback" not in no_key.output
+    assert "card form is still open at Stripe" in no_key.output
+    assert "STRIPE_SECRET_KEY" in no_key.output
+    assert ledger_bytes(sqlite_cli) == before
+    assert sdk(stripe_env).v1.setup_intents.retrieve(intent_of(body)).status != "canceled"
+
+    done = sqlite_cli.ok("pledges", "cancel", pid, env=stripe_env)
+    assert f"Pledge {pid} is now cancelled." in done.output
+    assert sdk(stripe_env).v1.setup_intents.retrieve(intent_of(body)).status == "canceled"
+    assert listed(sqlite_cli)[int(pid)]["status"] == "cancelled"
+
+
+def test_a_form_paid_before_the_cancel_is_recorded_not_cancelled(
+    keep_it_all: TestClient, stripe_env: dict[str, str], sqlite_cli: Cli, localstripe: LocalStripe
+) -> None:
+    body = post(keep_it_all, PLEDGE).json()
+    assert body["mode"] == "payment"
+    stripe = sdk(stripe_env)
+    # The backer pays in the browser; no webhook or confirm call has reached us yet.
+    stripe.v1.payment_intents.update(intent_of(body), params={"payment_method": "pm_card_visa"})
+    stripe.v1.payment_intents.confirm(intent_of(body))
+    result = sqlite_cli("pledges", "cancel", str(body["pledge_id"]), env=stripe_env)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "is paid: it can no longer be cancelled, only refunded" in result.output
+    row = listed(sqlite_cli)[body["pledge_id"]]
+    assert (row["status"], row["paid"]) == ("paid", 20000)
+    assert stripe.v1.payment_intents.retrieve(intent_of(body)).status == "succeeded"
+    assert len(localstripe.succeeded_charges()) == 1 and localstripe.all("refunds") == []
+
+
+def test_the_sweep_records_a_payment_it_finds_instead_of_cancelling(
+    keep_it_all: TestClient, stripe_env: dict[str, str], sqlite_cli: Cli
+) -> None:
+    paid = post(keep_it_all, PLEDGE).json()
+    left = post(keep_it_all, {**PLEDGE, "email": "grace@example.org"}).json()
+    stripe = sdk(stripe_env)
+    stripe.v1.payment_intents.update(intent_of(paid), params={"payment_method": "pm_card_visa"})
+    stripe.v1.payment_intents.confirm(intent_of(paid))
+    result = json.loads(sqlite_cli.ok("stripe", "sync", "--json", env=later(stripe_env, 3)).output)
+    assert result["abandoned"] == [left["pledge_id"]]
+    rows = listed(sqlite_cli)
+    assert rows[paid["pledge_id"]]["status"] == "paid"
+    assert rows[left["pledge_id"]]["status"] == "cancelled"
+    assert stripe.v1.payment_intents.retrieve(intent_of(left)).status == "canceled"
