@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from fundraiser import pledges as pledges_mod
+from fundraiser.ledger import journal, open_ledger
+from fundraiser.payments.client import as_dict
 from fundraiser.service.app import create_app
 from tests import stripe_fixtures
 from tests.conftest import Cli
 from tests.stripe_fixtures import NOW, LocalStripe, TestClient, copy_campaign, make_settings
 from tests.test_collect import listed
 from tests.test_service_pledges import PLEDGE, post, save_card, sdk
+from tests.test_webhooks import deliver, event
 
 localstripe = stripe_fixtures.localstripe
 service = stripe_fixtures.service
@@ -143,3 +149,41 @@ def test_the_sweep_records_a_payment_it_finds_instead_of_cancelling(
     assert rows[paid["pledge_id"]]["status"] == "paid"
     assert rows[left["pledge_id"]]["status"] == "cancelled"
     assert stripe.v1.payment_intents.retrieve(intent_of(left)).status == "canceled"
+
+
+def test_money_for_a_pledge_already_over_is_recorded_once_and_reported(
+    keep_it_all: TestClient,
+    stripe_env: dict[str, str],
+    sqlite_cli: Cli,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = post(keep_it_all, PLEDGE).json()
+    stripe = sdk(stripe_env)
+    stripe.v1.payment_intents.update(intent_of(body), params={"payment_method": "pm_card_visa"})
+    stripe.v1.payment_intents.confirm(intent_of(body))
+    # A cancel that never reached Stripe (the ledger's own call, as before forms were closed).
+    ledger = open_ledger(sqlite_cli.db_url)
+    pledges_mod.cancel(ledger, body["pledge_id"], "cancelled by an organizer")
+    paid = as_dict(stripe.v1.payment_intents.retrieve(intent_of(body)))
+    with caplog.at_level(logging.WARNING):
+        for n in (1, 2):  # two deliveries of the news, as distinct events
+            assert (
+                deliver(keep_it_all, event("payment_intent.succeeded", paid, n)).status_code == 200
+            )
+    assert listed(sqlite_cli)[body["pledge_id"]]["status"] == "cancelled"
+    with ledger.read() as conn:
+        found = (
+            conn.execute(sa.select(journal.c.data).where(journal.c.action == "payment.orphaned"))
+            .scalars()
+            .all()
+        )
+    ledger.dispose()
+    assert len(found) == 1
+    entry = json.loads(found[0])
+    assert (entry["id"], entry["amount"], entry["status"]) == (
+        body["pledge_id"],
+        20000,
+        "cancelled",
+    )
+    assert entry["charge"] == paid["latest_charge"]["id"]  # the emulator expands it
+    assert "is cancelled but Stripe took £200.00" in caplog.text

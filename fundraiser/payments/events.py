@@ -121,6 +121,31 @@ def move(
     return True
 
 
+def _orphaned(
+    tx: Tx, ctx: Context, row: PledgeRow, intent: str | None, charge: str | None, money: Money
+) -> Outcome:
+    """Money taken for a pledge that is over: recorded once and reported, never absorbed.
+
+    The pledge stays as it is (its backer cancelled, or the campaign released
+    it); the organizer refunds the charge from Stripe's dashboard.
+    """
+    subject = f"pledge:{row.id}"
+    seen = driversql.first(
+        tx.conn,
+        "SELECT 1 FROM journal WHERE action = 'payment.orphaned' AND subject = ? AND data LIKE ?",
+        (subject, f'%"intent":"{intent}"%'),
+    )
+    if seen:
+        return Outcome.UNCHANGED
+    data = {"id": row.id, "status": row.status, "intent": intent, "charge": charge}
+    tx.record("payment.orphaned", subject, {**data, "amount": money.amount})
+    ctx.notes.append(
+        f"pledge {row.id} is {row.status} but Stripe took {money.format()} "
+        f"(charge {charge}): refund it from Stripe's dashboard"
+    )
+    return Outcome.APPLIED
+
+
 def queue_received(tx: Tx, ctx: Context, row: PledgeRow) -> None:
     """The "we have your pledge" mail, once per pledge, whatever the path to it."""
     data: dict[str, Any] = {
@@ -227,6 +252,8 @@ def apply_intent(tx: Tx, ctx: Context, intent: Mapping[str, Any]) -> Outcome:
                 return Outcome.APPLIED
             return Outcome.UNCHANGED
         received = int(intent.get("amount_received") or intent.get("amount") or row.amount)
+        if current in (Status.CANCELLED, Status.RELEASED, Status.FAILED):
+            return _orphaned(tx, ctx, row, intent_id, charge, Money(received, row.currency))
         extra = {
             "stripe_intent": intent_id,
             "stripe_charge": charge,

@@ -327,6 +327,8 @@ class Service:
         except Exception:
             log.exception("webhook: could not apply %s", event.get("id"))
             return error(500, "the event could not be applied: Stripe will retry")
+        for note in ctx.notes:  # money that needs a person: also in the journal
+            log.warning("webhook %s: %s", event.get("id"), note)
         return JSONResponse({"received": True, "duplicate": receipt.duplicate})
 
     # -- private links ---------------------------------------------------------------
