@@ -187,3 +187,18 @@ def test_money_for_a_pledge_already_over_is_recorded_once_and_reported(
     )
     assert entry["charge"] == paid["latest_charge"]["id"]  # the emulator expands it
     assert "is cancelled but Stripe took £200.00" in caplog.text
+
+
+def test_the_same_form_sent_again_after_its_pledge_was_closed_says_reload(
+    service: TestClient, stripe_env: dict[str, str], sqlite_cli: Cli, localstripe: LocalStripe
+) -> None:
+    first = post(service, PLEDGE, **{"Idempotency-Key": "form-1"})
+    assert first.status_code == 201
+    sqlite_cli.ok("stripe", "sync", env=later(stripe_env, 3))
+    forms = len(localstripe.all("setup_intents"))
+    again = post(service, PLEDGE, **{"Idempotency-Key": "form-1"})
+    assert again.status_code == 409 and again.json()["field"] == "Idempotency-Key"
+    assert "reload the page to pledge again" in again.json()["error"]
+    assert len(localstripe.all("setup_intents")) == forms  # no new card form
+    fresh = post(service, PLEDGE, **{"Idempotency-Key": "form-2"})
+    assert fresh.status_code == 201 and fresh.json()["pledge_id"] != first.json()["pledge_id"]

@@ -28,6 +28,10 @@ class IdempotencyConflict(UserInputError):
     """An Idempotency-Key sent again with a different pledge."""
 
 
+class PledgeClosed(IdempotencyConflict):
+    """An Idempotency-Key sent again after its pledge was cancelled."""
+
+
 @dataclass(frozen=True)
 class Started:
     pledge_id: int
@@ -63,6 +67,12 @@ def start(
                 raise IdempotencyConflict(
                     "this Idempotency-Key was already used for a different pledge: "
                     "send a new key for a new pledge"
+                )
+            if Status(row.status) is Status.CANCELLED:
+                # Its card form is closed at Stripe: a new pledge needs a new form.
+                raise PledgeClosed(
+                    "the pledge sent from this form was cancelled (its card form was "
+                    "left unfinished, or it was withdrawn): reload the page to pledge again"
                 )
             pledge_id, replayed = int(row.id), True
         else:
