@@ -93,6 +93,8 @@ class Withdrawal:
     amount: Money
     holding_after: int
     ceased: bool
+    # The certificate for the shares left (the member's others are taken back).
+    balance_certificate: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -103,11 +105,20 @@ class Withdrawal:
             "currency": self.amount.currency,
             "holding_after": self.holding_after,
             "ceased": self.ceased,
+            "balance_certificate": self.balance_certificate,
         }
 
 
 def _next_entry_id(tx: Tx) -> int:
     current = tx.execute(sa.select(sa.func.max(register_entries.c.id))).scalar()
+    return int(current or 0) + 1
+
+
+def _balance_certificate(tx: Tx, holding_after: int) -> int | None:
+    """The number for a certificate of the shares a member keeps after a reduction."""
+    if holding_after <= 0:
+        return None
+    current = tx.execute(sa.select(sa.func.max(register_entries.c.certificate_number))).scalar()
     return int(current or 0) + 1
 
 
@@ -155,6 +166,7 @@ def withdraw(
         if dry_run:
             return Withdrawal(number, None, shares, amount, after, after == 0)
         entry_id = _next_entry_id(tx)
+        balance = _balance_certificate(tx, after)
         tx.execute(
             register_entries.insert().values(
                 id=entry_id,
@@ -164,7 +176,7 @@ def withdraw(
                 amount=amount.amount,
                 currency=amount.currency,
                 pledge_id=None,
-                certificate_number=None,
+                certificate_number=balance,
                 entry_date=today,
                 note=(note or "").strip() or None,
                 created_at=tx.now,
@@ -181,9 +193,10 @@ def withdraw(
                 "shares": shares,
                 "amount": amount.amount,
                 "ceased": after == 0,
+                "balance_certificate": balance,
             },
         )
-        return Withdrawal(number, entry_id, shares, amount, after, after == 0)
+        return Withdrawal(number, entry_id, shares, amount, after, after == 0, balance)
 
 
 # -- cancellation of shares paid by a pledge that was refunded -----------------
@@ -369,6 +382,8 @@ def _cancel_entry(
             to_cancel = held
     if to_cancel > 0:
         new_id = _next_entry_id(tx)
+        held_before, _ = holding(tx.conn, number)
+        balance = _balance_certificate(tx, held_before - to_cancel)
         tx.execute(
             register_entries.insert().values(
                 id=new_id,
@@ -378,7 +393,7 @@ def _cancel_entry(
                 amount=to_cancel * price,
                 currency=entry.currency,
                 pledge_id=pledge_id,
-                certificate_number=None,
+                certificate_number=balance,
                 entry_date=today,
                 note=(
                     f"pledge {pledge_id} {reason}; from certificate "
@@ -395,6 +410,7 @@ def _cancel_entry(
                 "shares": to_cancel,
                 "amount": to_cancel * price,
                 "currency": entry.currency,
+                "balance_certificate": balance,
             }
         )
         held_after, _ = holding(tx.conn, number)

@@ -200,3 +200,39 @@ def test_card_refunds_wait_for_the_payments_module(sqlite_cli: Cli, campaign_dir
     result = sqlite_cli("refunds", "send", env={"STRIPE_SECRET_KEY": ""})
     assert result.exit_code in (1, 2) and "STRIPE_SECRET_KEY" in result.output
     assert ledger_file.read_bytes() == before
+
+
+def test_a_withdrawal_takes_certificates_back_and_issues_a_balance(
+    cli: Cli, campaign_dir: Path
+) -> None:
+    found(cli)  # members 1-3; member 3 holds 200 shares on certificate 3
+    cli.ok("certificates", "make")
+    folder = campaign_dir / "var" / "certificates"
+    unrelated = {k: v for k, v in hashes(folder).items() if k != "certificate-000003.pdf"}
+    part = json.loads(cli.ok("members", "withdraw", "3", "--shares", "150", "--json").output)
+    assert (part["holding_after"], part["balance_certificate"]) == (50, 4)
+    made = json.loads(cli.ok("certificates", "make", "--json").output)
+    assert made["written"] == ["certificate-000003.pdf", "certificate-000004.pdf"]
+    taken_back = " ".join(text_of(folder / "certificate-000003.pdf").split())
+    assert "Cancelled on 10 December 2026: shares withdrawn" in taken_back
+    assert "register entry 4" in taken_back and "no longer represents a holding" in taken_back
+    balance = text_of(folder / "certificate-000004.pdf")
+    for needle in ("Certificate No. 4", "balance certificate", "50 fully paid shares", "£2,500.00"):
+        assert needle in balance, needle
+    assert "Cancelled" not in balance
+    for name in ("certificate-000003.pdf", "certificate-000004.pdf"):
+        assert len(pypdf.PdfReader(folder / name).pages) == 1
+    assert {k: v for k, v in hashes(folder).items() if k in unrelated} == unrelated
+
+    documents = Documents(load_campaign(campaign_dir / "campaign.toml"))
+    ledger = open_ledger(cli.db_url)
+    with ledger.read() as conn:  # what a mail to the member would attach: what they hold
+        assert documents.filenames(conn, 3) == ["certificate-000004.pdf"]
+    rest = json.loads(cli.ok("members", "withdraw", "3", "--shares", "50", "--json").output)
+    assert rest["ceased"] and rest["balance_certificate"] is None
+    again = json.loads(cli.ok("certificates", "make", "--json").output)
+    assert again["written"] == ["certificate-000004.pdf"]
+    assert "Cancelled on 10 December 2026" in text_of(folder / "certificate-000004.pdf")
+    with ledger.read() as conn:
+        assert documents.filenames(conn, 3) == []
+    ledger.dispose()

@@ -191,6 +191,10 @@ def test_cancel_shares_of_a_refunded_pledge(cli: Cli) -> None:
     # 120.00 of R1 is left: two shares, and 20.00 that is owed back.
     assert "£20.00 of pledge 1 no longer makes a whole share" in result.output
     assert holdings(cli)[1] == (2, None)
+    # Grace's certificate 1 is taken back; the cancel entry carries her balance certificate.
+    assert query(
+        cli, "SELECT kind, shares, certificate_number FROM register_entries WHERE member_number=1"
+    ) == [("issue", 4, 1), ("cancel", 2, 4)]
     assert "No flagged shares" in cli.ok("members", "flagged").output
     refunds = json.loads(cli.ok("refunds", "list", "--json").output)
     assert [(r["pledge_id"], r["amount"], r["remainders"][0]["reason"]) for r in refunds] == [

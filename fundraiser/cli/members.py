@@ -232,6 +232,12 @@ def withdraw(
     click.echo(
         f"{verb} {shares} share(s) from member {number}, {result.holding_after} left; "
         f"{result.amount.format()} to repay to them.{ceased}"
+        + (
+            f" Their certificates are taken back; balance certificate "
+            f"{result.balance_certificate} is for the {result.holding_after} share(s) left."
+            if result.balance_certificate
+            else ""
+        )
     )
 
 

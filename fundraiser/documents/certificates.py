@@ -1,10 +1,11 @@
-"""Share certificates (one PDF per issue entry) and share-account statements.
+"""Share certificates (one PDF per certificate) and share-account statements.
 
 A certificate is made from an HTML template and a stylesheet rendered by
 WeasyPrint. The output depends only on the entry, the member and the co-op's
 details: no clock, no random id. So rerunning `fundraiser certificates make`
 gives byte-identical files for unchanged entries, and unchanged files are not
-rewritten at all.
+rewritten at all. A certificate taken back (its shares withdrawn or cancelled)
+is made again with the date and entry that cancelled it, and kept.
 
 When the co-op's rules say certificates are not issued (`coop.certificates =
 false`), each member gets a share-account statement instead: every entry in
@@ -18,7 +19,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
 from multiprocessing import get_context
@@ -83,47 +84,110 @@ def _member_filter(member: int | None) -> list[sa.ColumnElement[bool]]:
     return [] if member is None else [register_entries.c.member_number == member]
 
 
+@dataclass(frozen=True)
+class Certificate:
+    """One certificate as the register's history makes it.
+
+    Issue entries carry a certificate for the shares issued. A withdrawal or
+    a cancellation takes back the member's certificates (their shares are one
+    holding, not the pieces they came in) and, when shares remain, carries a
+    balance certificate of its own for what is left. Nothing here is stored:
+    it is read off the append-only entries, like holdings are.
+    """
+
+    number: int
+    entry_id: int
+    member: Any  # the members row
+    shares: int
+    price: int  # minor units per share
+    currency: str
+    issued_on: str  # ISO date
+    balance: bool  # a balance certificate after a withdrawal or cancellation
+    cancelled_on: str | None = None  # ISO date of the entry that took it back
+    cancelled_by: int | None = None  # that entry's id
+    cancelled_kind: str | None = None  # "withdraw" or "cancel"
+
+
+def certificates(conn: Connection, member: int | None = None) -> Iterator[Certificate]:
+    """Every certificate of one member, or of all, member by member, by number."""
+    query = (
+        sa.select(register_entries, members)
+        .select_from(register_entries.join(members))
+        .where(*_member_filter(member))
+        .order_by(register_entries.c.member_number, register_entries.c.id)
+    )
+    held_by: int | None = None
+    made: list[Certificate] = []
+    holding = 0
+    for row in conn.execution_options(yield_per=2000).execute(query):
+        if row.member_number != held_by:
+            yield from sorted(made, key=lambda c: c.number)
+            held_by, made, holding = row.member_number, [], 0
+        shares, price = int(row.shares), int(row.amount) // int(row.shares)
+        if row.kind == "issue":
+            holding += shares
+            # Entries issued before certificate numbers existed fall back to the entry id.
+            number = row.certificate_number or row.id
+            made.append(
+                Certificate(number, row.id, row, shares, price, row.currency, row.entry_date, False)
+            )
+            continue
+        holding -= shares
+        made = [
+            c
+            if c.cancelled_on
+            else replace(
+                c, cancelled_on=row.entry_date, cancelled_by=row.id, cancelled_kind=row.kind
+            )
+            for c in made
+        ]
+        if row.certificate_number and holding > 0:
+            made.append(
+                Certificate(
+                    row.certificate_number,
+                    row.id,
+                    row,
+                    holding,
+                    price,
+                    row.currency,
+                    row.entry_date,
+                    True,
+                )
+            )
+    yield from sorted(made, key=lambda c: c.number)
+
+
 def certificate_specs(
     conn: Connection, campaign: Campaign, member: int | None = None
 ) -> Iterator[Spec]:
-    """One spec per issue entry (of one member, or all), by certificate number."""
+    """One spec per certificate (of one member, or all), current or taken back."""
     coop = _coop_context(campaign.coop)
-    query = (
-        sa.select(
-            register_entries.c.id,
-            register_entries.c.certificate_number,
-            register_entries.c.shares,
-            register_entries.c.amount,
-            register_entries.c.currency,
-            register_entries.c.entry_date,
-            members.c.number,
-            members.c.name,
-            members.c.address,
-        )
-        .select_from(register_entries.join(members))
-        .where(register_entries.c.kind == "issue", *_member_filter(member))
-        .order_by(register_entries.c.certificate_number, register_entries.c.id)
-    )
-    for row in conn.execution_options(yield_per=2000).execute(query):
-        # Entries issued before certificate numbers existed fall back to the entry id.
-        number = row.certificate_number or row.id
-        price = int(row.amount) // int(row.shares)
+    for cert in certificates(conn, member):
+        row, number = cert.member, cert.number
         yield Spec(
             filename=f"certificate-{number:06d}.pdf",
             template=CERTIFICATE,
             title=f"Share certificate {number}, {campaign.coop.name}",
-            created=row.entry_date,
+            created=cert.issued_on,
             context={
                 "coop": coop,
                 "member": {"number": row.number, "name": row.name, "address": row.address},
                 "certificate": {
                     "number": number,
-                    "entry_id": row.id,
-                    "shares": int(row.shares),
-                    "price": money_text(price, row.currency),
-                    "value": money_text(row.amount, row.currency),
-                    "date": long_date(row.entry_date),
-                    "iso_date": row.entry_date,
+                    "entry_id": cert.entry_id,
+                    "shares": cert.shares,
+                    "price": money_text(cert.price, cert.currency),
+                    "value": money_text(cert.price * cert.shares, cert.currency),
+                    "date": long_date(cert.issued_on),
+                    "iso_date": cert.issued_on,
+                    "balance": cert.balance,
+                    "cancelled": None
+                    if cert.cancelled_on is None
+                    else {
+                        "date": long_date(cert.cancelled_on),
+                        "entry_id": cert.cancelled_by,
+                        "why": "withdrawn" if cert.cancelled_kind == "withdraw" else "cancelled",
+                    },
                 },
             },
         )
@@ -470,12 +534,12 @@ class Documents:
                 .limit(1)
             ).first()
             return [f"statement-{member:06d}.pdf"] if has else []
-        rows = conn.execute(
-            sa.select(register_entries.c.certificate_number, register_entries.c.id)
-            .where(register_entries.c.member_number == member, register_entries.c.kind == "issue")
-            .order_by(register_entries.c.certificate_number, register_entries.c.id)
-        )
-        return [f"certificate-{(r.certificate_number or r.id):06d}.pdf" for r in rows]
+        # Only the certificates the member holds now: ones taken back are archived.
+        return [
+            f"certificate-{c.number:06d}.pdf"
+            for c in certificates(conn, member)
+            if c.cancelled_on is None
+        ]
 
     def ensure(self, conn: Connection, member: int) -> list[Path]:
         """The member's documents, made now if missing (for the welcome mail)."""
