@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from fundraiser.ledger import open_ledger, outbox, pledges
-from fundraiser.payments.client import ledger_keys
+from fundraiser.stripekeys import ledger_keys
 from tests import stripe_fixtures
 from tests.conftest import Cli
 from tests.stripe_fixtures import (

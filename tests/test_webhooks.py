@@ -30,9 +30,10 @@ from fundraiser.ledger import (
     register_flags,
     stripe_events,
 )
-from fundraiser.payments.client import as_dict, ledger_keys
+from fundraiser.payments.client import as_dict
 from fundraiser.payments.events import Context
 from fundraiser.payments.webhooks import receive, signature_header
+from fundraiser.stripekeys import ledger_keys
 from tests import stripe_fixtures
 from tests.stripe_fixtures import (
     WEBHOOK_SECRET,

@@ -3,7 +3,7 @@
 A remainder is money that did not become shares (below one share, over the
 holding cap, scaled back, or left over after a cancellation). Card payments are
 refunded through Stripe by the payments package, one refund per remainder with
-the idempotency key `idempotency_key(pledge, remainder)`; bank transfers are
+the idempotency key `Keys.remainder_refund(pledge, remainder)`; bank transfers are
 paid back by the treasurer, who records each with a reference.
 
 Recording a refund marks the remainders refunded, adds the amount to the
@@ -27,16 +27,12 @@ from fundraiser.errors import FundraiserError, NotFound, UserInputError
 from fundraiser.ledger import Ledger, Tx, pledges, remainders
 from fundraiser.money import Money
 from fundraiser.pledges import Status
+from fundraiser.stripekeys import Keys, stored_keys
 
 CARD = "card"
 BANK = "bank"
 CARD_HINT = "to refund through Stripe: run `fundraiser refunds send`"
 BANK_HINT = "to refund by bank transfer, then `fundraiser refunds mark-paid PLEDGE --reference REF`"
-
-
-def idempotency_key(pledge_id: int, remainder_id: int) -> str:
-    """The Stripe idempotency key for refunding one remainder: stable across retries."""
-    return f"pledge-{pledge_id}-remainder-{remainder_id}-refund"
 
 
 def method_of(row: Any) -> str:
@@ -66,6 +62,13 @@ class RefundDue:
     currency: str
     lines: tuple[RemainderLine, ...]
     hold: str | None = None  # why it must not be paid now
+    keys: Keys | None = None  # this ledger's Stripe keys, once it has any
+
+    def idempotency_key(self, line: RemainderLine) -> str | None:
+        """The exact key `refunds send` uses at Stripe for this line (card refunds only)."""
+        if self.method != CARD or self.keys is None:
+            return None
+        return self.keys.remainder_refund(self.pledge_id, line.id)
 
     @property
     def total(self) -> Money:
@@ -98,7 +101,7 @@ class RefundDue:
                     "id": line.id,
                     "amount": line.amount,
                     "reason": line.reason,
-                    "idempotency_key": idempotency_key(self.pledge_id, line.id),
+                    "idempotency_key": self.idempotency_key(line),
                 }
                 for line in self.lines
             ],
@@ -141,6 +144,7 @@ def due(conn: Connection, pledge_id: int | None = None) -> list[RefundDue]:
     )
     if pledge_id is not None:
         query = query.where(remainders.c.pledge_id == pledge_id)
+    keys = stored_keys(conn)
     grouped: dict[int, list[Any]] = {}
     for row in conn.execute(query):
         grouped.setdefault(row.pledge_id, []).append(row)
@@ -158,6 +162,7 @@ def due(conn: Connection, pledge_id: int | None = None) -> list[RefundDue]:
                 currency=first.currency,
                 lines=tuple(RemainderLine(r.id, int(r.amount), r.reason) for r in rows),
                 hold=_hold(first.status),
+                keys=keys,
             )
         )
     return result

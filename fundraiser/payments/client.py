@@ -7,18 +7,14 @@ are off; our commands are rerun-safe instead, and decide themselves when to retr
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 import stripe
 
 from fundraiser.errors import PaymentError, UserInputError
-from fundraiser.ledger import Ledger, state
+from fundraiser.stripekeys import Keys, ledger_keys
 
 #: The settings a payments command reads from the environment.
 SECRET_KEY = "STRIPE_SECRET_KEY"
@@ -117,50 +113,4 @@ def opts(key: str) -> Any:
     return {"idempotency_key": key}
 
 
-# -- our namespace on a shared Stripe account ---------------------------------
-
-_NAMESPACE_KEY = "stripe.namespace"
-
-
-@dataclass(frozen=True)
-class Keys:
-    """Idempotency keys and metadata derived from our ids, namespaced per ledger.
-
-    Two campaigns (or a test run and the real one) may share a Stripe account:
-    without the namespace, pledge 1 of each would share `pledge-1-customer` and
-    Stripe would hand the second one the first one's customer.
-    """
-
-    namespace: str
-
-    def key(self, pledge_id: int, suffix: str) -> str:
-        return f"{self.namespace}-pledge-{pledge_id}-{suffix}"
-
-    def metadata(self, pledge_id: int, **extra: str | int) -> dict[str, str]:
-        return {
-            "pledge_id": str(pledge_id),
-            "ledger": self.namespace,
-            **{k: str(v) for k, v in extra.items()},
-        }
-
-    def owns(self, metadata: Mapping[str, Any] | None) -> int | None:
-        """Our pledge id from an object's metadata, or None if it is not ours."""
-        if not metadata or metadata.get("ledger") != self.namespace:
-            return None
-        raw = str(metadata.get("pledge_id") or "")
-        return int(raw) if raw.isdigit() else None
-
-
-def ledger_keys(ledger: Ledger) -> Keys:
-    """This ledger's namespace, made once and kept in the state table."""
-    with ledger.read() as conn:
-        value = conn.execute(sa.select(state.c.value).where(state.c.key == _NAMESPACE_KEY)).scalar()
-    if value:
-        return Keys(str(value))
-    with ledger.write() as tx:
-        value = tx.execute(sa.select(state.c.value).where(state.c.key == _NAMESPACE_KEY)).scalar()
-        if not value:
-            value = "fr" + hashlib.sha256(secrets.token_bytes(16)).hexdigest()[:10]
-            tx.execute(state.insert().values(key=_NAMESPACE_KEY, value=value, updated_at=tx.now))
-            tx.record("stripe.namespace", "state", {"namespace": value})
-    return Keys(str(value))
+__all__ = ["Keys", "ledger_keys"]  # at home in fundraiser.stripekeys

@@ -12,9 +12,10 @@ import stripe
 from fundraiser.config import Campaign
 from fundraiser.errors import UserInputError
 from fundraiser.ledger import Ledger
-from fundraiser.payments.client import as_dict, client_from_env, ledger_keys, stripe_errors
+from fundraiser.payments.client import as_dict, client_from_env, stripe_errors
 from fundraiser.payments.events import Context
 from fundraiser.service.tokens import ServiceLinks, Signer
+from fundraiser.stripekeys import ledger_keys
 
 
 @dataclass(frozen=True)

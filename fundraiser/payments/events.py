@@ -39,8 +39,8 @@ from fundraiser.ledger import (
     stripe_events,
 )
 from fundraiser.money import Money
-from fundraiser.payments.client import Keys
 from fundraiser.pledges import TRANSITIONS, Status
+from fundraiser.stripekeys import Keys
 
 #: Charge outcomes we treat as "the bank wants the backer present".
 AUTH_REQUIRED = "authentication_required"

@@ -134,7 +134,8 @@ def refund_remainder(
     so the metadata is what we trust. Returns the Stripe refund id.
     """
     from fundraiser.documents.refunds import record_refund
-    from fundraiser.payments.client import client_from_env, ledger_keys
+    from fundraiser.payments.client import client_from_env
+    from fundraiser.stripekeys import ledger_keys
 
     client = client_from_env(os.environ if environ is None else environ)
     keys = ledger_keys(ledger)
@@ -182,7 +183,7 @@ def refund_remainder(
                         "amount": int(rem.amount),
                         "metadata": keys.metadata(pledge_id, remainder=remainder_id),
                     },
-                    options=opts(keys.key(pledge_id, f"remainder-{remainder_id}-refund")),
+                    options=opts(keys.remainder_refund(pledge_id, remainder_id)),
                 )
             refund_id = str(created.id)
             in_stripe += int(rem.amount)

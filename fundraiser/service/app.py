@@ -43,7 +43,6 @@ from fundraiser.payments import cardforms, intents, webhooks
 from fundraiser.payments.client import (
     CardError,
     as_dict,
-    ledger_keys,
     make_client,
     stripe_errors,
 )
@@ -53,6 +52,7 @@ from fundraiser.service import validate
 from fundraiser.service.limits import RateLimit
 from fundraiser.service.settings import Settings
 from fundraiser.service.tokens import FIX, MANAGE, BadToken, ServiceLinks, Signer
+from fundraiser.stripekeys import ledger_keys
 
 log = logging.getLogger("fundraiser.service")
 
