@@ -8,17 +8,24 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import uvicorn
 
+from fundraiser.ledger import open_ledger, outbox
 from fundraiser.service.app import create_app
+from fundraiser.service.settings import Settings
 from tests import stripe_fixtures
 from tests.browser import fill_test_card, launch, needs_chromium
 from tests.conftest import Cli
 from tests.stripe_fixtures import (
+    AFTER_DEADLINE,
     NOW,
     ROOT,
     LocalStripe,
@@ -32,10 +39,38 @@ localstripe = stripe_fixtures.localstripe
 small_goal = stripe_fixtures.small_goal
 stripe_env = stripe_fixtures.stripe_env
 
+DECLINE_CARD = "4000000000000341"  # the emulator saves it, then declines every charge
+
 
 class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+@contextmanager
+def serving(settings: Settings, port: int) -> Iterator[str]:
+    """The pledge service on a loopback port, stopped on the way out."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started, "the pledge service did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@dataclass
+class Site:
+    origin: str  # the built site
+    api: str  # the pledge service, on the campaign's clock (NOW: pledges open)
+    env: dict[str, str]  # what the service was started with
 
 
 @pytest.fixture
@@ -46,7 +81,7 @@ def site_and_service(
     stripe_env: dict[str, str],
     localstripe: LocalStripe,
     tmp_path: Path,
-) -> Iterator[str]:
+) -> Iterator[Site]:
     """The built site on one loopback port, the pledge service on another."""
     from fundraiser.sitegen.build import build_site
 
@@ -67,28 +102,35 @@ def site_and_service(
     )
     env = {**stripe_env, "SITE_ORIGIN": site_origin, "PLEDGE_API": api}
     settings = replace(make_settings(campaign_dir, sqlite_url, env), pledge_burst=50)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=api_port, log_level="error")
-    )
-    service_thread = threading.Thread(target=server.run, daemon=True)
-    service_thread.start()
     httpd = http.server.ThreadingHTTPServer(
         ("127.0.0.1", site_port), functools.partial(Quiet, directory=str(output))
     )
     site_thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     site_thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield site_origin
-    httpd.shutdown()
-    server.should_exit = True
-    service_thread.join(timeout=10)
+    try:
+        with serving(settings, api_port):
+            yield Site(site_origin, api, env)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        site_thread.join(timeout=10)
+
+
+def pledge_in_browser(page: Any, site: Site, card: str) -> None:
+    """A backer fills the pledge form (the Neighbour tier, GBP 200) and submits it."""
+    page.goto(f"{site.origin}/pledge.html")
+    page.check("#tier-neighbour")
+    page.fill("#name", "Grace Hopper")
+    page.fill("#email", "grace@example.org")
+    page.fill("#address", "2 Harbour Row, Leith")
+    fill_test_card(page, card, "EH6 6")
+    page.check("#consent")
+    page.click("#pledge-form button[type=submit]")
 
 
 @needs_chromium
 def test_pledge_in_the_browser_then_collect(
-    site_and_service: str, sqlite_cli: Cli, stripe_env: dict[str, str]
+    site_and_service: Site, sqlite_cli: Cli, stripe_env: dict[str, str]
 ) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -98,14 +140,7 @@ def test_pledge_in_the_browser_then_collect(
             page = browser.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{site_and_service}/pledge.html")
-            page.check("#tier-neighbour")
-            page.fill("#name", "Grace Hopper")
-            page.fill("#email", "grace@example.org")
-            page.fill("#address", "2 Harbour Row, Leith")
-            fill_test_card(page, "4242424242424242", "EH6 6")
-            page.check("#consent")
-            page.click("#pledge-form button[type=submit]")
+            pledge_in_browser(page, site_and_service, "4242424242424242")
             page.wait_for_selector("#pledge-thanks:not([hidden])", timeout=15000)
             link = page.get_attribute("#pledge-manage-link", "href")
             assert link and "/manage/" in link
@@ -118,3 +153,88 @@ def test_pledge_in_the_browser_then_collect(
     result = sqlite_cli.ok("pledges", "list", "--json", env=after(stripe_env))
     [row] = json.loads(result.output)
     assert row["status"] == "paid" and row["paid"] == 20000
+
+
+@needs_chromium
+def test_failed_card_fixed_through_the_private_link(
+    site_and_service: Site,
+    campaign_dir: Path,
+    sqlite_url: str,
+    sqlite_cli: Cli,
+    stripe_env: dict[str, str],
+    localstripe: LocalStripe,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Saved card declines at collect; the backer follows the mailed link and saves another."""
+    from playwright.sync_api import sync_playwright
+
+    # The service after the deadline, inside the fix window, is where the mailed link points.
+    late_port = free_port()
+    late_api = f"http://127.0.0.1:{late_port}"
+    collected_at = datetime.fromisoformat(AFTER_DEADLINE)
+    # The private-link page takes its Stripe.js address from the environment.
+    monkeypatch.setenv("STRIPE_JS_URL", f"{localstripe.url}/js.stripe.com/v3/")
+    late_env = {**site_and_service.env, "PLEDGE_API": late_api}
+    late = make_settings(campaign_dir, sqlite_url, late_env, now=collected_at + timedelta(days=1))
+
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            pledge_in_browser(page, site_and_service, DECLINE_CARD)
+            page.wait_for_selector("#pledge-thanks:not([hidden])", timeout=15000)
+            [pledge] = listed(sqlite_cli).values()
+            assert pledge["status"] == "authorized"
+
+            done = sqlite_cli.ok("collect", "--json", env=after(stripe_env, PLEDGE_API=late_api))
+            assert json.loads(done.output)["result"]["failures"] == {"card_declined": 1}
+            assert listed(sqlite_cli)[pledge["id"]]["status"] == "payment_failed"
+            fix_url = fix_link(sqlite_url, pledge["id"])
+            assert fix_url.startswith(f"{late_api}/manage/")
+
+            with serving(late, late_port):
+                page.goto(fix_url)
+                assert "Your card could not be charged" in page.inner_text("main")
+                assert page.inner_text("#pledge-status") == "payment_failed"
+                # The card form mounts once the service has opened a card form at Stripe.
+                page.wait_for_selector("#fix-form #card-element input[placeholder=number]")
+                fill_test_card(page, "4242424242424242", "EH6 6")
+                page.click("#fix-form button[type=submit]")
+                page.wait_for_selector("#pledge-status-line:not(:empty)", timeout=15000)
+                line = page.inner_text("#pledge-status-line")
+                assert line == "Thank you: your card is saved and will be charged shortly."
+                assert page.is_disabled("#fix-form button[type=submit]")  # nothing to resend
+                page.reload()
+                assert page.inner_text("#pledge-status") == "authorized"
+                assert page.query_selector("#fix-form") is None
+            assert errors == []
+        finally:
+            browser.close()
+
+    assert listed(sqlite_cli)[pledge["id"]]["status"] == "authorized"
+    retry_at = (collected_at + timedelta(days=2)).isoformat()
+    sqlite_cli.ok("collect", "--retry", env=after(stripe_env, FUNDRAISER_NOW=retry_at))
+    row = listed(sqlite_cli)[pledge["id"]]
+    assert row["status"] == "paid" and row["paid"] == 20000
+    assert [c["amount"] for c in localstripe.succeeded_charges()] == [20000]
+
+
+def fix_link(db_url: str, pledge_id: int) -> str:
+    """The fix-your-card link in the payment_failed mail waiting in the outbox."""
+    ledger = open_ledger(db_url)
+    try:
+        with ledger.read() as conn:
+            [data] = (
+                conn.execute(
+                    sa.select(outbox.c.data).where(
+                        outbox.c.kind == "payment_failed", outbox.c.pledge_id == pledge_id
+                    )
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        ledger.dispose()
+    return str(json.loads(data)["fix_url"])

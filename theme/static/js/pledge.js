@@ -185,8 +185,10 @@
       say(status, "The card form could not load. Please reload the page.", true);
       return;
     }
+    let saved = false;
     form.addEventListener("submit", async function (event) {
       event.preventDefault();
+      if (saved) return;
       if (button) button.disabled = true;
       try {
         const result = await stripeCard.stripe.confirmCardSetup(opened.data.client_secret, {
@@ -200,15 +202,19 @@
           setup_intent: result.setupIntent.id,
         });
         const state = done.data && done.data.status;
+        saved = state === "authorized";
         say(
           status,
-          state === "authorized"
+          saved
             ? "Thank you: your card is saved and will be charged shortly."
             : "We could not confirm your card yet. Please try again.",
-          state !== "authorized"
+          !saved
         );
+      } catch (error) {
+        say(status, "The network failed. Please try again: you will not be charged twice.", true);
       } finally {
-        if (button) button.disabled = false;
+        // Once the card is saved there is nothing left to submit.
+        if (button) button.disabled = saved;
       }
     });
   }
