@@ -14,7 +14,6 @@ from typing import Any
 import stripe
 
 from fundraiser.errors import PaymentError, UserInputError
-from fundraiser.stripekeys import Keys, ledger_keys
 
 #: The settings a payments command reads from the environment.
 SECRET_KEY = "STRIPE_SECRET_KEY"
@@ -111,6 +110,3 @@ def as_dict(obj: Any) -> dict[str, Any]:
 def opts(key: str) -> Any:
     """Request options carrying our idempotency key."""
     return {"idempotency_key": key}
-
-
-__all__ = ["Keys", "ledger_keys"]  # at home in fundraiser.stripekeys
