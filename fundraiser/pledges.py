@@ -242,6 +242,19 @@ def _journal_data(pledge_id: int, new: NewPledge) -> dict[str, Any]:
     }
 
 
+def _journal_columns(ids: list[int], items: Sequence[NewPledge]) -> dict[str, list[Any]]:
+    """_journal_data for many pledges, one list per field."""
+    return {
+        "id": ids,
+        "amount": [i.amount.amount for i in items],
+        "currency": [i.amount.currency for i in items],
+        "round": [i.round for i in items],
+        "status": [i.status.value for i in items],
+        "source": [i.source for i in items],
+        "tier": [i.tier for i in items],
+    }
+
+
 def create_many(tx: Tx, items: Sequence[NewPledge]) -> list[int]:
     """Insert pledges and journal them, all in the caller's transaction."""
     if not items:
@@ -255,14 +268,12 @@ def create_many(tx: Tx, items: Sequence[NewPledge]) -> list[int]:
             tx.record("pledge.create", f"pledge:{ids[0]}", _journal_data(ids[0], items[0]))
         else:
             # One transaction, one journal entry: a bulk import is a single change.
-            # Compact rows: the entry holds 100,000 pledges on a big import.
-            columns = list(_journal_data(0, items[0]))
-            pairs = zip(ids, items, strict=True)
-            data = [list(_journal_data(pid, item).values()) for pid, item in pairs]
+            # Columns, not rows: the entry holds 100,000 pledges on a big import,
+            # and a few long lists encode several times faster than many short ones.
             tx.record(
                 "pledge.create_many",
                 f"pledges:{ids[0]}-{ids[-1]}",
-                {"pledges": {"columns": columns, "rows": data}},
+                {"pledges": _journal_columns(ids, items)},
             )
     return ids
 

@@ -172,9 +172,9 @@ def _apply(tx: Tx, plan: Plan, held: dict[int, int], today: str) -> IssueResult:
     entries: list[tuple[Any, ...]] = []
     links: list[tuple[int, int, int]] = []
     refunds: list[tuple[Any, ...]] = []
-    # The journal keeps ids and amounts only, as compact lists: it is one entry
-    # for the whole issue and 80,000 dicts would make it megabytes larger.
-    journal_entries: list[list[Any]] = []
+    # The journal keeps ids and amounts only, one list per field: it is one
+    # entry for the whole issue, and long flat lists encode fastest.
+    journal_pledges: list[list[int]] = []
     planned = 0
     for allotment in plan.allotments:
         key, pledge_ids, shares = allotment.person_key, allotment.pledge_ids, allotment.shares
@@ -190,7 +190,7 @@ def _apply(tx: Tx, plan: Plan, held: dict[int, int], today: str) -> IssueResult:
             new_members.append((number, key, allotment.name, allotment.email, allotment.address))
         amount = price * shares
         entries.append((next_entry, number, shares, amount, next_certificate))
-        journal_entries.append([next_entry, number, shares, next_certificate, list(pledge_ids)])
+        journal_pledges.append(list(pledge_ids))
         if len(pledge_ids) == 1:  # kept money is the price of the shares
             links.append((next_entry, pledge_ids[0], amount))
         else:
@@ -220,12 +220,16 @@ def _apply(tx: Tx, plan: Plan, held: dict[int, int], today: str) -> IssueResult:
             "price": price,
             "currency": currency,
             "entries": {
-                "columns": ["entry", "member", "shares", "certificate", "pledges"],
-                "rows": journal_entries,
+                "entry": [e[0] for e in entries],
+                "member": [e[1] for e in entries],
+                "shares": [e[2] for e in entries],
+                "certificate": [e[4] for e in entries],
+                "pledges": journal_pledges,
             },
             "remainders": {
-                "columns": ["pledge", "amount", "reason"],
-                "rows": [[r[0], r[2], r[3]] for r in refunds],
+                "pledge": [r[0] for r in refunds],
+                "amount": [r[2] for r in refunds],
+                "reason": [r[3] for r in refunds],
             },
         },
     )
