@@ -10,7 +10,7 @@ The whole sequence runs --repeat times (default 3), each from an empty ledger,
 and each step is judged on its median: on a shared 2-core machine the same
 command varies by half from one minute to the next, and one run says more
 about the neighbours than about the code. Every run's figures are printed,
-with a CPU calibration loop timed before each, so a slow machine shows.
+with two calibration loops timed before each, so a slow machine shows.
 
     python scripts/bench_ledger.py [--pledges N] [--people N] [--policy pro-rata]
                                    [--repeat 3]
@@ -122,7 +122,8 @@ def main() -> int:
     )
     runs: list[dict[str, tuple[float, float]]] = []
     for n in range(1, args.repeat + 1):
-        print(f"run {n}: calibration loop {calibrate():.2f} s (a quiet machine: about 2.6 s)")
+        arithmetic, objects = calibrate()
+        print(f"run {n}: calibration: arithmetic {arithmetic:.2f} s, objects {objects:.2f} s")
         runs.append(run_sequence(args))
     print(f"median of {len(runs)} runs (best in brackets):")
     worst, peak = 0.0, 0.0
@@ -141,11 +142,19 @@ def main() -> int:
     return 0 if verdict_time == verdict_mem == "PASS" else 1
 
 
-def calibrate() -> float:
-    """A fixed CPU-bound loop, timed: how fast this machine is right now."""
+def calibrate() -> tuple[float, float]:
+    """Two fixed loops, timed: how fast this machine is right now.
+
+    One is pure arithmetic; the other builds and drops a million small objects,
+    the kind of work the steps do, and the first to slow down when another
+    tenant of the machine is busy with memory.
+    """
     start = time.perf_counter()
     sum(range(10**8))
-    return time.perf_counter() - start
+    middle = time.perf_counter()
+    made = {f"key-{n}": (n, [n]) for n in range(300_000)}
+    sorted(made.items(), key=lambda item: item[1][0] % 97)
+    return middle - start, time.perf_counter() - middle
 
 
 def run_sequence(args: argparse.Namespace) -> dict[str, tuple[float, float]]:
