@@ -48,6 +48,14 @@ class Coop:
 
 
 @dataclass(frozen=True)
+class Bank:
+    """Where backers send bank transfers for offline pledges."""
+
+    account_name: str
+    details: str  # e.g. "Sort code 08-92-99, account 65432100" or an IBAN and BIC
+
+
+@dataclass(frozen=True)
 class CampaignSettings:
     currency: str
     goal: Money
@@ -102,6 +110,7 @@ class Campaign:
     shares: ShareTerms
     rounds: tuple[Round, ...]
     tiers: tuple[Tier, ...] = field(default_factory=tuple)
+    bank: Bank | None = None  # optional: needed to tell offline backers where to pay
 
     @property
     def currency(self) -> str:
@@ -329,7 +338,7 @@ def _load(path: Path) -> tuple[Campaign | None, list[Problem]]:
         )
         return None, reader.problems
 
-    known = {"coop", "campaign", "shares", "rounds", "tiers"}
+    known = {"coop", "campaign", "shares", "rounds", "tiers", "bank"}
     for key in data:
         if key not in known:
             reader.problem(
@@ -342,6 +351,7 @@ def _load(path: Path) -> tuple[Campaign | None, list[Problem]]:
     terms = _shares(reader, reader.table(data, "shares"), currency)
     rounds = _rounds(reader, reader.table(data, "rounds"), settings)
     tiers = _tiers(reader, data.get("tiers", []), terms)
+    bank = _bank(reader, reader.table(data, "bank", required=False))
 
     if settings and terms and settings.offer_maximum is not None:
         if settings.offer_maximum < terms.price:
@@ -359,7 +369,18 @@ def _load(path: Path) -> tuple[Campaign | None, list[Problem]]:
 
     if reader.problems or not (coop and settings and terms and rounds is not None):
         return None, reader.problems
-    return Campaign(path.resolve(), coop, settings, terms, rounds, tiers), []
+    return Campaign(path.resolve(), coop, settings, terms, rounds, tiers, bank), []
+
+
+def _bank(reader: _Reader, data: dict[str, Any]) -> Bank | None:
+    if not data:
+        return None
+    for key in data:
+        if key not in ("account_name", "details"):
+            reader.problem(f"bank.{key}", "is not a known setting", "use account_name and details")
+    name = reader.text(data, "bank", "account_name", example='"Hearth Social Co-operative Ltd"')
+    details = reader.text(data, "bank", "details", example='"Sort code 08-92-99, account 65432100"')
+    return Bank(name, details) if name and details else None
 
 
 def _coop(reader: _Reader, data: dict[str, Any]) -> Coop | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from fundraiser import acknowledge, outbox
 from fundraiser.config import Campaign
 from fundraiser.driversql import fetch_all
 from fundraiser.errors import ImportRejected, MoneyError, Problem
@@ -262,10 +263,18 @@ def import_file(
     *,
     dry_run: bool = False,
     now: str | None = None,
+    notify: bool = False,
 ) -> ImportPlan:
-    """Validate the whole file, then write every new row in one transaction."""
+    """Validate the whole file, then write every new row in one transaction.
+
+    With `notify`, each new pledge's "we have your pledge" mail is queued too.
+    """
     with ledger.write(now) as tx, gc_paused():
         plan = plan_import(tx.conn, campaign, path)
+        if notify:
+            acknowledge.check_bank(campaign, plan.new)
         if not dry_run:
-            create_many(tx, plan.new)
+            ids = create_many(tx, plan.new)
+            if notify:
+                outbox.queue_many(tx, acknowledge.rows(ids, plan.new, tx.now))
     return plan

@@ -406,9 +406,17 @@ def _move(
 
 
 def record_offline(
-    ledger: Ledger, item: NewPledge, *, dry_run: bool = False, now: str | None = None
+    ledger: Ledger,
+    item: NewPledge,
+    *,
+    dry_run: bool = False,
+    now: str | None = None,
+    notify: bool = False,
 ) -> int | None:
-    """Record one offline pledge (a bank transfer or promise); None on a dry run."""
+    """Record one offline pledge (a bank transfer or promise); None on a dry run.
+
+    With `notify`, the backer's "we have your pledge" mail is queued with it.
+    """
     if item.reference:
         item = replace(item, request_key=f"ref:{item.reference}")
     with ledger.write(now) as tx:
@@ -424,7 +432,12 @@ def record_offline(
             )
         if dry_run:
             return None
-        return create(tx, item)
+        pledge_id = create(tx, item)
+        if notify:
+            from fundraiser import acknowledge, outbox
+
+            outbox.queue_many(tx, acknowledge.rows([pledge_id], [item], tx.now))
+        return pledge_id
 
 
 def cancel(

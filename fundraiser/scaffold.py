@@ -83,6 +83,11 @@ name = "Crowd round"
 opens = {opens}
 closes = {deadline}
 
+# Where offline backers send bank transfers (`pledges add --notify` mails it):
+# [bank]
+# account_name = "Your Co-operative Ltd"
+# details = "Sort code 00-00-00, account 00000000"
+
 [[tiers]]
 id = "member"
 name = "Member"

@@ -82,6 +82,7 @@ def test_import_all_rows_and_rerun_adds_nothing(cli: Cli, tmp_path: Path) -> Non
         "total": 550000,
         "currency": "GBP",
         "dry_run": True,
+        "notified": 0,
     }
     assert listed(cli) == []
     done = json.loads(cli.ok("pledges", "import", str(csv), "--json").output)

@@ -234,6 +234,18 @@ BAD = [
         edit("limit = 1000", "limit = 0"), "tiers[3].limit", "at least 1", id="zero-tier-limit"
     ),
     pytest.param(
+        edit('details = "Sort code 08-92-99, account 65432100"', 'details = ""'),
+        "bank.details",
+        "is empty",
+        id="bank-without-details",
+    ),
+    pytest.param(
+        edit("[bank]\n", '[bank]\niban_typo = "GB00"\n'),
+        "bank.iban_typo",
+        "not a known setting",
+        id="unknown-bank-key",
+    ),
+    pytest.param(
         edit("[coop]\n", 'colour = "red"\n\n[coop]\n'),
         "colour",
         "not a known setting",

@@ -233,6 +233,8 @@ def test_every_kind_of_message_renders(sqlite_cli: Cli) -> None:
     }
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.write() as tx:
+        # The shapes are the card payments': the pledge as if made online.
+        tx.execute(sa.text("UPDATE pledges SET source = 'online' WHERE id = 1"))
         for kind, data in kinds.items():
             outbox_mod.queue(
                 tx, kind, f"test-{kind.value}", to_email="ada@example.org", to_name="Ada",
@@ -280,3 +282,101 @@ def test_wire_format_is_crlf_and_encodes_non_ascii() -> None:
     [attachment] = msg.iter_attachments()
     assert attachment.get_filename() == "certificate-000001.pdf"
     assert attachment.get_content() == pdf
+
+
+# -- offline pledges: the organizer asks for the backer's mail ------------------
+
+
+def test_offline_pledge_mail_tells_the_backer_where_to_pay(
+    sqlite_cli: Cli, smtp_server: SmtpServer
+) -> None:
+    quiet = sqlite_cli.ok(*PROMISE, "--email", "quiet@example.org")  # no --notify: no mail
+    assert "mail is queued" not in quiet.output
+    added = json.loads(sqlite_cli.ok(*PROMISE, "--notify", "--json").output)
+    assert added["notified"] is True and added["status"] == "pending"
+    paid = sqlite_cli.ok(
+        *PROMISE, "--email", "paid@example.org", "--status", "paid", "--reference", "TX-9"
+    )
+    assert "Recorded pledge 3" in paid.output and "mail is queued" not in paid.output
+    sqlite_cli.ok(
+        *PROMISE,
+        "--email",
+        "ada@example.org",
+        "--status",
+        "paid",
+        "--reference",
+        "TX-10",
+        "--notify",
+    )
+    assert [(r["kind"], r["to_email"]) for r in outbox_rows(sqlite_cli)] == [
+        ("pledge_received", "seed@example.org"),
+        ("pledge_received", "ada@example.org"),
+    ]
+    sqlite_cli.ok("mail", "send", env={"SMTP_URL": smtp_server.url})
+    [promise] = smtp_server.to("seed@example.org")
+    text = " ".join(promise.message.get_body(("plain",)).get_content().split())
+    for needle in (
+        "Please send **£2,500.00** by bank transfer",
+        "Account name: Hearth Social Co-operative Ltd",
+        "Sort code 08-92-99, account 65432100",
+        "Reference: **PLEDGE-2**",
+    ):
+        assert needle in text, needle
+    [receipt] = smtp_server.to("ada@example.org")
+    text = " ".join(receipt.message.get_body(("plain",)).get_content().split())
+    assert "We have received your payment of **£2,500.00**" in text
+    assert "bank transfer to" not in text
+    assert smtp_server.to("quiet@example.org") == smtp_server.to("paid@example.org") == []
+
+
+PROMISE = (
+    "pledges",
+    "add",
+    "--name",
+    "Seed Backer",
+    "--email",
+    "seed@example.org",
+    "--address",
+    "1 Seed Lane, Leeds",
+    "--amount",
+    "2500.00",
+)
+
+
+def test_import_notify_queues_one_mail_per_new_pledge_and_needs_bank_details(
+    sqlite_cli: Cli, campaign_dir: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "seed.csv"
+    source.write_text(
+        "name,email,amount,round,status,reference,address\n"
+        "Seed One,one@example.org,1000.00,seed,pledged,,1 Road\n"
+        "Seed Two,two@example.org,2000.00,seed,paid,TX-2,2 Road\n",
+        encoding="utf-8",
+    )
+    dry = json.loads(
+        sqlite_cli.ok("pledges", "import", str(source), "--notify", "--dry-run", "--json").output
+    )
+    assert (dry["new"], dry["notified"]) == (2, 0) and outbox_rows(sqlite_cli) == []
+
+    # Without [bank], an unpaid pledge's mail could not say where to pay: refused, nothing written.
+    path = campaign_dir / "campaign.toml"
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index("[bank]"), text.index("[[tiers]]")
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    ledger_file = Path(sqlite_cli.db_url.removeprefix("sqlite:///"))
+    before = ledger_file.read_bytes() if ledger_file.exists() else None
+    refused = sqlite_cli("pledges", "import", str(source), "--notify")
+    assert refused.exit_code in (1, 2) and "Traceback" not in refused.output
+    assert "no [bank] section" in refused.output and "account_name and details" in refused.output
+    assert (ledger_file.read_bytes() if ledger_file.exists() else None) == before
+    path.write_text(text, encoding="utf-8")
+
+    done = json.loads(sqlite_cli.ok("pledges", "import", str(source), "--notify", "--json").output)
+    assert (done["imported"], done["notified"]) == (2, 2)
+    rows = outbox_rows(sqlite_cli)
+    assert [(r["to_email"], r["dedupe_key"]) for r in rows] == [
+        ("one@example.org", f"pledge-{rows[0]['pledge_id']}-received"),
+        ("two@example.org", f"pledge-{rows[1]['pledge_id']}-received"),
+    ]
+    again = json.loads(sqlite_cli.ok("pledges", "import", str(source), "--notify", "--json").output)
+    assert (again["skipped"], again["notified"]) == (2, 0) and len(outbox_rows(sqlite_cli)) == 2

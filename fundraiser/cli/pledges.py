@@ -9,12 +9,17 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from fundraiser import importer
+from fundraiser import acknowledge, importer
 from fundraiser import pledges as pledges_mod
 from fundraiser.cli.app import App, pass_app
 from fundraiser.errors import ProblemsError, UserInputError
 from fundraiser.money import Money
 from fundraiser.pledges import Status
+
+NOTIFY_HELP = (
+    "Queue each backer's 'we have your pledge' mail; unpaid pledges get the "
+    "bank details from campaign.toml's [bank]."
+)
 
 
 @click.group()
@@ -39,6 +44,7 @@ def pledges() -> None:
 )
 @click.option("--reference", help="Bank transfer reference, unique per payment.")
 @click.option("--display-name", help="Public name, only if the backer asked to be shown.")
+@click.option("--notify", is_flag=True, help=NOTIFY_HELP)
 @click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
@@ -52,6 +58,7 @@ def add(
     status: str,
     reference: str | None,
     display_name: str | None,
+    notify: bool,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -74,7 +81,11 @@ def add(
         display_name=display_name,
         source="offline",
     )
-    pledge_id = pledges_mod.record_offline(app.ledger, item, dry_run=dry_run, now=app.stored_now())
+    if notify:
+        acknowledge.check_bank(app.campaign, [item])
+    pledge_id = pledges_mod.record_offline(
+        app.ledger, item, dry_run=dry_run, now=app.stored_now(), notify=notify
+    )
     if as_json:
         app.print_json(
             {
@@ -83,6 +94,7 @@ def add(
                 "amount": item.amount.amount,
                 "currency": item.amount.currency,
                 "status": item.status.value,
+                "notified": notify and not dry_run,
             }
         )
     elif dry_run:
@@ -94,22 +106,24 @@ def add(
         click.echo(
             f"Recorded pledge {pledge_id}: {item.amount.format()} from {item.name} "
             f"({item.status.value})."
+            + (" The backer's mail is queued: `fundraiser mail send`." if notify else "")
         )
 
 
 @pledges.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--notify", is_flag=True, help=NOTIFY_HELP)
 @click.option("--dry-run", is_flag=True, help="Check every row, write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
-def import_(app: App, file: Path, dry_run: bool, as_json: bool) -> None:
+def import_(app: App, file: Path, notify: bool, dry_run: bool, as_json: bool) -> None:
     """Import offline pledges from a CSV file: all rows or none.
 
     Columns: name,email,amount,round,status,reference,address. Amounts in major
     units (250.00); status pledged or paid. Rows already imported are skipped.
     """
     plan = importer.import_file(
-        app.ledger, app.campaign, file, dry_run=dry_run, now=app.stored_now()
+        app.ledger, app.campaign, file, dry_run=dry_run, now=app.stored_now(), notify=notify
     )
     total = Money(plan.total, app.campaign.currency)
     if as_json:
@@ -121,6 +135,7 @@ def import_(app: App, file: Path, dry_run: bool, as_json: bool) -> None:
                 "total": total.amount,
                 "currency": total.currency,
                 "dry_run": dry_run,
+                "notified": 0 if dry_run or not notify else len(plan.new),
             }
         )
         return
@@ -129,6 +144,11 @@ def import_(app: App, file: Path, dry_run: bool, as_json: bool) -> None:
         f"{verb} {len(plan.new)} pledge(s), {total.format()}"
         + (f"; {plan.skipped} already in the ledger, skipped" if plan.skipped else "")
         + (". Nothing was written." if dry_run else ".")
+        + (
+            " Each backer's mail is queued: `fundraiser mail send`."
+            if notify and plan.new and not dry_run
+            else ""
+        )
     )
 
 

@@ -38,6 +38,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from markupsafe import Markup
 from sqlalchemy.engine import Connection
 
+from fundraiser.acknowledge import transfer_reference
 from fundraiser.config import Campaign
 from fundraiser.documents import DocumentError, MailSettingsError, template_dirs
 from fundraiser.documents.certificates import long_date, money_text
@@ -235,6 +236,9 @@ class MailRenderer:
                 "share_price": campaign.shares.price.format(),
                 "mode": campaign.campaign.mode.value,
             },
+            "bank": None
+            if campaign.bank is None
+            else {"account_name": campaign.bank.account_name, "details": campaign.bank.details},
         }
 
     def prefetch(self, conn: Connection, rows: list[OutboxRow]) -> None:
@@ -416,4 +420,5 @@ def _pledge(conn: Connection, pledge_id: int | None) -> dict[str, Any] | None:
         "reference": row.reference,
         "round": row.round,
         "fix_until": row.fix_until,
+        "transfer_reference": transfer_reference(row.id),
     }
