@@ -226,3 +226,26 @@ def test_collect_killed_at_random_points_charges_each_pledge_at_most_once(
     states = Counter(rows[i]["status"] for i in ids)
     assert states == {"paid": 20, "payment_failed": 4}
     assert sum(charged.values()) == 20
+
+
+def test_card_forms_left_open_at_the_deadline_are_closed(
+    service: TestClient, stripe_env: dict[str, str], sqlite_cli: Cli, localstripe: LocalStripe
+) -> None:
+    [saved] = authorized(service, stripe_env, ["pm_card_visa"])
+    open_form = post(service, {**PLEDGE, "email": "late@example.org"}).json()
+    seti = open_form["client_secret"].split("_secret_")[0]
+    dry = sqlite_cli.ok("collect", "--dry-run", env=after(stripe_env))
+    assert (
+        "1 online pledge(s) never saved a card: not charged; their card forms would be closed"
+        in (" ".join(dry.output.split()))
+    )
+    assert sdk(stripe_env).v1.setup_intents.retrieve(seti).status != "canceled"
+    done = json.loads(sqlite_cli.ok("collect", "--json", env=after(stripe_env)).output)
+    assert done["result"]["forms_closed"] == 1 and done["result"]["paid"] == 1
+    rows = listed(sqlite_cli)
+    assert (rows[saved]["status"], rows[open_form["pledge_id"]]["status"]) == ("paid", "cancelled")
+    # Closed at Stripe: finishing the form now would save nothing.
+    assert sdk(stripe_env).v1.setup_intents.retrieve(seti).status == "canceled"
+    assert len(localstripe.succeeded_charges()) == 1
+    again = json.loads(sqlite_cli.ok("collect", "--json", env=after(stripe_env)).output)
+    assert again["result"]["forms_closed"] == 0 and len(localstripe.succeeded_charges()) == 1

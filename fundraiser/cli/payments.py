@@ -102,6 +102,8 @@ def collect(
         app.print_json({"plan": the_plan.as_json(), "result": report.as_json()})
         return
     currency = app.campaign.currency
+    if report.closed:
+        click.echo(f"Closed {report.closed} card form(s) never completed: pledges cancelled.")
     if the_plan.decision == "release":
         click.echo(
             f"The goal was not met: released {report.released} pledge(s); nothing was charged. "
@@ -130,6 +132,10 @@ def collect(
         )
     if report.lapsed:
         click.echo(f"{report.lapsed} pledge(s) lapsed: their fix window ended.")
+    if report.closed:
+        click.echo(
+            f"Closed {report.closed} card form(s) never completed; those pledges are cancelled."
+        )
     for note in report.errors:
         click.echo(f"Warning: {note}", err=True)
     if report.unresolved:
@@ -170,7 +176,10 @@ def _print_plan(app: App, the_plan: object, as_json: bool) -> None:
         if p.waiting_fix:
             click.echo(f"{p.waiting_fix} failed pledge(s) are waiting for backers to fix cards.")
         if p.never_saved:
-            click.echo(f"{p.never_saved} online pledge(s) never saved a card: not charged.")
+            click.echo(
+                f"{p.never_saved} online pledge(s) never saved a card: not charged; "
+                "their card forms would be closed."
+            )
     click.echo("Nothing was charged or written.")
 
 

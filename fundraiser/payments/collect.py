@@ -29,6 +29,7 @@ from fundraiser.config import Campaign, Mode
 from fundraiser.errors import PaymentError, UserInputError
 from fundraiser.ledger import Ledger, pledges, state
 from fundraiser.money import Money
+from fundraiser.payments import cardforms
 from fundraiser.payments.client import (
     CardError,
     StripeUnavailable,
@@ -150,6 +151,9 @@ class Plan:
     waiting_fix: int  # failed pledges still inside their fix window
     never_saved: int  # online pledges whose card was never saved
     paid_offline: int  # bank transfers to return by hand if the goal was missed
+    # Online pledges whose card form is still open: closed at the close, so a
+    # form finished after the deadline cannot save a card (or take money).
+    close: list[int] = field(default_factory=list)
 
     def if_failing(self, per_cent: int) -> Money:
         """What is collected if `per_cent` of the money to charge fails."""
@@ -171,6 +175,7 @@ class Plan:
             "to_release": len(self.release),
             "waiting_fix": self.waiting_fix,
             "never_saved": self.never_saved,
+            "forms_to_close": len(self.close),
             "paid_offline": self.paid_offline,
         }
 
@@ -228,7 +233,7 @@ def plan(ledger: Ledger, campaign: Campaign, now: datetime, *, retry: bool = Fal
                 [Status.PENDING, Status.AUTHORIZED, Status.PAYMENT_FAILED, Status.PROCESSING],
             )
             resume = []
-        never_saved = len(_ids(conn, [Status.PENDING], source="online"))
+        open_forms = _ids(conn, [Status.PENDING], source="online")
         paid_offline = len(_ids(conn, [Status.PAID], source="offline"))
         total = Money(_sum(conn, charge + resume), currency)
     return Plan(
@@ -242,8 +247,9 @@ def plan(ledger: Ledger, campaign: Campaign, now: datetime, *, retry: bool = Fal
         release=release,
         total=total,
         waiting_fix=waiting,
-        never_saved=never_saved if decision == "charge" else 0,
+        never_saved=len(open_forms) if decision == "charge" else 0,
         paid_offline=paid_offline if decision == "release" else 0,
+        close=open_forms,
     )
 
 
@@ -268,6 +274,7 @@ class Report:
     errors: list[str] = field(default_factory=list)
     released: int = 0
     lapsed: int = 0
+    closed: int = 0  # card forms left open at the deadline, closed at Stripe
     seconds: float = 0.0
     stripe_calls: int = 0
 
@@ -282,6 +289,7 @@ class Report:
             "errors": self.errors,
             "released": self.released,
             "lapsed": self.lapsed,
+            "forms_closed": self.closed,
             "seconds": round(self.seconds, 3),
             "stripe_calls": self.stripe_calls,
         }
@@ -464,6 +472,7 @@ class Collector:
         progress: Callable[[int], None] | None = None,
     ) -> Report:
         started = time.perf_counter()
+        self.close_forms(the_plan.close)
         if the_plan.decision == "release":
             self.release(the_plan.release)
         else:
@@ -514,6 +523,27 @@ class Collector:
         self.report.seconds = time.perf_counter() - started
         self.report.stripe_calls = self.limiter.calls
         return self.report
+
+    def close_forms(self, ids: list[int]) -> None:
+        """Close the card forms still open at the deadline (the backer never finished)."""
+        for pledge_id in ids:
+            self.limiter.wait()  # a read and a cancel at Stripe: two slots
+            self.limiter.wait()
+            try:
+                pledge = cardforms.withdraw(
+                    self.ledger,
+                    self.client,
+                    self.ctx,
+                    pledge_id,
+                    reason="the campaign closed before the card form was completed",
+                    only_if_unfinished=True,
+                    now=self.now() if self.now else None,
+                )
+            except PaymentError as exc:
+                self.report.errors.append(f"pledge {pledge_id}: {exc} (its card form is open)")
+                continue
+            if pledge.status is Status.CANCELLED:
+                self.report.closed += 1
 
     def _decide(self, decision: str) -> None:
         with self._lock, self._write() as tx:
