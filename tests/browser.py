@@ -6,6 +6,8 @@ In CI (.ci/run installs Debian's chromium) the browser tests must run, not skip.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,22 @@ needs_chromium = pytest.mark.skipif(
 
 def launch(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+
+
+@contextmanager
+def browser_page() -> Iterator[tuple[Any, list[str]]]:
+    """A page in a fresh headless Chromium, and the script errors it raises."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            yield page, errors
+        finally:
+            browser.close()
 
 
 def fill_test_card(page: Any, number: str, postal_code: str) -> None:

@@ -22,7 +22,7 @@ from fundraiser.ledger import open_ledger, outbox
 from fundraiser.service.app import create_app
 from fundraiser.service.settings import Settings
 from tests import stripe_fixtures
-from tests.browser import fill_test_card, launch, needs_chromium
+from tests.browser import browser_page, fill_test_card, needs_chromium
 from tests.conftest import Cli
 from tests.stripe_fixtures import (
     AFTER_DEADLINE,
@@ -132,21 +132,12 @@ def pledge_in_browser(page: Any, site: Site, card: str) -> None:
 def test_pledge_in_the_browser_then_collect(
     site_and_service: Site, sqlite_cli: Cli, stripe_env: dict[str, str]
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = launch(pw)
-        try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            pledge_in_browser(page, site_and_service, "4242424242424242")
-            page.wait_for_selector("#pledge-thanks:not([hidden])", timeout=15000)
-            link = page.get_attribute("#pledge-manage-link", "href")
-            assert link and "/manage/" in link
-            assert errors == []
-        finally:
-            browser.close()
+    with browser_page() as (page, errors):
+        pledge_in_browser(page, site_and_service, "4242424242424242")
+        page.wait_for_selector("#pledge-thanks:not([hidden])", timeout=15000)
+        link = page.get_attribute("#pledge-manage-link", "href")
+        assert link and "/manage/" in link
+        assert errors == []
     [pledge] = listed(sqlite_cli).values()
     assert pledge["status"] == "authorized" and pledge["amount"] == 20000
     sqlite_cli.ok("collect", env=after(stripe_env))
@@ -166,8 +157,6 @@ def test_failed_card_fixed_through_the_private_link(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Saved card declines at collect; the backer follows the mailed link and saves another."""
-    from playwright.sync_api import sync_playwright
-
     # The service after the deadline, inside the fix window, is where the mailed link points.
     late_port = free_port()
     late_api = f"http://127.0.0.1:{late_port}"
@@ -177,41 +166,34 @@ def test_failed_card_fixed_through_the_private_link(
     late_env = {**site_and_service.env, "PLEDGE_API": late_api}
     late = make_settings(campaign_dir, sqlite_url, late_env, now=collected_at + timedelta(days=1))
 
-    with sync_playwright() as pw:
-        browser = launch(pw)
-        try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            pledge_in_browser(page, site_and_service, DECLINE_CARD)
-            page.wait_for_selector("#pledge-thanks:not([hidden])", timeout=15000)
-            [pledge] = listed(sqlite_cli).values()
-            assert pledge["status"] == "authorized"
+    with browser_page() as (page, errors):
+        pledge_in_browser(page, site_and_service, DECLINE_CARD)
+        page.wait_for_selector("#pledge-thanks:not([hidden])", timeout=15000)
+        [pledge] = listed(sqlite_cli).values()
+        assert pledge["status"] == "authorized"
 
-            done = sqlite_cli.ok("collect", "--json", env=after(stripe_env, PLEDGE_API=late_api))
-            assert json.loads(done.output)["result"]["failures"] == {"card_declined": 1}
-            assert listed(sqlite_cli)[pledge["id"]]["status"] == "payment_failed"
-            fix_url = fix_link(sqlite_url, pledge["id"])
-            assert fix_url.startswith(f"{late_api}/manage/")
+        done = sqlite_cli.ok("collect", "--json", env=after(stripe_env, PLEDGE_API=late_api))
+        assert json.loads(done.output)["result"]["failures"] == {"card_declined": 1}
+        assert listed(sqlite_cli)[pledge["id"]]["status"] == "payment_failed"
+        fix_url = fix_link(sqlite_url, pledge["id"])
+        assert fix_url.startswith(f"{late_api}/manage/")
 
-            with serving(late, late_port):
-                page.goto(fix_url)
-                assert "Your card could not be charged" in page.inner_text("main")
-                assert page.inner_text("#pledge-status") == "payment_failed"
-                # The card form mounts once the service has opened a card form at Stripe.
-                page.wait_for_selector("#fix-form #card-element input[placeholder=number]")
-                fill_test_card(page, "4242424242424242", "EH6 6")
-                page.click("#fix-form button[type=submit]")
-                page.wait_for_selector("#pledge-status-line:not(:empty)", timeout=15000)
-                line = page.inner_text("#pledge-status-line")
-                assert line == "Thank you: your card is saved and will be charged shortly."
-                assert page.is_disabled("#fix-form button[type=submit]")  # nothing to resend
-                page.reload()
-                assert page.inner_text("#pledge-status") == "authorized"
-                assert page.query_selector("#fix-form") is None
-            assert errors == []
-        finally:
-            browser.close()
+        with serving(late, late_port):
+            page.goto(fix_url)
+            assert "Your card could not be charged" in page.inner_text("main")
+            assert page.inner_text("#pledge-status") == "payment_failed"
+            # The card form mounts once the service has opened a card form at Stripe.
+            page.wait_for_selector("#fix-form #card-element input[placeholder=number]")
+            fill_test_card(page, "4242424242424242", "EH6 6")
+            page.click("#fix-form button[type=submit]")
+            page.wait_for_selector("#pledge-status-line:not(:empty)", timeout=15000)
+            line = page.inner_text("#pledge-status-line")
+            assert line == "Thank you: your card is saved and will be charged shortly."
+            assert page.is_disabled("#fix-form button[type=submit]")  # nothing to resend
+            page.reload()
+            assert page.inner_text("#pledge-status") == "authorized"
+            assert page.query_selector("#fix-form") is None
+        assert errors == []
 
     assert listed(sqlite_cli)[pledge["id"]]["status"] == "authorized"
     retry_at = (collected_at + timedelta(days=2)).isoformat()

@@ -7,9 +7,10 @@ the card or, in a keep-it-all campaign, take the money for a pledge we call
 cancelled. So the intent is cancelled at Stripe first, and Stripe's answer
 decides: a form completed a moment before is applied like any completion.
 
-Used by the backer's private link, by `fundraiser pledges cancel`, and by
+Used by the backer's private link, by `fundraiser pledges cancel`, by
 `fundraiser stripe sync`, which closes forms left open past a time limit
-(a backer who closed the tab) so a limited tier's place comes back.
+(a backer who closed the tab) so a limited tier's place comes back, and by
+`fundraiser collect`, which closes every form still open at the deadline.
 """
 
 from __future__ import annotations
