@@ -20,6 +20,7 @@ from fundraiser.ledger import Tx, outbox
 class Kind(enum.StrEnum):
     WELCOME = "welcome"
     PLEDGE_RECEIVED = "pledge_received"
+    PAYMENT_RECEIVED = "payment_received"  # a bank transfer for an offline pledge
     PAYMENT_FAILED = "payment_failed"
     CAMPAIGN_FAILED = "campaign_failed"
     REFUND_SENT = "refund_sent"

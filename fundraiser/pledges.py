@@ -452,9 +452,14 @@ def cancel(
 
 
 def mark_paid(
-    ledger: Ledger, pledge_id: int, *, reference: str | None = None, now: str | None = None
+    ledger: Ledger,
+    pledge_id: int,
+    *,
+    reference: str | None = None,
+    now: str | None = None,
+    notify: bool = False,
 ) -> Pledge:
-    """A bank transfer arrived for an offline pledge."""
+    """A bank transfer arrived for an offline pledge; with `notify`, the backer is told."""
     with ledger.write(now) as tx:
         pledge = get(tx.conn, pledge_id)
         if pledge.source == "online":
@@ -462,6 +467,23 @@ def mark_paid(
                 f"pledge {pledge_id} is paid by card through Stripe: "
                 "its payment is recorded from Stripe, not by hand"
             )
-        return transition(
+        paid = transition(
             tx, pledge_id, Status.PAID, reason="bank transfer received", reference=reference
         )
+        if notify:
+            from fundraiser import outbox
+
+            outbox.queue(
+                tx,
+                outbox.Kind.PAYMENT_RECEIVED,
+                f"pledge-{pledge_id}-paid",
+                to_email=paid.email,
+                to_name=paid.name,
+                data={
+                    "pledge_id": pledge_id,
+                    "amount": paid.paid.amount,
+                    "currency": paid.paid.currency,
+                },
+                pledge_id=pledge_id,
+            )
+        return paid

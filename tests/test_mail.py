@@ -380,3 +380,29 @@ def test_import_notify_queues_one_mail_per_new_pledge_and_needs_bank_details(
     ]
     again = json.loads(sqlite_cli.ok("pledges", "import", str(source), "--notify", "--json").output)
     assert (again["skipped"], again["notified"]) == (2, 0) and len(outbox_rows(sqlite_cli)) == 2
+
+
+def test_a_bank_transfer_marked_paid_can_tell_the_backer(
+    sqlite_cli: Cli, smtp_server: SmtpServer
+) -> None:
+    sqlite_cli.ok(*PROMISE, "--notify")
+    sqlite_cli.ok(*PROMISE, "--email", "other@example.org")
+    done = sqlite_cli.ok("pledges", "mark-paid", "1", "--reference", "BT-1", "--notify")
+    assert "The backer's mail is queued" in done.output
+    sqlite_cli.ok("pledges", "mark-paid", "2", "--reference", "BT-2")  # no --notify: no mail
+    assert [(r["kind"], r["pledge_id"]) for r in outbox_rows(sqlite_cli)] == [
+        ("pledge_received", 1),
+        ("payment_received", 1),
+    ]
+    sqlite_cli.ok("mail", "send", env={"SMTP_URL": smtp_server.url})
+    subjects = sorted(m.message["Subject"] for m in smtp_server.to("seed@example.org"))
+    assert subjects == [
+        "We have received your payment to Hearth Social Co-operative (£2,500.00)",
+        "We have your pledge to Hearth Social Co-operative (£2,500.00)",
+    ]
+    [paid] = [
+        m for m in smtp_server.to("seed@example.org") if "received your" in m.message["Subject"]
+    ]
+    text = " ".join(paid.message.get_body(("plain",)).get_content().split())
+    assert "your bank transfer of **£2,500.00** for pledge number 1 has arrived" in text
+    assert smtp_server.to("other@example.org") == []

@@ -219,11 +219,17 @@ def cancel(app: App, pledge_id: int, reason: str) -> None:
 @pledges.command("mark-paid")
 @click.argument("pledge_id", type=int)
 @click.option("--reference", help="The bank transfer's reference.")
+@click.option("--notify", is_flag=True, help="Queue the backer's 'payment received' mail.")
 @pass_app
-def mark_paid(app: App, pledge_id: int, reference: str | None) -> None:
+def mark_paid(app: App, pledge_id: int, reference: str | None, notify: bool) -> None:
     """Record that an offline pledge's bank transfer has arrived."""
-    pledge = pledges_mod.mark_paid(app.ledger, pledge_id, reference=reference, now=app.stored_now())
-    click.echo(f"Pledge {pledge.id} is now {pledge.status.value} ({pledge.paid.format()}).")
+    pledge = pledges_mod.mark_paid(
+        app.ledger, pledge_id, reference=reference, now=app.stored_now(), notify=notify
+    )
+    click.echo(
+        f"Pledge {pledge.id} is now {pledge.status.value} ({pledge.paid.format()})."
+        + (" The backer's mail is queued: `fundraiser mail send`." if notify else "")
+    )
 
 
 def register(main: click.Group) -> None:
