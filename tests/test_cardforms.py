@@ -185,8 +185,32 @@ def test_money_for_a_pledge_already_over_is_recorded_once_and_reported(
         20000,
         "cancelled",
     )
-    assert entry["charge"] == paid["latest_charge"]["id"]  # the emulator expands it
+    charge = paid["latest_charge"]["id"]  # the emulator expands it
+    assert entry["charge"] == charge
     assert "is cancelled but Stripe took £200.00" in caplog.text
+    # The organizer sees it in `status` until Stripe says the charge is refunded.
+    status = json.loads(sqlite_cli.ok("status", "--json").output)
+    [line] = status["attention"]
+    assert f"£200.00 for pledge {body['pledge_id']}, which is cancelled (charge {charge}" in line
+    assert "Needs attention" in sqlite_cli.ok("status").output
+    stripe.v1.refunds.create(params={"charge": charge})  # from the dashboard, say
+    refunded = as_dict(stripe.v1.charges.retrieve(charge))
+    for n in (3, 4):
+        assert deliver(keep_it_all, event("charge.refunded", refunded, n)).status_code == 200
+    assert json.loads(sqlite_cli.ok("status", "--json").output)["attention"] == []
+    assert "Needs attention" not in sqlite_cli.ok("status").output
+    ledger = open_ledger(sqlite_cli.db_url)
+    with ledger.read() as conn:
+        actions = (
+            conn.execute(
+                sa.select(journal.c.action).where(journal.c.action.like("payment.orphan%"))
+            )
+            .scalars()
+            .all()
+        )
+    ledger.dispose()
+    assert actions == ["payment.orphaned", "payment.orphan_refunded"]
+    assert listed(sqlite_cli)[body["pledge_id"]]["status"] == "cancelled"
 
 
 def test_the_same_form_sent_again_after_its_pledge_was_closed_says_reload(

@@ -128,11 +128,15 @@ def check(app: App, as_json: bool) -> None:
 @pass_app
 def status(app: App, as_json: bool) -> None:
     """Where the campaign stands: pledged, paid, backers, days left."""
+    from fundraiser.payments import orphans
+
     campaign = app.campaign
     with app.ledger.read() as conn:
         figures = figures_mod.compute(conn, campaign, app.now())
+        # For the organizer only (the public figures carry no pledge ids).
+        attention = [o.describe() for o in orphans.still_open(conn)]
     if as_json:
-        app.print_json(figures.as_json())
+        app.print_json({**figures.as_json(), "attention": attention})
         return
     out = app.out
     out.print(
@@ -159,6 +163,8 @@ def status(app: App, as_json: bool) -> None:
                 "unlimited" if tier.left is None else str(tier.left),
             )
         out.print(tiers)
+    for line in attention:
+        out.print(f"[bold yellow]Needs attention:[/bold yellow] {line}", highlight=False)
 
 
 def register(main: click.Group) -> None:

@@ -39,6 +39,7 @@ from fundraiser.ledger import (
     stripe_events,
 )
 from fundraiser.money import Money
+from fundraiser.payments import orphans
 from fundraiser.pledges import TRANSITIONS, Status
 from fundraiser.stripekeys import Keys
 
@@ -119,31 +120,6 @@ def move(
         return False
     pledges_mod.transition_row(tx, row, to, reason=reason, paid=paid, extra=extra)
     return True
-
-
-def _orphaned(
-    tx: Tx, ctx: Context, row: PledgeRow, intent: str | None, charge: str | None, money: Money
-) -> Outcome:
-    """Money taken for a pledge that is over: recorded once and reported, never absorbed.
-
-    The pledge stays as it is (its backer cancelled, or the campaign released
-    it); the organizer refunds the charge from Stripe's dashboard.
-    """
-    subject = f"pledge:{row.id}"
-    seen = driversql.first(
-        tx.conn,
-        "SELECT 1 FROM journal WHERE action = 'payment.orphaned' AND subject = ? AND data LIKE ?",
-        (subject, f'%"intent":"{intent}"%'),
-    )
-    if seen:
-        return Outcome.UNCHANGED
-    data = {"id": row.id, "status": row.status, "intent": intent, "charge": charge}
-    tx.record("payment.orphaned", subject, {**data, "amount": money.amount})
-    ctx.notes.append(
-        f"pledge {row.id} is {row.status} but Stripe took {money.format()} "
-        f"(charge {charge}): refund it from Stripe's dashboard"
-    )
-    return Outcome.APPLIED
 
 
 def queue_received(tx: Tx, ctx: Context, row: PledgeRow) -> None:
@@ -252,8 +228,12 @@ def apply_intent(tx: Tx, ctx: Context, intent: Mapping[str, Any]) -> Outcome:
                 return Outcome.APPLIED
             return Outcome.UNCHANGED
         received = int(intent.get("amount_received") or intent.get("amount") or row.amount)
-        if current in (Status.CANCELLED, Status.RELEASED, Status.FAILED):
-            return _orphaned(tx, ctx, row, intent_id, charge, Money(received, row.currency))
+        if current in orphans.OVER:  # money for a pledge that is over: kept in sight
+            note = orphans.record(tx, row, intent_id, charge, Money(received, row.currency))
+            if note is None:
+                return Outcome.UNCHANGED
+            ctx.notes.append(note)
+            return Outcome.APPLIED
         extra = {
             "stripe_intent": intent_id,
             "stripe_charge": charge,
@@ -353,6 +333,8 @@ def apply_charge(tx: Tx, ctx: Context, charge: Mapping[str, Any]) -> Outcome:
     if not _livemode_ok(row, charge):
         return Outcome.IGNORED
     current = Status(row.status)
+    if current in orphans.OVER:  # an orphaned payment, refunded from the dashboard
+        return Outcome.APPLIED if orphans.returned(tx, row, charge) else Outcome.UNCHANGED
     if current not in (Status.PAID, Status.DISPUTED, Status.REFUNDED):
         return Outcome.DEFERRED  # its payment is not recorded yet
     outcome = Outcome.UNCHANGED

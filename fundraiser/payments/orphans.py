@@ -1,0 +1,105 @@
+"""Money Stripe took for a pledge that is over (cancelled, released, failed).
+
+It should not happen: a pledge's card form is closed at Stripe before the
+pledge is cancelled. If it does (a race, a form closed by hand), the money is
+never absorbed into a pledge that is over and never ignored either: it is
+recorded once in the journal and listed by `fundraiser status` until Stripe
+reports the charge refunded (the organizer refunds it from the dashboard).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fundraiser import driversql
+from fundraiser.ledger import Tx, journal
+from fundraiser.money import Money
+from fundraiser.pledges import Status
+
+#: A pledge in one of these states holds no money of the backer's.
+OVER = frozenset({Status.CANCELLED, Status.RELEASED, Status.FAILED})
+TAKEN = "payment.orphaned"
+RETURNED = "payment.orphan_refunded"
+
+
+@dataclass(frozen=True)
+class Orphan:
+    pledge_id: int
+    status: str
+    charge: str | None
+    amount: Money
+    at: str  # when it was recorded
+
+    def describe(self) -> str:
+        return (
+            f"Stripe took {self.amount.format()} for pledge {self.pledge_id}, which is "
+            f"{self.status} (charge {self.charge}, {self.at[:10]}): refund it from Stripe's "
+            "dashboard"
+        )
+
+
+def _seen(conn: Connection, action: str, pledge_id: int, key: str, value: str | None) -> bool:
+    # The journal's data is canonical JSON, so a field is matched as written.
+    found = driversql.first(
+        conn,
+        "SELECT 1 FROM journal WHERE action = ? AND subject = ? AND data LIKE ?",
+        (action, f"pledge:{pledge_id}", f"%{json.dumps(key)}:{json.dumps(value)}%"),
+    )
+    return found is not None
+
+
+def record(tx: Tx, row: Any, intent: str | None, charge: str | None, money: Money) -> str | None:
+    """Journal the money once; the note for the organizer, or None if known already."""
+    if _seen(tx.conn, TAKEN, int(row.id), "intent", intent):
+        return None
+    data = {"id": row.id, "status": row.status, "intent": intent, "charge": charge}
+    tx.record(
+        TAKEN, f"pledge:{row.id}", {**data, "amount": money.amount, "currency": money.currency}
+    )
+    return (
+        f"pledge {row.id} is {row.status} but Stripe took {money.format()} "
+        f"(charge {charge}): refund it from Stripe's dashboard"
+    )
+
+
+def returned(tx: Tx, row: Any, charge: Mapping[str, Any]) -> bool:
+    """Journal that an orphaned charge was refunded in full; True if this changed anything."""
+    charge_id = str(charge.get("id") or "")
+    if not charge_id or not _seen(tx.conn, TAKEN, int(row.id), "charge", charge_id):
+        return False
+    if int(charge.get("amount_refunded") or 0) < int(charge.get("amount") or 0):
+        return False
+    if _seen(tx.conn, RETURNED, int(row.id), "charge", charge_id):
+        return False
+    tx.record(RETURNED, f"pledge:{row.id}", {"id": row.id, "charge": charge_id})
+    return True
+
+
+def still_open(conn: Connection) -> list[Orphan]:
+    """Orphaned payments not yet reported refunded, oldest first."""
+    rows = conn.execute(
+        sa.select(journal.c.action, journal.c.data, journal.c.at)
+        .where(journal.c.action.in_([TAKEN, RETURNED]))
+        .order_by(journal.c.seq)
+    ).all()
+    returned_charges = {json.loads(r.data)["charge"] for r in rows if r.action == RETURNED}
+    found = []
+    for r in rows:
+        data = json.loads(r.data)
+        if r.action == TAKEN and data.get("charge") not in returned_charges:
+            found.append(
+                Orphan(
+                    int(data["id"]),
+                    str(data["status"]),
+                    data.get("charge"),
+                    Money(int(data["amount"]), str(data["currency"])),
+                    r.at,
+                )
+            )
+    return found
