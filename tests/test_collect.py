@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from fundraiser.ledger import open_ledger, outbox, pledges
@@ -249,3 +250,17 @@ def test_card_forms_left_open_at_the_deadline_are_closed(
     assert len(localstripe.succeeded_charges()) == 1
     again = json.loads(sqlite_cli.ok("collect", "--json", env=after(stripe_env)).output)
     assert again["result"]["forms_closed"] == 0 and len(localstripe.succeeded_charges()) == 1
+
+
+def test_the_rate_limiter_spaces_calls_and_refuses_zero() -> None:
+    from fundraiser.errors import UserInputError
+    from fundraiser.payments.ratelimit import RateLimiter
+
+    limiter = RateLimiter(50)  # one call per 20 ms, the first at once
+    started = time.monotonic()
+    for _ in range(11):
+        limiter.wait()
+    assert time.monotonic() - started >= 0.2 - 0.005  # a floor: a slow machine only adds
+    assert limiter.calls == 11
+    with pytest.raises(UserInputError, match="--rate"):
+        RateLimiter(0)

@@ -197,9 +197,17 @@ def stripe_group() -> None:
     metavar="HOURS",
     help="Close card forms left unfinished this long; their pledges are cancelled.",
 )
+@click.option(
+    "--rate",
+    type=click.FloatRange(0.1, 100),
+    default=20.0,
+    show_default=True,
+    envvar="FUNDRAISER_STRIPE_RATE",
+    help="Most Stripe calls per second for re-reading intents and closing forms.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
-def sync(app: App, abandon_after: float, as_json: bool) -> None:
+def sync(app: App, abandon_after: float, rate: float, as_json: bool) -> None:
     """Catch up from Stripe's event list and by re-reading intents (resumable).
 
     Card forms a backer left unfinished for --abandon-after hours are closed at
@@ -217,6 +225,7 @@ def sync(app: App, abandon_after: float, as_json: bool) -> None:
         now=app.now(),
         abandon_after=timedelta(hours=abandon_after),
         stored_now=app.stored_now(),
+        rate=rate,
     )
     if as_json:
         app.print_json(report.as_json())

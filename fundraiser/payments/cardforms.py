@@ -15,6 +15,7 @@ Used by the backer's private link, by `fundraiser pledges cancel`, by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -128,12 +129,19 @@ def close_abandoned(
     now: datetime,
     after: timedelta = ABANDON_AFTER,
     stored_now: str | None = None,
+    pace: Callable[[], None] | None = None,
 ) -> list[int]:
-    """Close card forms left unfinished for longer than `after`; the pledges cancelled."""
+    """Close card forms left unfinished for longer than `after`; the pledges cancelled.
+
+    `pace` is called before each of a closing's two Stripe calls (a rate limiter).
+    """
     hours = after.total_seconds() / 3600
     reason = f"abandoned: the card form was not completed within {hours:g} hours"
     closed = []
     for pledge_id in abandoned(ledger, now - after):
+        if pace is not None:
+            pace()
+            pace()
         pledge = withdraw(
             ledger, client, ctx, pledge_id, reason=reason, only_if_unfinished=True, now=stored_now
         )

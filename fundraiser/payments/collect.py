@@ -46,10 +46,10 @@ from fundraiser.payments.events import (
     pledge_row,
     record_failure,
 )
+from fundraiser.payments.ratelimit import DEFAULT_RATE, RateLimiter
 from fundraiser.pledges import LIVE, Status
 
 DECISION_KEY = "collect.decision"
-DEFAULT_RATE = 20.0
 #: Declines a retry cannot fix: only the backer (a new card) can.
 HARD_DECLINES = frozenset(
     {
@@ -65,29 +65,6 @@ HARD_DECLINES = frozenset(
 )
 RETRY_AFTER = timedelta(hours=48)
 MAX_ATTEMPTS = 4
-
-
-class RateLimiter:
-    """Spaces calls evenly at `rate` per second across threads (no bursts)."""
-
-    def __init__(self, rate: float) -> None:
-        if rate <= 0:
-            raise UserInputError("--rate must be above zero")
-        self.rate = rate
-        self.interval = 1.0 / rate
-        self._next = time.monotonic()
-        self._lock = threading.Lock()
-        self.calls = 0
-
-    def wait(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            slot = max(self._next, now)
-            self._next = slot + self.interval
-            self.calls += 1
-        delay = slot - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
 
 
 def _collectable(conn: Connection) -> Money | None:

@@ -27,6 +27,7 @@ from fundraiser.payments import cardforms
 from fundraiser.payments.client import CardError, as_dict, stripe_errors
 from fundraiser.payments.events import Context, apply_intent, deferred_count, retry_deferred
 from fundraiser.payments.intents import ensure_attached, retrieve_intent
+from fundraiser.payments.ratelimit import DEFAULT_RATE, RateLimiter
 from fundraiser.payments.webhooks import prepare, store_and_apply
 from fundraiser.pledges import Status
 
@@ -90,8 +91,10 @@ def sync(
     now: datetime | None = None,
     abandon_after: timedelta = cardforms.ABANDON_AFTER,
     stored_now: str | None = None,
+    rate: float = DEFAULT_RATE,
 ) -> SyncReport:
     report = SyncReport()
+    limiter = RateLimiter(rate)  # intents re-read and forms closed one call at a time
     cursor = _cursor(ledger)
     params: Any = {"limit": page_size}
     if cursor is not None:
@@ -118,7 +121,7 @@ def sync(
     if newest is not None and newest != cursor:
         _save_cursor(ledger, newest)
     report.cursor = newest
-    reread_intents(ledger, client, ctx, report)
+    reread_intents(ledger, client, ctx, report, pace=limiter.wait)
     report.abandoned = cardforms.close_abandoned(
         ledger,
         client,
@@ -126,6 +129,7 @@ def sync(
         now=now or datetime.now(UTC),
         after=abandon_after,
         stored_now=stored_now,
+        pace=limiter.wait,
     )
     with ledger.write() as tx:
         retry_deferred(tx, ctx)
@@ -136,7 +140,12 @@ def sync(
 
 
 def reread_intents(
-    ledger: Ledger, client: stripe.StripeClient, ctx: Context, report: SyncReport
+    ledger: Ledger,
+    client: stripe.StripeClient,
+    ctx: Context,
+    report: SyncReport,
+    *,
+    pace: Callable[[], None] | None = None,
 ) -> None:
     """Pending pledges with a card form, and charges left in flight: ask Stripe."""
     from fundraiser.ledger import pledges
@@ -154,7 +163,11 @@ def reread_intents(
         if status == Status.PROCESSING.value and not str(intent_id).startswith("pi_"):
             continue  # collect's own recovery finds that charge (or makes it)
         report.intents_checked += 1
+        if pace is not None:
+            pace()
         intent = retrieve_intent(client, str(intent_id))
+        if pace is not None and intent.get("status") == "succeeded":
+            pace()  # saving the card on its customer reads (and may write) once more
         try:
             ensure_attached(client, intent)
         except CardError:
