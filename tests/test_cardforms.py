@@ -13,12 +13,14 @@ import sqlalchemy as sa
 
 from fundraiser import pledges as pledges_mod
 from fundraiser.ledger import journal, open_ledger
+from fundraiser.ledger import pledges as pledges_table
 from fundraiser.payments.client import as_dict
+from fundraiser.payments.events import id_of
 from fundraiser.service.app import create_app
 from tests import stripe_fixtures
 from tests.conftest import Cli
 from tests.stripe_fixtures import NOW, LocalStripe, TestClient, copy_campaign, make_settings
-from tests.test_collect import listed
+from tests.test_collect import after, authorized, listed
 from tests.test_service_pledges import PLEDGE, post, save_card, sdk
 from tests.test_webhooks import deliver, event
 
@@ -226,3 +228,64 @@ def test_the_same_form_sent_again_after_its_pledge_was_closed_says_reload(
     assert len(localstripe.all("setup_intents")) == forms  # no new card form
     fresh = post(service, PLEDGE, **{"Idempotency-Key": "form-2"})
     assert fresh.status_code == 201 and fresh.json()["pledge_id"] != first.json()["pledge_id"]
+
+
+def saved_card_customer(env: dict[str, str], sqlite_cli: Cli, pledge_id: int) -> str | None:
+    """Whose customer the pledge's saved card is on now, at Stripe."""
+    ledger = open_ledger(sqlite_cli.db_url)
+    with ledger.read() as conn:
+        method = conn.execute(
+            sa.select(pledges_table.c.stripe_payment_method).where(pledges_table.c.id == pledge_id)
+        ).scalar()
+    ledger.dispose()
+    assert method, "the ledger names no saved card"
+    return id_of(sdk(env).v1.payment_methods.retrieve(method).customer)
+
+
+def card_of(sqlite_cli: Cli, pledge_id: int) -> str | None:
+    ledger = open_ledger(sqlite_cli.db_url)
+    with ledger.read() as conn:
+        found = conn.execute(
+            sa.select(pledges_table.c.stripe_payment_method).where(pledges_table.c.id == pledge_id)
+        ).scalar()
+    ledger.dispose()
+    return found
+
+
+def test_cancelling_a_pledge_with_a_saved_card_removes_the_card_from_stripe(
+    service: TestClient, stripe_env: dict[str, str], sqlite_cli: Cli
+) -> None:
+    backer = post(service, {**PLEDGE, "email": "backer@example.org"}).json()
+    save_card(stripe_env, backer["client_secret"])
+    by_backer = backer["pledge_id"]
+    assert service.post(f"/api/pledges/{by_backer}/confirm").json()["status"] == "authorized"
+    [by_organizer, kept] = authorized(service, stripe_env, ["4242424242424242"] * 2)
+    methods = {pid: card_of(sqlite_cli, pid) for pid in (by_backer, by_organizer, kept)}
+    assert all(saved_card_customer(stripe_env, sqlite_cli, pid) for pid in methods)
+    token = backer["manage_url"].rsplit("/", 1)[1]
+    assert service.post(f"/api/manage/{token}/cancel").json()["status"] == "cancelled"
+    sqlite_cli.ok("pledges", "cancel", str(by_organizer), env=stripe_env)
+    stripe = sdk(stripe_env)
+    for pid in (by_backer, by_organizer):
+        assert listed(sqlite_cli)[pid]["status"] == "cancelled"
+        assert card_of(sqlite_cli, pid) is None  # the ledger forgets the card's id too
+        assert id_of(stripe.v1.payment_methods.retrieve(methods[pid]).customer) is None
+    assert saved_card_customer(stripe_env, sqlite_cli, kept)  # an authorized pledge keeps it
+    again = json.loads(sqlite_cli.ok("stripe", "sync", "--json", env=stripe_env).output)
+    assert again["cards_removed"] == []
+
+
+def test_a_missed_goal_releases_pledges_and_removes_their_cards_once(
+    service: TestClient, stripe_env: dict[str, str], sqlite_cli: Cli, campaign_dir: Path
+) -> None:
+    ids = authorized(service, stripe_env, ["4242424242424242"] * 2)
+    methods = {pid: card_of(sqlite_cli, pid) for pid in ids}
+    copy_campaign(campaign_dir, 'goal = "100.00"', 'goal = "5000.00"')
+    done = json.loads(sqlite_cli.ok("collect", "--json", env=after(stripe_env)).output)
+    assert (done["result"]["released"], done["result"]["cards_removed"]) == (2, 2)
+    stripe = sdk(stripe_env)
+    for pid in ids:
+        assert listed(sqlite_cli)[pid]["status"] == "released"
+        assert id_of(stripe.v1.payment_methods.retrieve(methods[pid]).customer) is None
+    rerun = json.loads(sqlite_cli.ok("collect", "--json", env=after(stripe_env)).output)
+    assert rerun["result"]["cards_removed"] == 0

@@ -104,6 +104,8 @@ def collect(
     currency = app.campaign.currency
     if report.closed:
         click.echo(f"Closed {report.closed} card form(s) never completed: pledges cancelled.")
+    if report.cards_removed:
+        click.echo(f"Removed {report.cards_removed} saved card(s) that will never be charged.")
     if the_plan.decision == "release":
         click.echo(
             f"The goal was not met: released {report.released} pledge(s); nothing was charged. "
@@ -243,6 +245,11 @@ def sync(app: App, abandon_after: float, rate: float, as_json: bool) -> None:
             + ", ".join(str(i) for i in report.abandoned)
             + " cancelled"
             if report.abandoned
+            else ""
+        )
+        + (
+            f"; removed {len(report.cards_removed)} saved card(s) that will never be charged"
+            if report.cards_removed
             else ""
         )
         + "."

@@ -197,20 +197,26 @@ def cancel(app: App, pledge_id: int, reason: str) -> None:
     """
     with app.ledger.read() as conn:
         found = pledges_mod.get(conn, pledge_id)
-    if found.source == "online" and found.status is Status.PENDING and found.stripe_intent:
+    open_form = found.status is Status.PENDING and bool(found.stripe_intent)
+    if found.source == "online" and (open_form or found.status is not Status.PENDING):
         from fundraiser.payments import cardforms
         from fundraiser.payments.env import payments_from_env
 
         try:
             env = payments_from_env(os.environ, app.ledger, app.campaign)
         except UserInputError as exc:
-            raise UserInputError(
-                f"pledge {pledge_id}'s card form is still open at Stripe and is closed "
-                f"there first: {exc}"
-            ) from None
-        pledge = cardforms.withdraw(
-            app.ledger, env.client, env.ctx, pledge_id, reason=reason, now=app.stored_now()
-        )
+            if open_form:
+                raise UserInputError(
+                    f"pledge {pledge_id}'s card form is still open at Stripe and is closed "
+                    f"there first: {exc}"
+                ) from None
+            env = None  # a saved card, if any, goes at the next `stripe sync`
+        if env is not None:
+            pledge = cardforms.withdraw(
+                app.ledger, env.client, env.ctx, pledge_id, reason=reason, now=app.stored_now()
+            )
+        else:
+            pledge = pledges_mod.cancel(app.ledger, pledge_id, reason, now=app.stored_now())
     else:
         pledge = pledges_mod.cancel(app.ledger, pledge_id, reason, now=app.stored_now())
     click.echo(f"Pledge {pledge.id} is now {pledge.status.value}.")

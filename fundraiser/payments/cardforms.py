@@ -11,10 +11,17 @@ Used by the backer's private link, by `fundraiser pledges cancel`, by
 `fundraiser stripe sync`, which closes forms left open past a time limit
 (a backer who closed the tab) so a limited tier's place comes back, and by
 `fundraiser collect`, which closes every form still open at the deadline.
+
+A card saved for a pledge that ends without a payment (cancelled, released,
+lapsed) is removed from the backer's Stripe customer: we will never charge it,
+so Stripe should not keep it for us. Cancelling removes it at once; `collect`
+and `stripe sync` sweep up any left (after a crash, or a Stripe outage), so a
+rerun finishes the job.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +33,7 @@ from fundraiser import pledges as pledges_mod
 from fundraiser.errors import InvalidTransition, NotFound, PaymentError
 from fundraiser.ledger import Ledger, pledges
 from fundraiser.payments.client import StripeUnavailable, as_dict, opts, stripe_errors
-from fundraiser.payments.events import Context, apply_intent, pledge_row
+from fundraiser.payments.events import Context, apply_intent, id_of, pledge_row
 from fundraiser.payments.intents import ensure_attached, retrieve_intent
 from fundraiser.pledges import Pledge, Status
 
@@ -96,10 +103,17 @@ def withdraw(
             apply_intent(tx, ctx, intent)
     with ledger.write(now) as tx:
         current = pledges_mod.get(tx.conn, pledge_id)
-        if current.status is Status.PENDING or (
+        cancel = current.status is Status.PENDING or (
             not only_if_unfinished and Status.CANCELLED in pledges_mod.TRANSITIONS[current.status]
-        ):
-            return pledges_mod.transition(tx, pledge_id, Status.CANCELLED, reason=reason)
+        )
+        if cancel:
+            cancelled = pledges_mod.transition(tx, pledge_id, Status.CANCELLED, reason=reason)
+    if cancel:
+        # Best effort: the pledge is cancelled either way, and the next sync or
+        # collect removes a card left behind.
+        with contextlib.suppress(PaymentError):
+            remove_cards(ledger, client, ctx, [pledge_id], now=now)
+        return cancelled
     if only_if_unfinished:
         return current
     if current.status is Status.PAID:
@@ -153,3 +167,69 @@ def close_abandoned(
 def _moment(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+#: Pledges in these states will never be charged: a saved card has no use.
+_ENDED_UNPAID = (Status.CANCELLED.value, Status.RELEASED.value, Status.FAILED.value)
+
+
+def cards_to_remove(ledger: Ledger, ids: list[int] | None = None) -> list[int]:
+    """Online pledges that ended unpaid and still name a saved card."""
+    query = (
+        sa.select(pledges.c.id)
+        .where(
+            pledges.c.source == "online",
+            pledges.c.status.in_(_ENDED_UNPAID),
+            pledges.c.paid_amount == 0,
+            pledges.c.stripe_payment_method.is_not(None),
+        )
+        .order_by(pledges.c.id)
+    )
+    if ids is not None:
+        query = query.where(pledges.c.id.in_(ids))
+    with ledger.read() as conn:
+        return [int(v) for v in conn.execute(query).scalars()]
+
+
+def remove_cards(
+    ledger: Ledger,
+    client: stripe.StripeClient,
+    ctx: Context,
+    ids: list[int] | None = None,
+    *,
+    now: str | None = None,
+    pace: Callable[[], None] | None = None,
+) -> list[int]:
+    """Detach saved cards of pledges that ended unpaid; the pledges whose card went.
+
+    Detach first, then forget the card's id in the ledger (journalled): a crash
+    in between leaves the id, and the next sweep detaches again, which Stripe
+    answers from the idempotency key (or as already detached).
+    """
+    removed = []
+    for pledge_id in cards_to_remove(ledger, ids):
+        with ledger.read() as conn:
+            row = pledge_row(conn, id=pledge_id)
+        if row is None or not row.stripe_payment_method:
+            continue
+        method = str(row.stripe_payment_method)
+        with stripe_errors(f"removing pledge {pledge_id}'s saved card"):
+            if pace is not None:
+                pace()
+            found = client.v1.payment_methods.retrieve(method)
+            if id_of(getattr(found, "customer", None)):  # still saved: detach it
+                if pace is not None:
+                    pace()
+                client.v1.payment_methods.detach(
+                    method, options=opts(ctx.keys.key(pledge_id, "detach"))
+                )
+        with ledger.write(now) as tx:
+            done = tx.execute(
+                pledges.update()
+                .where(pledges.c.id == pledge_id, pledges.c.stripe_payment_method == method)
+                .values(stripe_payment_method=None, updated_at=tx.now)
+            )
+            if done.rowcount:
+                tx.record("pledge.card_removed", f"pledge:{pledge_id}", {"id": pledge_id})
+                removed.append(pledge_id)
+    return removed

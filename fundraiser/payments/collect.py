@@ -252,6 +252,7 @@ class Report:
     released: int = 0
     lapsed: int = 0
     closed: int = 0  # card forms left open at the deadline, closed at Stripe
+    cards_removed: int = 0  # saved cards of pledges that ended unpaid, detached
     seconds: float = 0.0
     stripe_calls: int = 0
 
@@ -267,6 +268,7 @@ class Report:
             "released": self.released,
             "lapsed": self.lapsed,
             "forms_closed": self.closed,
+            "cards_removed": self.cards_removed,
             "seconds": round(self.seconds, 3),
             "stripe_calls": self.stripe_calls,
         }
@@ -497,6 +499,7 @@ class Collector:
                     record_answered()
                 if recorded is not None:
                     recorded.result()
+        self.remove_cards()
         self.report.seconds = time.perf_counter() - started
         self.report.stripe_calls = self.limiter.calls
         return self.report
@@ -521,6 +524,21 @@ class Collector:
                 continue
             if pledge.status is Status.CANCELLED:
                 self.report.closed += 1
+
+    def remove_cards(self) -> None:
+        """Detach the saved cards of pledges released, lapsed or cancelled (never charged)."""
+        try:
+            removed = cardforms.remove_cards(
+                self.ledger,
+                self.client,
+                self.ctx,
+                now=self.now() if self.now else None,
+                pace=self.limiter.wait,
+            )
+        except PaymentError as exc:
+            self.report.errors.append(f"{exc} (rerun collect or stripe sync to finish)")
+            return
+        self.report.cards_removed += len(removed)
 
     def _decide(self, decision: str) -> None:
         with self._lock, self._write() as tx:

@@ -6,7 +6,8 @@ Two passes, both safe to interrupt and rerun:
 2. Re-reading intents: pending pledges whose card form may have been
    completed, and charges an interrupted `collect` left in flight.
 3. Closing card forms left unfinished too long (cardforms.close_abandoned):
-   the backer left, and a limited tier's place comes back.
+   the backer left, and a limited tier's place comes back; and removing saved
+   cards of pledges that ended unpaid (cardforms.remove_cards).
 The cursor only moves forward after a pass completes, minus an overlap, so
 events that share a second (or arrive late) are never skipped.
 """
@@ -46,6 +47,7 @@ class SyncReport:
     intents_moved: int = 0
     deferred: int = 0
     abandoned: list[int] = field(default_factory=list)
+    cards_removed: list[int] = field(default_factory=list)
     cursor: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -58,6 +60,7 @@ class SyncReport:
             "intents_moved": self.intents_moved,
             "deferred": self.deferred,
             "abandoned": self.abandoned,
+            "cards_removed": self.cards_removed,
             "cursor": self.cursor,
             "notes": self.notes,
         }
@@ -130,6 +133,10 @@ def sync(
         after=abandon_after,
         stored_now=stored_now,
         pace=limiter.wait,
+    )
+    # Saved cards of pledges that ended unpaid, left by a crash or an outage.
+    report.cards_removed = cardforms.remove_cards(
+        ledger, client, ctx, now=stored_now, pace=limiter.wait
     )
     with ledger.write() as tx:
         retry_deferred(tx, ctx)
