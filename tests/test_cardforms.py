@@ -232,17 +232,13 @@ def test_the_same_form_sent_again_after_its_pledge_was_closed_says_reload(
 
 def saved_card_customer(env: dict[str, str], sqlite_cli: Cli, pledge_id: int) -> str | None:
     """Whose customer the pledge's saved card is on now, at Stripe."""
-    ledger = open_ledger(sqlite_cli.db_url)
-    with ledger.read() as conn:
-        method = conn.execute(
-            sa.select(pledges_table.c.stripe_payment_method).where(pledges_table.c.id == pledge_id)
-        ).scalar()
-    ledger.dispose()
+    method = card_of(sqlite_cli, pledge_id)
     assert method, "the ledger names no saved card"
     return id_of(sdk(env).v1.payment_methods.retrieve(method).customer)
 
 
 def card_of(sqlite_cli: Cli, pledge_id: int) -> str | None:
+    """The saved card's id the ledger holds for a pledge."""
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.read() as conn:
         found = conn.execute(

@@ -11,9 +11,21 @@ from rich.progress import Progress
 from fundraiser.cli.app import App, pass_app
 from fundraiser.cli.pledges import pledges as pledges_group
 from fundraiser.money import Money, parse
+from fundraiser.payments.ratelimit import DEFAULT_RATE
 
 if TYPE_CHECKING:
     from fundraiser.payments.env import Payments
+
+
+# One pace for every command that calls Stripe in bulk (collect, stripe sync).
+RATE = click.option(
+    "--rate",
+    type=click.FloatRange(0.1, 100),
+    default=DEFAULT_RATE,
+    show_default=True,
+    envvar="FUNDRAISER_STRIPE_RATE",
+    help="Most Stripe calls per second (Stripe allows 25 in test mode, 100 live).",
+)
 
 
 def _payments(app: App, *, fix_days: int = 7, need_links: bool = False) -> Payments:
@@ -55,14 +67,7 @@ def serve(app: App, host: str, port: int) -> None:
     is_flag=True,
     help="Also retry soft declines (after 48 h) and lapse pledges whose fix window ended.",
 )
-@click.option(
-    "--rate",
-    type=click.FloatRange(0.1, 100),
-    default=20.0,
-    show_default=True,
-    envvar="FUNDRAISER_STRIPE_RATE",
-    help="Most Stripe calls per second (Stripe allows 25 in test mode, 100 live).",
-)
+@RATE
 @click.option(
     "--fix-days",
     type=click.IntRange(1, 60),
@@ -199,14 +204,7 @@ def stripe_group() -> None:
     metavar="HOURS",
     help="Close card forms left unfinished this long; their pledges are cancelled.",
 )
-@click.option(
-    "--rate",
-    type=click.FloatRange(0.1, 100),
-    default=20.0,
-    show_default=True,
-    envvar="FUNDRAISER_STRIPE_RATE",
-    help="Most Stripe calls per second for re-reading intents and closing forms.",
-)
+@RATE
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
 def sync(app: App, abandon_after: float, rate: float, as_json: bool) -> None:
