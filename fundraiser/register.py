@@ -10,6 +10,7 @@ import csv
 import enum
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from fundraiser.ledger import (
     Tx,
     allotments,
     members,
+    outbox,
     pledges,
     register_entries,
     remainders,
@@ -99,9 +101,10 @@ def paid_unallotted(conn: Connection) -> list[PaidPledge]:
         return paid
 
 
-def make_plan(conn: Connection, campaign: Campaign, paid: list[PaidPledge] | None = None) -> Plan:
+def make_plan(conn: Connection, campaign: Campaign) -> Plan:
+    """The plan for paid pledges not yet allotted."""
     return allocate(
-        paid if paid is not None else paid_unallotted(conn),
+        paid_unallotted(conn),
         campaign.shares,
         offer_max_shares=campaign.offer_max_shares,
         existing=existing_holdings(conn),
@@ -120,20 +123,40 @@ class IssueResult:
 
 
 def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = None) -> IssueResult:
-    """Apply the allotment plan in one transaction. With nothing new, changes nothing."""
+    """Apply the allotment plan in one transaction. With nothing new, changes nothing.
+
+    The pledges are stamped on a second thread while Python allocates:
+    SQLite and psycopg let go of the GIL while a statement runs, so on two
+    cores the two overlap. The transaction's connection is used by one thread
+    at a time: the main thread reads everything it needs first and touches the
+    connection again only once the stamp is done (leaving the `with` block
+    waits for it, also when allocation fails).
+    """
     with ledger.write(now) as tx, gc_paused():
         paid = paid_unallotted(tx.conn)
-        plan = make_plan(tx.conn, campaign, paid)
-        if not plan.allotments:
+        if not paid:
             return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
-        return _apply(tx, plan, {p.pledge_id: p.amount.amount for p in paid}, today)
+        existing, start = existing_holdings(tx.conn), _Start.read(tx)
+        with ThreadPoolExecutor(max_workers=1) as database:
+            marking = database.submit(_mark_allotted, tx, len(paid))
+            plan = allocate(  # pure Python: no database here while the stamp runs
+                paid, campaign.shares, offer_max_shares=campaign.offer_max_shares, existing=existing
+            )
+            marking.result()
+        rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid}, today)
+        if rows.planned != len(paid):  # rolls the whole issue back
+            raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
+        _write(tx, rows, plan.currency, today)
+        # The whole issue is one change, so one journal entry records all of it.
+        tx.record("shares.issue", "register", rows.journal(plan, start.member))
+        return rows.result(plan, start.member)
 
 
 def _mark_allotted(tx: Tx, count: int) -> None:
-    """Stamp every pledge the plan took, in one statement.
+    """Stamp every paid pledge not yet allotted, in one statement.
 
-    The plan took exactly what paid_unallotted read, in this same write
-    transaction (no other writer can run), so the same condition finds them.
+    They are exactly the pledges paid_unallotted read, in this same write
+    transaction (no other writer can run), and every one is in the plan.
     """
     done = tx.execute(
         pledges.update()
@@ -145,11 +168,31 @@ def _mark_allotted(tx: Tx, count: int) -> None:
         .values(allotted_at=tx.now)
     )
     if done.rowcount != count:  # rolls the whole issue back
-        raise LedgerError(f"issue planned {count} pledges but found {done.rowcount} to mark")
+        raise LedgerError(f"issue read {count} paid pledges but found {done.rowcount} to mark")
 
 
 def _next(tx: Tx, column: sa.Column[Any]) -> int:
     return int(tx.execute(sa.select(sa.func.coalesce(sa.func.max(column), 0))).scalar() or 0) + 1
+
+
+@dataclass(frozen=True)
+class _Start:
+    """The register as the issue finds it: numbers already taken, and the next free ones."""
+
+    number_of: dict[str, int]
+    member: int
+    entry: int
+    certificate: int
+
+    @classmethod
+    def read(cls, tx: Tx) -> _Start:
+        rows = tx.execute(sa.select(members.c.person_key, members.c.number))
+        return cls(
+            {row.person_key: row.number for row in rows},
+            _next(tx, members.c.number),
+            _next(tx, register_entries.c.id),
+            _next(tx, register_entries.c.certificate_number),
+        )
 
 
 # Row layouts for bulk_insert: tuples in these column orders; the columns
@@ -160,113 +203,140 @@ LINK_COLUMNS = ("entry_id", "pledge_id", "amount")
 REMAINDER_COLUMNS = ("pledge_id", "person_key", "amount", "reason")
 
 
-def _apply(tx: Tx, plan: Plan, held: dict[int, int], today: str) -> IssueResult:
-    rows = tx.execute(sa.select(members.c.person_key, members.c.number))
-    number_of: dict[str, int] = {row.person_key: row.number for row in rows}
-    first_member = next_member = _next(tx, members.c.number)
-    next_entry = _next(tx, register_entries.c.id)
-    next_certificate = _next(tx, register_entries.c.certificate_number)
-    now, currency, price = tx.now, plan.currency, plan.price.amount
-    issue_kind = EntryKind.ISSUE.value
-    new_members: list[tuple[Any, ...]] = []
-    entries: list[tuple[Any, ...]] = []
-    links: list[tuple[int, int, int]] = []
-    refunds: list[tuple[Any, ...]] = []
-    # The journal keeps ids and amounts only, one list per field: it is one
-    # entry for the whole issue, and long flat lists encode fastest.
-    journal_pledges: list[list[int]] = []
-    planned = 0
-    for allotment in plan.allotments:
-        key, pledge_ids, shares = allotment.person_key, allotment.pledge_ids, allotment.shares
-        planned += len(pledge_ids)
-        for rem in allotment.remainders:
-            refunds.append((rem.pledge_id, key, rem.amount.amount, rem.reason))
-        if not shares:
-            continue
-        number = number_of.get(key)
-        if number is None:
-            number = number_of[key] = next_member
-            next_member += 1
-            new_members.append((number, key, allotment.name, allotment.email, allotment.address))
-        amount = price * shares
-        entries.append((next_entry, number, shares, amount, next_certificate))
-        journal_pledges.append(list(pledge_ids))
-        if len(pledge_ids) == 1:  # kept money is the price of the shares
-            links.append((next_entry, pledge_ids[0], amount))
-        else:
-            _link_pledges(links, next_entry, allotment.remainders, pledge_ids, held)
-        next_entry += 1
-        next_certificate += 1
-    stamped = {"created_at": now}
-    bulk_insert(tx.conn, members, new_members, MEMBER_COLUMNS, {"admitted_on": today, **stamped})
-    entry_constants = {"kind": issue_kind, "currency": currency, "entry_date": today, **stamped}
-    bulk_insert(tx.conn, register_entries, entries, ENTRY_COLUMNS, entry_constants)
-    bulk_insert(tx.conn, allotments, links, LINK_COLUMNS)
-    due = {"currency": currency, "status": "due", **stamped}
-    bulk_insert(tx.conn, remainders, refunds, REMAINDER_COLUMNS, due)
-    _mark_allotted(tx, planned)
-    # The welcome mail is queued with the change that causes it.
-    outbox_mod.queue_many(tx, _welcome_mail(new_members, today, now))
-    refund_total = sum(r[2] for r in refunds)
-    last_member = next_member - 1 if new_members else None
-    # The whole issue is one change, so one journal entry records all of it.
-    tx.record(
-        "shares.issue",
-        "register",
-        {
-            "members_admitted": len(new_members),
-            "members": [first_member, last_member] if new_members else None,
+@dataclass
+class _Rows:
+    """An issue's rows, built from the plan in Python, before any is written."""
+
+    new_members: list[tuple[Any, ...]]
+    entries: list[tuple[Any, ...]]
+    links: list[tuple[int, int, int]]
+    refunds: list[tuple[Any, ...]]
+    journal_pledges: list[list[int]]
+    planned: int
+
+    @classmethod
+    def build(cls, plan: Plan, start: _Start, held: dict[int, int], today: str) -> _Rows:
+        number_of = dict(start.number_of)
+        next_member, next_entry, next_certificate = start.member, start.entry, start.certificate
+        price = plan.price.amount
+        new_members: list[tuple[Any, ...]] = []
+        entries: list[tuple[Any, ...]] = []
+        links: list[tuple[int, int, int]] = []
+        refunds: list[tuple[Any, ...]] = []
+        # The journal keeps ids and amounts only, one list per field: it is one
+        # entry for the whole issue, and long flat lists encode fastest.
+        journal_pledges: list[list[int]] = []
+        planned = 0
+        for allotment in plan.allotments:
+            key, pledge_ids, shares = allotment.person_key, allotment.pledge_ids, allotment.shares
+            planned += len(pledge_ids)
+            for rem in allotment.remainders:
+                refunds.append((rem.pledge_id, key, rem.amount.amount, rem.reason))
+            if not shares:
+                continue
+            number = number_of.get(key)
+            if number is None:
+                number = number_of[key] = next_member
+                next_member += 1
+                a = allotment
+                new_members.append((number, key, a.name, a.email, a.address))
+            amount = price * shares
+            entries.append((next_entry, number, shares, amount, next_certificate))
+            journal_pledges.append(list(pledge_ids))
+            if len(pledge_ids) == 1:  # kept money is the price of the shares
+                links.append((next_entry, pledge_ids[0], amount))
+            else:
+                _link_pledges(links, next_entry, allotment.remainders, pledge_ids, held)
+            next_entry += 1
+            next_certificate += 1
+        return cls(new_members, entries, links, refunds, journal_pledges, planned)
+
+    def journal(self, plan: Plan, first_member: int) -> dict[str, Any]:
+        """The one journal entry for the whole issue: ids and amounts, no names."""
+        entries, refunds, admitted = self.entries, self.refunds, len(self.new_members)
+        return {
+            "members_admitted": admitted,
+            "members": [first_member, first_member + admitted - 1] if admitted else None,
             "shares": plan.total_shares,
-            "price": price,
-            "currency": currency,
+            "price": plan.price.amount,
+            "currency": plan.currency,
             "entries": {
                 "entry": [e[0] for e in entries],
                 "member": [e[1] for e in entries],
                 "shares": [e[2] for e in entries],
                 "certificate": [e[4] for e in entries],
-                "pledges": journal_pledges,
+                "pledges": self.journal_pledges,
             },
             "remainders": {
                 "pledge": [r[0] for r in refunds],
                 "amount": [r[2] for r in refunds],
                 "reason": [r[3] for r in refunds],
             },
-        },
-    )
-    return IssueResult(
-        len(new_members),
-        len(entries),
-        plan.total_shares,
-        len(refunds),
-        Money(refund_total, currency),
-        first_member if new_members else None,
-        last_member,
-    )
+        }
 
-
-def _welcome_mail(new_members: list[tuple[Any, ...]], today: str, now: str) -> list[outbox_mod.Row]:
-    """Outbox rows welcoming each new member (rows as MEMBER_COLUMNS)."""
-    kind, queued = outbox_mod.Kind.WELCOME.value, outbox_mod.MailStatus.QUEUED.value
-    # The template data is the same canonical JSON outbox.message() writes
-    # ({"admitted_on", "member_number"}, sorted keys), formatted here
-    # because encoding 50,000 small dicts one by one costs half a second.
-    admitted = json.dumps(today)
-    return [
-        outbox_mod.Row(
-            now,
-            kind,
-            f"welcome:member:{number}",
-            email,
-            name,
-            f'{{"admitted_on": {admitted}, "member_number": {number}}}',
-            None,
-            number,
-            queued,
-            0,
-            now,
+    def result(self, plan: Plan, first_member: int) -> IssueResult:
+        admitted = len(self.new_members)
+        return IssueResult(
+            admitted,
+            len(self.entries),
+            plan.total_shares,
+            len(self.refunds),
+            Money(sum(r[2] for r in self.refunds), plan.currency),
+            first_member if admitted else None,
+            first_member + admitted - 1 if admitted else None,
         )
-        for number, _key, name, email, *_ in new_members
-    ]
+
+
+def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
+    """Insert an issue's rows, and queue the welcome mail with the change that causes it."""
+    stamped = {"created_at": tx.now}
+    conn = tx.conn
+    bulk_insert(conn, members, rows.new_members, MEMBER_COLUMNS, {"admitted_on": today, **stamped})
+    entry_constants = {
+        "kind": EntryKind.ISSUE.value,
+        "currency": currency,
+        "entry_date": today,
+        **stamped,
+    }
+    bulk_insert(conn, register_entries, rows.entries, ENTRY_COLUMNS, entry_constants)
+    bulk_insert(conn, allotments, rows.links, LINK_COLUMNS)
+    due = {"currency": currency, "status": "due", **stamped}
+    bulk_insert(conn, remainders, rows.refunds, REMAINDER_COLUMNS, due)
+    if rows.new_members:
+        first, last = rows.new_members[0][0], rows.new_members[-1][0]
+        _queue_welcome(tx, first, last, today)
+
+
+def _queue_welcome(tx: Tx, first: int, last: int, today: str) -> None:
+    """Queue a welcome mail for members first..last, in one INSERT ... SELECT.
+
+    The rows come from the members just written: no Python object per
+    member. The template data is the canonical JSON outbox.message() writes
+    ({"admitted_on", "member_number"}, sorted keys), and a dedupe key already
+    in the outbox is skipped, as queue_many would.
+    """
+    number = sa.cast(members.c.number, sa.Text)
+    key = sa.literal("welcome:member:") + number
+    data = sa.literal(f'{{"admitted_on": {json.dumps(today)}, "member_number": ') + number + "}"
+    kind, queued = outbox_mod.Kind.WELCOME.value, outbox_mod.MailStatus.QUEUED.value
+    taken = sa.select(outbox.c.id).where(outbox.c.dedupe_key == key).exists()
+    rows = sa.select(
+        sa.literal(tx.now),
+        sa.literal(kind),
+        key,
+        members.c.email,
+        members.c.name,
+        data,
+        members.c.number,
+        sa.literal(queued),
+        sa.literal(0),
+        sa.literal(tx.now),
+    ).where(members.c.number.between(first, last), members.c.email.is_not(None), ~taken)
+    columns = ["created_at", "kind", "dedupe_key", "to_email", "to_name", "data"]
+    columns += ["member_number", "status", "attempts", "next_attempt_at"]
+    done = tx.execute(outbox.insert().from_select(columns, rows))
+    if done.rowcount:
+        tx.record("mail.queue", "outbox", {"count": done.rowcount, "kinds": [kind]})
 
 
 def _link_pledges(

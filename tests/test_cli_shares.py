@@ -7,6 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from fundraiser.ledger import open_ledger
@@ -162,18 +163,27 @@ def test_members_export_csv_and_json(cli: Cli, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "does not exist" in bad.output
 
 
-def test_an_issue_that_fails_partway_leaves_the_ledger_untouched(sqlite_cli: Cli) -> None:
-    """The register rows go in on a background thread; a failure there rolls all back."""
+@pytest.mark.parametrize(
+    "refused",
+    [
+        "INSERT ON remainders",  # the last rows the issue writes
+        "UPDATE ON pledges",  # the stamp, which runs on a second thread during allocation
+    ],
+)
+def test_an_issue_that_fails_partway_leaves_the_ledger_untouched(
+    sqlite_cli: Cli, refused: str
+) -> None:
+    """A statement the database refuses, on either thread, rolls the whole issue back."""
     seed(sqlite_cli)
     path = Path(sqlite_cli.db_url.removeprefix("sqlite:///"))
-    with sqlite3.connect(path) as db:  # the database refuses the last rows written
+    with sqlite3.connect(path) as db:
         db.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON remainders "
-            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+            f"CREATE TRIGGER refuse BEFORE {refused} BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
         )
     before = path.read_bytes()
     failed = sqlite_cli("shares", "issue", "--json")
-    assert failed.exit_code != 0
+    assert failed.exit_code != 0 and "disk says no" in failed.output
+    assert "Traceback" not in failed.output
     assert path.read_bytes() == before
     with sqlite3.connect(path) as db:
         db.execute("DROP TRIGGER refuse")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
+import sqlalchemy as sa
 from rich.console import Console
 
 from fundraiser.config import Campaign, load_campaign
@@ -109,6 +111,28 @@ def converted_errors() -> Iterator[None]:
         if exc.user_error:
             raise FundraiserUsageError(str(exc)) from None
         raise click.ClickException(str(exc)) from None
+    except Exception as exc:
+        refusal = _database_error(exc)
+        if refusal is None:
+            raise
+        # A full disk, a lost server, a trigger: every change is one
+        # transaction, so the one that met it was rolled back whole.
+        raise click.ClickException(
+            f"the ledger's database failed: {refusal}. A change under way was rolled "
+            "back whole; fix the database and run the command again."
+        ) from None
+
+
+def _database_error(exc: Exception) -> Exception | None:
+    """The driver's own error, if this is one (through SQLAlchemy or straight from it)."""
+    if isinstance(exc, sa.exc.DBAPIError):
+        return exc.orig
+    if isinstance(exc, sqlite3.Error):
+        return exc
+    psycopg = sys.modules.get("psycopg")  # loaded only when a PostgreSQL ledger is open
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        return exc  # type: ignore[no-any-return]  # psycopg is Any from sys.modules
+    return None
 
 
 def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
