@@ -133,23 +133,30 @@ def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = N
     waits for it, also when allocation fails).
     """
     with ledger.write(now) as tx, gc_paused():
-        paid = paid_unallotted(tx.conn)
-        if not paid:
-            return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
-        existing, start = existing_holdings(tx.conn), _Start.read(tx)
-        with ThreadPoolExecutor(max_workers=1) as database:
-            marking = database.submit(_mark_allotted, tx, len(paid))
-            plan = allocate(  # pure Python: no database here while the stamp runs
-                paid, campaign.shares, offer_max_shares=campaign.offer_max_shares, existing=existing
-            )
-            marking.result()
-        rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid}, today)
-        if rows.planned != len(paid):  # rolls the whole issue back
-            raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
-        _write(tx, rows, plan.currency, today)
-        # The whole issue is one change, so one journal entry records all of it.
-        tx.record("shares.issue", "register", rows.journal(plan, start.member))
-        return rows.result(plan, start.member)
+        # The plan's million objects die as _issue returns, while the
+        # collector is still paused: alive when it resumes, its first pass
+        # would walk them all for nothing.
+        return _issue(tx, campaign, today)
+
+
+def _issue(tx: Tx, campaign: Campaign, today: str) -> IssueResult:
+    paid = paid_unallotted(tx.conn)
+    if not paid:
+        return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
+    existing, start = existing_holdings(tx.conn), _Start.read(tx)
+    with ThreadPoolExecutor(max_workers=1) as database:
+        marking = database.submit(_mark_allotted, tx, len(paid))
+        plan = allocate(  # pure Python: no database here while the stamp runs
+            paid, campaign.shares, offer_max_shares=campaign.offer_max_shares, existing=existing
+        )
+        marking.result()
+    rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid}, today)
+    if rows.planned != len(paid):  # rolls the whole issue back
+        raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
+    _write(tx, rows, plan.currency, today)
+    # The whole issue is one change, so one journal entry records all of it.
+    tx.record("shares.issue", "register", rows.journal(plan, start.member))
+    return rows.result(plan, start.member)
 
 
 def _mark_allotted(tx: Tx, count: int) -> None:
