@@ -188,96 +188,100 @@ def _allocate(
             raise AllocationError(f"existing holding for {key!r} is negative or repeated")
         held[person_key(key)] = count
 
-    when: dict[int, datetime] = {}
+    # Each person's pledges as (moment, pledge id, pledge): tuples sort in C,
+    # and pledge ids are unique, so two pledges are never compared.
     moments: dict[str, datetime] = {}  # most pledges share a few payment times
-    groups: dict[str, list[PaidPledge]] = {}
+    seen: set[int] = set()
+    groups: dict[str, list[tuple[datetime, int, PaidPledge]]] = {}
     for p in pledges:
-        pid, amount = p.pledge_id, p.amount
+        pid, person, _name, _email, _address, amount, paid_at = p
         if amount.currency != currency:
             raise CurrencyMismatch(
                 f"pledge {pid} is in {amount.currency} but shares cost {currency}"
             )
-        if amount.amount < 0 or pid in when:
+        if amount.amount < 0 or pid in seen:
             raise AllocationError(f"pledge {pid} is negative or given twice")
-        moment = moments.get(p.paid_at)
+        seen.add(pid)
+        moment = moments.get(paid_at)
         if moment is None:
-            moment = moments[p.paid_at] = _moment(p.paid_at, pid)
-        when[pid] = moment
-        key = p.person_key.strip().lower()  # person_key(), inlined: 100,000 calls
+            moment = moments[paid_at] = _moment(paid_at, pid)
+        key = person.strip().lower()  # person_key(), inlined: 100,000 calls
         group = groups.get(key)
         if group is None:
-            groups[key] = [p]
+            groups[key] = [(moment, pid, p)]
         else:
-            group.append(p)
-    # Admission order: first payment, then lowest pledge id.
-    first: dict[str, tuple[datetime, int]] = {}
+            group.append((moment, pid, p))
+    # Admission order: first payment, then lowest pledge id (unique, so the
+    # sort never reaches the key). From here on a person is a position in it.
+    people: list[tuple[datetime, int, str, list[tuple[datetime, int, PaidPledge]]]] = []
     for key, group in groups.items():
         if len(group) > 1:
-            group.sort(key=lambda p: (when[p.pledge_id], p.pledge_id))
-            first[key] = (when[group[0].pledge_id], min(p.pledge_id for p in group))
+            group.sort()
+            people.append((group[0][0], min([e[1] for e in group]), key, group))
         else:
-            first[key] = (when[group[0].pledge_id], group[0].pledge_id)
-    order = sorted(groups, key=first.__getitem__)
+            people.append((group[0][0], group[0][1], key, group))
+    people.sort()
 
-    paid: dict[str, int] = {}
-    whole: dict[str, int] = {}
-    wanted: dict[str, int] = {}
-    new: set[str] = set()
-    below: set[str] = set()
     min_shares, max_shares = terms.min_shares, terms.max_shares
-    for k in order:
-        group = groups[k]
+    paid: list[int] = []
+    whole: list[int] = []
+    wanted: list[int] = []
+    have: list[int] = []
+    fresh: list[bool] = []  # holds no shares yet
+    below: list[bool] = []  # new, and cannot buy the minimum
+    for _first, _low, key, group in people:
         money_in = (
-            group[0].amount.amount if len(group) == 1 else sum(p.amount.amount for p in group)
+            group[0][2].amount.amount if len(group) == 1 else sum(e[2].amount.amount for e in group)
         )
-        paid[k] = money_in
-        whole[k] = can = money_in // price
-        have = held.get(k, 0)
+        paid.append(money_in)
+        can = money_in // price
+        whole.append(can)
+        held_now = held.get(key, 0)
+        have.append(held_now)
         # max(0, ...): someone already above the cap (terms changed) just gets none.
-        want = max(0, min(can, max_shares - have))
-        if not have:
-            new.add(k)
-            if want < min_shares:
-                below.add(k)
-                want = 0
-        wanted[k] = want
+        want = max(0, min(can, max_shares - held_now))
+        short = not held_now and want < min_shares
+        fresh.append(not held_now)
+        below.append(short)
+        wanted.append(0 if short else want)
 
     available = None
-    shares = dict(wanted)
+    shares = wanted
     if offer_max_shares is not None:
         available = max(0, offer_max_shares - sum(held.values()))
-        if sum(wanted.values()) > available:
-            shares = _scale_back(terms, order, wanted, new, available)
+        if sum(wanted) > available:
+            shares = _scale_back(terms, wanted, fresh, available)
 
     allotments: list[Allotment] = []
     append, price_money = allotments.append, terms.price
     money = _MoneyMemo(currency)
     scale_back, cap, below_minimum, fraction = REFUND_ORDER
-    for k in order:
-        give, have, group = shares[k], held.get(k, 0), groups[k]
+    for (_first, _low, k, group), give, want, can, holding, paid_in, short in zip(
+        people, shares, wanted, whole, have, paid, below, strict=True
+    ):
         # Refund amounts in REFUND_ORDER: scale-back, cap, below-minimum, fraction.
         # A tuple, not a dict keyed by enum: enum hashing is slow at 100,000 people.
-        if k in below:
-            reasons = (0, 0, paid[k], 0)
+        if short:
+            reasons = (0, 0, paid_in, 0)
         else:
-            want, can = wanted[k], whole[k]
-            reasons = ((want - give) * price, (can - want) * price, 0, paid[k] - can * price)
+            reasons = ((want - give) * price, (can - want) * price, 0, paid_in - can * price)
         if len(group) > 1:
-            append(_allot(k, group, give, have, reasons, price_money, money))
+            pledged = [e[2] for e in group]
+            append(_allot(k, pledged, give, holding, reasons, price_money, money))
             continue
         # Most people pledge once: each reason with money is one remainder.
-        p = group[0]
+        p = group[0][2]
         pid = p.pledge_id
-        cut, over, short, odd = reasons
-        if min(reasons) < 0 or give * price + cut + over + short + odd != p.amount.amount:
+        cut, over, short_of, odd = reasons
+        if min(reasons) < 0 or give * price + cut + over + short_of + odd != p.amount.amount:
             raise AllocationInvariantBroken(f"{k}: refunds {reasons} do not match the pledge")
         remainders = []
         if cut:
             remainders.append(Remainder(pid, k, money(cut), scale_back))
         if over:
             remainders.append(Remainder(pid, k, money(over), cap))
-        if short:
-            remainders.append(Remainder(pid, k, money(short), below_minimum))
+        if short_of:
+            remainders.append(Remainder(pid, k, money(short_of), below_minimum))
         if odd:
             remainders.append(Remainder(pid, k, money(odd), fraction))
         append(
@@ -291,7 +295,7 @@ def _allocate(
                 p.amount,
                 tuple(remainders),
                 (pid,),
-                have,
+                holding,
             )
         )
     plan = Plan(
@@ -307,34 +311,30 @@ def _allocate(
 
 
 def _scale_back(
-    terms: ShareTerms, order: list[str], wanted: dict[str, int], new: set[str], available: int
-) -> dict[str, int]:
-    """Shares per person when the offer cannot meet every wanted number."""
+    terms: ShareTerms, wanted: list[int], fresh: list[bool], available: int
+) -> list[int]:
+    """Shares per person (in admission order) when the offer cannot meet every want."""
     if terms.scale_back == ScaleBack.PRO_RATA:
-        return _pro_rata(order, wanted, new, terms.min_shares, available)
+        return _pro_rata(wanted, fresh, terms.min_shares, available)
+    order: Iterable[int] = range(len(wanted))
     if terms.scale_back == ScaleBack.SMALL_FIRST:
         # A stable sort keeps admission order among equal wants.
-        order = sorted(order, key=lambda k: wanted[k])
+        order = sorted(order, key=wanted.__getitem__)
     elif terms.scale_back != ScaleBack.FIRST_COME:
         raise AllocationError(f"unknown scale-back policy {terms.scale_back!r}")
-    shares, left = {}, available
-    for k in order:
-        give = min(wanted[k], left)
-        if k in new and give < terms.min_shares:
+    shares, left = [0] * len(wanted), available
+    for i in order:
+        give = min(wanted[i], left)
+        if fresh[i] and give < terms.min_shares:
             give = 0  # a part holding below the minimum can't admit anyone
-        shares[k] = give
+        shares[i] = give
         left -= give
     return shares
 
 
-def _pro_rata(
-    order: list[str], wanted: dict[str, int], new: set[str], minimum: int, available: int
-) -> dict[str, int]:
+def _pro_rata(want: list[int], fresh: list[bool], minimum: int, available: int) -> list[int]:
     """Largest-remainder shares; newcomers cut below the minimum drop out, then redo."""
-    # People by position in admission order: lists and int keys sort in C.
-    n = len(order)
-    want = [wanted[k] for k in order]
-    fresh = [k in new for k in order]
+    n = len(want)
     pool = [i for i in range(n) if want[i] > 0]
     while True:
         demand = sum([want[i] for i in pool])
@@ -355,7 +355,7 @@ def _pro_rata(
                 give[ranked_key % n] += 1
         dropped = {i for i in pool if fresh[i] and give[i] < minimum}
         if not dropped:
-            return dict(zip(order, give, strict=True))
+            return give
         pool = [i for i in pool if i not in dropped]
 
 
@@ -429,8 +429,9 @@ def check_plan(plan: Plan, pledges: Iterable[PaidPledge] | None = None) -> None:
     max_shares, min_shares = plan.max_shares, plan.min_shares
     # Messages are built only on failure, and one-pledge people take the short
     # branches: this runs over every allotment of every plan.
+    moments: dict[str, datetime] = {}  # a few distinct payment times
     for a in plan.allotments:
-        key, pids, rems = a.person_key, a.pledge_ids, a.remainders
+        key, _name, _email, _address, paid_at, shares, paid, rems, pids, existing = a
         if key in people:
             _require(False, f"allotment for {key}: repeated person")
         people.add(key)
@@ -444,22 +445,24 @@ def check_plan(plan: Plan, pledges: Iterable[PaidPledge] | None = None) -> None:
                 _require(False, f"allotment for {key}: no pledges or repeated pledge ids")
             ids.update(pids)
             first_id = min(pids)
-        admission = (_moment(a.first_paid_at, key), first_id)
+        moment = moments.get(paid_at)
+        if moment is None:
+            moment = moments[paid_at] = _moment(paid_at, key)
+        admission = (moment, first_id)
         if previous is not None and not previous < admission:
             _require(False, f"allotment for {key} is out of admission order")
         previous = admission
-        shares, existing, paid = a.shares, a.existing_shares, a.paid
         if shares < 0 or existing < 0 or paid.currency != currency:
             _require(False, f"allotment for {key}: negative shares or paid in another currency")
         refunded = 0
         for r in rems:
-            amount = r.amount
-            if r.person_key != key or r.pledge_id not in pids:
+            pledge_id, owner, amount, _reason = r
+            if owner != key or pledge_id not in pids:
                 _require(False, f"allotment for {key}: {r} belongs elsewhere")
             if amount.currency != currency or amount.amount <= 0:
                 _require(False, f"allotment for {key}: {r} is not a positive {currency} amount")
             refunded += amount.amount
-        if len(rems) > 1 and len({(r.pledge_id, r.reason) for r in rems}) != len(rems):
+        if len(rems) > 1 and len({(r[0], r[3]) for r in rems}) != len(rems):
             _require(False, f"allotment for {key}: a reason repeats on one pledge")
         if shares * price + refunded != paid.amount:
             _require(
