@@ -273,13 +273,19 @@ class Tx:
     def record(self, action: str, subject: str, data: dict[str, Any]) -> None:
         self.record_many([(action, subject, data)])
 
+    def record_encoded(self, action: str, subject: str, text: str) -> None:
+        """Append one entry whose data is canonical(data) already (encoded off the database)."""
+        self._append([(action, subject, text)])
+
     def record_many(self, entries: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
         """Append entries to the hash chain, in order, in this transaction."""
+        self._append([(action, subject, canonical(data)) for action, subject, data in entries])
+
+    def _append(self, entries: Sequence[tuple[str, str, str]]) -> None:
         seq, prev = self._load_head()
         rows = []
-        for action, subject, data in entries:
+        for action, subject, text in entries:
             seq += 1
-            text = canonical(data)
             digest = entry_hash(seq, self.now, action, subject, text, prev)
             rows.append(
                 {

@@ -28,6 +28,7 @@ from fundraiser.ledger import (
     Ledger,
     Tx,
     allotments,
+    canonical,
     members,
     outbox,
     pledges,
@@ -123,15 +124,7 @@ class IssueResult:
 
 
 def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = None) -> IssueResult:
-    """Apply the allotment plan in one transaction. With nothing new, changes nothing.
-
-    The pledges are stamped on a second thread while Python allocates:
-    SQLite and psycopg let go of the GIL while a statement runs, so on two
-    cores the two overlap. The transaction's connection is used by one thread
-    at a time: the main thread reads everything it needs first and touches the
-    connection again only once the stamp is done (leaving the `with` block
-    waits for it, also when allocation fails).
-    """
+    """Apply the allotment plan in one transaction. With nothing new, changes nothing."""
     with ledger.write(now) as tx, gc_paused():
         # The plan's million objects die as _issue returns, while the
         # collector is still paused: alive when it resumes, its first pass
@@ -140,6 +133,15 @@ def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = N
 
 
 def _issue(tx: Tx, campaign: Campaign, today: str) -> IssueResult:
+    """Two statements run on a second thread while Python works on the first.
+
+    SQLite and psycopg let go of the GIL while a statement runs, so on two
+    cores the pledges are stamped while Python allocates, and the welcome
+    mail is queued while Python encodes the journal entry. The transaction's
+    connection is used by one thread at a time: between a submit and its
+    result the main thread does not touch it (and leaving the `with` block
+    waits for the other thread, also when something fails).
+    """
     paid = paid_unallotted(tx.conn)
     if not paid:
         return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
@@ -150,12 +152,15 @@ def _issue(tx: Tx, campaign: Campaign, today: str) -> IssueResult:
             paid, campaign.shares, offer_max_shares=campaign.offer_max_shares, existing=existing
         )
         marking.result()
-    rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid}, today)
-    if rows.planned != len(paid):  # rolls the whole issue back
-        raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
-    _write(tx, rows, plan.currency, today)
+        rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid}, today)
+        if rows.planned != len(paid):  # rolls the whole issue back
+            raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
+        _write(tx, rows, plan.currency, today)
+        welcoming = database.submit(_queue_welcome, tx, rows.new_members, today)
+        journal = canonical(rows.journal(plan, start.member))
+        welcoming.result()
     # The whole issue is one change, so one journal entry records all of it.
-    tx.record("shares.issue", "register", rows.journal(plan, start.member))
+    tx.record_encoded("shares.issue", "register", journal)
     return rows.result(plan, start.member)
 
 
@@ -295,7 +300,7 @@ class _Rows:
 
 
 def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
-    """Insert an issue's rows, and queue the welcome mail with the change that causes it."""
+    """Insert an issue's rows: members, register entries, their pledges, remainders."""
     stamped = {"created_at": tx.now}
     conn = tx.conn
     bulk_insert(conn, members, rows.new_members, MEMBER_COLUMNS, {"admitted_on": today, **stamped})
@@ -309,19 +314,19 @@ def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
     bulk_insert(conn, allotments, rows.links, LINK_COLUMNS)
     due = {"currency": currency, "status": "due", **stamped}
     bulk_insert(conn, remainders, rows.refunds, REMAINDER_COLUMNS, due)
-    if rows.new_members:
-        first, last = rows.new_members[0][0], rows.new_members[-1][0]
-        _queue_welcome(tx, first, last, today)
 
 
-def _queue_welcome(tx: Tx, first: int, last: int, today: str) -> None:
-    """Queue a welcome mail for members first..last, in one INSERT ... SELECT.
+def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> None:
+    """Queue a welcome mail for the new members, in one INSERT ... SELECT.
 
     The rows come from the members just written: no Python object per
     member. The template data is the canonical JSON outbox.message() writes
     ({"admitted_on", "member_number"}, sorted keys), and a dedupe key already
     in the outbox is skipped, as queue_many would.
     """
+    if not new_members:
+        return
+    first, last = new_members[0][0], new_members[-1][0]  # rows as MEMBER_COLUMNS
     number = sa.cast(members.c.number, sa.Text)
     key = sa.literal("welcome:member:") + number
     data = sa.literal(f'{{"admitted_on": {json.dumps(today)}, "member_number": ') + number + "}"

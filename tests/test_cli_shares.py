@@ -167,7 +167,8 @@ def test_members_export_csv_and_json(cli: Cli, tmp_path: Path) -> None:
     "refused",
     [
         "INSERT ON remainders",  # the last rows the issue writes
-        "UPDATE ON pledges",  # the stamp, which runs on a second thread during allocation
+        "UPDATE ON pledges",  # the stamp, on a second thread while Python allocates
+        "INSERT ON outbox",  # the welcome mail, on a second thread while the journal is encoded
     ],
 )
 def test_an_issue_that_fails_partway_leaves_the_ledger_untouched(
