@@ -13,19 +13,21 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 import sqlalchemy as sa
-from rich.console import Console
 
 from fundraiser.config import Campaign, load_campaign
 from fundraiser.errors import FundraiserError, ProblemsError
 from fundraiser.ledger import Ledger, open_ledger, stamp
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,8 +46,26 @@ class App:
     db_url: str | None
     _campaign: Campaign | None = None
     _ledger: Ledger | None = None
-    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
-    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+    _out: Console | None = None
+    _err: Console | None = None
+
+    # rich loads on first use: a command that prints JSON (a script's, or a
+    # 100,000-pledge benchmark step) never pays for it.
+    @property
+    def out(self) -> Console:
+        if self._out is None:
+            from rich.console import Console
+
+            self._out = Console(soft_wrap=True)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(stderr=True, soft_wrap=True)
+        return self._err
 
     @property
     def campaign(self) -> Campaign:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from fundraiser import membership
 from fundraiser import register as register_mod
@@ -30,6 +29,8 @@ def list_(app: App, as_json: bool) -> None:
     if as_json:
         app.print_json([h.as_json() for h in found])
         return
+    from rich.table import Table  # loaded only when a person is shown it
+
     table = Table("No.", "Name", "Email", "Shares", "Paid", "Admitted", "Ceased")
     for h in found:
         table.add_row(

@@ -6,7 +6,6 @@ import os
 from typing import TYPE_CHECKING
 
 import click
-from rich.progress import Progress
 
 from fundraiser.cli.app import App, pass_app
 from fundraiser.cli.pledges import pledges as pledges_group
@@ -100,6 +99,8 @@ def collect(
         now=app.stored_now,
     )
     count = len(the_plan.charge) + len(the_plan.resume)
+    from rich.progress import Progress  # loaded only when a person is shown it
+
     with Progress(console=app.err, disable=as_json or count == 0, transient=True) as bar:
         task = bar.add_task("Charging", total=count)
         report = collector.run(the_plan, retry=retry, progress=lambda n: bar.advance(task, n))

@@ -7,7 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from fundraiser import acknowledge, importer
 from fundraiser import pledges as pledges_mod
@@ -170,6 +169,8 @@ def list_(app: App, statuses: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         app.print_json([p.as_json() for p in found])
         return
+    from rich.table import Table  # loaded only when a person is shown it
+
     table = Table("ID", "Name", "Email", "Amount", "Round", "Status", "Reference")
     for p in found:
         table.add_row(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from fundraiser import register as register_mod
 from fundraiser.allocation import Plan
@@ -55,6 +54,8 @@ def allocate(app: App, as_json: bool, dry_run: bool) -> None:
         with gc_paused():  # 230,000 small dicts for a big campaign, none cyclic
             app.print_json(plan_json(plan))
         return
+    from rich.table import Table  # only for a person's table: --json never loads rich
+
     table = Table("Order", "Name", "Paid", "Shares", "Refund", "Why", title="Allotment plan")
     for order, a in enumerate(plan.allotments, start=1):
         refund = Money(sum(r.amount.amount for r in a.remainders), plan.currency)
