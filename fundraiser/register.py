@@ -152,7 +152,7 @@ def _issue(tx: Tx, campaign: Campaign, today: str) -> IssueResult:
             paid, campaign.shares, offer_max_shares=campaign.offer_max_shares, existing=existing
         )
         marking.result()
-        rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid}, today)
+        rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid})
         if rows.planned != len(paid):  # rolls the whole issue back
             raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
         _write(tx, rows, plan.currency, today)
@@ -227,7 +227,7 @@ class _Rows:
     planned: int
 
     @classmethod
-    def build(cls, plan: Plan, start: _Start, held: dict[int, int], today: str) -> _Rows:
+    def build(cls, plan: Plan, start: _Start, held: dict[int, int]) -> _Rows:
         number_of = dict(start.number_of)
         next_member, next_entry, next_certificate = start.member, start.entry, start.certificate
         price = plan.price.amount
@@ -250,8 +250,9 @@ class _Rows:
             if number is None:
                 number = number_of[key] = next_member
                 next_member += 1
-                a = allotment
-                new_members.append((number, key, a.name, a.email, a.address))
+                new_members.append(
+                    (number, key, allotment.name, allotment.email, allotment.address)
+                )
             amount = price * shares
             entries.append((next_entry, number, shares, amount, next_certificate))
             journal_pledges.append(list(pledge_ids))
