@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from fundraiser.ledger import open_ledger
-from tests.conftest import Cli
+from tests.conftest import Cli, PostgresServer
 
 
 def pay(cli: Cli, name: str, email: str, amount: str, ref: str) -> None:
@@ -189,4 +189,51 @@ def test_an_issue_that_fails_partway_leaves_the_ledger_untouched(
     with sqlite3.connect(path) as db:
         db.execute("DROP TRIGGER refuse")
     done = json.loads(sqlite_cli.ok("shares", "issue", "--json").output)
+    assert (done["members_admitted"], done["first_member"], done["remainders"]) == (3, 1, 1)
+
+
+def _ledger_rows(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, in key order: what "unchanged" means on a server."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = sa.MetaData()
+            tables.reflect(conn)
+            return {
+                name: [tuple(row) for row in conn.execute(table.select().order_by(*table.c))]
+                for name, table in tables.tables.items()
+            }
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("refused", ["INSERT ON remainders", "UPDATE ON pledges"])
+def test_an_issue_that_fails_partway_on_postgresql_leaves_it_untouched(
+    campaign_dir: Path, postgres: PostgresServer, refused: str
+) -> None:
+    """The same on PostgreSQL, where the second thread's statement goes through psycopg."""
+    db_url = postgres.new_database()
+    cli = Cli(campaign_dir / "campaign.toml", db_url)
+    seed(cli)
+    table = refused.split()[-1]
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'disk says no'; END $$"
+        )
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER refuse BEFORE {refused.split()[0]} ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()"
+        )
+    before = _ledger_rows(db_url)
+    failed = cli("shares", "issue", "--json")
+    assert failed.exit_code != 0 and "disk says no" in failed.output
+    assert "Traceback" not in failed.output
+    assert _ledger_rows(db_url) == before
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TRIGGER refuse ON {table}")
+    engine.dispose()
+    done = json.loads(cli.ok("shares", "issue", "--json").output)
     assert (done["members_admitted"], done["first_member"], done["remainders"]) == (3, 1, 1)
