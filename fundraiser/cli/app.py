@@ -1,7 +1,8 @@
 """What every command shares: the campaign, the ledger, the clock, output.
 
 Errors from the modules below are converted here, in one place: a user's
-mistake becomes click.UsageError (exit 2), any other expected failure
+mistake becomes click.UsageError (exit 2), any other expected failure, and a
+database that fails under a command (full disk, lost server), becomes
 click.ClickException (exit 1). Unexpected errors keep their traceback.
 """
 
