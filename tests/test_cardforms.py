@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import stripe as stripe_sdk
 
 from fundraiser import pledges as pledges_mod
 from fundraiser.ledger import journal, open_ledger
@@ -72,8 +73,12 @@ def test_sync_closes_forms_left_unfinished_and_gives_the_place_back(
         assert fresh["abandoned"] == []
         assert listed(sqlite_cli)[left["pledge_id"]]["status"] == "pending"
 
+        customer = customer_of(sqlite_cli, left["pledge_id"]) or ""
+        assert at_stripe(stripe_env, customer)
         swept = sqlite_cli.ok("stripe", "sync", env=later(stripe_env, 3))
         assert f"closed 1 abandoned card form(s): pledge(s) {left['pledge_id']}" in swept.output
+        assert not at_stripe(stripe_env, customer)  # nothing of the backer stays there
+        assert customer_of(sqlite_cli, left["pledge_id"]) is None
         assert listed(sqlite_cli)[left["pledge_id"]]["status"] == "cancelled"
         stripe = sdk(stripe_env)
         assert stripe.v1.setup_intents.retrieve(intent_of(left)).status == "canceled"
@@ -239,13 +244,30 @@ def saved_card_customer(env: dict[str, str], sqlite_cli: Cli, pledge_id: int) ->
 
 def card_of(sqlite_cli: Cli, pledge_id: int) -> str | None:
     """The saved card's id the ledger holds for a pledge."""
+    return _stripe_id(sqlite_cli, pledge_id, pledges_table.c.stripe_payment_method)
+
+
+def customer_of(sqlite_cli: Cli, pledge_id: int) -> str | None:
+    """The Stripe customer's id the ledger holds for a pledge."""
+    return _stripe_id(sqlite_cli, pledge_id, pledges_table.c.stripe_customer)
+
+
+def _stripe_id(sqlite_cli: Cli, pledge_id: int, column: sa.Column[str]) -> str | None:
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.read() as conn:
-        found = conn.execute(
-            sa.select(pledges_table.c.stripe_payment_method).where(pledges_table.c.id == pledge_id)
-        ).scalar()
+        found = conn.execute(sa.select(column).where(pledges_table.c.id == pledge_id)).scalar()
     ledger.dispose()
     return found
+
+
+def at_stripe(env: dict[str, str], customer: str) -> bool:
+    """Whether Stripe still has the customer record (name, email)."""
+    try:
+        found = sdk(env).v1.customers.retrieve(customer)
+    except stripe_sdk.InvalidRequestError as exc:
+        assert exc.http_status == 404
+        return False
+    return not getattr(found, "deleted", False)
 
 
 def test_cancelling_a_pledge_with_a_saved_card_removes_the_card_from_stripe(
@@ -257,7 +279,9 @@ def test_cancelling_a_pledge_with_a_saved_card_removes_the_card_from_stripe(
     assert service.post(f"/api/pledges/{by_backer}/confirm").json()["status"] == "authorized"
     [by_organizer, kept] = authorized(service, stripe_env, ["4242424242424242"] * 2)
     methods = {pid: card_of(sqlite_cli, pid) for pid in (by_backer, by_organizer, kept)}
+    customers = {pid: customer_of(sqlite_cli, pid) or "" for pid in methods}
     assert all(saved_card_customer(stripe_env, sqlite_cli, pid) for pid in methods)
+    assert all(at_stripe(stripe_env, customer) for customer in customers.values())
     token = backer["manage_url"].rsplit("/", 1)[1]
     assert service.post(f"/api/manage/{token}/cancel").json()["status"] == "cancelled"
     sqlite_cli.ok("pledges", "cancel", str(by_organizer), env=stripe_env)
@@ -266,9 +290,13 @@ def test_cancelling_a_pledge_with_a_saved_card_removes_the_card_from_stripe(
         assert listed(sqlite_cli)[pid]["status"] == "cancelled"
         assert card_of(sqlite_cli, pid) is None  # the ledger forgets the card's id too
         assert id_of(stripe.v1.payment_methods.retrieve(methods[pid]).customer) is None
+        # The backer's name and email go too: the customer record is deleted.
+        assert customer_of(sqlite_cli, pid) is None
+        assert not at_stripe(stripe_env, customers[pid])
     assert saved_card_customer(stripe_env, sqlite_cli, kept)  # an authorized pledge keeps it
+    assert at_stripe(stripe_env, customers[kept]) and customer_of(sqlite_cli, kept)
     again = json.loads(sqlite_cli.ok("stripe", "sync", "--json", env=stripe_env).output)
-    assert again["cards_removed"] == []
+    assert again["cards_removed"] == [] and again["customers_removed"] == []
 
 
 def test_a_missed_goal_releases_pledges_and_removes_their_cards_once(
@@ -276,12 +304,33 @@ def test_a_missed_goal_releases_pledges_and_removes_their_cards_once(
 ) -> None:
     ids = authorized(service, stripe_env, ["4242424242424242"] * 2)
     methods = {pid: card_of(sqlite_cli, pid) for pid in ids}
+    customers = {pid: customer_of(sqlite_cli, pid) or "" for pid in ids}
     copy_campaign(campaign_dir, 'goal = "100.00"', 'goal = "5000.00"')
     done = json.loads(sqlite_cli.ok("collect", "--json", env=after(stripe_env)).output)
-    assert (done["result"]["released"], done["result"]["cards_removed"]) == (2, 2)
+    result = done["result"]
+    assert (result["released"], result["cards_removed"], result["customers_removed"]) == (2, 2, 2)
+    assert not any(at_stripe(stripe_env, customer) for customer in customers.values())
     stripe = sdk(stripe_env)
     for pid in ids:
         assert listed(sqlite_cli)[pid]["status"] == "released"
         assert id_of(stripe.v1.payment_methods.retrieve(methods[pid]).customer) is None
     rerun = json.loads(sqlite_cli.ok("collect", "--json", env=after(stripe_env)).output)
-    assert rerun["result"]["cards_removed"] == 0
+    assert (rerun["result"]["cards_removed"], rerun["result"]["customers_removed"]) == (0, 0)
+
+
+def test_a_customer_already_deleted_at_stripe_is_forgotten_without_an_error(
+    service: TestClient, stripe_env: dict[str, str], sqlite_cli: Cli
+) -> None:
+    """A crash after Stripe deleted the customer but before the ledger knew: the rerun ends it."""
+    body = post(service, PLEDGE).json()
+    customer = customer_of(sqlite_cli, body["pledge_id"]) or ""
+    sdk(stripe_env).v1.customers.delete(customer)
+    swept = json.loads(sqlite_cli.ok("stripe", "sync", "--json", env=later(stripe_env, 3)).output)
+    assert swept["abandoned"] == [body["pledge_id"]]
+    assert listed(sqlite_cli)[body["pledge_id"]]["status"] == "cancelled"
+    assert customer_of(sqlite_cli, body["pledge_id"]) is None
+    ledger = open_ledger(sqlite_cli.db_url)
+    with ledger.read() as conn:
+        actions = conn.execute(sa.select(journal.c.action)).scalars().all()
+    ledger.dispose()
+    assert actions.count("pledge.customer_removed") == 1

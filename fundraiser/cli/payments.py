@@ -110,8 +110,11 @@ def collect(
     currency = app.campaign.currency
     if report.closed:
         click.echo(f"Closed {report.closed} card form(s) never completed: pledges cancelled.")
-    if report.cards_removed:
-        click.echo(f"Removed {report.cards_removed} saved card(s) that will never be charged.")
+    if report.cards_removed or report.customers_removed:
+        click.echo(
+            f"Removed {report.cards_removed} saved card(s) and {report.customers_removed} "
+            "customer record(s) at Stripe, for pledges that will never be charged."
+        )
     if the_plan.decision == "release":
         click.echo(
             f"The goal was not met: released {report.released} pledge(s); nothing was charged. "
@@ -247,8 +250,10 @@ def sync(app: App, abandon_after: float, rate: float, as_json: bool) -> None:
             else ""
         )
         + (
-            f"; removed {len(report.cards_removed)} saved card(s) that will never be charged"
-            if report.cards_removed
+            f"; removed {len(report.cards_removed)} saved card(s) and "
+            f"{len(report.customers_removed)} customer record(s) at Stripe, for pledges "
+            "that will never be charged"
+            if report.cards_removed or report.customers_removed
             else ""
         )
         + "."

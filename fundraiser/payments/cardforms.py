@@ -12,17 +12,18 @@ Used by the backer's private link, by `fundraiser pledges cancel`, by
 (a backer who closed the tab) so a limited tier's place comes back, and by
 `fundraiser collect`, which closes every form still open at the deadline.
 
-A card saved for a pledge that ends without a payment (cancelled, released,
-lapsed) is removed from the backer's Stripe customer: we will never charge it,
-so Stripe should not keep it for us. Cancelling removes it at once; `collect`
-and `stripe sync` sweep up any left (after a crash, or a Stripe outage), so a
-rerun finishes the job.
+A pledge that ends without a payment (cancelled, released, lapsed) will never
+be charged, so Stripe should keep nothing of it for us: its saved card is
+detached and its customer record (one per pledge: the backer's name and email)
+deleted. Cancelling does it at once; `collect` and `stripe sync` sweep up any
+left (after a crash, an outage, or a form abandoned), so a rerun finishes the job.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -112,7 +113,7 @@ def withdraw(
         # Best effort: the pledge is cancelled either way, and the next sync or
         # collect removes a card left behind.
         with contextlib.suppress(PaymentError):
-            remove_cards(ledger, client, ctx, [pledge_id], now=now)
+            forget_unpaid(ledger, client, ctx, [pledge_id], now=now)
         return cancelled
     if only_if_unfinished:
         return current
@@ -169,19 +170,30 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-#: Pledges in these states will never be charged: a saved card has no use.
+#: Pledges in these states will never be charged: nothing kept at Stripe has a use.
 _ENDED_UNPAID = (Status.CANCELLED.value, Status.RELEASED.value, Status.FAILED.value)
 
 
-def cards_to_remove(ledger: Ledger, ids: list[int] | None = None) -> list[int]:
-    """Online pledges that ended unpaid and still name a saved card."""
+@dataclass
+class Forgotten:
+    """What a sweep removed at Stripe, by pledge: saved cards, and customer records."""
+
+    cards: list[int] = field(default_factory=list)
+    customers: list[int] = field(default_factory=list)
+
+
+def to_forget(ledger: Ledger, ids: list[int] | None = None) -> list[int]:
+    """Online pledges that ended unpaid and still name a saved card or a Stripe customer."""
     query = (
         sa.select(pledges.c.id)
         .where(
             pledges.c.source == "online",
             pledges.c.status.in_(_ENDED_UNPAID),
             pledges.c.paid_amount == 0,
-            pledges.c.stripe_payment_method.is_not(None),
+            sa.or_(
+                pledges.c.stripe_payment_method.is_not(None),
+                pledges.c.stripe_customer.is_not(None),
+            ),
         )
         .order_by(pledges.c.id)
     )
@@ -191,7 +203,7 @@ def cards_to_remove(ledger: Ledger, ids: list[int] | None = None) -> list[int]:
         return [int(v) for v in conn.execute(query).scalars()]
 
 
-def remove_cards(
+def forget_unpaid(
     ledger: Ledger,
     client: stripe.StripeClient,
     ctx: Context,
@@ -199,37 +211,72 @@ def remove_cards(
     *,
     now: str | None = None,
     pace: Callable[[], None] | None = None,
-) -> list[int]:
-    """Detach saved cards of pledges that ended unpaid; the pledges whose card went.
+) -> Forgotten:
+    """Remove at Stripe what pledges that ended unpaid left there: the saved card, then
+    the customer record (the backer's name and email; one per pledge, never charged).
 
-    Detach first, then forget the card's id in the ledger (journalled): a crash
-    in between leaves the id, and the next sweep detaches again, which Stripe
-    answers from the idempotency key (or as already detached).
+    Each step is done at Stripe first, then forgotten in the ledger (journalled):
+    a crash in between leaves the id, and the next sweep repeats the step, which
+    Stripe answers from the idempotency key, as already detached, or as gone.
     """
-    removed = []
-    for pledge_id in cards_to_remove(ledger, ids):
+    done = Forgotten()
+    for pledge_id in to_forget(ledger, ids):
         with ledger.read() as conn:
             row = pledge_row(conn, id=pledge_id)
-        if row is None or not row.stripe_payment_method:
+        if row is None:
             continue
-        method = str(row.stripe_payment_method)
-        with stripe_errors(f"removing pledge {pledge_id}'s saved card"):
-            if pace is not None:
-                pace()
-            found = client.v1.payment_methods.retrieve(method)
-            if id_of(getattr(found, "customer", None)):  # still saved: detach it
+        if row.stripe_payment_method:
+            method = str(row.stripe_payment_method)
+            with stripe_errors(f"removing pledge {pledge_id}'s saved card"):
                 if pace is not None:
                     pace()
-                client.v1.payment_methods.detach(
-                    method, options=opts(ctx.keys.key(pledge_id, "detach"))
-                )
-        with ledger.write(now) as tx:
-            done = tx.execute(
-                pledges.update()
-                .where(pledges.c.id == pledge_id, pledges.c.stripe_payment_method == method)
-                .values(stripe_payment_method=None, updated_at=tx.now)
-            )
-            if done.rowcount:
-                tx.record("pledge.card_removed", f"pledge:{pledge_id}", {"id": pledge_id})
-                removed.append(pledge_id)
-    return removed
+                found = client.v1.payment_methods.retrieve(method)
+                if id_of(getattr(found, "customer", None)):  # still saved: detach it
+                    if pace is not None:
+                        pace()
+                    client.v1.payment_methods.detach(
+                        method, options=opts(ctx.keys.key(pledge_id, "detach"))
+                    )
+            if _forget(ledger, now, pledge_id, pledges.c.stripe_payment_method, method):
+                done.cards.append(pledge_id)
+        if row.stripe_customer:
+            customer = str(row.stripe_customer)
+            if pace is not None:
+                pace()
+            _delete_customer(client, ctx, pledge_id, customer)
+            if _forget(ledger, now, pledge_id, pledges.c.stripe_customer, customer):
+                done.customers.append(pledge_id)
+    return done
+
+
+def _delete_customer(
+    client: stripe.StripeClient, ctx: Context, pledge_id: int, customer: str
+) -> None:
+    """Delete the pledge's customer at Stripe; one already gone counts as deleted."""
+    with stripe_errors(f"removing pledge {pledge_id}'s customer record"):
+        try:
+            client.v1.customers.delete(customer, options=opts(ctx.keys.key(pledge_id, "forget")))
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status != 404:  # 404: deleted before (a rerun after a crash)
+                raise
+
+
+_FORGOTTEN = {
+    "stripe_payment_method": "pledge.card_removed",
+    "stripe_customer": "pledge.customer_removed",
+}
+
+
+def _forget(
+    ledger: Ledger, now: str | None, pledge_id: int, column: sa.Column[Any], value: str
+) -> bool:
+    """Clear one Stripe id on the pledge, if it still holds it; journalled."""
+    with ledger.write(now) as tx:
+        changed = tx.execute(
+            pledges.update()
+            .where(pledges.c.id == pledge_id, column == value)
+            .values({column.name: None, "updated_at": tx.now})
+        )
+        if changed.rowcount:
+            tx.record(_FORGOTTEN[column.name], f"pledge:{pledge_id}", {"id": pledge_id})
+    return bool(changed.rowcount)

@@ -253,6 +253,7 @@ class Report:
     lapsed: int = 0
     closed: int = 0  # card forms left open at the deadline, closed at Stripe
     cards_removed: int = 0  # saved cards of pledges that ended unpaid, detached
+    customers_removed: int = 0  # and their customer records (name, email), deleted
     seconds: float = 0.0
     stripe_calls: int = 0
 
@@ -269,6 +270,7 @@ class Report:
             "lapsed": self.lapsed,
             "forms_closed": self.closed,
             "cards_removed": self.cards_removed,
+            "customers_removed": self.customers_removed,
             "seconds": round(self.seconds, 3),
             "stripe_calls": self.stripe_calls,
         }
@@ -499,7 +501,7 @@ class Collector:
                     record_answered()
                 if recorded is not None:
                     recorded.result()
-        self.remove_cards()
+        self.forget_unpaid()
         self.report.seconds = time.perf_counter() - started
         self.report.stripe_calls = self.limiter.calls
         return self.report
@@ -525,10 +527,10 @@ class Collector:
             if pledge.status is Status.CANCELLED:
                 self.report.closed += 1
 
-    def remove_cards(self) -> None:
-        """Detach the saved cards of pledges released, lapsed or cancelled (never charged)."""
+    def forget_unpaid(self) -> None:
+        """Remove at Stripe the saved cards and customers of pledges that ended unpaid."""
         try:
-            removed = cardforms.remove_cards(
+            forgotten = cardforms.forget_unpaid(
                 self.ledger,
                 self.client,
                 self.ctx,
@@ -538,7 +540,8 @@ class Collector:
         except PaymentError as exc:
             self.report.errors.append(f"{exc} (rerun collect or stripe sync to finish)")
             return
-        self.report.cards_removed += len(removed)
+        self.report.cards_removed += len(forgotten.cards)
+        self.report.customers_removed += len(forgotten.customers)
 
     def _decide(self, decision: str) -> None:
         with self._lock, self._write() as tx:

@@ -7,7 +7,7 @@ Two passes, both safe to interrupt and rerun:
    completed, and charges an interrupted `collect` left in flight.
 3. Closing card forms left unfinished too long (cardforms.close_abandoned):
    the backer left, and a limited tier's place comes back; and removing saved
-   cards of pledges that ended unpaid (cardforms.remove_cards).
+   cards and customer records of pledges that ended unpaid (cardforms.forget_unpaid).
 The cursor only moves forward after a pass completes, minus an overlap, so
 events that share a second (or arrive late) are never skipped.
 """
@@ -48,6 +48,7 @@ class SyncReport:
     deferred: int = 0
     abandoned: list[int] = field(default_factory=list)
     cards_removed: list[int] = field(default_factory=list)
+    customers_removed: list[int] = field(default_factory=list)
     cursor: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -61,6 +62,7 @@ class SyncReport:
             "deferred": self.deferred,
             "abandoned": self.abandoned,
             "cards_removed": self.cards_removed,
+            "customers_removed": self.customers_removed,
             "cursor": self.cursor,
             "notes": self.notes,
         }
@@ -134,10 +136,10 @@ def sync(
         stored_now=stored_now,
         pace=limiter.wait,
     )
-    # Saved cards of pledges that ended unpaid, left by a crash or an outage.
-    report.cards_removed = cardforms.remove_cards(
-        ledger, client, ctx, now=stored_now, pace=limiter.wait
-    )
+    # What pledges that ended unpaid left at Stripe (a crash, an outage, or a
+    # pledge abandoned above): saved cards and customer records.
+    forgotten = cardforms.forget_unpaid(ledger, client, ctx, now=stored_now, pace=limiter.wait)
+    report.cards_removed, report.customers_removed = forgotten.cards, forgotten.customers
     with ledger.write() as tx:
         retry_deferred(tx, ctx)
     with ledger.read() as conn:
