@@ -74,6 +74,9 @@ def test_pledge_save_card_confirm_and_view(service: TestClient, stripe_env: dict
     view = service.get(f"/api/manage/{token}").json()
     assert view["status"] == "authorized" and view["can_cancel"] is True
     assert service.get(f"/api/manage/{token}x").status_code == 403
+    # The private-link page's favicon request gets "nothing", not a 404.
+    icon = service.get("/favicon.ico")
+    assert (icon.status_code, icon.content) == (204, b"")
     figures = service.get("/api/campaign").json()
     assert figures["pledged"] == 20000
     text = json.dumps(figures)

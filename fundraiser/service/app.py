@@ -525,6 +525,10 @@ def _page_csp(settings: Settings, stripe_js: str) -> str:
     )
 
 
+async def _no_icon(request: Request) -> Response:
+    return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
+
+
 def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette:
     """The ASGI app; opens the ledger once and closes it on shutdown."""
     service = Service(settings, ledger)
@@ -555,6 +559,9 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette
         route("/api/manage/{token}/fix/confirm", service.manage_fix_confirm, "POST"),
         route("/manage/{token}", service.manage_page, "GET"),
         route("/manage/{token}/cancel", service.manage_page_cancel, "POST"),
+        # A backer's browser asks for one on every private-link page; no icon
+        # here, and "nothing" is an answer, not an error in the service's log.
+        route("/favicon.ico", _no_icon, "GET"),
     ]
     middleware = [
         Middleware(SecurityHeaders, page_csp=_page_csp(settings, service.stripe_js)),
