@@ -114,6 +114,33 @@ def test_a_coop_can_restyle_its_certificate(sqlite_cli: Cli, campaign_dir: Path)
     assert third["written"] == ["certificate-000001.pdf"] and third["unchanged"] == 2
 
 
+def test_an_own_template_that_cannot_show_a_taken_back_certificate_is_refused(
+    sqlite_cli: Cli, campaign_dir: Path
+) -> None:
+    own = campaign_dir / "templates" / "documents" / "certificates"
+    own.mkdir(parents=True)
+    (own / "certificate.html").write_text(
+        "<html><body><p>{{ member.name }} holds {{ certificate.shares }}</p></body></html>"
+    )
+    found(sqlite_cli)
+    sqlite_cli.ok("certificates", "make")  # nothing taken back yet: the design is fine
+    sqlite_cli.ok("members", "withdraw", "3", "--shares", "150")
+    folder = campaign_dir / "var" / "certificates"
+    before = hashes(folder)
+    refused = sqlite_cli("certificates", "make")
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "never shows certificate.cancelled" in refused.output
+    assert "{% if certificate.cancelled %}" in refused.output
+    assert hashes(folder) == before  # the old certificate 3 is not re-made as if it stood
+    (own / "certificate.html").write_text(
+        "<html><body><p>{{ member.name }} holds {{ certificate.shares }}</p>"
+        "{% if certificate.cancelled %}<p>Void since {{ certificate.cancelled.date }}</p>"
+        "{% endif %}</body></html>"
+    )
+    sqlite_cli.ok("certificates", "make")
+    assert "Void since 10 December 2026" in text_of(folder / "certificate-000003.pdf")
+
+
 def test_a_process_pool_makes_the_same_bytes(sqlite_cli: Cli, campaign_dir: Path) -> None:
     found(sqlite_cli)
     campaign = load_campaign(campaign_dir / "campaign.toml")

@@ -305,12 +305,33 @@ class Renderer:
         self.css = CSS(string=css_source, font_config=self.fonts, base_url=self.base_url)
 
     def html(self, spec: Spec) -> str:
+        certificate = spec.context.get("certificate")
+        if isinstance(certificate, dict) and certificate.get("cancelled"):
+            self._require_void_notice(spec.template)
         try:
             return self.env.get_template(spec.template).render(
                 title=spec.title, created=spec.created, **spec.context
             )
         except TemplateError as exc:
             raise DocumentError(f"the template {spec.template} failed: {exc}") from None
+
+    def _require_void_notice(self, template: str) -> None:
+        """A certificate taken back must say so: refuse a template that never shows it.
+
+        A co-op's own template copied before certificates could be taken back
+        would print one as if it still stood for shares.
+        """
+        try:
+            source, filename, _ = self.env.loader.get_source(self.env, template)  # type: ignore[union-attr]
+        except TemplateError as exc:
+            raise DocumentError(f"the template {template} failed: {exc}") from None
+        if "certificate.cancelled" not in source:
+            raise DocumentError(
+                f"the template {filename} never shows certificate.cancelled, so a "
+                "certificate taken back (shares withdrawn or cancelled) would print as "
+                "if it still stood: add the `{% if certificate.cancelled %}` block from "
+                f"fundraiser/documents/templates/{CERTIFICATE}"
+            )
 
     def pdf(self, spec: Spec) -> bytes:
         from weasyprint import HTML  # type: ignore[import-untyped,unused-ignore]
