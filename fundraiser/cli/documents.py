@@ -55,7 +55,8 @@ def make(app: App, member: int | None, workers: int | None, as_json: bool) -> No
     When campaign.toml says `certificates = false`, writes one share-account
     statement per member instead. Restyle by copying the templates from
     fundraiser/documents/templates/certificates/ to templates/documents/certificates/
-    beside campaign.toml.
+    beside campaign.toml; keep the `certificate.cancelled` block, which marks a
+    certificate taken back.
     """
     docs = Documents(app.campaign)
     with app.ledger.read() as conn:
