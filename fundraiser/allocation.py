@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from fundraiser.config import ScaleBack, ShareTerms
 from fundraiser.errors import CurrencyMismatch, FundraiserError
-from fundraiser.gcpause import gc_paused
+from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money
 
 

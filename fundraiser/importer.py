@@ -20,10 +20,9 @@ from sqlalchemy.engine import Connection
 
 from fundraiser import acknowledge, outbox
 from fundraiser.config import Campaign
-from fundraiser.driversql import fetch_all
 from fundraiser.errors import ImportRejected, MoneyError, Problem
-from fundraiser.gcpause import gc_paused
-from fundraiser.ledger import Ledger, pledges
+from fundraiser.ledger import Ledger, bulk, schema
+from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money, parse
 from fundraiser.pledges import NewPledge, Status, create_many, validate_person
 
@@ -250,8 +249,9 @@ def _known_keys(conn: Connection, keys: list[str]) -> set[str]:
     import of 100,000 rows would otherwise make hundreds of round trips.
     """
     wanted = set(keys)
-    rows = fetch_all(
-        conn, sa.select(pledges.c.request_key).where(pledges.c.request_key.is_not(None))
+    rows = bulk.fetch_rows(
+        conn,
+        sa.select(schema.pledges.c.request_key).where(schema.pledges.c.request_key.is_not(None)),
     )
     return {key for (key,) in rows if key in wanted}
 

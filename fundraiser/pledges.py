@@ -15,12 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import driversql
 from fundraiser.allocation import person_key
-from fundraiser.driversql import bulk_insert
 from fundraiser.errors import InvalidTransition, NotFound, Problem, UserInputError
-from fundraiser.gcpause import gc_paused
-from fundraiser.ledger import Ledger, Tx, pledges
+from fundraiser.ledger import Ledger, Tx, bulk, schema
+from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money
 
 
@@ -259,11 +257,11 @@ def create_many(tx: Tx, items: Sequence[NewPledge]) -> list[int]:
     """Insert pledges and journal them, all in the caller's transaction."""
     if not items:
         return []
-    first = (tx.execute(sa.select(sa.func.max(pledges.c.id))).scalar() or 0) + 1
+    first = (tx.execute(sa.select(sa.func.max(schema.pledges.c.id))).scalar() or 0) + 1
     ids = list(range(first, first + len(items)))
     with gc_paused():
         rows = [_row(pid, item, tx.now) for pid, item in zip(ids, items, strict=True)]
-        bulk_insert(tx.conn, pledges, rows, PLEDGE_COLUMNS)
+        bulk.insert_rows(tx.conn, schema.pledges, rows, PLEDGE_COLUMNS)
         if len(items) == 1:
             tx.record("pledge.create", f"pledge:{ids[0]}", _journal_data(ids[0], items[0]))
         else:
@@ -283,7 +281,7 @@ def create(tx: Tx, item: NewPledge) -> int:
 
 
 def get(conn: Connection, pledge_id: int, *, for_update: bool = False) -> Pledge:
-    query = sa.select(pledges).where(pledges.c.id == pledge_id)
+    query = sa.select(schema.pledges).where(schema.pledges.c.id == pledge_id)
     if for_update and conn.dialect.name != "sqlite":
         query = query.with_for_update()
     row = conn.execute(query).first()
@@ -295,11 +293,11 @@ def get(conn: Connection, pledge_id: int, *, for_update: bool = False) -> Pledge
 def find(
     conn: Connection, *, status: Iterable[Status] | None = None, email: str | None = None
 ) -> list[Pledge]:
-    query = sa.select(pledges).order_by(pledges.c.id)
+    query = sa.select(schema.pledges).order_by(schema.pledges.c.id)
     if status is not None:
-        query = query.where(pledges.c.status.in_([s.value for s in status]))
+        query = query.where(schema.pledges.c.status.in_([s.value for s in status]))
     if email is not None:
-        query = query.where(pledges.c.person_key == person_key(email))
+        query = query.where(schema.pledges.c.person_key == person_key(email))
     return [Pledge.from_row(row) for row in conn.execute(query)]
 
 
@@ -349,7 +347,7 @@ def transition_row(
     _move(tx, row.id, Status(row.status), to, amount=unpaid, reason=reason, paid=paid, extra=extra)
 
 
-_PLEDGE_COLUMNS = frozenset(pledges.c.keys())
+_PLEDGE_COLUMNS = frozenset(schema.pledges.c.keys())
 
 
 def _move(
@@ -382,7 +380,7 @@ def _move(
     # Guard on the old status too, so a concurrent move cannot be overwritten.
     # Through the driver: column names are ours (checked above), values are bound.
     assignments = ", ".join(f"{column} = ?" for column in values)
-    done = driversql.run(
+    done = bulk.run(
         tx.conn,
         f"UPDATE pledges SET {assignments} WHERE id = ? AND status = ?",
         (*values.values(), pledge_id, current.value),
@@ -423,7 +421,9 @@ def record_offline(
         if (
             item.request_key
             and tx.execute(
-                sa.select(pledges.c.id).where(pledges.c.request_key == item.request_key)
+                sa.select(schema.pledges.c.id).where(
+                    schema.pledges.c.request_key == item.request_key
+                )
             ).first()
         ):
             raise UserInputError(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import stripe
 
-from fundraiser.ledger import open_ledger, pledges
+from fundraiser.ledger import open_ledger, schema
 from fundraiser.service.app import create_app
 from tests import stripe_fixtures
 from tests.conftest import Cli
@@ -160,7 +160,9 @@ def test_cancel_before_paid_but_never_after(
     assert service.post(f"/api/manage/{token}/cancel").status_code in (403, 409)
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.read() as conn:
-        row = conn.execute(pledges.select().where(pledges.c.id == second["pledge_id"])).one()
+        row = conn.execute(
+            schema.pledges.select().where(schema.pledges.c.id == second["pledge_id"])
+        ).one()
     assert row.status == "paid"
 
 

@@ -43,7 +43,7 @@ from fundraiser.config import Campaign
 from fundraiser.documents import DocumentError, MailSettingsError, template_dirs
 from fundraiser.documents.certificates import long_date, money_text
 from fundraiser.errors import NotFound
-from fundraiser.ledger import outbox, pledges
+from fundraiser.ledger import schema
 from fundraiser.pledges import check_email
 from fundraiser.register import holdings
 
@@ -109,16 +109,16 @@ class OutboxRow:
 
 
 def get_row(conn: Connection, message_id: int) -> OutboxRow:
-    row = conn.execute(sa.select(outbox).where(outbox.c.id == message_id)).first()
+    row = conn.execute(sa.select(schema.outbox).where(schema.outbox.c.id == message_id)).first()
     if row is None:
         raise NotFound(f"message {message_id} does not exist: see `fundraiser mail list`")
     return OutboxRow.from_row(row)
 
 
 def list_rows(conn: Connection, status: str | None = None, limit: int = 100) -> list[OutboxRow]:
-    query = sa.select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+    query = sa.select(schema.outbox).order_by(schema.outbox.c.id.desc()).limit(limit)
     if status:
-        query = query.where(outbox.c.status == status)
+        query = query.where(schema.outbox.c.status == status)
     return [OutboxRow.from_row(r) for r in conn.execute(query)]
 
 
@@ -406,7 +406,7 @@ def _members(conn: Connection, numbers: list[int], currency: str) -> dict[int, d
 def _pledge(conn: Connection, pledge_id: int | None) -> dict[str, Any] | None:
     if pledge_id is None:
         return None
-    row = conn.execute(sa.select(pledges).where(pledges.c.id == pledge_id)).first()
+    row = conn.execute(sa.select(schema.pledges).where(schema.pledges.c.id == pledge_id)).first()
     if row is None:
         return None
     cur = row.currency

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from fundraiser import outbox as outbox_mod
 from fundraiser.errors import FundraiserError, NotFound, UserInputError
-from fundraiser.ledger import Ledger, Tx, pledges, remainders
+from fundraiser.ledger import Ledger, Tx, schema
 from fundraiser.money import Money
 from fundraiser.pledges import Status
 from fundraiser.stripekeys import Keys, stored_keys
@@ -125,25 +125,29 @@ def due(conn: Connection, pledge_id: int | None = None) -> list[RefundDue]:
     """Every pledge with remainders still due, by pledge id."""
     query = (
         sa.select(
-            remainders.c.id,
-            remainders.c.pledge_id,
-            remainders.c.amount,
-            remainders.c.currency,
-            remainders.c.reason,
-            pledges.c.name,
-            pledges.c.email,
-            pledges.c.status,
-            pledges.c.reference,
-            pledges.c.source,
-            pledges.c.stripe_intent,
-            pledges.c.stripe_charge,
+            schema.remainders.c.id,
+            schema.remainders.c.pledge_id,
+            schema.remainders.c.amount,
+            schema.remainders.c.currency,
+            schema.remainders.c.reason,
+            schema.pledges.c.name,
+            schema.pledges.c.email,
+            schema.pledges.c.status,
+            schema.pledges.c.reference,
+            schema.pledges.c.source,
+            schema.pledges.c.stripe_intent,
+            schema.pledges.c.stripe_charge,
         )
-        .select_from(remainders.join(pledges, pledges.c.id == remainders.c.pledge_id))
-        .where(remainders.c.status == "due")
-        .order_by(remainders.c.pledge_id, remainders.c.id)
+        .select_from(
+            schema.remainders.join(
+                schema.pledges, schema.pledges.c.id == schema.remainders.c.pledge_id
+            )
+        )
+        .where(schema.remainders.c.status == "due")
+        .order_by(schema.remainders.c.pledge_id, schema.remainders.c.id)
     )
     if pledge_id is not None:
-        query = query.where(remainders.c.pledge_id == pledge_id)
+        query = query.where(schema.remainders.c.pledge_id == pledge_id)
     keys = stored_keys(conn)
     grouped: dict[int, list[Any]] = {}
     for row in conn.execute(query):
@@ -200,20 +204,20 @@ def record_refund(
     amount = sum(line.amount for line in lines)
     ids = [line.id for line in lines]
     done = tx.execute(
-        remainders.update()
-        .where(remainders.c.id.in_(ids), remainders.c.status == "due")
+        schema.remainders.update()
+        .where(schema.remainders.c.id.in_(ids), schema.remainders.c.status == "due")
         .values(status="refunded", refunded_at=tx.now, refund_reference=reference)
     )
     if done.rowcount != len(ids):
         raise FundraiserError(f"pledge {pledge_id}'s remainders changed while we worked: try again")
     if bump_refunded:
         bumped = tx.execute(
-            pledges.update()
+            schema.pledges.update()
             .where(
-                pledges.c.id == pledge_id,
-                pledges.c.refunded_amount + amount <= pledges.c.paid_amount,
+                schema.pledges.c.id == pledge_id,
+                schema.pledges.c.refunded_amount + amount <= schema.pledges.c.paid_amount,
             )
-            .values(refunded_amount=pledges.c.refunded_amount + amount, updated_at=tx.now)
+            .values(refunded_amount=schema.pledges.c.refunded_amount + amount, updated_at=tx.now)
         )
         if bumped.rowcount != 1:
             raise UserInputError(

@@ -32,7 +32,7 @@ import stripe
 
 from fundraiser import pledges as pledges_mod
 from fundraiser.errors import InvalidTransition, NotFound, PaymentError
-from fundraiser.ledger import Ledger, pledges
+from fundraiser.ledger import Ledger, schema
 from fundraiser.payments.client import StripeUnavailable, as_dict, opts, stripe_errors
 from fundraiser.payments.events import Context, apply_intent, id_of, pledge_row
 from fundraiser.payments.intents import ensure_attached, retrieve_intent
@@ -128,9 +128,11 @@ def abandoned(ledger: Ledger, before: datetime) -> list[int]:
     """Online pledges still pending whose card form was opened before `before`."""
     with ledger.read() as conn:
         rows = conn.execute(
-            sa.select(pledges.c.id, pledges.c.created_at)
-            .where(pledges.c.source == "online", pledges.c.status == Status.PENDING.value)
-            .order_by(pledges.c.id)
+            sa.select(schema.pledges.c.id, schema.pledges.c.created_at)
+            .where(
+                schema.pledges.c.source == "online", schema.pledges.c.status == Status.PENDING.value
+            )
+            .order_by(schema.pledges.c.id)
         )
         # Compared as moments, not text: stored stamps may differ in precision.
         return [int(pid) for pid, at in rows if _moment(at) < before]
@@ -185,20 +187,20 @@ class Forgotten:
 def to_forget(ledger: Ledger, ids: list[int] | None = None) -> list[int]:
     """Online pledges that ended unpaid and still name a saved card or a Stripe customer."""
     query = (
-        sa.select(pledges.c.id)
+        sa.select(schema.pledges.c.id)
         .where(
-            pledges.c.source == "online",
-            pledges.c.status.in_(_ENDED_UNPAID),
-            pledges.c.paid_amount == 0,
+            schema.pledges.c.source == "online",
+            schema.pledges.c.status.in_(_ENDED_UNPAID),
+            schema.pledges.c.paid_amount == 0,
             sa.or_(
-                pledges.c.stripe_payment_method.is_not(None),
-                pledges.c.stripe_customer.is_not(None),
+                schema.pledges.c.stripe_payment_method.is_not(None),
+                schema.pledges.c.stripe_customer.is_not(None),
             ),
         )
-        .order_by(pledges.c.id)
+        .order_by(schema.pledges.c.id)
     )
     if ids is not None:
-        query = query.where(pledges.c.id.in_(ids))
+        query = query.where(schema.pledges.c.id.in_(ids))
     with ledger.read() as conn:
         return [int(v) for v in conn.execute(query).scalars()]
 
@@ -237,14 +239,14 @@ def forget_unpaid(
                     client.v1.payment_methods.detach(
                         method, options=opts(ctx.keys.key(pledge_id, "detach"))
                     )
-            if _forget(ledger, now, pledge_id, pledges.c.stripe_payment_method, method):
+            if _forget(ledger, now, pledge_id, schema.pledges.c.stripe_payment_method, method):
                 done.cards.append(pledge_id)
         if row.stripe_customer:
             customer = str(row.stripe_customer)
             if pace is not None:
                 pace()
             _delete_customer(client, ctx, pledge_id, customer)
-            if _forget(ledger, now, pledge_id, pledges.c.stripe_customer, customer):
+            if _forget(ledger, now, pledge_id, schema.pledges.c.stripe_customer, customer):
                 done.customers.append(pledge_id)
     return done
 
@@ -273,8 +275,8 @@ def _forget(
     """Clear one Stripe id on the pledge, if it still holds it; journalled."""
     with ledger.write(now) as tx:
         changed = tx.execute(
-            pledges.update()
-            .where(pledges.c.id == pledge_id, column == value)
+            schema.pledges.update()
+            .where(schema.pledges.c.id == pledge_id, column == value)
             .values({column.name: None, "updated_at": tx.now})
         )
         if changed.rowcount:

@@ -26,18 +26,9 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import driversql, outbox
+from fundraiser import outbox
 from fundraiser import pledges as pledges_mod
-from fundraiser.ledger import (
-    Tx,
-    allotments,
-    pledges,
-    register_entries,
-    register_flags,
-    remainders,
-    state,
-    stripe_events,
-)
+from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.money import Money
 from fundraiser.payments import orphans
 from fundraiser.pledges import TRANSITIONS, Status
@@ -96,7 +87,7 @@ def pledge_row(conn: Connection, **where: Any) -> PledgeRow | None:
     if value is None:
         return None
     assert column in _LOOKUPS
-    return driversql.first_row(conn, f"SELECT * FROM pledges WHERE {column} = ?", (value,))
+    return bulk.first_row(conn, f"SELECT * FROM pledges WHERE {column} = ?", (value,))
 
 
 def _at(tx: Tx) -> datetime:
@@ -285,27 +276,30 @@ def flag_shares(tx: Tx, pledge_id: int, reason: str) -> int:
     """Flag register entries issued from this pledge's money (once per reason)."""
     entries = set(
         tx.execute(
-            sa.select(allotments.c.entry_id).where(allotments.c.pledge_id == pledge_id)
+            sa.select(schema.allotments.c.entry_id).where(
+                schema.allotments.c.pledge_id == pledge_id
+            )
         ).scalars()
     ) | set(
         tx.execute(
-            sa.select(register_entries.c.id).where(
-                register_entries.c.pledge_id == pledge_id, register_entries.c.kind == "issue"
+            sa.select(schema.register_entries.c.id).where(
+                schema.register_entries.c.pledge_id == pledge_id,
+                schema.register_entries.c.kind == "issue",
             )
         ).scalars()
     )
     added = 0
     for entry in sorted(entries):
         known = tx.execute(
-            sa.select(register_flags.c.id).where(
-                register_flags.c.entry_id == entry,
-                register_flags.c.pledge_id == pledge_id,
-                register_flags.c.reason == reason,
+            sa.select(schema.register_flags.c.id).where(
+                schema.register_flags.c.entry_id == entry,
+                schema.register_flags.c.pledge_id == pledge_id,
+                schema.register_flags.c.reason == reason,
             )
         ).first()
         if known is None:
             tx.execute(
-                register_flags.insert().values(
+                schema.register_flags.insert().values(
                     entry_id=entry, pledge_id=pledge_id, reason=reason, created_at=tx.now
                 )
             )
@@ -349,8 +343,8 @@ def apply_charge(tx: Tx, ctx: Context, charge: Mapping[str, Any]) -> Outcome:
             move(tx, row, Status.REFUNDED, reason="refunded", extra={"refunded_amount": refunded})
         else:
             tx.execute(
-                pledges.update()
-                .where(pledges.c.id == row.id)
+                schema.pledges.update()
+                .where(schema.pledges.c.id == row.id)
                 .values(refunded_amount=refunded, updated_at=tx.now)
             )
             tx.record(
@@ -370,8 +364,8 @@ def cuts_into_shares(tx: Tx, pledge_id: int, refunded: int) -> bool:
     refunding them leaves the register as it is.
     """
     not_shares = tx.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(remainders.c.amount), 0)).where(
-            remainders.c.pledge_id == pledge_id
+        sa.select(sa.func.coalesce(sa.func.sum(schema.remainders.c.amount), 0)).where(
+            schema.remainders.c.pledge_id == pledge_id
         )
     ).scalar()
     return refunded > int(not_shares or 0)
@@ -393,7 +387,9 @@ def apply_refund(tx: Tx, ctx: Context, refund: Mapping[str, Any]) -> Outcome:
 def _dispute_statuses(conn: Connection, dispute_id: str) -> list[str]:
     found = []
     for payload in conn.execute(
-        sa.select(stripe_events.c.payload).where(stripe_events.c.type.like("charge.dispute.%"))
+        sa.select(schema.stripe_events.c.payload).where(
+            schema.stripe_events.c.type.like("charge.dispute.%")
+        )
     ).scalars():
         obj = json.loads(payload).get("data", {}).get("object", {})
         if obj.get("id") == dispute_id:
@@ -422,11 +418,11 @@ def apply_dispute(tx: Tx, ctx: Context, dispute: Mapping[str, Any]) -> Outcome:
     elif closed:
         changed |= move(tx, row, Status.PAID, reason="dispute won")
         done = tx.execute(
-            register_flags.update()
+            schema.register_flags.update()
             .where(
-                register_flags.c.pledge_id == row.id,
-                register_flags.c.reason == "disputed",
-                register_flags.c.resolved_at.is_(None),
+                schema.register_flags.c.pledge_id == row.id,
+                schema.register_flags.c.reason == "disputed",
+                schema.register_flags.c.resolved_at.is_(None),
             )
             .values(resolved_at=tx.now)
         )
@@ -479,12 +475,15 @@ def defer(tx: Tx, ctx: Context, event: Mapping[str, Any]) -> None:
     event_id = str(event["id"])
     for ref in refs_of(ctx, event):
         key = f"{_DEFERRED}{ref}:{event_id}"
-        if tx.execute(sa.select(state.c.key).where(state.c.key == key)).first() is None:
-            tx.execute(state.insert().values(key=key, value=event_id, updated_at=tx.now))
+        if (
+            tx.execute(sa.select(schema.state.c.key).where(schema.state.c.key == key)).first()
+            is None
+        ):
+            tx.execute(schema.state.insert().values(key=key, value=event_id, updated_at=tx.now))
 
 
 def _any_deferred(tx: Tx) -> bool:
-    found = driversql.first(
+    found = bulk.first(
         tx.conn,
         "SELECT 1 FROM state WHERE key >= ? AND key < ? LIMIT 1",
         (_DEFERRED, _DEFERRED[:-1] + ";"),
@@ -496,7 +495,9 @@ def _waiting(tx: Tx, refs: list[str] | None) -> list[str]:
     if refs is None:
         low, high = _DEFERRED, _DEFERRED[:-1] + ";"
         rows = tx.execute(
-            sa.select(state.c.value).where(state.c.key >= low, state.c.key < high)
+            sa.select(schema.state.c.value).where(
+                schema.state.c.key >= low, schema.state.c.key < high
+            )
         ).scalars()
         return sorted(set(rows))
     found: set[str] = set()
@@ -504,7 +505,9 @@ def _waiting(tx: Tx, refs: list[str] | None) -> list[str]:
         low, high = _prefix(ref)
         found.update(
             tx.execute(
-                sa.select(state.c.value).where(state.c.key >= low, state.c.key < high)
+                sa.select(schema.state.c.value).where(
+                    schema.state.c.key >= low, schema.state.c.key < high
+                )
             ).scalars()
         )
     return sorted(found)
@@ -522,17 +525,23 @@ def retry_deferred(tx: Tx, ctx: Context, refs: list[str] | None = None) -> int:
         progress: list[str] = []
         for event_id in _waiting(tx, refs):
             payload = tx.execute(
-                sa.select(stripe_events.c.payload).where(stripe_events.c.id == event_id)
+                sa.select(schema.stripe_events.c.payload).where(
+                    schema.stripe_events.c.id == event_id
+                )
             ).scalar()
             event = json.loads(payload) if payload is not None else {"id": event_id}
             outcome = apply_event(tx, ctx, event) if payload is not None else Outcome.IGNORED
             if outcome is Outcome.DEFERRED:
                 continue
             for ref in refs_of(ctx, event):
-                tx.execute(state.delete().where(state.c.key == f"{_DEFERRED}{ref}:{event_id}"))
+                tx.execute(
+                    schema.state.delete().where(
+                        schema.state.c.key == f"{_DEFERRED}{ref}:{event_id}"
+                    )
+                )
             tx.execute(
-                stripe_events.update()
-                .where(stripe_events.c.id == event_id)
+                schema.stripe_events.update()
+                .where(schema.stripe_events.c.id == event_id)
                 .values(applied_at=tx.now)
             )
             applied += 1
@@ -547,8 +556,8 @@ def retry_deferred(tx: Tx, ctx: Context, refs: list[str] | None = None) -> int:
 def deferred_count(conn: Connection) -> int:
     return int(
         conn.execute(
-            sa.select(sa.func.count(sa.distinct(state.c.value))).where(
-                state.c.key >= _DEFERRED, state.c.key < _DEFERRED[:-1] + ";"
+            sa.select(sa.func.count(sa.distinct(schema.state.c.value))).where(
+                schema.state.c.key >= _DEFERRED, schema.state.c.key < _DEFERRED[:-1] + ";"
             )
         ).scalar()
         or 0

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from fundraiser import pledges as pledges_mod
 from fundraiser.config import Mode
 from fundraiser.errors import NotFound, PaymentError, UserInputError
-from fundraiser.ledger import Ledger, pledges
+from fundraiser.ledger import Ledger, schema
 from fundraiser.money import Money
 from fundraiser.payments.client import CardError, as_dict, opts, stripe_errors
 from fundraiser.payments.events import Context, apply_intent, id_of, pledge_row
@@ -118,8 +118,8 @@ def start(
             )
     with ledger.write() as tx:
         tx.execute(
-            pledges.update()
-            .where(pledges.c.id == pledge_id, pledges.c.stripe_intent.is_(None))
+            schema.pledges.update()
+            .where(schema.pledges.c.id == pledge_id, schema.pledges.c.stripe_intent.is_(None))
             .values(
                 stripe_customer=customer,
                 stripe_intent=intent.id,

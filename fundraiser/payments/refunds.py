@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import stripe
 
 from fundraiser.errors import NotFound, UserInputError
-from fundraiser.ledger import Ledger, pledges, remainders
+from fundraiser.ledger import Ledger, schema
 from fundraiser.money import Money
 from fundraiser.payments.client import as_dict, opts, stripe_errors
 from fundraiser.payments.events import (
@@ -108,7 +108,7 @@ def refund(
         queue_refund_mail(tx, row, str(made_now.id), wanted)
         if cuts_into_shares(tx, pledge_id, total):
             flag_shares(tx, pledge_id, "refunded")
-        fresh = tx.execute(pledges.select().where(pledges.c.id == pledge_id)).one()
+        fresh = tx.execute(schema.pledges.select().where(schema.pledges.c.id == pledge_id)).one()
     return Refunded(
         pledge_id,
         str(made_now.id),
@@ -141,7 +141,9 @@ def refund_remainder(
     keys = ledger_keys(ledger)
     v1 = client.v1
     with ledger.write(now) as tx:
-        rem = tx.execute(remainders.select().where(remainders.c.id == remainder_id)).first()
+        rem = tx.execute(
+            schema.remainders.select().where(schema.remainders.c.id == remainder_id)
+        ).first()
         if rem is None or rem.status != "due":
             raise NotFound(
                 f"remainder {remainder_id} is not due for refund: see `fundraiser refunds list`"
@@ -200,8 +202,8 @@ def refund_remainder(
         # counted this refund (after a crash) is not counted twice.
         refunded = min(max(int(row.refunded_amount), in_stripe), int(row.paid_amount))
         tx.execute(
-            pledges.update()
-            .where(pledges.c.id == pledge_id)
+            schema.pledges.update()
+            .where(schema.pledges.c.id == pledge_id)
             .values(refunded_amount=refunded, updated_at=tx.now)
         )
         # The same key as the charge.refunded webhook's, so the backer gets one mail.
