@@ -17,10 +17,7 @@ from sqlalchemy.engine import Connection
 from fundraiser.config import Campaign
 from fundraiser.ledger import schema
 from fundraiser.money import Money
-from fundraiser.pledges import LIVE, Status
-
-#: Statuses whose money has been received and not returned.
-HELD = frozenset({Status.PAID, Status.DISPUTED})
+from fundraiser.pledges import HELD, LIVE, Source, Status
 
 
 @dataclass(frozen=True)
@@ -99,7 +96,8 @@ def counted() -> sa.ColumnElement[bool]:
     """Pledges that count in public figures: live ones, except online pledges whose
     card was never saved (a backer who left the card form is not a backer)."""
     unconfirmed = sa.and_(
-        schema.pledges.c.source == "online", schema.pledges.c.status == Status.PENDING.value
+        schema.pledges.c.source == Source.ONLINE.value,
+        schema.pledges.c.status == Status.PENDING.value,
     )
     return sa.and_(schema.pledges.c.status.in_([s.value for s in LIVE]), sa.not_(unconfirmed))
 

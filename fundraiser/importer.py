@@ -24,7 +24,7 @@ from fundraiser.errors import ImportRejected, MoneyError, Problem
 from fundraiser.ledger import Ledger, bulk, schema
 from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money, parse
-from fundraiser.pledges import NewPledge, Status, create_many, validate_person
+from fundraiser.pledges import NewPledge, Source, Status, create_many, validate_person
 
 COLUMNS = ("name", "email", "amount", "round", "status", "reference", "address")
 STATUSES = {"pledged": Status.PENDING, "paid": Status.PAID}
@@ -50,7 +50,7 @@ def check_offline(
     round_id: str,
     status: str,
     where: str = "",
-    source: str = "offline",
+    source: Source = Source.OFFLINE,
     reference: str | None = None,
     request_key: str | None = None,
 ) -> tuple[NewPledge | None, list[Problem]]:
@@ -221,7 +221,7 @@ def plan_import(conn: Connection, campaign: Campaign, path: Path) -> ImportPlan:
             round_id=row["round"],
             status=row["status"],
             where=where,
-            source="import",
+            source=Source.IMPORT,
             reference=reference or None,
             request_key=key,
         )

@@ -49,8 +49,39 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.REFUNDED: frozenset(),
 }
 
+# The groups every other module asks about, named once beside the table.
+# theme/static/js/pledge.js gets what it needs from the service's answers
+# (`secured`), never from a copy of these.
+
 #: Pledges that still count towards the campaign (money promised or received).
 LIVE = frozenset({S.PENDING, S.AUTHORIZED, S.PROCESSING, S.PAID, S.PAYMENT_FAILED, S.DISPUTED})
+#: The backer's part is done: a card saved for later, or the money received.
+SECURED = frozenset({S.AUTHORIZED, S.PAID})
+#: Money received and not returned: refundable, and counted as paid in.
+HELD = frozenset({S.PAID, S.DISPUTED})
+#: Money was received at some point (held now, or since returned in full).
+RECEIVED = HELD | {S.REFUNDED}
+#: A charge may be made or is in flight: what a charge's failure can move.
+CHARGEABLE = frozenset({S.AUTHORIZED, S.PROCESSING})
+#: Live but not paid yet: what the close of an all-or-nothing campaign settles.
+UNSETTLED = LIVE - HELD
+#: Over without money: never to be charged, so nothing kept at Stripe has a use.
+ENDED_UNPAID = frozenset({S.CANCELLED, S.RELEASED, S.FAILED})
+
+assert SECURED <= LIVE and HELD <= LIVE and not (LIVE & ENDED_UNPAID)
+assert all(not TRANSITIONS[s] for s in ENDED_UNPAID | {S.REFUNDED})
+
+
+class Source(enum.StrEnum):
+    """How a pledge reached the ledger."""
+
+    ONLINE = "online"  # the pledge page: Stripe holds the card or took the money
+    OFFLINE = "offline"  # recorded by an organizer (`pledges add`): paid by bank transfer
+    IMPORT = "import"  # an organizer's CSV (`pledges import`): paid by bank transfer
+
+
+#: Pledges an organizer recorded by hand: their money comes by bank transfer.
+BY_HAND = frozenset({Source.OFFLINE, Source.IMPORT})
 
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]{2,}$")
 
@@ -67,7 +98,7 @@ class NewPledge:
     amount: Money
     round: str
     status: Status = Status.PENDING
-    source: str = "offline"
+    source: Source = Source.OFFLINE
     reference: str | None = None
     display_name: str | None = None
     tier: str | None = None
@@ -90,7 +121,7 @@ class Pledge:
     amount: Money
     status: Status
     status_reason: str | None
-    source: str
+    source: Source
     reference: str | None
     paid: Money
     refunded: Money
@@ -115,7 +146,7 @@ class Pledge:
             amount=Money(int(row.amount), currency),
             status=Status(row.status),
             status_reason=row.status_reason,
-            source=row.source,
+            source=Source(row.source),
             reference=row.reference,
             paid=Money(int(row.paid_amount), currency),
             refunded=Money(int(row.refunded_amount), currency),
@@ -140,7 +171,7 @@ class Pledge:
             "currency": self.amount.currency,
             "status": self.status.value,
             "status_reason": self.status_reason,
-            "source": self.source,
+            "source": self.source.value,
             "reference": self.reference,
             "paid": self.paid.amount,
             "refunded": self.refunded.amount,
@@ -217,7 +248,7 @@ def _row(pledge_id: int, new: NewPledge, now: str) -> tuple[Any, ...]:
         amount,
         new.amount.currency,
         new.status.value,
-        new.source,
+        new.source.value,
         new.reference,
         amount if paid else 0,
         0,
@@ -235,7 +266,7 @@ def _journal_data(pledge_id: int, new: NewPledge) -> dict[str, Any]:
         "currency": new.amount.currency,
         "round": new.round,
         "status": new.status.value,
-        "source": new.source,
+        "source": new.source.value,
         "tier": new.tier,
     }
 
@@ -248,7 +279,7 @@ def _journal_columns(ids: list[int], items: Sequence[NewPledge]) -> dict[str, li
         "currency": [i.amount.currency for i in items],
         "round": [i.round for i in items],
         "status": [i.status.value for i in items],
-        "source": [i.source for i in items],
+        "source": [i.source.value for i in items],
         "tier": [i.tier for i in items],
     }
 
@@ -462,7 +493,7 @@ def mark_paid(
     """A bank transfer arrived for an offline pledge; with `notify`, the backer is told."""
     with ledger.write(now) as tx:
         pledge = get(tx.conn, pledge_id)
-        if pledge.source == "online":
+        if pledge.source == Source.ONLINE:
             raise UserInputError(
                 f"pledge {pledge_id} is paid by card through Stripe: "
                 "its payment is recorded from Stripe, not by hand"

@@ -67,9 +67,11 @@ def test_pledge_save_card_confirm_and_view(service: TestClient, stripe_env: dict
     assert again.json()["client_secret"] == body["client_secret"]
     # Not confirmed by the browser yet: the service asks Stripe, which says not yet.
     pid = body["pledge_id"]
-    assert service.post(f"/api/pledges/{pid}/confirm").json()["status"] == "pending"
+    not_yet = service.post(f"/api/pledges/{pid}/confirm").json()
+    assert not_yet["status"] == "pending" and not_yet["secured"] is False
     save_card(stripe_env, body["client_secret"])
-    assert service.post(f"/api/pledges/{pid}/confirm").json()["status"] == "authorized"
+    saved = service.post(f"/api/pledges/{pid}/confirm").json()
+    assert saved["status"] == "authorized" and saved["secured"] is True
     token = body["manage_url"].rsplit("/", 1)[1]
     view = service.get(f"/api/manage/{token}").json()
     assert view["status"] == "authorized" and view["can_cancel"] is True

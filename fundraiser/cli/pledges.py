@@ -13,7 +13,7 @@ from fundraiser import pledges as pledges_mod
 from fundraiser.cli.app import App, pass_app
 from fundraiser.errors import ProblemsError, UserInputError
 from fundraiser.money import Money
-from fundraiser.pledges import Status
+from fundraiser.pledges import Source, Status
 
 NOTIFY_HELP = (
     "Queue each backer's 'we have your pledge' mail; unpaid pledges get the "
@@ -78,7 +78,7 @@ def add(
         item,
         reference=(reference or "").strip() or None,
         display_name=display_name,
-        source="offline",
+        source=Source.OFFLINE,
     )
     if notify:
         acknowledge.check_bank(app.campaign, [item])
@@ -199,7 +199,7 @@ def cancel(app: App, pledge_id: int, reason: str) -> None:
     with app.ledger.read() as conn:
         found = pledges_mod.get(conn, pledge_id)
     open_form = found.status is Status.PENDING and bool(found.stripe_intent)
-    if found.source == "online" and (open_form or found.status is not Status.PENDING):
+    if found.source is Source.ONLINE and (open_form or found.status is not Status.PENDING):
         from fundraiser.payments import cardforms
         from fundraiser.payments.env import payments_from_env
 

@@ -36,7 +36,7 @@ from fundraiser.ledger import Ledger, schema
 from fundraiser.payments.client import StripeUnavailable, as_dict, opts, stripe_errors
 from fundraiser.payments.events import Context, apply_intent, id_of, pledge_row
 from fundraiser.payments.intents import ensure_attached, retrieve_intent
-from fundraiser.pledges import Pledge, Status
+from fundraiser.pledges import ENDED_UNPAID, Pledge, Source, Status
 
 #: How long an unfinished card form holds its pledge (and a limited tier's place)
 #: before `stripe sync` closes it. A card form takes minutes, 3-D Secure included.
@@ -130,7 +130,8 @@ def abandoned(ledger: Ledger, before: datetime) -> list[int]:
         rows = conn.execute(
             sa.select(schema.pledges.c.id, schema.pledges.c.created_at)
             .where(
-                schema.pledges.c.source == "online", schema.pledges.c.status == Status.PENDING.value
+                schema.pledges.c.source == Source.ONLINE.value,
+                schema.pledges.c.status == Status.PENDING.value,
             )
             .order_by(schema.pledges.c.id)
         )
@@ -172,10 +173,6 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-#: Pledges in these states will never be charged: nothing kept at Stripe has a use.
-_ENDED_UNPAID = (Status.CANCELLED.value, Status.RELEASED.value, Status.FAILED.value)
-
-
 @dataclass
 class Forgotten:
     """What a sweep removed at Stripe, by pledge: saved cards, and customer records."""
@@ -189,8 +186,8 @@ def to_forget(ledger: Ledger, ids: list[int] | None = None) -> list[int]:
     query = (
         sa.select(schema.pledges.c.id)
         .where(
-            schema.pledges.c.source == "online",
-            schema.pledges.c.status.in_(_ENDED_UNPAID),
+            schema.pledges.c.source == Source.ONLINE.value,
+            schema.pledges.c.status.in_([s.value for s in ENDED_UNPAID]),
             schema.pledges.c.paid_amount == 0,
             sa.or_(
                 schema.pledges.c.stripe_payment_method.is_not(None),

@@ -47,7 +47,7 @@ from fundraiser.payments.events import (
     record_failure,
 )
 from fundraiser.payments.ratelimit import DEFAULT_RATE, RateLimiter
-from fundraiser.pledges import LIVE, Status
+from fundraiser.pledges import LIVE, UNSETTLED, Source, Status
 
 DECISION_KEY = "collect.decision"
 #: Declines a retry cannot fix: only the backer (a new card) can.
@@ -84,7 +84,7 @@ def _collectable(conn: Connection) -> Money | None:
             schema.pledges.c.status.in_(live),
             sa.not_(
                 sa.and_(
-                    schema.pledges.c.source == "online",
+                    schema.pledges.c.source == Source.ONLINE.value,
                     schema.pledges.c.status == Status.PENDING.value,
                 )
             ),
@@ -216,11 +216,11 @@ def plan(ledger: Ledger, campaign: Campaign, now: datetime, *, retry: bool = Fal
         else:
             release = _ids(
                 conn,
-                [Status.PENDING, Status.AUTHORIZED, Status.PAYMENT_FAILED, Status.PROCESSING],
+                UNSETTLED,
             )
             resume = []
-        open_forms = _ids(conn, [Status.PENDING], source="online")
-        paid_offline = len(_ids(conn, [Status.PAID], source="offline"))
+        open_forms = _ids(conn, [Status.PENDING], source=Source.ONLINE)
+        paid_offline = len(_ids(conn, [Status.PAID], source=Source.OFFLINE))
         total = Money(_sum(conn, charge + resume), currency)
     return Plan(
         decision=decision,

@@ -31,7 +31,7 @@ from fundraiser import pledges as pledges_mod
 from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.money import Money
 from fundraiser.payments import orphans
-from fundraiser.pledges import TRANSITIONS, Status
+from fundraiser.pledges import CHARGEABLE, ENDED_UNPAID, HELD, RECEIVED, TRANSITIONS, Status
 from fundraiser.stripekeys import Keys
 
 #: Charge outcomes we treat as "the bank wants the backer present".
@@ -207,7 +207,7 @@ def apply_intent(tx: Tx, ctx: Context, intent: Mapping[str, Any]) -> Outcome:
     intent_id = id_of(intent.get("id"))
     if status == "succeeded":
         charge = id_of(intent.get("latest_charge"))
-        if current in (Status.PAID, Status.DISPUTED, Status.REFUNDED):
+        if current in RECEIVED:
             if row.stripe_charge and charge and charge != row.stripe_charge:
                 # Money taken twice: never silently; an organizer must refund one.
                 tx.record(
@@ -219,7 +219,7 @@ def apply_intent(tx: Tx, ctx: Context, intent: Mapping[str, Any]) -> Outcome:
                 return Outcome.APPLIED
             return Outcome.UNCHANGED
         received = int(intent.get("amount_received") or intent.get("amount") or row.amount)
-        if current in orphans.OVER:  # money for a pledge that is over: kept in sight
+        if current in ENDED_UNPAID:  # money for a pledge that is over: kept in sight
             note = orphans.record(tx, row, intent_id, charge, Money(received, row.currency))
             if note is None:
                 return Outcome.UNCHANGED
@@ -260,7 +260,7 @@ def apply_intent(tx: Tx, ctx: Context, intent: Mapping[str, Any]) -> Outcome:
         return Outcome.UNCHANGED
     if current is Status.PENDING:
         return Outcome.DEFERRED  # charged off-session, so the card was saved: wait for that
-    if attempt < int(row.attempts) or current not in (Status.AUTHORIZED, Status.PROCESSING):
+    if attempt < int(row.attempts) or current not in CHARGEABLE:
         return Outcome.UNCHANGED  # an older attempt, or already settled
     done = record_failure(tx, ctx, row, code=code, attempt=attempt, intent=intent_id)
     return Outcome.APPLIED if done else Outcome.UNCHANGED
@@ -327,9 +327,9 @@ def apply_charge(tx: Tx, ctx: Context, charge: Mapping[str, Any]) -> Outcome:
     if not _livemode_ok(row, charge):
         return Outcome.IGNORED
     current = Status(row.status)
-    if current in orphans.OVER:  # an orphaned payment, refunded from the dashboard
+    if current in ENDED_UNPAID:  # an orphaned payment, refunded from the dashboard
         return Outcome.APPLIED if orphans.returned(tx, row, charge) else Outcome.UNCHANGED
-    if current not in (Status.PAID, Status.DISPUTED, Status.REFUNDED):
+    if current not in RECEIVED:
         return Outcome.DEFERRED  # its payment is not recorded yet
     outcome = Outcome.UNCHANGED
     for refund in (charge.get("refunds") or {}).get("data") or []:
@@ -339,7 +339,7 @@ def apply_charge(tx: Tx, ctx: Context, charge: Mapping[str, Any]) -> Outcome:
     refunded = min(int(charge.get("amount_refunded") or 0), paid)
     if refunded > int(row.refunded_amount):
         outcome = Outcome.APPLIED
-        if refunded >= paid and current in (Status.PAID, Status.DISPUTED):
+        if refunded >= paid and current in HELD:
             move(tx, row, Status.REFUNDED, reason="refunded", extra={"refunded_amount": refunded})
         else:
             tx.execute(
@@ -403,7 +403,7 @@ def apply_dispute(tx: Tx, ctx: Context, dispute: Mapping[str, Any]) -> Outcome:
     if row is None:
         return Outcome.DEFERRED
     current = Status(row.status)
-    if current not in (Status.PAID, Status.DISPUTED, Status.REFUNDED):
+    if current not in RECEIVED:
         return Outcome.DEFERRED
     statuses = set(_dispute_statuses(tx.conn, str(dispute["id"]))) | {
         str(dispute.get("status") or "")

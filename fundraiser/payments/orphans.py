@@ -19,10 +19,7 @@ from sqlalchemy.engine import Connection
 
 from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.money import Money
-from fundraiser.pledges import Status
 
-#: A pledge in one of these states holds no money of the backer's.
-OVER = frozenset({Status.CANCELLED, Status.RELEASED, Status.FAILED})
 TAKEN = "payment.orphaned"
 RETURNED = "payment.orphan_refunded"
 

@@ -25,7 +25,7 @@ from fundraiser.payments.events import (
     pledge_row,
     queue_refund_mail,
 )
-from fundraiser.pledges import Status
+from fundraiser.pledges import HELD, Source, Status
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,8 @@ def refund(
         if row is None:
             raise NotFound(f"pledge {pledge_id} does not exist: see `fundraiser pledges list`")
         current = Status(row.status)
-        if current not in (Status.PAID, Status.DISPUTED) or not row.stripe_charge:
-            how = "by card through Stripe" if row.source == "online" else "by card"
+        if current not in HELD or not row.stripe_charge:
+            how = "by card through Stripe" if row.source == Source.ONLINE else "by card"
             raise UserInputError(
                 f"pledge {pledge_id} is {current.value}: only a pledge paid {how} can be "
                 "refunded here (return bank transfers by bank transfer)"

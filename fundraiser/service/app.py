@@ -47,7 +47,7 @@ from fundraiser.payments.client import (
     stripe_errors,
 )
 from fundraiser.payments.events import Context, pledge_row
-from fundraiser.pledges import Status
+from fundraiser.pledges import Pledge, Status
 from fundraiser.service import validate
 from fundraiser.service.limits import RateLimit
 from fundraiser.service.settings import Settings
@@ -287,7 +287,7 @@ class Service:
         except PaymentError as exc:
             log.warning("confirm %s: Stripe failed: %s", pledge_id, exc)
             return error(502, "Stripe could not be reached: please try again shortly")
-        return JSONResponse({"pledge_id": pledge.id, "status": pledge.status.value})
+        return JSONResponse(_status_answer(pledge))
 
     # -- GET /api/campaign ---------------------------------------------------------
     async def campaign(self, request: Request) -> Response:
@@ -439,7 +439,7 @@ class Service:
             return error(404, "no such card form", "setup_intent")
         except (CardError, PaymentError):
             return error(502, "Stripe could not be reached: please try again shortly")
-        return JSONResponse({"pledge_id": pledge.id, "status": pledge.status.value})
+        return JSONResponse(_status_answer(pledge))
 
     async def manage_page(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -502,6 +502,15 @@ class Service:
     def close(self) -> None:
         self.writer.shutdown(wait=True)
         self.ledger.dispose()
+
+
+def _status_answer(pledge: Pledge) -> dict[str, Any]:
+    """A pledge's state for the page's script: `secured` says the backer's part is done."""
+    return {
+        "pledge_id": pledge.id,
+        "status": pledge.status.value,
+        "secured": pledge.status in pledges_mod.SECURED,
+    }
 
 
 def page(title: str, body: str) -> str:

@@ -14,7 +14,7 @@ from fundraiser.allocation import person_key
 from fundraiser.config import Campaign
 from fundraiser.figures import tier_counts
 from fundraiser.ledger import schema
-from fundraiser.pledges import LIVE, NewPledge, check_email
+from fundraiser.pledges import LIVE, NewPledge, Source, check_email
 
 FIELDS = frozenset(
     {"tier", "shares", "name", "email", "address", "display_name", "round", "consent"}
@@ -170,7 +170,7 @@ def check(
         address=req.address,
         amount=terms.price * shares,
         round=found.id,
-        source="online",
+        source=Source.ONLINE,
         display_name=req.display_name,
         tier=tier_id,
         shares=shares,
