@@ -24,7 +24,8 @@ from fundraiser.errors import ImportRejected, MoneyError, Problem
 from fundraiser.ledger import Ledger, bulk, schema
 from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money, parse
-from fundraiser.pledges import NewPledge, Source, Status, create_many, validate_person
+from fundraiser.people import validate_person
+from fundraiser.pledges import NewPledge, Source, Status, create_many
 
 COLUMNS = ("name", "email", "amount", "round", "status", "reference", "address")
 STATUSES = {"pledged": Status.PENDING, "paid": Status.PAID}

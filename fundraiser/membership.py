@@ -29,12 +29,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser import register as register_mod
-from fundraiser.allocation import person_key
 from fundraiser.config import Campaign
 from fundraiser.errors import FundraiserError, NotFound, UserInputError
 from fundraiser.ledger import Ledger, Tx, schema
 from fundraiser.money import Money
 from fundraiser.outbox import Kind, MailStatus
+from fundraiser.people import person_key
 from fundraiser.pledges import Status
 
 RETENTION_YEARS = 10

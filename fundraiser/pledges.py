@@ -7,7 +7,6 @@ The allowed moves live in one table, TRANSITIONS, and one function,
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -15,11 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser.allocation import person_key
-from fundraiser.errors import InvalidTransition, NotFound, Problem, UserInputError
+from fundraiser.errors import InvalidTransition, NotFound, UserInputError
 from fundraiser.ledger import Ledger, Tx, bulk, schema
 from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money
+from fundraiser.people import person_key
 
 
 class Status(enum.StrEnum):
@@ -82,12 +81,6 @@ class Source(enum.StrEnum):
 
 #: Pledges an organizer recorded by hand: their money comes by bank transfer.
 BY_HAND = frozenset({Source.OFFLINE, Source.IMPORT})
-
-_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\".]{2,}$")
-
-
-def check_email(email: str) -> bool:
-    return bool(_EMAIL.match(email.strip()))
 
 
 @dataclass(frozen=True)
@@ -178,31 +171,6 @@ class Pledge:
             "paid_at": self.paid_at,
             "allotted_at": self.allotted_at,
         }
-
-
-def validate_person(name: str, email: str, address: str, where: str = "") -> list[Problem]:
-    """Problems with the person's details (the register needs all three)."""
-    problems = []
-    prefix = f"{where} " if where else ""
-    if not name.strip():
-        problems.append(Problem(f"{prefix}name", "is empty", "give the backer's full name"))
-    if not check_email(email):
-        problems.append(
-            Problem(
-                f"{prefix}email",
-                f"{email!r} is not an email address",
-                "write it as name@example.org",
-            )
-        )
-    if not address.strip():
-        problems.append(
-            Problem(
-                f"{prefix}address",
-                "is empty",
-                "give a postal address: the share register needs one",
-            )
-        )
-    return problems
 
 
 # Columns of a new pledge row, in the order _row() gives them.

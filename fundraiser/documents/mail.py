@@ -44,7 +44,7 @@ from fundraiser.documents import DocumentError, MailSettingsError, template_dirs
 from fundraiser.documents.certificates import long_date, money_text
 from fundraiser.errors import NotFound
 from fundraiser.ledger import schema
-from fundraiser.pledges import check_email
+from fundraiser.people import check_email
 from fundraiser.register import holdings
 
 

@@ -52,7 +52,7 @@ from fundraiser.documents.mail import (
 )
 from fundraiser.ledger import Ledger, schema
 from fundraiser.outbox import Kind, MailStatus
-from fundraiser.pledges import check_email
+from fundraiser.people import check_email
 
 LEASE = timedelta(minutes=15)  # a `sending` message older than this is tried again
 MAX_ATTEMPTS = 8

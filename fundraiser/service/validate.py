@@ -10,11 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser.allocation import person_key
 from fundraiser.config import Campaign
 from fundraiser.figures import tier_counts
 from fundraiser.ledger import schema
-from fundraiser.pledges import LIVE, NewPledge, Source, check_email
+from fundraiser.people import check_email, person_key
+from fundraiser.pledges import LIVE, NewPledge, Source
 
 FIELDS = frozenset(
     {"tier", "shares", "name", "email", "address", "display_name", "round", "consent"}
