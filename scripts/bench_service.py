@@ -46,7 +46,7 @@ import sqlalchemy as sa  # noqa: E402
 from fundraiser.ledger import open_ledger, schema  # noqa: E402
 from fundraiser.money import Money  # noqa: E402
 from fundraiser.payments.webhooks import signature_header  # noqa: E402
-from fundraiser.pledges import NewPledge, Status, create_many  # noqa: E402
+from fundraiser.pledges import NewPledge, Source, Status, create_many  # noqa: E402
 from fundraiser.stripekeys import ledger_keys  # noqa: E402
 
 SECRET = "whsec_bench"
@@ -182,7 +182,7 @@ def seed_pledges(url: str, count: int, *, customers: list[str] | None = None) ->
             address="1 Bench Street",
             amount=Money(5000, "GBP"),
             round="crowd",
-            source="online",
+            source=Source.ONLINE,
             shares=1,
         )
         for n in range(count)
