@@ -36,6 +36,7 @@ from fundraiser.money import Money
 from fundraiser.outbox import Kind, MailStatus
 from fundraiser.people import person_key
 from fundraiser.pledges import Status
+from fundraiser.remainders import RemainderStatus
 
 RETENTION_YEARS = 10
 ERASED = "(erased)"
@@ -283,7 +284,8 @@ def cancel_for_pledge(
         # The full refund returned the remainders too: they must not be paid twice.
         settled = tx.execute(
             sa.select(schema.remainders.c.id).where(
-                schema.remainders.c.pledge_id == pledge_id, schema.remainders.c.status == "due"
+                schema.remainders.c.pledge_id == pledge_id,
+                schema.remainders.c.status == RemainderStatus.DUE.value,
             )
         ).scalars()
         result.settled_remainders = sorted(settled)
@@ -292,7 +294,7 @@ def cancel_for_pledge(
                 schema.remainders.update()
                 .where(schema.remainders.c.id.in_(result.settled_remainders))
                 .values(
-                    status="refunded",
+                    status=RemainderStatus.REFUNDED.value,
                     refunded_at=tx.now,
                     refund_reference=f"included in the full refund of pledge {pledge_id}",
                 )
@@ -463,7 +465,7 @@ def _cancel_entry(
                 amount=take,
                 currency=entry.currency,
                 reason=CANCEL_REASON,
-                status="due",
+                status=RemainderStatus.DUE.value,
                 created_at=tx.now,
             )
         )
@@ -486,7 +488,7 @@ def _reduce_listed(
         .where(
             schema.remainders.c.pledge_id.in_(standing),
             schema.remainders.c.reason == CANCEL_REASON,
-            schema.remainders.c.status == "due",
+            schema.remainders.c.status == RemainderStatus.DUE.value,
         )
         .order_by(schema.remainders.c.id.desc())
     ).all()
@@ -982,7 +984,7 @@ def _remainder_totals_due(conn: Connection, pledge_ids: list[int]) -> list[int]:
             conn.execute(
                 sa.select(schema.remainders.c.pledge_id).where(
                     schema.remainders.c.pledge_id.in_(pledge_ids),
-                    schema.remainders.c.status == "due",
+                    schema.remainders.c.status == RemainderStatus.DUE.value,
                 )
             ).scalars()
         )

@@ -26,6 +26,7 @@ from fundraiser.ledger import Ledger, Tx, bulk, canonical, schema
 from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money
 from fundraiser.pledges import Status
+from fundraiser.remainders import RemainderStatus
 
 
 class EntryKind(enum.StrEnum):
@@ -304,7 +305,7 @@ def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
     }
     bulk.insert_rows(conn, schema.register_entries, rows.entries, ENTRY_COLUMNS, entry_constants)
     bulk.insert_rows(conn, schema.allotments, rows.links, LINK_COLUMNS)
-    due = {"currency": currency, "status": "due", **stamped}
+    due = {"currency": currency, "status": RemainderStatus.DUE.value, **stamped}
     bulk.insert_rows(conn, schema.remainders, rows.refunds, REMAINDER_COLUMNS, due)
 
 

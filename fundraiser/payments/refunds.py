@@ -26,6 +26,7 @@ from fundraiser.payments.events import (
     queue_refund_mail,
 )
 from fundraiser.pledges import HELD, Source, Status
+from fundraiser.remainders import RemainderStatus, record_refund
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,6 @@ def refund_remainder(
     crash) is recorded, not made again; the emulator ignores idempotency keys,
     so the metadata is what we trust. Returns the Stripe refund id.
     """
-    from fundraiser.documents.refunds import record_refund
     from fundraiser.payments.client import client_from_env
     from fundraiser.stripekeys import ledger_keys
 
@@ -144,7 +144,7 @@ def refund_remainder(
         rem = tx.execute(
             schema.remainders.select().where(schema.remainders.c.id == remainder_id)
         ).first()
-        if rem is None or rem.status != "due":
+        if rem is None or rem.status != RemainderStatus.DUE:
             raise NotFound(
                 f"remainder {remainder_id} is not due for refund: see `fundraiser refunds list`"
             )

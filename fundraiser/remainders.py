@@ -1,4 +1,4 @@
-"""The refund list: money owed back to backers after shares are issued.
+"""Remainders: money owed back to backers because it did not become shares.
 
 A remainder is money that did not become shares (below one share, over the
 holding cap, scaled back, or left over after a cancellation). Card payments are
@@ -15,6 +15,7 @@ never shares.
 from __future__ import annotations
 
 import csv
+import enum
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import outbox as outbox_mod
+from fundraiser import outbox
 from fundraiser.errors import FundraiserError, NotFound, UserInputError
 from fundraiser.ledger import Ledger, Tx, schema
 from fundraiser.money import Money
 from fundraiser.pledges import Status
 from fundraiser.stripekeys import Keys, stored_keys
+
+
+class RemainderStatus(enum.StrEnum):
+    DUE = "due"  # owed to the backer
+    REFUNDED = "refunded"  # paid back (card refund or bank transfer), with a reference
+
 
 CARD = "card"
 BANK = "bank"
@@ -143,7 +150,7 @@ def due(conn: Connection, pledge_id: int | None = None) -> list[RefundDue]:
                 schema.pledges, schema.pledges.c.id == schema.remainders.c.pledge_id
             )
         )
-        .where(schema.remainders.c.status == "due")
+        .where(schema.remainders.c.status == RemainderStatus.DUE.value)
         .order_by(schema.remainders.c.pledge_id, schema.remainders.c.id)
     )
     if pledge_id is not None:
@@ -205,8 +212,12 @@ def record_refund(
     ids = [line.id for line in lines]
     done = tx.execute(
         schema.remainders.update()
-        .where(schema.remainders.c.id.in_(ids), schema.remainders.c.status == "due")
-        .values(status="refunded", refunded_at=tx.now, refund_reference=reference)
+        .where(
+            schema.remainders.c.id.in_(ids), schema.remainders.c.status == RemainderStatus.DUE.value
+        )
+        .values(
+            status=RemainderStatus.REFUNDED.value, refunded_at=tx.now, refund_reference=reference
+        )
     )
     if done.rowcount != len(ids):
         raise FundraiserError(f"pledge {pledge_id}'s remainders changed while we worked: try again")
@@ -231,9 +242,9 @@ def record_refund(
     )
     if mail:
         reasons = sorted({line.reason for line in lines})
-        outbox_mod.queue(
+        outbox.queue(
             tx,
-            outbox_mod.Kind.REFUND_SENT,
+            outbox.Kind.REFUND_SENT,
             f"refund-remainders-{pledge_id}-{'-'.join(map(str, ids))}",
             to_email=item.email,
             to_name=item.name,
