@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser.errors import InvalidTransition, NotFound, UserInputError
-from fundraiser.ledger import Ledger, Tx, bulk, schema
+from fundraiser.errors import InvalidTransition, NotFound
+from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money
 from fundraiser.people import person_key
@@ -397,92 +397,3 @@ def _move(
             "paid": values.get("paid_amount"),
         },
     )
-
-
-# -- operations an organizer runs from the CLI --------------------------------
-
-
-def record_offline(
-    ledger: Ledger,
-    item: NewPledge,
-    *,
-    dry_run: bool = False,
-    now: str | None = None,
-    notify: bool = False,
-) -> int | None:
-    """Record one offline pledge (a bank transfer or promise); None on a dry run.
-
-    With `notify`, the backer's "we have your pledge" mail is queued with it.
-    """
-    if item.reference:
-        item = replace(item, request_key=f"ref:{item.reference}")
-    with ledger.write(now) as tx:
-        if (
-            item.request_key
-            and tx.execute(
-                sa.select(schema.pledges.c.id).where(
-                    schema.pledges.c.request_key == item.request_key
-                )
-            ).first()
-        ):
-            raise UserInputError(
-                f"reference {item.reference!r} is already recorded: "
-                "give each payment its own reference"
-            )
-        if dry_run:
-            return None
-        pledge_id = create(tx, item)
-        if notify:
-            from fundraiser import acknowledge, outbox
-
-            outbox.queue_many(tx, acknowledge.rows([pledge_id], [item], tx.now))
-        return pledge_id
-
-
-def cancel(
-    ledger: Ledger,
-    pledge_id: int,
-    reason: str = "cancelled by an organizer",
-    *,
-    now: str | None = None,
-) -> Pledge:
-    with ledger.write(now) as tx:
-        return transition(tx, pledge_id, Status.CANCELLED, reason=reason)
-
-
-def mark_paid(
-    ledger: Ledger,
-    pledge_id: int,
-    *,
-    reference: str | None = None,
-    now: str | None = None,
-    notify: bool = False,
-) -> Pledge:
-    """A bank transfer arrived for an offline pledge; with `notify`, the backer is told."""
-    with ledger.write(now) as tx:
-        pledge = get(tx.conn, pledge_id)
-        if pledge.source == Source.ONLINE:
-            raise UserInputError(
-                f"pledge {pledge_id} is paid by card through Stripe: "
-                "its payment is recorded from Stripe, not by hand"
-            )
-        paid = transition(
-            tx, pledge_id, Status.PAID, reason="bank transfer received", reference=reference
-        )
-        if notify:
-            from fundraiser import outbox
-
-            outbox.queue(
-                tx,
-                outbox.Kind.PAYMENT_RECEIVED,
-                f"pledge-{pledge_id}-paid",
-                to_email=paid.email,
-                to_name=paid.name,
-                data={
-                    "pledge_id": pledge_id,
-                    "amount": paid.paid.amount,
-                    "currency": paid.paid.currency,
-                },
-                pledge_id=pledge_id,
-            )
-        return paid

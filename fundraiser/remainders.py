@@ -179,6 +179,16 @@ def due(conn: Connection, pledge_id: int | None = None) -> list[RefundDue]:
     return result
 
 
+def card_lines_due(conn: Connection) -> list[tuple[RefundDue, RemainderLine]]:
+    """Remainders to refund to the card they came from now (none on hold), oldest first."""
+    return [
+        (item, line)
+        for item in due(conn)
+        if item.method == CARD and not item.hold
+        for line in item.lines
+    ]
+
+
 def record_refund(
     tx: Tx,
     pledge_id: int,

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 import stripe as stripe_sdk
 
-from fundraiser import pledges as pledges_mod
+from fundraiser import pledges
 from fundraiser.ledger import open_ledger, schema
 from fundraiser.payments.client import as_dict
 from fundraiser.payments.events import id_of
@@ -169,7 +169,10 @@ def test_money_for_a_pledge_already_over_is_recorded_once_and_reported(
     stripe.v1.payment_intents.confirm(intent_of(body))
     # A cancel that never reached Stripe (the ledger's own call, as before forms were closed).
     ledger = open_ledger(sqlite_cli.db_url)
-    pledges_mod.cancel(ledger, body["pledge_id"], "cancelled by an organizer")
+    with ledger.write() as tx:
+        pledges.transition(
+            tx, body["pledge_id"], pledges.Status.CANCELLED, reason="cancelled by an organizer"
+        )
     paid = as_dict(stripe.v1.payment_intents.retrieve(intent_of(body)))
     with caplog.at_level(logging.WARNING):
         for n in (1, 2):  # two deliveries of the news, as distinct events

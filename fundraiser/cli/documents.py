@@ -322,19 +322,15 @@ def mark_paid(app: App, pledge_id: int, reference: str, dry_run: bool) -> None:
 def refunds_send(app: App, dry_run: bool) -> None:
     """Refund card remainders through Stripe (one idempotent refund per remainder)."""
     with app.ledger.read() as conn:
-        cards = [i for i in remainders.due(conn) if i.method == remainders.CARD and not i.hold]
-    lines = [(i, line) for i in cards for line in i.lines]
+        lines = remainders.card_lines_due(conn)
     total = Money(sum(line.amount for _, line in lines), app.campaign.currency)
     if dry_run or not lines:
         click.echo(f"{len(lines)} card refund(s), {total.format()} in all. Nothing was sent.")
         return
-    from fundraiser.payments.refunds import refund_remainder
+    from fundraiser.payments.refunds import refund_due_remainders
 
-    done = 0
-    for _item, line in lines:
-        refund_remainder(app.ledger, line.id, now=app.stored_now())
-        done += 1
-    click.echo(f"Refunded {done} remainder(s) through Stripe, {total.format()} in all.")
+    done, sent = refund_due_remainders(app.ledger, now=app.stored_now())
+    click.echo(f"Refunded {done} remainder(s) through Stripe, {(sent or total).format()} in all.")
 
 
 def register(main: click.Group) -> None:

@@ -6,16 +6,12 @@ A new ledger is created at LATEST directly from the schema's metadata.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser.errors import LedgerError
 from fundraiser.ledger import schema
-
-if TYPE_CHECKING:
-    from fundraiser.ledger.engine import Ledger
+from fundraiser.ledger.tx import Tx
 
 # Payment details on pledges added in v3.
 V3_PLEDGE_COLUMNS = (
@@ -52,26 +48,16 @@ def current_version(conn: Connection) -> int:
     return int(value or 0)
 
 
-def migrate(ledger: Ledger) -> None:
-    """Create a new ledger at LATEST, or bring an older one forward, in one transaction."""
-    with ledger.read() as conn:
-        version = current_version(conn)
-    if version == LATEST:
+def upgrade(tx: Tx) -> None:
+    """Bring the ledger to LATEST in the caller's write transaction (new: create it)."""
+    version = current_version(tx.conn)  # another process may have migrated meanwhile
+    if version == 0:
+        schema.metadata.create_all(tx.conn)
+        tx.execute(schema.schema_version.insert(), [{"version": LATEST, "applied_at": tx.now}])
+        tx.record("ledger.create", "schema", {"version": LATEST})
         return
-    if version > LATEST:
-        raise LedgerError(
-            f"the ledger is at schema version {version}, newer than this fundraiser "
-            f"understands ({LATEST}): upgrade fundraiser"
-        )
-    with ledger.write() as tx:
-        version = current_version(tx.conn)  # another process may have migrated meanwhile
-        if version == 0:
-            schema.metadata.create_all(tx.conn)
-            tx.execute(schema.schema_version.insert(), [{"version": LATEST, "applied_at": tx.now}])
-            tx.record("ledger.create", "schema", {"version": LATEST})
-            return
-        while version < LATEST:
-            MIGRATIONS[version](tx.conn)
-            version += 1
-            tx.execute(schema.schema_version.insert(), [{"version": version, "applied_at": tx.now}])
-            tx.record("ledger.migrate", "schema", {"version": version})
+    while version < LATEST:
+        MIGRATIONS[version](tx.conn)
+        version += 1
+        tx.execute(schema.schema_version.insert(), [{"version": version, "applied_at": tx.now}])
+        tx.record("ledger.migrate", "schema", {"version": version})

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import stripe
 
+from fundraiser import remainders
 from fundraiser.errors import NotFound, UserInputError
 from fundraiser.ledger import Ledger, schema
 from fundraiser.money import Money
@@ -118,6 +119,24 @@ def refund(
         Money(paid, row.currency),
         Status(fresh.status),
     )
+
+
+def refund_due_remainders(
+    ledger: Ledger, *, environ: Mapping[str, str] | None = None, now: str | None = None
+) -> tuple[int, Money | None]:
+    """Refund every card remainder due, one idempotent Stripe refund each.
+
+    Returns how many were refunded and their total (None when there were none).
+    A rerun after a crash finds the refunds already made (refund_remainder).
+    """
+    with ledger.read() as conn:
+        lines = remainders.card_lines_due(conn)
+    for _item, line in lines:
+        refund_remainder(ledger, line.id, environ=environ, now=now)
+    if not lines:
+        return 0, None
+    currency = lines[0][0].currency
+    return len(lines), Money(sum(line.amount for _, line in lines), currency)
 
 
 def refund_remainder(

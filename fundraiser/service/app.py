@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fundraiser import cancel
 from fundraiser import figures as figures_mod
 from fundraiser import pledges as pledges_mod
 from fundraiser.errors import (
@@ -39,6 +40,7 @@ from fundraiser.errors import (
     WebhookRejected,
 )
 from fundraiser.ledger import Ledger, open_ledger, stamp
+from fundraiser.links import FIX, MANAGE, BadToken, ServiceLinks, Signer
 from fundraiser.payments import cardforms, intents, webhooks
 from fundraiser.payments.client import (
     CardError,
@@ -51,7 +53,6 @@ from fundraiser.pledges import Pledge, Status
 from fundraiser.service import validate
 from fundraiser.service.limits import RateLimit
 from fundraiser.service.settings import Settings
-from fundraiser.service.tokens import FIX, MANAGE, BadToken, ServiceLinks, Signer
 from fundraiser.stripekeys import ledger_keys
 
 log = logging.getLogger("fundraiser.service")
@@ -342,7 +343,7 @@ class Service:
 
     def view(self, row: Any) -> dict[str, Any]:
         status = Status(row.status)
-        open_ = self.settings.now() < self.settings.campaign.campaign.deadline
+        now, deadline = self.settings.now(), self.settings.campaign.campaign.deadline
         return {
             "pledge_id": row.id,
             "status": status.value,
@@ -355,7 +356,8 @@ class Service:
             "display_name": row.display_name,
             "paid": int(row.paid_amount),
             "refunded": int(row.refunded_amount),
-            "can_cancel": open_ and Status.CANCELLED in pledges_mod.TRANSITIONS[status],
+            "can_cancel": cancel.refusal(status, cancel.Who.BACKER, now=now, deadline=deadline)
+            is None,
             "can_fix": status is Status.PAYMENT_FAILED,
             "fix_until": row.fix_until,
             "deadline": self.settings.campaign.campaign.deadline.isoformat(),
@@ -369,14 +371,17 @@ class Service:
         return JSONResponse(self.view(row))
 
     def cancel(self, row: Any) -> Any:
-        """Cancel at Stripe first (an open card form could still be paid), then here."""
-        if self.settings.now() >= self.settings.campaign.campaign.deadline:
-            raise InvalidTransition("the campaign has closed: pledges can no longer be cancelled")
-        status = Status(row.status)
-        if Status.CANCELLED not in pledges_mod.TRANSITIONS[status]:
-            raise InvalidTransition(f"this pledge is {status.value} and cannot be cancelled")
-        cardforms.withdraw(
-            self.ledger, self.client, self.context_plain(), row.id, reason="cancelled by the backer"
+        """The backer cancels, by the rule in fundraiser.cancel; the pledge's row after."""
+        cancel.cancel(
+            self.ledger,
+            row.id,
+            who=cancel.Who.BACKER,
+            reason="cancelled by the backer",
+            now=self.settings.now(),
+            deadline=self.settings.campaign.campaign.deadline,
+            at_stripe=lambda pledge_id, reason: cardforms.withdraw(
+                self.ledger, self.client, self.context_plain(), pledge_id, reason=reason
+            ),
         )
         with self.ledger.read() as conn:
             return pledge_row(conn, id=row.id)
