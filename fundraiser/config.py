@@ -189,10 +189,10 @@ def check_language(value: str) -> str:
             f"{text!r} is written with an underscore", f"write {text.replace('_', '-')!r}"
         )
     try:
-        Locale.parse(text, sep="-")
+        locale = Locale.parse(text, sep="-")
     except (UnknownLocaleError, ValueError, TypeError):
         raise Invalid(f"{text!r} is not a language Babel knows", fix) from None
-    return text
+    return str(locale).replace("_", "-")  # as HTML's lang wants it: "en-GB", "zh-Hant-TW"
 
 
 def check_timezone(value: str) -> str:

@@ -716,3 +716,15 @@ def test_warnings_are_listed_beside_problems(sqlite_cli: Cli) -> None:
     assert [w["where"] for w in data["warnings"]] == ["campaign.toml: coop.contact_email"]
     human = sqlite_cli("check")
     assert "1 problem(s)" in human.stderr and "1 warning(s)" in human.stderr
+
+
+@pytest.mark.parametrize(
+    ("country", "language"),
+    [('country = "FR"', "fr"), ('country = "DE"', "de"), ('country = "GB-SCT"', "en"), ("", "en")],
+)
+def test_the_language_defaults_to_the_countrys(tmp_path: Path, country: str, language: str) -> None:
+    text = edit('language = "en-GB"\n', "")(EXAMPLE)
+    text = edit('country = "GB-ENG"', country)(text)
+    coop = load_campaign(write(tmp_path, text)).coop
+    assert coop.language == language
+    assert coop.country == (country.split('"')[1] if country else None)

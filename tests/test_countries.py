@@ -132,3 +132,17 @@ def test_a_code_that_names_no_country_is_refused_with_the_fix(text: str, fix: st
         check_country(text)
     assert "is not a country code" in info.value.message
     assert fix in info.value.fix
+
+
+@pytest.mark.parametrize(
+    ("text", "tag"),
+    [("fr", "fr"), ("EN", "en"), ("en-gb", "en-GB"), ("zh-hant-tw", "zh-Hant-TW")],
+)
+def test_a_language_is_kept_as_html_lang_writes_it(text: str, tag: str) -> None:
+    assert check_language(text) == tag
+
+
+@pytest.mark.parametrize("text", ["english", "en_GB", "en-XX", "x", ""])
+def test_a_language_babel_does_not_know_is_refused(text: str) -> None:
+    with pytest.raises(Invalid):
+        check_language(text)

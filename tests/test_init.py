@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import json
+import tempfile
+import tomllib
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fundraiser.cli import main
-from fundraiser.config import load_campaign
+from fundraiser.config import Mode, load_campaign
+from fundraiser.scaffold import (
+    InitAnswers,
+    default_deadline,
+    default_opens,
+    render,
+    toml_string,
+)
 
 NOW = {"FUNDRAISER_NOW": "2027-01-01T10:00:00+00:00"}
 DRAFT_WORDS = "Write your first campaign update"
@@ -319,3 +331,42 @@ def test_a_name_with_markup_is_shown_as_text_on_every_page(tmp_path: Path) -> No
         assert "<em>Co</em>" not in path.read_text()
     home = visible_text(target / "site" / "output" / "index.html")
     assert f"Say in two or three sentences what {name} will do" in home
+
+
+# -- what init writes reads back as it was typed ---------------------------------------
+
+ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=80)
+ONE_LINE = st.text(
+    alphabet=st.characters(
+        exclude_categories=("Cs", "Cc"),
+        exclude_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
+    ),
+    min_size=1,
+    max_size=200,
+).filter(lambda text: text.strip() != "")
+
+
+@given(ANY_TEXT)
+def test_any_text_is_written_as_a_toml_string_that_reads_back_the_same(text: str) -> None:
+    assert tomllib.loads(f"x = {toml_string(text)}\n")["x"] == text
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=ONE_LINE, jurisdiction=ONE_LINE)
+def test_any_one_line_name_makes_a_campaign_that_loads_with_that_name(
+    name: str, jurisdiction: str
+) -> None:
+    now = datetime(2027, 1, 1, 10, tzinfo=UTC)
+    opens = default_opens(now, "Europe/Paris")
+    answers = InitAnswers(
+        name=name, country="FR", legal_form="société coopérative", jurisdiction=jurisdiction,
+        registration_authority="", registration_number="", contact_email="", website="",
+        timezone="Europe/Paris", language="fr", currency="EUR", goal="1000", price="10",
+        min_shares=1, max_shares=10, opens=opens, deadline=default_deadline(opens),
+        mode=Mode.KEEP_IT_ALL,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "campaign.toml"
+        path.write_text(render(answers), encoding="utf-8")
+        coop = load_campaign(path).coop
+    assert (coop.name, coop.jurisdiction) == (name.strip(), jurisdiction.strip())
