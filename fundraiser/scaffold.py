@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from fundraiser.config import Invalid, Mode, ScaleBack, check_campaign
+from fundraiser import countries
+from fundraiser.config import Invalid, Mode, ScaleBack, check_campaign, check_country
 from fundraiser.errors import ConfigError, UserInputError
 from fundraiser.money import check_currency, parse
 
@@ -48,6 +49,20 @@ class InitAnswers:
     deadline: datetime
     mode: Mode
     scale_back: ScaleBack = ScaleBack.PRO_RATA
+
+
+def check_init_country(value: str) -> str:
+    """A country code init can pick legal forms for: GB must say which nation."""
+    code = check_country(value)
+    within = countries.subdivision_presets(code)
+    if within:
+        raise Invalid(
+            f"{code}'s co-operative law differs within the country",
+            "choose "
+            + ", ".join(f"{c} ({countries.label(c)})" for c in within)
+            + f", or another {code}-XXX code",
+        )
+    return code
 
 
 def default_opens(now: datetime, zone: str) -> datetime:

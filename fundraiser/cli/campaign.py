@@ -17,7 +17,6 @@ from fundraiser.cli.app import App, fail, pass_app
 from fundraiser.config import (
     Invalid,
     Mode,
-    check_country,
     check_email,
     check_language,
     check_one_line,
@@ -36,6 +35,7 @@ from fundraiser.scaffold import (
     DEFAULT_NAME,
     DEFAULT_PRICE,
     InitAnswers,
+    check_init_country,
     default_deadline,
     default_opens,
     parse_moment,
@@ -71,23 +71,9 @@ class Checked(_ParamType):
             self.fail(str(exc), param, ctx)
 
 
-def _init_country(value: str) -> str:
-    code = check_country(value)
-    within = countries.subdivision_presets(code)
-    if within:
-        # GB's co-operative law is written per nation: the code must say which.
-        raise Invalid(
-            f"{code}'s co-operative law differs within the country",
-            "choose "
-            + ", ".join(f"{c} ({countries.label(c)})" for c in within)
-            + f", or another {code}-XXX code",
-        )
-    return code
-
-
 NAME = Checked("text", check_one_line)
 OPTIONAL_TEXT = Checked("text", check_one_line, optional=True)
-COUNTRY = Checked("country", _init_country)
+COUNTRY = Checked("country", check_init_country)
 EMAIL = Checked("email", check_email, optional=True)
 WEBSITE = Checked("address", check_website, optional=True)
 TIMEZONE = Checked("time zone", check_timezone)
