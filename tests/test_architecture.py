@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "links",
             "stripekeys",
             "people",
+            "kit",
         },
     ),
     (

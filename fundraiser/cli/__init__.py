@@ -31,6 +31,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "stripe": ("payments",),
     "site": ("site",),
     "update": ("site",),
+    "theme": ("site",),
     "demo": ("demo",),
 }
 _loaded: set[str] = set()
