@@ -33,6 +33,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "update": ("site",),
     "theme": ("site",),
     "demo": ("demo",),
+    "preflight": ("preflight",),
+    "backup": ("preflight",),
 }
 _loaded: set[str] = set()
 

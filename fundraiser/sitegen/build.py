@@ -106,8 +106,16 @@ def publish_problems(settings: dict[str, Any]) -> list[Problem]:
     `site build --publish` refuses to build with any of these; `fundraiser
     preflight` lists them with the same words.
     """
+    return [
+        *publishable_key_problems(str(settings.get("STRIPE_PUBLISHABLE_KEY") or "")),
+        *pledge_api_problems(str(settings.get("PLEDGE_API") or "")),
+    ]
+
+
+def publishable_key_problems(key: str) -> list[Problem]:
+    """STRIPE_PUBLISHABLE_KEY as the public pledge page needs it."""
     problems = []
-    key = str(settings.get("STRIPE_PUBLISHABLE_KEY") or "").strip()
+    key = key.strip()
     if not key:
         problems.append(
             Problem(
@@ -127,7 +135,13 @@ def publish_problems(settings: dict[str, Any]) -> list[Problem]:
                 "STRIPE_SECRET_KEY on the server",
             )
         )
-    api = str(settings.get("PLEDGE_API") or "").strip()
+    return problems
+
+
+def pledge_api_problems(api: str) -> list[Problem]:
+    """PLEDGE_API as the public pledge page needs it: https, or empty (the site's origin)."""
+    problems = []
+    api = api.strip()
     if api and not api.startswith("https://"):
         problems.append(
             Problem(
