@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "links",
             "stripekeys",
             "people",
+            "kit",
         },
     ),
     (
@@ -46,7 +47,19 @@ LAYERS: list[tuple[str, set[str]]] = [
             "bands",
         },
     ),
-    ("adapters", {"payments", "documents", "sitegen", "emulator", "scaffold", "starter"}),
+    (
+        "adapters",
+        {
+            "payments",
+            "documents",
+            "sitegen",
+            "emulator",
+            "scaffold",
+            "starter",
+            "preflight",
+            "backups",
+        },
+    ),
     ("faces", {"service", "cli", "demo", "__main__"}),
 ]
 

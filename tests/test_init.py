@@ -281,7 +281,11 @@ def test_the_starter_update_stays_a_draft_until_published(tmp_path: Path) -> Non
     # The preview keeps it under drafts/, unlinked, for its authors to read.
     assert DRAFT_WORDS in (output / "drafts" / "we-are-launching.html").read_text()
     assert not (output / "updates" / "we-are-launching.html").exists()
-    published = run(campaign, "site", "build", "--publish")
+    published = CliRunner().invoke(
+        main,
+        ["--campaign", str(campaign), "site", "build", "--publish"],
+        env={**NOW, "STRIPE_PUBLISHABLE_KEY": "pk_test_starter"},
+    )
     assert published.exit_code == 0, published.output
     leaks = [
         p
