@@ -454,7 +454,7 @@ def _display(name: str) -> str:
     header in full it would break the line limit servers enforce.
     """
     line = _one_line(name)
-    return line if len(line) <= _MAX_DISPLAY else line[: _MAX_DISPLAY - 1].rstrip() + "\u2026"
+    return line if len(line) <= _MAX_DISPLAY else line[: _MAX_DISPLAY - 3].rstrip() + "..."
 
 
 def _one_line(value: str) -> str:
