@@ -169,7 +169,7 @@ def test_a_look_alike_letter_among_plain_ones_is_refused(email: str, data: st.Da
     # The part it landed in: the whole local part, or one domain label.
     local = attacked.partition("@")[0]
     in_local = at < len(local)
-    start = attacked.rfind(".", 0, at) + 1
+    start = max(attacked.rfind(".", 0, at), attacked.rfind("@", 0, at)) + 1
     stop = attacked.find(".", at)
     word = local if in_local else attacked[start : stop if stop != -1 else len(attacked)]
     latin_beside = any(c.isascii() and c.isalpha() for c in word)
