@@ -9,6 +9,10 @@ call cancelled. The domain does not talk to Stripe, so the face passes that
 step in (payments.cardforms.withdraw). When a command has no Stripe key, a
 pledge with only a saved card is cancelled in the ledger and its card is
 removed by the next `stripe sync`; one with an open form is refused.
+
+Whoever cancels, the ledger's part is `record_cancel`, in one transaction: the
+pledge cancelled, its "we have your pledge" mail dropped if it has not gone
+yet (it would now mislead), and the backer's "your pledge is cancelled" queued.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ import enum
 from collections.abc import Callable
 from datetime import datetime
 
-from fundraiser import pledges
+from fundraiser import outbox, pledges
 from fundraiser.errors import InvalidTransition, NotConfigured, UserInputError
-from fundraiser.ledger import Ledger
+from fundraiser.ledger import Ledger, Tx
 from fundraiser.pledges import Pledge, Source, Status
 
 #: Cancels a pledge at Stripe first, then in the ledger: (pledge id, reason) -> the pledge.
@@ -75,4 +79,29 @@ def cancel(
                 ) from None
             # Only a saved card: it is removed at Stripe by the next `stripe sync`.
     with ledger.write(stored_now) as tx:
-        return pledges.transition(tx, pledge_id, Status.CANCELLED, reason=reason)
+        return record_cancel(tx, pledge_id, reason)
+
+
+def record_cancel(tx: Tx, pledge_id: int, reason: str, *, notify: bool = True) -> Pledge:
+    """Cancel a pledge in the ledger, in the caller's transaction, and tell the backer.
+
+    `notify` is False only for card forms closed because they were never
+    finished (abandoned, or open at the deadline): no pledge was made to confirm.
+    """
+    pledge = pledges.transition(tx, pledge_id, Status.CANCELLED, reason=reason)
+    outbox.drop_queued(tx, pledge_id, outbox.Kind.PLEDGE_RECEIVED)
+    if notify:
+        outbox.queue(
+            tx,
+            outbox.Kind.PLEDGE_CANCELLED,
+            f"pledge-{pledge_id}-cancelled",
+            to_email=pledge.email,
+            to_name=pledge.name,
+            data={
+                "pledge_id": pledge_id,
+                "amount": pledge.amount.amount,
+                "currency": pledge.amount.currency,
+            },
+            pledge_id=pledge_id,
+        )
+    return pledge

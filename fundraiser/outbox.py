@@ -22,6 +22,7 @@ class Kind(enum.StrEnum):
     PAYMENT_FAILED = "payment_failed"
     CAMPAIGN_FAILED = "campaign_failed"
     REFUND_SENT = "refund_sent"
+    PLEDGE_CANCELLED = "pledge_cancelled"  # confirms a cancel, by the backer or an organizer
 
 
 class MailStatus(enum.StrEnum):
@@ -112,3 +113,24 @@ def _known_keys(tx: Tx, rows: list[Row]) -> set[str]:
 def queue(tx: Tx, kind: Kind, dedupe_key: str, **fields: Any) -> bool:
     """Queue one message unless its dedupe key was queued before."""
     return queue_many(tx, [message(kind, dedupe_key, now=tx.now, **fields)]) == 1
+
+
+def drop_queued(tx: Tx, pledge_id: int, kind: Kind) -> int:
+    """Delete a pledge's messages of `kind` not yet sent (a mail overtaken by events).
+
+    Only queued ones: a message a send run has claimed is on its way already.
+    """
+    done = tx.execute(
+        schema.outbox.delete().where(
+            schema.outbox.c.pledge_id == pledge_id,
+            schema.outbox.c.kind == kind.value,
+            schema.outbox.c.status == _QUEUED,
+        )
+    )
+    if done.rowcount:
+        tx.record(
+            "mail.drop",
+            "outbox",
+            {"count": done.rowcount, "kind": kind.value, "pledge": pledge_id},
+        )
+    return int(done.rowcount)

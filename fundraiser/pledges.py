@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from fundraiser.errors import InvalidTransition, NotFound
 from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.money import Money
-from fundraiser.people import person_key
+from fundraiser.people import normal_email, person_key
 
 
 class Status(enum.StrEnum):
@@ -206,7 +206,7 @@ def _row(pledge_id: int, new: NewPledge, now: str) -> tuple[Any, ...]:
         now,
         person_key(new.email),
         new.name.strip(),
-        new.email.strip(),
+        normal_email(new.email),
         new.address.strip(),
         (new.display_name or "").strip() or None,
         new.round,

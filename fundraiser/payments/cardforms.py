@@ -31,6 +31,7 @@ import sqlalchemy as sa
 import stripe
 
 from fundraiser import pledges as pledges_mod
+from fundraiser.cancel import record_cancel
 from fundraiser.errors import InvalidTransition, NotFound, PaymentError
 from fundraiser.ledger import Ledger, schema
 from fundraiser.payments.client import StripeUnavailable, as_dict, opts, stripe_errors
@@ -108,7 +109,7 @@ def withdraw(
             not only_if_unfinished and Status.CANCELLED in pledges_mod.TRANSITIONS[current.status]
         )
         if cancel:
-            cancelled = pledges_mod.transition(tx, pledge_id, Status.CANCELLED, reason=reason)
+            cancelled = record_cancel(tx, pledge_id, reason, notify=not only_if_unfinished)
     if cancel:
         # Best effort: the pledge is cancelled either way, and the next sync or
         # collect removes a card left behind.

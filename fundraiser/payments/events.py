@@ -134,8 +134,16 @@ def mail_backer(tx: Tx, row: PledgeRow, kind: outbox.Kind, key: str, data: dict[
 def record_failure(
     tx: Tx, ctx: Context, row: PledgeRow, *, code: str, attempt: int, intent: str | None
 ) -> bool:
-    """A collect charge failed: mark it, open the fix window, mail a fix link."""
-    until = _at(tx) + ctx.fix_window
+    """A collect charge failed: mark it and, on its first failure, mail a fix link.
+
+    The fix window opens when a charge first fails, and the date the backer is
+    given then stands: a retry that fails again (`collect --retry`) neither
+    moves it nor mails again. One "action needed" mail per failure, not per
+    run. A card the backer fixes closes the window (fix_until is cleared), so a
+    charge failing after that is a new failure, with a window and a mail of its own.
+    """
+    first = row.fix_until is None
+    until = _at(tx) + ctx.fix_window if first else datetime.fromisoformat(row.fix_until)
     extra: dict[str, Any] = {
         "failure_code": code,
         "fix_until": until.isoformat(),
@@ -145,6 +153,8 @@ def record_failure(
         extra["stripe_intent"] = intent
     if not move(tx, row, Status.PAYMENT_FAILED, reason=f"charge failed: {code}", extra=extra):
         return False
+    if not first:
+        return True
     data: dict[str, Any] = {
         "pledge_id": row.id,
         "amount": int(row.amount),
