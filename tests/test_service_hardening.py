@@ -15,7 +15,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -32,6 +31,7 @@ from fundraiser.service.app import create_app
 from fundraiser.service.settings import SettingsError
 from tests import stripe_fixtures
 from tests.conftest import PG_BIN, PostgresServer
+from tests.service_process import Served
 from tests.stripe_fixtures import TestClient, make_settings
 from tests.test_service_pledges import PLEDGE, confirm, post, save_card
 
@@ -293,73 +293,6 @@ def test_the_same_idempotency_key_with_another_body_is_a_422(
 
 
 # -- 12, against `fundraiser serve` as a process: its log, its HTTP limits ----------------
-
-
-class Served:
-    """`fundraiser serve` on 127.0.0.1, its log (stderr) kept in a file."""
-
-    def __init__(self, campaign: Path, db_url: str, env: dict[str, str], log: Path) -> None:
-        self.port = stripe_fixtures.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        environment = {
-            **os.environ,
-            **env,
-            "PLEDGE_API": self.url,
-            "FUNDRAISER_NOW": stripe_fixtures.NOW.isoformat(),
-        }
-        environment.pop("DATABASE_URL", None)
-        with log.open("wb") as err:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "fundraiser",
-                    "--campaign",
-                    str(campaign),
-                    "--db",
-                    db_url,
-                    "serve",
-                    "--port",
-                    str(self.port),
-                ],
-                env=environment,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
-            ):
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        raise AssertionError(f"the service did not start:\n{self.text()}")
-
-    def text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def wait_for_log(self, *needles: str, timeout: float = 10) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.text()
-            if any(n in text for n in needles):
-                return text
-            time.sleep(0.05)
-        return self.text()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
 
 
 @pytest.fixture

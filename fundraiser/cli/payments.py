@@ -256,6 +256,19 @@ def sync(app: App, abandon_after: float, rate: float, as_json: bool) -> None:
             else ""
         )
         + (
+            f"; removed {len(report.leftovers_removed)} object(s) at Stripe no pledge named "
+            "(a service stopped mid-pledge)"
+            + (
+                ": pledge(s) "
+                + ", ".join(str(i) for i in report.leftover_pledges_cancelled)
+                + " cancelled"
+                if report.leftover_pledges_cancelled
+                else ""
+            )
+            if report.leftovers_removed
+            else ""
+        )
+        + (
             f"; removed {len(report.cards_removed)} saved card(s) and "
             f"{len(report.customers_removed)} customer record(s) at Stripe, for pledges "
             "that will never be charged"
