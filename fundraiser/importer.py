@@ -22,7 +22,6 @@ from fundraiser import acknowledge, outbox
 from fundraiser.config import Campaign
 from fundraiser.errors import ImportRejected, MoneyError, Problem
 from fundraiser.ledger import Ledger, bulk, schema
-from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money, parse
 from fundraiser.people import validate_person
 from fundraiser.pledges import NewPledge, Source, Status, create_many
@@ -270,7 +269,7 @@ def import_file(
 
     With `notify`, each new pledge's "we have your pledge" mail is queued too.
     """
-    with ledger.write(now) as tx, gc_paused():
+    with ledger.write(now, bulk_work=True) as tx:
         plan = plan_import(tx.conn, campaign, path)
         if notify:
             acknowledge.check_bank(campaign, plan.new)

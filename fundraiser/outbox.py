@@ -84,7 +84,7 @@ def queue_many(tx: Tx, rows: list[Row]) -> int:
         return 0
     known = _known_keys(tx, rows)
     fresh = [r for r in rows if r.dedupe_key not in known]
-    bulk.insert_rows(tx.conn, schema.outbox, fresh, Row._fields)
+    tx.insert_rows(schema.outbox, fresh, Row._fields)
     if fresh:
         kinds = sorted({r.kind for r in fresh})
         tx.record("mail.queue", "outbox", {"count": len(fresh), "kinds": kinds})

@@ -16,7 +16,6 @@ from sqlalchemy.engine import Connection
 
 from fundraiser.errors import InvalidTransition, NotFound
 from fundraiser.ledger import Tx, bulk, schema
-from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money
 from fundraiser.people import person_key
 
@@ -258,20 +257,19 @@ def create_many(tx: Tx, items: Sequence[NewPledge]) -> list[int]:
         return []
     first = (tx.execute(sa.select(sa.func.max(schema.pledges.c.id))).scalar() or 0) + 1
     ids = list(range(first, first + len(items)))
-    with gc_paused():
-        rows = [_row(pid, item, tx.now) for pid, item in zip(ids, items, strict=True)]
-        bulk.insert_rows(tx.conn, schema.pledges, rows, PLEDGE_COLUMNS)
-        if len(items) == 1:
-            tx.record("pledge.create", f"pledge:{ids[0]}", _journal_data(ids[0], items[0]))
-        else:
-            # One transaction, one journal entry: a bulk import is a single change.
-            # Columns, not rows: the entry holds 100,000 pledges on a big import,
-            # and a few long lists encode several times faster than many short ones.
-            tx.record(
-                "pledge.create_many",
-                f"pledges:{ids[0]}-{ids[-1]}",
-                {"pledges": _journal_columns(ids, items)},
-            )
+    rows = [_row(pid, item, tx.now) for pid, item in zip(ids, items, strict=True)]
+    tx.insert_rows(schema.pledges, rows, PLEDGE_COLUMNS)
+    if len(items) == 1:
+        tx.record("pledge.create", f"pledge:{ids[0]}", _journal_data(ids[0], items[0]))
+    else:
+        # One transaction, one journal entry: a bulk import is a single change.
+        # Columns, not rows: the entry holds 100,000 pledges on a big import,
+        # and a few long lists encode several times faster than many short ones.
+        tx.record(
+            "pledge.create_many",
+            f"pledges:{ids[0]}-{ids[-1]}",
+            {"pledges": _journal_columns(ids, items)},
+        )
     return ids
 
 

@@ -7,13 +7,14 @@ and the ledger by the theme, so their starter text is short.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
 import fundraiser
 
 PAGES: dict[str, str] = {
-    "home.md": """Title: {name}
+    "home.md": """Title: {title}
 Slug: home
 Status: hidden
 Save_as: index.html
@@ -94,14 +95,16 @@ Where the campaign stands, built straight from our ledger.
 """,
 }
 
+# A draft until its founders say otherwise: Pelican reads Status only in the
+# header (the lines before the first blank one), so that is where it must be.
 FIRST_UPDATE = """Title: We are launching
 Date: {date}
 Slug: we-are-launching
 Summary: {name}'s founding share offer is being prepared.
-
-Write your first campaign update here, then publish it by removing the
-`Status: draft` line. `fundraiser update new "Title"` starts the next one.
 Status: draft
+
+Write your first campaign update here, then publish it by deleting the
+`Status: draft` line above. `fundraiser update new "Title"` starts the next one.
 """
 
 PELICANCONF = '''"""Pelican settings: the launch kit's, with this folder's content."""
@@ -119,6 +122,15 @@ PATH = str(_HERE.parent / "content")
 OUTPUT_PATH = str(_HERE / "output")
 FUNDRAISER_CAMPAIGN = os.environ.get("FUNDRAISER_CAMPAIGN") or str(_HERE.parent / "campaign.toml")
 '''
+
+
+# The characters Python-Markdown unescapes after a backslash (with `extra`: and |).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>])")
+
+
+def markdown_text(text: str) -> str:
+    """Text that Markdown shows as it is: a co-op named `<b>` or `*Us*` is no markup."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;").replace("<", "&lt;"))
 
 
 def kit_site() -> Path | None:
@@ -144,10 +156,12 @@ def write_site(directory: Path, name: str, now: datetime) -> bool:
     (site / "publishconf.py").write_text(
         (kit / "publishconf.py").read_text(encoding="utf-8"), encoding="utf-8"
     )
+    # Titles are plain text to Pelican; summaries and bodies are Markdown.
+    words = {"title": name, "name": markdown_text(name)}
     for filename, text in PAGES.items():
-        (pages / filename).write_text(text.format(name=name), encoding="utf-8")
+        (pages / filename).write_text(text.format(**words), encoding="utf-8")
     stamp = now.strftime("%Y-%m-%d %H:%M%z")
     (updates / f"{now:%Y-%m-%d}-we-are-launching.md").write_text(
-        FIRST_UPDATE.format(name=name, date=stamp), encoding="utf-8"
+        FIRST_UPDATE.format(date=stamp, **words), encoding="utf-8"
     )
     return True

@@ -17,7 +17,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fundraiser"
 LAYERS: list[tuple[str, set[str]]] = [
     (
         "foundation",
-        {"errors", "money", "redact", "config", "ledger", "links", "stripekeys", "people"},
+        {
+            "errors",
+            "money",
+            "redact",
+            "countries",
+            "config",
+            "ledger",
+            "links",
+            "stripekeys",
+            "people",
+        },
     ),
     (
         "domain",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import stat
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -178,3 +180,42 @@ def test_cli_verify_reports_ok_and_broken(cli: object) -> None:
     assert report["ok"] is False and report["broken_at"] == 2
     plain = cli("ledger", "verify")
     assert plain.exit_code == 1 and "BROKEN at entry 2" in plain.output
+
+
+def test_a_named_ledger_that_does_not_exist_is_refused_and_nothing_is_made(
+    campaign_dir: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from fundraiser.cli import main
+
+    missing = campaign_dir / "no" / "such" / "dir" / "x.sqlite"
+    result = CliRunner().invoke(
+        main,
+        [
+            "--campaign",
+            str(campaign_dir / "campaign.toml"),
+            "--db",
+            f"sqlite:///{missing}",
+            "status",
+        ],
+    )
+    assert result.exit_code == 2
+    assert f"names {missing}, and there is no ledger there" in result.output
+    assert "Traceback" not in result.output
+    assert not (campaign_dir / "no").exists()
+    assert not (campaign_dir / "var").exists()
+
+
+def test_the_default_ledger_is_made_on_first_use_readable_by_its_owner_only(
+    campaign_dir: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from fundraiser.cli import main
+
+    result = CliRunner().invoke(main, ["--campaign", str(campaign_dir / "campaign.toml"), "status"])
+    assert result.exit_code == 0, result.output
+    ledger = campaign_dir / "var" / "ledger.sqlite"
+    assert stat.S_IMODE(ledger.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ledger.parent.stat().st_mode) == 0o700

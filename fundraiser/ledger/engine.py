@@ -7,6 +7,7 @@ chain stays linear.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -101,19 +102,33 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite ledger URL, or None for another database."""
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def _create_private(path: Path) -> None:
+    """A new, empty ledger file readable by its owner only (it holds the register).
+
+    SQLite gives its journal and WAL files the database file's permissions.
+    """
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # another process made it a moment ago
+    except OSError as exc:
+        raise LedgerError(f"cannot make the ledger {path}: {exc.strerror}") from None
+
+
 def open_ledger(url: str, *, create: bool = True) -> Ledger:
     """Open (and create or migrate forward) the ledger at a SQLAlchemy URL."""
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
+    path = sqlite_path(url)
+    if path is not None:
         if not path.exists():
             if not create:
-                raise LedgerError(f"no ledger at {path}: record a pledge first, or pass --db")
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise LedgerError(
-                    f"cannot make the ledger folder {path.parent}: {exc.strerror}"
-                ) from None
+                raise LedgerError(f"no ledger at {path}: check the path, or pass --db")
+            _create_private(path)
     elif url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgres://")
     elif url.startswith("postgresql://"):

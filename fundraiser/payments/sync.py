@@ -28,7 +28,8 @@ import stripe
 from fundraiser.ledger import Ledger, schema
 from fundraiser.payments import cardforms, leftovers
 from fundraiser.payments.client import CardError, as_dict, stripe_errors
-from fundraiser.payments.events import Context, apply_intent, deferred_count, retry_deferred
+from fundraiser.payments.deferred import deferred_count, retry_deferred
+from fundraiser.payments.events import Context, apply_intent
 from fundraiser.payments.intents import ensure_attached, retrieve_intent
 from fundraiser.payments.ratelimit import DEFAULT_RATE, RateLimiter
 from fundraiser.payments.webhooks import prepare, store_and_apply

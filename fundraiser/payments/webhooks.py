@@ -16,15 +16,8 @@ from typing import Any
 
 from fundraiser.errors import WebhookRejected
 from fundraiser.ledger import Ledger, Tx, bulk
-from fundraiser.payments.events import (
-    Context,
-    Outcome,
-    apply_event,
-    defer,
-    id_of,
-    refs_of,
-    retry_deferred,
-)
+from fundraiser.payments.deferred import defer, refs_of, retry_deferred
+from fundraiser.payments.events import Context, Outcome, apply_event, id_of
 
 #: Stripe's default: a signature older (or newer) than this is refused.
 TOLERANCE = 300
