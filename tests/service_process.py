@@ -19,6 +19,7 @@ class Served:
     """`fundraiser serve` on 127.0.0.1, its log (stderr) kept in a file.
 
     `now` is the service's clock (FUNDRAISER_NOW); None runs it on the real one.
+    Without `pledge_api`, PLEDGE_API is left unset.
     """
 
     def __init__(
@@ -29,11 +30,14 @@ class Served:
         log: Path,
         *,
         now: str | None = NOW.isoformat(),
+        pledge_api: bool = True,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         environment = {**os.environ, **env, "PLEDGE_API": self.url}
+        if not pledge_api:  # serve on loopback is its own address by default
+            del environment["PLEDGE_API"]
         environment.pop("DATABASE_URL", None)
         environment.pop("FUNDRAISER_NOW", None)
         if now is not None:

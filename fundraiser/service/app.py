@@ -595,7 +595,9 @@ class Service:
             row = await run_in_threadpool(self.pledge_for, request.path_params["token"])
             data = await self.json_body(request)
             intent_id = data.get("setup_intent") if isinstance(data, dict) else None
-            if not isinstance(intent_id, str) or not intent_id.startswith("seti_"):
+            if not isinstance(intent_id, str) or not re.fullmatch(
+                r"seti_[A-Za-z0-9]{1,200}", intent_id
+            ):
                 raise validate.Invalid("setup_intent", "must be the card form's id")
             pledge = await run_in_threadpool(
                 intents.confirm,
@@ -694,12 +696,16 @@ def outage(request: Request, exc: BaseException) -> Response:
     headers = {"retry-after": str(OUTAGE_RETRY_AFTER)}
     if request.url.path.startswith("/manage/"):  # a person's page, not the page's script
         service: Service = request.app.state.service
+        done = (
+            "Nothing was changed: we cannot reach our records just now."
+            if request.method == "POST"
+            else "Your pledge is safe, but we cannot show it just now."
+        )
         page = service.page(
             "message.html",
             503,
             title="Please try again in a moment",
-            message="Your pledge is safe, but we cannot show it just now. Please try again "
-            "in a moment.",
+            message=f"{done} Please try again in a moment.",
         )
         page.headers.update(headers)
         return page
