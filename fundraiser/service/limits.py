@@ -9,7 +9,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 
 class RateLimit:
@@ -90,7 +90,7 @@ class PendingByAddress:
                 raise Refused(
                     f"this address already has {self.limit} pledges waiting for their card, "
                     f"the most at a time: complete one, or try again after "
-                    f"{retry:%H:%M} UTC",
+                    f"{retry.astimezone(UTC):%H:%M} UTC",
                     max(1, math.ceil((retry - now).total_seconds())),
                 )
             slot = Slot(until=now + self.hold)

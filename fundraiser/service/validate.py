@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -176,7 +176,7 @@ def _moment(text: str) -> datetime:
 
 
 def _after(moment: datetime) -> str:
-    return f"{moment:%H:%M} UTC"
+    return f"{moment.astimezone(UTC):%H:%M} UTC"
 
 
 def check(
