@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from fundraiser.config import Campaign
 from fundraiser.figures import hold_start, holding, tier_counts, unconfirmed
 from fundraiser.ledger import schema
-from fundraiser.people import check_email, person_key
+from fundraiser.people import email_problem, person_key
 from fundraiser.pledges import LIVE, NewPledge, Source
 
 FIELDS = frozenset(
@@ -134,8 +134,10 @@ def parse(data: Any) -> Request:
     if data.get("consent") is not True:
         raise Invalid("consent", "must be true: the backer has to agree to the terms")
     assert name and email and address
-    if not check_email(email):
-        raise Invalid("email", "is not an email address")
+    problem = email_problem(email)
+    if problem is not None:  # the same words as the CLI's: what is wrong, and the fix
+        message = f"{problem.message}: {problem.fix}" if problem.fix else problem.message
+        raise Invalid("email", message)
     return Request(name, email, address, display, round_id, tier, shares)
 
 
