@@ -171,6 +171,8 @@ class Demo:
             "FUNDRAISER_SECRET": self.link_secret,
             "SITE_ORIGIN": site_origin,
             "PLEDGE_API": api,
+            # The service's private pages load the Stripe.js the site is built with.
+            "STRIPE_JS_URL": self.emulator.stripe_js,
         }
         env.pop("DATABASE_URL", None)
         env.pop("FUNDRAISER_NOW", None)

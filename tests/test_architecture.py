@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "stripekeys",
             "people",
             "kit",
+            "formatting",
         },
     ),
     (
