@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from fundraiser import register as register_mod
 from fundraiser.config import Campaign
-from fundraiser.errors import FundraiserError, NotFound, UserInputError
+from fundraiser.errors import NotFound, Refused, UserInputError
 from fundraiser.ledger import Ledger, Tx, schema
 from fundraiser.money import Money
 from fundraiser.outbox import Kind, MailStatus
@@ -41,10 +41,6 @@ from fundraiser.remainders import RemainderStatus
 RETENTION_YEARS = 10
 ERASED = "(erased)"
 CANCEL_REASON = "cancel"  # remainders: money left over after a cancellation
-
-
-class Refused(FundraiserError):
-    """The law or the ledger's state forbids the change; the message says why (exit 1)."""
 
 
 # -- holdings ------------------------------------------------------------------
