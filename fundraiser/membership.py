@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import register as register_mod
+from fundraiser import register
 from fundraiser.config import Campaign
 from fundraiser.errors import NotFound, Refused, UserInputError
 from fundraiser.ledger import Ledger, Tx, schema
@@ -41,31 +41,6 @@ from fundraiser.remainders import RemainderStatus
 RETENTION_YEARS = 10
 ERASED = "(erased)"
 CANCEL_REASON = "cancel"  # remainders: money left over after a cancellation
-
-
-# -- holdings ------------------------------------------------------------------
-
-
-def _signed(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
-    return sa.case((schema.register_entries.c.kind == "issue", column), else_=-column)
-
-
-def holding(conn: Connection, number: int) -> tuple[int, int]:
-    """(shares, amount paid) held by a member now, from their entries."""
-    shares, amount = conn.execute(
-        sa.select(
-            sa.func.coalesce(sa.func.sum(_signed(schema.register_entries.c.shares)), 0),
-            sa.func.coalesce(sa.func.sum(_signed(schema.register_entries.c.amount)), 0),
-        ).where(schema.register_entries.c.member_number == number)
-    ).one()
-    return int(shares), int(amount)
-
-
-def get_member(conn: Connection, number: int) -> Any:
-    row = conn.execute(sa.select(schema.members).where(schema.members.c.number == number)).first()
-    if row is None:
-        raise NotFound(f"member {number} does not exist: see `fundraiser members list`")
-    return row
 
 
 # -- leaving: withdrawal -------------------------------------------------------
@@ -95,21 +70,6 @@ class Withdrawal:
         }
 
 
-def _next_entry_id(tx: Tx) -> int:
-    current = tx.execute(sa.select(sa.func.max(schema.register_entries.c.id))).scalar()
-    return int(current or 0) + 1
-
-
-def _balance_certificate(tx: Tx, holding_after: int) -> int | None:
-    """The number for a certificate of the shares a member keeps after a reduction."""
-    if holding_after <= 0:
-        return None
-    current = tx.execute(
-        sa.select(sa.func.max(schema.register_entries.c.certificate_number))
-    ).scalar()
-    return int(current or 0) + 1
-
-
 def withdraw(
     ledger: Ledger,
     campaign: Campaign,
@@ -126,8 +86,8 @@ def withdraw(
         raise UserInputError(f"--shares must be at least 1, not {shares}")
     terms = campaign.shares
     with ledger.write(now) as tx:
-        member = get_member(tx.conn, number)
-        held, _ = holding(tx.conn, number)
+        member = register.get_member(tx.conn, number)
+        held, _ = register.holding(tx.conn, number)
         if member.ceased_on or held == 0:
             raise UserInputError(
                 f"member {number} holds no shares"
@@ -153,42 +113,24 @@ def withdraw(
         amount = terms.price * shares
         if dry_run:
             return Withdrawal(number, None, shares, amount, after, after == 0)
-        entry_id = _next_entry_id(tx)
-        balance = _balance_certificate(tx, after)
-        tx.execute(
-            schema.register_entries.insert().values(
-                id=entry_id,
-                member_number=number,
-                kind="withdraw",
-                shares=shares,
-                amount=amount.amount,
-                currency=amount.currency,
-                pledge_id=None,
-                certificate_number=balance,
-                entry_date=today,
-                note=(note or "").strip() or None,
-                created_at=tx.now,
-            )
+        entry = register.enter_withdrawal(
+            tx, number, shares, amount, today=today, note=(note or "").strip() or None
         )
-        if after == 0:
-            tx.execute(
-                schema.members.update()
-                .where(schema.members.c.number == number)
-                .values(ceased_on=today)
-            )
         tx.record(
             "register.withdraw",
             f"member:{number}",
             {
                 "member": number,
-                "entry": entry_id,
+                "entry": entry.entry_id,
                 "shares": shares,
                 "amount": amount.amount,
-                "ceased": after == 0,
-                "balance_certificate": balance,
+                "ceased": entry.ceased,
+                "balance_certificate": entry.balance_certificate,
             },
         )
-        return Withdrawal(number, entry_id, shares, amount, after, after == 0, balance)
+        return Withdrawal(
+            number, entry.entry_id, shares, amount, after, entry.ceased, entry.balance_certificate
+        )
 
 
 # -- cancellation of shares paid by a pledge that was refunded -----------------
@@ -362,20 +304,11 @@ def _cancel_entry(
     price = int(entry.amount) // int(entry.shares)
     backing = sum(links.values()) - sum(lost.values())
     backed = min(int(entry.shares), max(backing, 0) // price)
-    already = int(
-        tx.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(schema.register_entries.c.shares), 0)).where(
-                schema.register_entries.c.kind == "cancel",
-                schema.register_entries.c.member_number == entry.member_number,
-                schema.register_entries.c.pledge_id.in_(list(links)),
-            )
-        ).scalar()
-        or 0
-    )
     number = int(entry.member_number)
+    already = register.cancelled_shares(tx.conn, number, list(links))
     to_cancel = int(entry.shares) - backed - already
     if to_cancel > 0:
-        held, _ = holding(tx.conn, number)
+        held, _ = register.holding(tx.conn, number)
         if to_cancel > held:
             result.warnings.append(
                 f"member {number} holds {held} share(s), fewer than the {to_cancel} this refund "
@@ -384,45 +317,31 @@ def _cancel_entry(
             )
             to_cancel = held
     if to_cancel > 0:
-        new_id = _next_entry_id(tx)
-        held_before, _ = holding(tx.conn, number)
-        balance = _balance_certificate(tx, held_before - to_cancel)
-        tx.execute(
-            schema.register_entries.insert().values(
-                id=new_id,
-                member_number=number,
-                kind="cancel",
-                shares=to_cancel,
-                amount=to_cancel * price,
-                currency=entry.currency,
-                pledge_id=pledge_id,
-                certificate_number=balance,
-                entry_date=today,
-                note=(
-                    f"pledge {pledge_id} {reason}; from certificate "
-                    f"{entry.certificate_number or entry.id}"
-                ),
-                created_at=tx.now,
-            )
+        taken = register.enter_cancellation(
+            tx,
+            number,
+            to_cancel,
+            Money(to_cancel * price, entry.currency),
+            today=today,
+            pledge_id=pledge_id,
+            note=(
+                f"pledge {pledge_id} {reason}; from certificate "
+                f"{entry.certificate_number or entry.id}"
+            ),
         )
         result.entries.append(
             {
-                "entry_id": new_id,
+                "entry_id": taken.entry_id,
                 "from_entry": entry_id,
                 "member": number,
                 "shares": to_cancel,
                 "amount": to_cancel * price,
                 "currency": entry.currency,
-                "balance_certificate": balance,
+                "balance_certificate": taken.balance_certificate,
             }
         )
-        held_after, _ = holding(tx.conn, number)
-        if held_after == 0:
-            tx.execute(
-                schema.members.update()
-                .where(schema.members.c.number == number, schema.members.c.ceased_on.is_(None))
-                .values(ceased_on=today)
-            )
+        held_after = taken.holding_after
+        if taken.ceased:
             # Not a member any more: a welcome still waiting would be wrong.
             tx.execute(
                 schema.outbox.delete().where(
@@ -586,7 +505,7 @@ def roll(conn: Connection, currency: str) -> list[Voter]:
     """Current members, one vote each whatever they hold, by member number."""
     return [
         Voter(h.number, h.name, h.email)
-        for h in register_mod.holdings(conn, currency)
+        for h in register.holdings(conn, currency)
         if h.ceased_on is None and h.shares > 0
     ]
 
@@ -630,7 +549,7 @@ def public_summary(conn: Connection, campaign: Campaign) -> dict[str, Any]:
     bands = _bands(campaign.shares.max_shares)
     counts = [[0, 0] for _ in bands]
     current = former = shares = paid = 0
-    for h in register_mod.holdings(conn, campaign.currency):
+    for h in register.holdings(conn, campaign.currency):
         if h.ceased_on is not None or h.shares <= 0:
             former += 1
             continue
@@ -714,7 +633,7 @@ def show(conn: Connection, email: str, currency: str) -> dict[str, Any]:
         )
     result: dict[str, Any] = {"email": key, "member": None, "register_entries": []}
     if member is not None:
-        shares, paid = holding(conn, member.number)
+        shares, paid = register.holding(conn, member.number)
         result["member"] = {
             "number": member.number,
             "name": member.name,
@@ -990,7 +909,7 @@ def _remainder_totals_due(conn: Connection, pledge_ids: list[int]) -> list[int]:
 def _check_member_erasable(conn: Connection, member: Any, today: str) -> None:
     number = member.number
     if member.ceased_on is None:
-        held, _ = holding(conn, number)
+        held, _ = register.holding(conn, number)
         raise Refused(
             f"{member.email or 'this person'} is member {number} (holding {held} share(s)): "
             "a co-operative society must keep each member's name, postal address, holding "

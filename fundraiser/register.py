@@ -2,6 +2,9 @@
 
 Holdings are never stored: they are the sum of a member's entries (issue
 adds, withdraw and cancel take away), so the register's history is its truth.
+Every entry is written here, by its EntryKind, with the entry ids and
+certificate numbers it takes; the rules that decide when shares are withdrawn
+or cancelled live in fundraiser.membership.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from sqlalchemy.engine import Connection
 from fundraiser import outbox as outbox_mod
 from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
 from fundraiser.config import Campaign
-from fundraiser.errors import LedgerError
+from fundraiser.errors import LedgerError, NotFound
 from fundraiser.ledger import Ledger, Tx, bulk, canonical, schema
 from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money
@@ -57,6 +60,29 @@ def existing_holdings(conn: Connection) -> dict[str, int]:
         .group_by(schema.members.c.person_key)
     )
     return {key: int(shares) for key, shares in rows}
+
+
+def _totals() -> sa.Select[Any]:
+    """Shares and amount paid per member number, summed from their entries."""
+    return sa.select(
+        schema.register_entries.c.member_number.label("number"),
+        sa.func.sum(_signed_shares()).label("shares"),
+        sa.func.sum(_signed_amount()).label("amount"),
+    ).group_by(schema.register_entries.c.member_number)
+
+
+def holding(conn: Connection, number: int) -> tuple[int, int]:
+    """(shares, amount paid in minor units) held by one member now, from their entries."""
+    row = conn.execute(_totals().where(schema.register_entries.c.member_number == number)).first()
+    return (0, 0) if row is None else (int(row.shares), int(row.amount))
+
+
+def get_member(conn: Connection, number: int) -> Any:
+    """The members row for this number; NotFound names the command that lists them."""
+    row = conn.execute(sa.select(schema.members).where(schema.members.c.number == number)).first()
+    if row is None:
+        raise NotFound(f"member {number} does not exist: see `fundraiser members list`")
+    return row
 
 
 def paid_unallotted(conn: Connection) -> list[PaidPledge]:
@@ -392,11 +418,7 @@ def holdings(
     conn: Connection, currency: str, numbers: list[int] | None = None
 ) -> Iterator[Holding]:
     """Members (all, or these numbers) with shares and amount paid, from the entries."""
-    totals = sa.select(
-        schema.register_entries.c.member_number.label("number"),
-        sa.func.sum(_signed_shares()).label("shares"),
-        sa.func.sum(_signed_amount()).label("amount"),
-    ).group_by(schema.register_entries.c.member_number)
+    totals = _totals()
     query = sa.select(schema.members).order_by(schema.members.c.number)
     if numbers is not None:
         totals = totals.where(schema.register_entries.c.member_number.in_(numbers))
@@ -419,6 +441,93 @@ def holdings(
         )
 
 
+# -- taking shares back: withdraw and cancel entries ---------------------------
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """A withdraw or cancel entry as written, and where it leaves the member."""
+
+    entry_id: int
+    shares: int
+    amount: Money
+    # The certificate for the shares left (the member's others are taken back).
+    balance_certificate: int | None
+    holding_after: int
+    ceased: bool  # the holding reached zero: the member ceased on the entry's date
+
+
+def enter_withdrawal(
+    tx: Tx, number: int, shares: int, amount: Money, *, today: str, note: str | None
+) -> Reduction:
+    """A withdrawal entry: the member gives back shares (and is repaid `amount`)."""
+    return _take_back(tx, EntryKind.WITHDRAW, number, shares, amount, today, None, note)
+
+
+def enter_cancellation(
+    tx: Tx, number: int, shares: int, amount: Money, *, today: str, pledge_id: int, note: str
+) -> Reduction:
+    """A cancel entry: shares a pledge paid for stop standing (its money went back)."""
+    return _take_back(tx, EntryKind.CANCEL, number, shares, amount, today, pledge_id, note)
+
+
+def _take_back(
+    tx: Tx,
+    kind: EntryKind,
+    number: int,
+    shares: int,
+    amount: Money,
+    today: str,
+    pledge_id: int | None,
+    note: str | None,
+) -> Reduction:
+    """Write one entry that takes shares off a member's holding; ceased at zero.
+
+    The entry takes the next entry id and, when shares remain, the next
+    certificate number: the balance certificate for what the member keeps.
+    """
+    held, _ = holding(tx.conn, number)
+    after = held - shares
+    entry_id = _next(tx, schema.register_entries.c.id)
+    balance = _next(tx, schema.register_entries.c.certificate_number) if after > 0 else None
+    tx.execute(
+        schema.register_entries.insert().values(
+            id=entry_id,
+            member_number=number,
+            kind=kind.value,
+            shares=shares,
+            amount=amount.amount,
+            currency=amount.currency,
+            pledge_id=pledge_id,
+            certificate_number=balance,
+            entry_date=today,
+            note=note,
+            created_at=tx.now,
+        )
+    )
+    if after == 0:
+        tx.execute(
+            schema.members.update()
+            .where(schema.members.c.number == number, schema.members.c.ceased_on.is_(None))
+            .values(ceased_on=today)
+        )
+    return Reduction(entry_id, shares, amount, balance, after, after == 0)
+
+
+def cancelled_shares(conn: Connection, number: int, pledge_ids: list[int]) -> int:
+    """Shares already taken off a member by cancel entries for any of these pledges."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(schema.register_entries.c.shares), 0)).where(
+                schema.register_entries.c.kind == EntryKind.CANCEL.value,
+                schema.register_entries.c.member_number == number,
+                schema.register_entries.c.pledge_id.in_(pledge_ids),
+            )
+        ).scalar()
+        or 0
+    )
+
+
 EXPORT_COLUMNS = (
     "number",
     "name",
@@ -439,8 +548,8 @@ def export(conn: Connection, currency: str, path: Path, fmt: str = "csv") -> int
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         if fmt == "json":
             items = []
-            for holding in holdings(conn, currency):
-                items.append(holding.as_json())
+            for h in holdings(conn, currency):
+                items.append(h.as_json())
             json.dump(
                 {"currency": currency, "members": items}, handle, indent=2, ensure_ascii=False
             )
