@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from fundraiser import pledges as pledges_mod
 from fundraiser.ledger import open_ledger
-from fundraiser.pledges import Status
+from fundraiser.membership import privacy
+from fundraiser.pledges import UNSETTLED, Status
 from tests.conftest import Cli
 from tests.smtp_fixtures import found, pay
 
@@ -295,6 +296,11 @@ def test_forget_erases_the_backers_stripe_events_too(cli: Cli) -> None:
     events = dict(query(cli, "SELECT id, payload FROM stripe_events ORDER BY id"))
     assert "eve@example.org" not in events["evt_1"] and "pi_eve" not in events["evt_1"]
     assert "pi_other" in events["evt_2"]  # other backers' events are left alone
+
+
+def test_every_pledge_still_open_blocks_erasure_and_says_what_to_do() -> None:
+    # Money may still move on an unsettled pledge; a dispute needs the record for the bank.
+    assert set(privacy.STILL_OPEN) == {s.value for s in UNSETTLED | {Status.DISPUTED}}
 
 
 def test_forget_refuses_members_and_says_until_when_for_former_members(cli: Cli) -> None:
