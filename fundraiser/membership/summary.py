@@ -1,7 +1,8 @@
 """The register in public: counts and totals by holding band, safe to publish.
 
 No names, addresses, emails or per-person amounts: a band's count of members
-and shares is the finest grain shown.
+and shares is the finest grain shown. The bands are the site's pledge-size
+bands (fundraiser.bands).
 """
 
 from __future__ import annotations
@@ -13,20 +14,13 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from fundraiser import register
+from fundraiser.bands import size_bands
 from fundraiser.config import Campaign
-
-
-def _bands(max_shares: int) -> list[tuple[int, int]]:
-    edges = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
-    lows = [e for e in edges if e <= max_shares]
-    return [
-        (low, (lows[i + 1] - 1) if i + 1 < len(lows) else max_shares) for i, low in enumerate(lows)
-    ]
 
 
 def public_summary(conn: Connection, campaign: Campaign) -> dict[str, Any]:
     """Counts and totals only: no names, addresses, emails or per-person amounts."""
-    bands = _bands(campaign.shares.max_shares)
+    bands = size_bands(campaign.shares.max_shares)
     counts = [[0, 0] for _ in bands]
     current = former = shares = paid = 0
     for h in register.holdings(conn, campaign.currency):
@@ -36,8 +30,8 @@ def public_summary(conn: Connection, campaign: Campaign) -> dict[str, Any]:
         current += 1
         shares += h.shares
         paid += h.paid.amount
-        for i, (low, high) in enumerate(bands):
-            if low <= h.shares <= high:
+        for i, band in enumerate(bands):
+            if h.shares in band:
                 counts[i][0] += 1
                 counts[i][1] += h.shares
                 break
@@ -52,13 +46,13 @@ def public_summary(conn: Connection, campaign: Campaign) -> dict[str, Any]:
         "votes_per_member": 1,
         "bands": [
             {
-                "band": f"{low}" if low == high else f"{low}-{high}",
-                "min_shares": low,
-                "max_shares": high,
+                "band": band.label,
+                "min_shares": band.low,
+                "max_shares": band.high,
                 "members": n,
                 "shares": s,
             }
-            for (low, high), (n, s) in zip(bands, counts, strict=True)
+            for band, (n, s) in zip(bands, counts, strict=True)
         ],
     }
 
