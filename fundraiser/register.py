@@ -13,7 +13,6 @@ import csv
 import enum
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
 from fundraiser.config import Campaign
 from fundraiser.errors import LedgerError, NotFound
 from fundraiser.ledger import Ledger, Tx, bulk, canonical, schema
-from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money
 from fundraiser.pledges import Status
 from fundraiser.remainders import RemainderStatus
@@ -86,7 +84,12 @@ def get_member(conn: Connection, number: int) -> Any:
 
 
 def paid_unallotted(conn: Connection) -> list[PaidPledge]:
-    """Paid pledges not yet turned into shares, with the money still held."""
+    """Paid pledges not yet turned into shares, with the money still held.
+
+    Read through the driver: 100,000 rows cost more in SQLAlchemy's result
+    processing than in the database. The plan reads in a snapshot and the
+    issue in its write, so this takes the connection either one gives.
+    """
     rows = bulk.fetch_rows(
         conn,
         sa.select(
@@ -106,20 +109,23 @@ def paid_unallotted(conn: Connection) -> list[PaidPledge]:
     # Each pledge keeps its own currency: allocate() refuses one that differs.
     # One Money per distinct amount: most pledges are a few tier prices.
     memo: dict[tuple[int, str], Money] = {}
-    with gc_paused():
-        paid: list[PaidPledge] = []
-        for pid, key, name, email, address, paid_amount, refunded, at, code in rows:
-            held = paid_amount - refunded
-            if held > 0:
-                money = memo.get((held, code))
-                if money is None:
-                    money = memo[held, code] = Money(held, code)
-                paid.append(PaidPledge(pid, key, name, email, address, money, at or ""))
-        return paid
+    paid: list[PaidPledge] = []
+    for pid, key, name, email, address, paid_amount, refunded, at, code in rows:
+        held = paid_amount - refunded
+        if held > 0:
+            money = memo.get((held, code))
+            if money is None:
+                money = memo[held, code] = Money(held, code)
+            paid.append(PaidPledge(pid, key, name, email, address, money, at or ""))
+    return paid
 
 
 def make_plan(conn: Connection, campaign: Campaign) -> Plan:
-    """The plan for paid pledges not yet allotted."""
+    """The plan for paid pledges not yet allotted.
+
+    Read it in `ledger.read(bulk_work=True)`: a big campaign's plan is
+    hundreds of thousands of small objects and no reference cycles.
+    """
     return allocate(
         paid_unallotted(conn),
         campaign.shares,
@@ -141,7 +147,7 @@ class IssueResult:
 
 def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = None) -> IssueResult:
     """Apply the allotment plan in one transaction. With nothing new, changes nothing."""
-    with ledger.write(now) as tx, gc_paused():
+    with ledger.write(now, bulk_work=True) as tx:
         # The plan's million objects die as _issue returns, while the
         # collector is still paused: alive when it resumes, its first pass
         # would walk them all for nothing.
@@ -149,32 +155,29 @@ def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = N
 
 
 def _issue(tx: Tx, campaign: Campaign, today: str) -> IssueResult:
-    """Two statements run on a second thread while Python works on the first.
+    """Two statements run alongside (tx.alongside) while Python works.
 
-    SQLite and psycopg let go of the GIL while a statement runs, so on two
-    cores the pledges are stamped while Python allocates, and the welcome
-    mail is queued while Python encodes the journal entry. The transaction's
-    connection is used by one thread at a time: between a submit and its
-    result the main thread does not touch it (and leaving the `with` block
-    waits for the other thread, also when something fails).
+    The pledges are stamped while Python allocates, and the welcome mail is
+    queued while Python encodes the journal entry. Between a step's start and
+    its result this thread does not touch the database (the write waits for
+    the step, also when something fails).
     """
     paid = paid_unallotted(tx.conn)
     if not paid:
         return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
     existing, start = existing_holdings(tx.conn), _Start.read(tx)
-    with ThreadPoolExecutor(max_workers=1) as database:
-        marking = database.submit(_mark_allotted, tx, len(paid))
-        plan = allocate(  # pure Python: no database here while the stamp runs
-            paid, campaign.shares, offer_max_shares=campaign.offer_max_shares, existing=existing
-        )
-        marking.result()
-        rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid})
-        if rows.planned != len(paid):  # rolls the whole issue back
-            raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
-        _write(tx, rows, plan.currency, today)
-        welcoming = database.submit(_queue_welcome, tx, rows.new_members, today)
-        journal = canonical(rows.journal(plan, start.member))
-        welcoming.result()
+    marking = tx.alongside(_mark_allotted, tx, len(paid))
+    plan = allocate(  # pure Python: no database here while the stamp runs
+        paid, campaign.shares, offer_max_shares=campaign.offer_max_shares, existing=existing
+    )
+    marking.result()
+    rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid})
+    if rows.planned != len(paid):  # rolls the whole issue back
+        raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
+    _write(tx, rows, plan.currency, today)
+    welcoming = tx.alongside(_queue_welcome, tx, rows.new_members, today)
+    journal = canonical(rows.journal(plan, start.member))
+    welcoming.result()
     # The whole issue is one change, so one journal entry records all of it.
     tx.record_encoded("shares.issue", "register", journal)
     return rows.result(plan, start.member)
@@ -223,7 +226,7 @@ class _Start:
         )
 
 
-# Row layouts for bulk_insert: tuples in these column orders; the columns
+# Row layouts for tx.insert_rows: tuples in these column orders; the columns
 # every row of an issue shares are passed once, as constants.
 MEMBER_COLUMNS = ("number", "person_key", "name", "email", "address")
 ENTRY_COLUMNS = ("id", "member_number", "shares", "amount", "certificate_number")
@@ -319,9 +322,8 @@ class _Rows:
 def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
     """Insert an issue's rows: members, register entries, their pledges, remainders."""
     stamped = {"created_at": tx.now}
-    conn = tx.conn
-    bulk.insert_rows(
-        conn, schema.members, rows.new_members, MEMBER_COLUMNS, {"admitted_on": today, **stamped}
+    tx.insert_rows(
+        schema.members, rows.new_members, MEMBER_COLUMNS, {"admitted_on": today, **stamped}
     )
     entry_constants = {
         "kind": EntryKind.ISSUE.value,
@@ -329,10 +331,10 @@ def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
         "entry_date": today,
         **stamped,
     }
-    bulk.insert_rows(conn, schema.register_entries, rows.entries, ENTRY_COLUMNS, entry_constants)
-    bulk.insert_rows(conn, schema.allotments, rows.links, LINK_COLUMNS)
+    tx.insert_rows(schema.register_entries, rows.entries, ENTRY_COLUMNS, entry_constants)
+    tx.insert_rows(schema.allotments, rows.links, LINK_COLUMNS)
     due = {"currency": currency, "status": RemainderStatus.DUE.value, **stamped}
-    bulk.insert_rows(conn, schema.remainders, rows.refunds, REMAINDER_COLUMNS, due)
+    tx.insert_rows(schema.remainders, rows.refunds, REMAINDER_COLUMNS, due)
 
 
 def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> None:
