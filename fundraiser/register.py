@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import outbox as outbox_mod
+from fundraiser import outbox
 from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
 from fundraiser.config import Campaign
 from fundraiser.errors import LedgerError, NotFound
@@ -351,7 +351,7 @@ def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> No
     number = sa.cast(schema.members.c.number, sa.Text)
     key = sa.literal("welcome:member:") + number
     data = sa.literal(f'{{"admitted_on": {json.dumps(today)}, "member_number": ') + number + "}"
-    kind, queued = outbox_mod.Kind.WELCOME.value, outbox_mod.MailStatus.QUEUED.value
+    kind, queued = outbox.Kind.WELCOME.value, outbox.MailStatus.QUEUED.value
     taken = sa.select(schema.outbox.c.id).where(schema.outbox.c.dedupe_key == key).exists()
     rows = sa.select(
         sa.literal(tx.now),

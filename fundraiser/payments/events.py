@@ -26,8 +26,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import outbox
-from fundraiser import pledges as pledges_mod
+from fundraiser import outbox, pledges
 from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.money import Money
 from fundraiser.payments import orphans
@@ -108,7 +107,7 @@ def move(
     """
     if to not in TRANSITIONS[Status(row.status)]:
         return False
-    pledges_mod.transition_row(tx, row, to, reason=reason, paid=paid, extra=extra)
+    pledges.transition_row(tx, row, to, reason=reason, paid=paid, extra=extra)
     return True
 
 
