@@ -31,6 +31,7 @@ from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.money import Money
 from fundraiser.payments import orphans
 from fundraiser.pledges import CHARGEABLE, ENDED_UNPAID, HELD, RECEIVED, TRANSITIONS, Status
+from fundraiser.register import EntryKind
 from fundraiser.stripekeys import Keys
 
 #: Charge outcomes we treat as "the bank wants the backer present".
@@ -282,7 +283,7 @@ def flag_shares(tx: Tx, pledge_id: int, reason: str) -> int:
         tx.execute(
             sa.select(schema.register_entries.c.id).where(
                 schema.register_entries.c.pledge_id == pledge_id,
-                schema.register_entries.c.kind == "issue",
+                schema.register_entries.c.kind == EntryKind.ISSUE.value,
             )
         ).scalars()
     )
