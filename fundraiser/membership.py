@@ -36,7 +36,7 @@ from fundraiser.money import Money
 from fundraiser.outbox import Kind, MailStatus
 from fundraiser.people import person_key
 from fundraiser.pledges import Status
-from fundraiser.remainders import RemainderStatus
+from fundraiser.remainders import OWED, RemainderStatus
 
 RETENTION_YEARS = 10
 ERASED = "(erased)"
@@ -917,6 +917,10 @@ def forget(
                 .values(person_key=f"erased:{pid}")
             )
         scrubbed = _scrub_stripe_events(tx, ids)
+        if ids:  # a bank account given for a refund
+            tx.execute(
+                schema.refund_accounts.delete().where(schema.refund_accounts.c.pledge_id.in_(ids))
+            )
         if unsent:
             tx.execute(schema.outbox.delete().where(schema.outbox.c.id.in_(unsent)))
         if sent:
@@ -984,7 +988,7 @@ def _remainder_totals_due(conn: Connection, pledge_ids: list[int]) -> list[int]:
             conn.execute(
                 sa.select(schema.remainders.c.pledge_id).where(
                     schema.remainders.c.pledge_id.in_(pledge_ids),
-                    schema.remainders.c.status == RemainderStatus.DUE.value,
+                    schema.remainders.c.status.in_([s.value for s in OWED]),
                 )
             ).scalars()
         )

@@ -27,6 +27,8 @@ LAYERS: list[tuple[str, set[str]]] = [
             "links",
             "stripekeys",
             "people",
+            "accounts",
+            "csvsafe",
         },
     ),
     (
@@ -44,9 +46,22 @@ LAYERS: list[tuple[str, set[str]]] = [
             "cancel",
             "importer",
             "bands",
+            "bank",
         },
     ),
-    ("adapters", {"payments", "documents", "sitegen", "emulator", "scaffold", "starter"}),
+    (
+        "adapters",
+        {
+            "payments",
+            "documents",
+            "sitegen",
+            "emulator",
+            "scaffold",
+            "starter",
+            "bankfiles",
+            "books",
+        },
+    ),
     ("faces", {"service", "cli", "demo", "__main__"}),
 ]
 

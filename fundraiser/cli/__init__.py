@@ -32,6 +32,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "site": ("site",),
     "update": ("site",),
     "demo": ("demo",),
+    "bank": ("bank",),
+    "books": ("books",),
 }
 _loaded: set[str] = set()
 
