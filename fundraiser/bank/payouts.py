@@ -78,9 +78,9 @@ def _usable(account: Account, scheme: str) -> tuple[Account | None, str]:
 def _next_batch(conn: Connection, today: str) -> str:
     prefix = f"REFUNDS-{today.replace('-', '')}-"
     used = conn.execute(
-        sa.select(sa.distinct(schema.remainders.c.payout_batch)).where(
-            schema.remainders.c.payout_batch.like(prefix + "%")
-        )
+        sa.select(schema.remainders.c.payout_batch)
+        .where(schema.remainders.c.payout_batch.like(prefix + "%"))
+        .distinct()
     ).scalars()
     numbers = [int(b.rsplit("-", 1)[1]) for b in used if b.rsplit("-", 1)[1].isdigit()]
     return f"{prefix}{max(numbers, default=0) + 1}"

@@ -50,8 +50,15 @@ class Outcome(enum.StrEnum):
 _AWAITING = Status.PENDING
 #: Pledges a late transfer cannot pay: the money goes back.
 _OVER = frozenset(
-    {Status.PAID, Status.DISPUTED, Status.REFUNDED, Status.CANCELLED, Status.RELEASED}
-) | {Status.FAILED}
+    {
+        Status.PAID,
+        Status.DISPUTED,
+        Status.REFUNDED,
+        Status.CANCELLED,
+        Status.RELEASED,
+        Status.FAILED,
+    }
+)
 assert Status.PAID in TRANSITIONS[_AWAITING]
 
 _REMITTANCE_KEPT = 140  # SEPA's length for unstructured remittance
@@ -271,12 +278,14 @@ def _place_credit(item: Placed, pledge: _Pledge | None, wanted: int) -> None:
         if amount < owed:
             item.outcome, item.applied = Outcome.PART, amount
             pledge.paid += amount
-            item.note = f"{Money(owed - amount, pledge.currency)} still to come"
+            item.note = f"{Money(owed - amount, pledge.currency).format()} still to come"
         else:
             item.outcome, item.applied, item.refund = Outcome.PAID, owed, amount - owed
             pledge.paid, pledge.status = pledge.amount, Status.PAID
             if item.refund:
-                item.note = f"{Money(item.refund, pledge.currency)} more than owed: to refund"
+                item.note = (
+                    f"{Money(item.refund, pledge.currency).format()} more than owed: to refund"
+                )
         return
     if pledge.status in _OVER:
         item.outcome, item.refund = Outcome.UNWANTED, amount
@@ -376,8 +385,9 @@ def _place_debit(item: Placed, sent: Mapping[int, list[tuple[int, int]]]) -> Non
         item.note = f"names the refund of pledge {pid}, and none was sent by payment file"
         return
     if total != -item.line.amount:
+        sent_total = Money(total, item.line.currency).format()
         item.note = (
-            f"names the refund of pledge {pid}, sent for {Money(total, item.line.currency)}; "
+            f"names the refund of pledge {pid}, sent for {sent_total}; "
             "the amounts differ: check with the bank, then `fundraiser refunds mark-paid`"
         )
         return
@@ -446,6 +456,8 @@ def _next_id(tx: Tx, column: sa.Column[Any]) -> int:
 def _write(tx: Tx, report: ImportReport, pledges: dict[int, _Pledge], notify: bool) -> None:
     statement = report.statement
     recorded = [p for p in report.placed if p.outcome is not None]
+    if not recorded:
+        return  # nothing new: a statement imported again changes nothing, journal included
     # Remainders first: the transactions name them.
     remainder_rows = []
     next_remainder = _next_id(tx, schema.remainders.c.id)
@@ -607,8 +619,8 @@ def _move_pledges(tx: Tx, pledges: dict[int, _Pledge]) -> dict[str, list[Any]]:
             paid_at: str | None = tx.now
         else:
             reason = (
-                f"part paid by bank transfer: {Money(p.paid, p.currency)} of "
-                f"{Money(p.amount, p.currency)} received"
+                f"part paid by bank transfer: {Money(p.paid, p.currency).format()} of "
+                f"{Money(p.amount, p.currency).format()} received"
             )
             paid_at = None
         rows.append(

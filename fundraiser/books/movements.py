@@ -93,12 +93,14 @@ def collect(conn: Connection, campaign: Campaign) -> BookData:
         )
     }
     applied_by_bank: dict[int, int] = defaultdict(int)
+    booked: dict[str, date] = {}  # "bank transaction N" -> the day the bank booked it
     txns = conn.execute(
         sa.select(schema.bank_transactions)
         .where(schema.bank_transactions.c.currency == currency)
         .order_by(schema.bank_transactions.c.id)
     ).all()
     for t in txns:
+        booked[f"bank transaction {t.id}"] = date.fromisoformat(t.booked_on)
         if t.amount <= 0:
             continue  # money out is booked from the refund it confirms
         ref = f"bank-txn:{t.id}"
@@ -190,7 +192,7 @@ def collect(conn: Connection, campaign: Campaign) -> BookData:
             )
         if rem.status != remainders.RemainderStatus.REFUNDED.value:
             continue
-        day = _day(rem.refunded_at, zone, opens)
+        day = booked.get(rem.refund_reference or "") or _day(rem.refunded_at, zone, opens)
         if (rem.refund_reference or "").startswith(_SETTLED_IN_FULL):
             # Returned inside the pledge's full refund, booked below with it.
             moves.append(

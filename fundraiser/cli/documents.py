@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 
 from fundraiser import remainders
-from fundraiser.cli.app import App, pass_app, stderr_is_tty
+from fundraiser.cli.app import App, fail, pass_app, stderr_is_tty
 from fundraiser.documents.certificates import Documents
 from fundraiser.documents.mail import Sender, get_row, list_rows
 from fundraiser.documents.smtp import Postman, SendReport, SmtpSettings, requeue
@@ -475,7 +475,7 @@ def set_account(
             number_text=account_number,
         )
     except accounts.BadAccount as exc:
-        raise click.UsageError(str(exc)) from None
+        fail(str(exc))
     replaced = remainders.set_account(app.ledger, pledge_id, account, now=app.stored_now())
     click.echo(
         f"{'Replaced' if replaced else 'Recorded'} the refund account of pledge {pledge_id}: "
