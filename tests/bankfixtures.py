@@ -84,7 +84,9 @@ def mt940(path: Path, txs: list[Tx], *, currency: str = "GBP", opening: str = "1
         total += amount
         day = tx.day[2:].replace("-", "")
         sign = "C" if amount > 0 else "D"
-        lines.append(f":61:{day}{day[2:]}{sign}{abs(amount):.2f}".replace(".", ",") + f"NTRFNONREF//{tx.ref}")
+        lines.append(
+            f":61:{day}{day[2:]}{sign}{abs(amount):.2f}".replace(".", ",") + f"NTRFNONREF//{tx.ref}"
+        )
         lines.append(f":86:{tx.text}")
     lines.append(f":62F:C270302{currency}{total:.2f}".replace(".", ","))
     path.write_text("\r\n".join(lines) + "\r\n-", encoding="utf-8")

@@ -149,7 +149,7 @@ def read(name: str, data: bytes) -> Statement:
             "pass the bank's full statement",
         )
     if "open" in balances and "close" in balances:
-        moved = sum(line.amount for line in lines)
+        moved = sum(line.amount for line in lines if line.currency == currency)
         if balances["open"] + moved != balances["close"]:
             raise fail(
                 name,

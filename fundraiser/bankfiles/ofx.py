@@ -48,7 +48,9 @@ def read(name: str, data: bytes) -> Statement:
         for tx in statement.banktranlist or []:
             n += 1
             ccy = currency
-            other = getattr(tx, "currency", None) or getattr(tx, "origcurrency", None)
+            other = getattr(tx, "currency", None)
+            if other is None:
+                other = getattr(tx, "origcurrency", None)
             if other is not None and getattr(other, "cursym", None):
                 ccy = str(other.cursym).upper()
             amount = Decimal(tx.trnamt)
