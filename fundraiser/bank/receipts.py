@@ -458,9 +458,10 @@ def _write(tx: Tx, report: ImportReport, pledges: dict[int, _Pledge], notify: bo
     recorded = [p for p in report.placed if p.outcome is not None]
     if not recorded:
         return  # nothing new: a statement imported again changes nothing, journal included
-    # Remainders first: the transactions name them.
+    # Remainders first: the transactions name them. One by one, letting the
+    # database number them as every other writer of remainders does (on
+    # PostgreSQL an id given by hand would leave its sequence behind).
     remainder_rows = []
-    next_remainder = _next_id(tx, schema.remainders.c.id)
     remainder_of: dict[int, int] = {}
     for item in recorded:
         if item.refund and item.pledge_id is not None:
@@ -468,25 +469,21 @@ def _write(tx: Tx, report: ImportReport, pledges: dict[int, _Pledge], notify: bo
             reason = (
                 remainders.UNWANTED if item.outcome is Outcome.UNWANTED else remainders.OVERPAID
             )
-            remainder_rows.append(
-                (
-                    next_remainder,
-                    pledge.id,
-                    pledge.person_key,
-                    item.refund,
-                    pledge.currency,
-                    reason,
-                    remainders.RemainderStatus.DUE.value,
-                    tx.now,
+            new_id = tx.execute(
+                schema.remainders.insert()
+                .values(
+                    pledge_id=pledge.id,
+                    person_key=pledge.person_key,
+                    amount=item.refund,
+                    currency=pledge.currency,
+                    reason=reason,
+                    status=remainders.RemainderStatus.DUE.value,
+                    created_at=tx.now,
                 )
-            )
-            remainder_of[id(item)] = next_remainder
-            next_remainder += 1
-    tx.insert_rows(
-        schema.remainders,
-        remainder_rows,
-        ("id", "pledge_id", "person_key", "amount", "currency", "reason", "status", "created_at"),
-    )
+                .returning(schema.remainders.c.id)
+            ).scalar_one()
+            remainder_rows.append((int(new_id), pledge.id, item.refund, reason))
+            remainder_of[id(item)] = int(new_id)
     # The transactions: new ones inserted, stored unmatched ones now accepted updated.
     next_row = _next_id(tx, schema.bank_transactions.c.id)
     new_rows = []
@@ -574,8 +571,8 @@ def _write(tx: Tx, report: ImportReport, pledges: dict[int, _Pledge], notify: bo
             "remainders": {
                 "id": [r[0] for r in remainder_rows],
                 "pledge": [r[1] for r in remainder_rows],
-                "amount": [r[3] for r in remainder_rows],
-                "reason": [r[5] for r in remainder_rows],
+                "amount": [r[2] for r in remainder_rows],
+                "reason": [r[3] for r in remainder_rows],
             },
         },
     )
