@@ -219,12 +219,14 @@ def test_a_bad_camt053_is_refused_naming_where_and_the_fix_and_changes_nothing(
         path.write_text(full[: len(full) // 2])
     elif kind == "entities":
         path.write_text(
-            '<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;">]>\n'
+            '<?xml version="1.0"?>\n'
+            '<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;">]>\n'
             '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">&b;</Document>\n'
         )
     else:
         path.write_text(
-            '<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"/>'
+            '<?xml version="1.0"?>'
+            '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"/>'
         )
     before = _snapshot(eur)
     result = eur("bank", "import", str(path))
@@ -328,7 +330,8 @@ def test_a_csv_without_a_mapping_or_in_another_encoding_is_refused(
     cli.campaign.write_text(
         cli.campaign.read_text().replace(
             "\n[[tiers]]",
-            '\n[bank.csv]\ndate = "Date"\namount = "Amount"\ntext = "Reference"\ndate_format = "%d/%m/%Y"\n\n[[tiers]]',
+            '\n[bank.csv]\ndate = "Date"\namount = "Amount"\ntext = "Reference"\n'
+            'date_format = "%d/%m/%Y"\n\n[[tiers]]',
             1,
         )
     )

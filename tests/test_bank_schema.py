@@ -1,4 +1,4 @@
-"""Schema version 4: bank transactions, refund accounts and a remainder's payout, migrated forward."""
+"""Schema version 4 (bank transactions, refund accounts, payouts), migrated forward."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def _scenario(cli: Cli, tmp_path: Path) -> None:
 
 
 def _balances(path: Path) -> dict[str, Decimal]:
-    entries, errors, options = loader.load_file(str(path))
+    entries, errors, _ = loader.load_file(str(path))
     assert errors == []
     real = realization.realize(entries)
     found = {}
@@ -130,7 +130,8 @@ def test_the_books_csv_opens_cleanly_and_balances(cli: Cli, tmp_path: Path) -> N
 def test_a_books_chart_is_checked_in_campaign_toml(cli: Cli, tmp_path: Path) -> None:
     text = cli.campaign.read_text().replace(
         "\n[[tiers]]",
-        '\n[books]\nbank = "Assets:Bank:Triodos"\nshare_capital = "Assets:Shares"\npledges = "liabilities:x"\n\n[[tiers]]',
+        '\n[books]\nbank = "Assets:Bank:Triodos"\nshare_capital = "Assets:Shares"\n'
+        'pledges = "liabilities:x"\n\n[[tiers]]',
         1,
     )
     cli.campaign.write_text(text)

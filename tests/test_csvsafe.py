@@ -17,7 +17,7 @@ TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 def test_no_cell_starts_a_formula_and_the_text_comes_back(values: list[str]) -> None:
     handle = io.StringIO(newline="")
     csvsafe.write(handle, [f"c{i}" for i in range(len(values))], [values])
-    header, row = list(csv.reader(io.StringIO(handle.getvalue(), newline="")))
+    _, row = list(csv.reader(io.StringIO(handle.getvalue(), newline="")))
     assert len(row) == len(values)
     for written, original in zip(row, values, strict=True):
         assert not written.startswith(TRIGGERS)

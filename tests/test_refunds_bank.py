@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 import sepaxml
+import sqlalchemy as sa
 import xmlschema
 
 from fundraiser.ledger import open_ledger, schema
@@ -120,7 +120,7 @@ def test_sepa_refunds_go_out_in_a_valid_pain001_and_a_statement_confirms_them(
     )
     done = json.loads(cli.ok("bank", "import", str(statement), "--notify", "--json").output)
     assert done["counts"]["refund"] == 1
-    wrong = [p for p in done["placed"] if p["bank_id"] == "OUT2"][0]
+    wrong = next(p for p in done["placed"] if p["bank_id"] == "OUT2")
     assert wrong["outcome"] is None and "the amounts differ" in wrong["note"]
     listed = {
         r["pledge_id"]: r["state"] for r in json.loads(cli.ok("refunds", "list", "--json").output)

@@ -44,12 +44,16 @@ def refund_ids(text: str) -> list[int]:
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "and"})
 
 
+_WORDS = re.compile(r"[^0-9a-z]+")
+
+
 def name_tokens(name: str) -> frozenset[str]:
     """A name's words, compared without case or accents: 'Dr. José Núñez' -> {jose, nunez}."""
-    plain = unicodedata.normalize("NFKD", name.casefold())
-    plain = "".join(c for c in plain if not unicodedata.combining(c))
-    words = re.split(r"[^0-9a-z]+", plain)
-    return frozenset(w for w in words if len(w) > 1 and w not in _TITLES)
+    plain = name.casefold()
+    if not plain.isascii():
+        plain = unicodedata.normalize("NFKD", plain)
+        plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return frozenset(w for w in _WORDS.split(plain) if len(w) > 1 and w not in _TITLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,17 +95,12 @@ class Suggester:
         or the payer's only word when the name has no other."""
         if not payer:
             return set()
-        lists = sorted((self.by_token.get(t, []) for t in payer), key=len)
-        if not lists[0]:
-            return set()
-        found = set(lists[0])
-        for ids in lists[1:]:
-            found &= set(ids)
-            if not found:
-                break
+        # The rarest word's pledges, kept when their name has every word of the payer's.
+        rarest = min((self.by_token.get(t, []) for t in payer), key=len)
+        tokens = self.tokens
         if len(payer) < 2:
-            found = {pid for pid in found if self.tokens[pid] == payer}
-        return found
+            return {pid for pid in rarest if tokens[pid] == payer}
+        return {pid for pid in rarest if payer <= tokens[pid]}
 
     def suggest(self, amount: int, payer: str, limit: int = 3) -> tuple[list[Suggestion], str]:
         """Up to `limit` suggestions, best first, and why there are none when so."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,6 +63,13 @@ _OVER = frozenset(
 assert Status.PAID in TRANSITIONS[_AWAITING]
 
 _REMITTANCE_KEPT = 140  # SEPA's length for unstructured remittance
+
+
+@lru_cache(maxsize=4096)
+def _shown(money: Money) -> str:
+    """Money as a person reads it; Babel takes ~0.2 ms a call, and a statement's
+    notes repeat a few tier amounts thousands of times."""
+    return money.format()
 
 
 @dataclass
@@ -278,13 +286,13 @@ def _place_credit(item: Placed, pledge: _Pledge | None, wanted: int) -> None:
         if amount < owed:
             item.outcome, item.applied = Outcome.PART, amount
             pledge.paid += amount
-            item.note = f"{Money(owed - amount, pledge.currency).format()} still to come"
+            item.note = f"{_shown(Money(owed - amount, pledge.currency))} still to come"
         else:
             item.outcome, item.applied, item.refund = Outcome.PAID, owed, amount - owed
             pledge.paid, pledge.status = pledge.amount, Status.PAID
             if item.refund:
                 item.note = (
-                    f"{Money(item.refund, pledge.currency).format()} more than owed: to refund"
+                    f"{_shown(Money(item.refund, pledge.currency))} more than owed: to refund"
                 )
         return
     if pledge.status in _OVER:
@@ -385,7 +393,7 @@ def _place_debit(item: Placed, sent: Mapping[int, list[tuple[int, int]]]) -> Non
         item.note = f"names the refund of pledge {pid}, and none was sent by payment file"
         return
     if total != -item.line.amount:
-        sent_total = Money(total, item.line.currency).format()
+        sent_total = _shown(Money(total, item.line.currency))
         item.note = (
             f"names the refund of pledge {pid}, sent for {sent_total}; "
             "the amounts differ: check with the bank, then `fundraiser refunds mark-paid`"
@@ -616,8 +624,8 @@ def _move_pledges(tx: Tx, pledges: dict[int, _Pledge]) -> dict[str, list[Any]]:
             paid_at: str | None = tx.now
         else:
             reason = (
-                f"part paid by bank transfer: {Money(p.paid, p.currency).format()} of "
-                f"{Money(p.amount, p.currency).format()} received"
+                f"part paid by bank transfer: {_shown(Money(p.paid, p.currency))} of "
+                f"{_shown(Money(p.amount, p.currency))} received"
             )
             paid_at = None
         rows.append(
