@@ -301,12 +301,10 @@ def refunds_list(app: App, as_json: bool, csv_out: Path | None) -> None:
             "Why",
             "Paid with ref.",
             "Refund ref.",
-            "Account",
             "Note",
             title=title,
         )
         for i in group:
-            account = given.get(i.pledge_id)
             table.add_row(
                 str(i.pledge_id),
                 i.name,
@@ -315,14 +313,23 @@ def refunds_list(app: App, as_json: bool, csv_out: Path | None) -> None:
                 ", ".join(sorted({line.reason for line in i.lines})),
                 i.pledge_reference or "",
                 i.transfer_reference if method == remainders.BANK else "",
-                (account.describe() if account else "none given")
-                if method == remainders.BANK
-                else "",
                 f"on hold: {i.hold}" if i.hold else "",
             )
         app.out.print(table)
         total = Money(sum(i.total.amount for i in group if not i.hold), currency)
         app.out.print(f"{len(group)} pledge(s), {total.format()} to refund.")
+        if method == remainders.BANK:
+            missing = [str(i.pledge_id) for i in group if i.pledge_id not in given]
+            app.out.print(
+                f"{len(group) - len(missing)} of them gave an account for a payment file "
+                "(`fundraiser refunds send --bank`)"
+                + (
+                    f"; still to ask: pledge(s) {', '.join(missing)} "
+                    "(`fundraiser refunds set-account PLEDGE --iban ...`)."
+                    if missing
+                    else "."
+                )
+            )
 
 
 @refunds.command("mark-paid")
