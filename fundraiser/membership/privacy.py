@@ -27,7 +27,7 @@ from fundraiser.ledger import Ledger, Tx, schema
 from fundraiser.outbox import MailStatus
 from fundraiser.people import person_key
 from fundraiser.pledges import Status
-from fundraiser.remainders import RemainderStatus
+from fundraiser.remainders import OWED
 
 RETENTION_YEARS = 10
 ERASED = "(erased)"
@@ -269,6 +269,10 @@ def forget(
                 .values(person_key=f"erased:{pid}")
             )
         scrubbed = _scrub_stripe_events(tx, ids)
+        if ids:  # a bank account given for a refund
+            tx.execute(
+                schema.refund_accounts.delete().where(schema.refund_accounts.c.pledge_id.in_(ids))
+            )
         if unsent:
             tx.execute(schema.outbox.delete().where(schema.outbox.c.id.in_(unsent)))
         if sent:
@@ -336,7 +340,7 @@ def _remainder_totals_due(conn: Connection, pledge_ids: list[int]) -> list[int]:
             conn.execute(
                 sa.select(schema.remainders.c.pledge_id).where(
                     schema.remainders.c.pledge_id.in_(pledge_ids),
-                    schema.remainders.c.status == RemainderStatus.DUE.value,
+                    schema.remainders.c.status.in_([s.value for s in OWED]),
                 )
             ).scalars()
         )
