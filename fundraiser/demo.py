@@ -227,7 +227,8 @@ class Demo:
             figures = report.data.figures
             self.say(
                 f"Ledger changed: site rebuilt ({figures.pledged.format()} of "
-                f"{figures.goal.format()} pledged, {figures.backers} backer(s))"
+                f"{figures.goal.format()} pledged, {figures.backers} "
+                f"{'backer' if figures.backers == 1 else 'backers'})"
             )
 
     def keep_figures_live(self) -> None:
