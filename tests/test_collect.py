@@ -240,9 +240,8 @@ def test_card_forms_left_open_at_the_deadline_are_closed(
     open_form = post(service, {**PLEDGE, "email": "late@example.org"}).json()
     seti = open_form["client_secret"].split("_secret_")[0]
     dry = sqlite_cli.ok("collect", "--dry-run", env=after(stripe_env))
-    assert (
-        "1 online pledge never saved a card: not charged; its card form would be closed"
-        in (" ".join(dry.output.split()))
+    assert "1 online pledge never saved a card: not charged; its card form would be closed" in (
+        " ".join(dry.output.split())
     )
     assert sdk(stripe_env).v1.setup_intents.retrieve(seti).status != "canceled"
     done = json.loads(sqlite_cli.ok("collect", "--json", env=after(stripe_env)).output)
