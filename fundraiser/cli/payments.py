@@ -46,7 +46,8 @@ def serve(app: App, host: str, port: int) -> None:
     Settings come from the environment: STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY,
     STRIPE_WEBHOOK_SECRET, FUNDRAISER_SECRET, SITE_ORIGIN, PLEDGE_API (the
     service's public address; on loopback it defaults to http://HOST:PORT), and
-    optionally STRIPE_API_BASE, FUNDRAISER_ALLOWED_HOSTS and the limits in README.
+    optionally STRIPE_API_BASE, STRIPE_JS_URL (as for the site build),
+    FUNDRAISER_ALLOWED_HOSTS and the limits in README.
     """
     from fundraiser.service import server
     from fundraiser.service.settings import Settings
