@@ -251,8 +251,9 @@ def test_pledge_form_is_complete_and_every_field_is_labelled(site: Site) -> None
     card = page.by_id("card-element")
     assert card is not None and card.tag == "div" and not card.children and not card.text
     assert form.find("button", type="submit") is not None
-    status = page.find(aria_live="polite")
+    status = page.by_id("pledge-status")
     assert status is not None and status.attrs.get("role") == "status"
+    assert status.attrs.get("aria-live") == "polite"
     thanks = page.by_id("pledge-thanks")
     assert thanks is not None and "hidden" in thanks.attrs
 
