@@ -72,7 +72,8 @@ class ShareText:
     goal_line: str
     stats: tuple[str, ...]
     footer: str
-    percent: int
+    pledged: int  # minor units: the bar is drawn from these, not the rounded percentage
+    goal: int
 
 
 def share_text(name: str, figures: Figures, website: str | None, locale: str) -> ShareText:
@@ -99,7 +100,8 @@ def share_text(name: str, figures: Figures, website: str | None, locale: str) ->
         goal_line=f"pledged of a {goal} goal",
         stats=(f"{figures.percent}% of the goal", backers, timing, mode),
         footer=f"{footer} · {address}" if address else footer,
-        percent=figures.percent,
+        pledged=figures.pledged.amount,
+        goal=figures.goal.amount,
     )
 
 
@@ -162,7 +164,7 @@ def render(text: ShareText) -> bytes:
     # cut from the same rounded shape so a small share is drawn to scale.
     bar = (margin, 356, WIDTH - margin, 396)
     draw.rounded_rectangle(bar, radius=20, fill=PANEL)
-    filled = inner * min(max(text.percent, 0), 100) // 100
+    filled = inner * min(max(text.pledged, 0), text.goal) // text.goal if text.goal > 0 else 0
     if filled > 0:
         mask = Image.new("L", (WIDTH, HEIGHT), 0)
         shape = ImageDraw.Draw(mask)
