@@ -207,12 +207,16 @@ def inputs(text: ShareText) -> str:
 
 
 def _png_text(path: Path) -> dict[str, str]:
-    """The text chunks of a PNG (read from its start: the pixels are not decoded)."""
+    """The text chunks before a PNG's pixels, which is where `render` puts them.
+
+    Read from `info` as the file is opened: `Image.text` would decode every pixel
+    to look for more chunks after them.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            return dict(getattr(image, "text", {}))
+            return {str(k): v for k, v in image.info.items() if isinstance(v, str)}
     except (FileNotFoundError, UnidentifiedImageError):
         return {}
 
