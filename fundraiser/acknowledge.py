@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from fundraiser import outbox
 from fundraiser.config import Campaign
 from fundraiser.errors import UserInputError
+from fundraiser.people import normal_email
 from fundraiser.pledges import NewPledge, Status
 
 
@@ -37,7 +38,7 @@ def rows(ids: Sequence[int], items: Sequence[NewPledge], now: str) -> list[outbo
         outbox.message(
             outbox.Kind.PLEDGE_RECEIVED,
             f"pledge-{pid}-received",
-            to_email=item.email.strip(),
+            to_email=normal_email(item.email),
             to_name=item.name.strip(),
             data={
                 "pledge_id": pid,

@@ -17,8 +17,9 @@ from typing import NamedTuple
 
 from fundraiser.config import ScaleBack, ShareTerms
 from fundraiser.errors import CurrencyMismatch, FundraiserError
-from fundraiser.gcpause import gc_paused
+from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money
+from fundraiser.people import person_key
 
 
 class AllocationError(FundraiserError):
@@ -115,11 +116,6 @@ class Plan:
     def admitted(self) -> tuple[Allotment, ...]:
         """New members, in member-number order."""
         return tuple(a for a in self.allotments if a.shares > 0 and a.existing_shares == 0)
-
-
-def person_key(email: str) -> str:
-    """One member per person: emails compare without case or surrounding space."""
-    return email.strip().lower()
 
 
 def _moment(text: str, what: str | int) -> datetime:

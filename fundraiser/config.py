@@ -2,20 +2,31 @@
 
 Every problem names the file, the key and how to fix it; all problems are
 collected before anything is raised, so one run of `fundraiser check` lists
-them all.
+them all. A key the loader never asks for is a problem too: a misspelt
+`offer_maximun` must not quietly lift the offer's cap.
+
+Warnings are things a campaign can run without but should not publish without
+(no contact address, no registration number); `fundraiser check` shows them.
 """
 
 from __future__ import annotations
 
+import difflib
 import enum
+import re
 import tomllib
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale, UnknownLocaleError
+
+from fundraiser import countries
 from fundraiser.errors import ConfigError, MoneyError, Problem
 from fundraiser.money import Money, check_currency, parse
 
@@ -45,6 +56,9 @@ class Coop:
     website: str | None = None
     contact_email: str | None = None
     certificates: bool = True  # False when the bylaws say share statements instead
+    country: str | None = None  # ISO 3166: "FR", or "GB-SCT" where the law differs within
+    language: str = "en"  # BCP 47: "fr", "en-GB"; from the country when not given
+    registration_authority: str | None = None  # who gives the registration number
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,107 @@ class Campaign:
         return f"sqlite:///{self.directory / 'var' / 'ledger.sqlite'}"
 
 
+class Invalid(ValueError):
+    """A value that cannot stand, with how to fix it (the loader's and `init`'s checks)."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(f"{message}: {fix}")
+        self.message = message
+        self.fix = fix
+
+
+_MAX_LINE = 200
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# The co-op's own address, not a backer's identity: a syntax check is enough here.
+_EMAIL = re.compile(r"^[^@\s<>,;\"'()\[\]\\]+@[^@\s<>,;\"'()\[\]\\]+\.[^@\s<>,;\"'()\[\]\\.]{2,}$")
+
+
+def check_one_line(value: str) -> str:
+    """Text printed in a page footer, on a certificate or in a mail header."""
+    if any(unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS for c in value):
+        raise Invalid("has a line break or a control character", "write it on one line")
+    if len(value) > _MAX_LINE:
+        raise Invalid(f"is {len(value)} characters long", f"keep it to {_MAX_LINE}")
+    return value.strip()
+
+
+def check_country(value: str) -> str:
+    found = countries.normalize(value)
+    if found is None:
+        raise Invalid(f"{value!r} is not a country code", countries.suggest(value))
+    return found
+
+
+def check_language(value: str) -> str:
+    text = value.strip()
+    fix = 'use a language code such as "en", "fr", "de", "es" or "en-GB"'
+    if "_" in text:
+        raise Invalid(
+            f"{text!r} is written with an underscore", f"write {text.replace('_', '-')!r}"
+        )
+    try:
+        locale = Locale.parse(text, sep="-")
+    except (UnknownLocaleError, ValueError, TypeError):
+        raise Invalid(f"{text!r} is not a language Babel knows", fix) from None
+    return str(locale).replace("_", "-")  # as HTML's lang wants it: "en-GB", "zh-Hant-TW"
+
+
+def check_timezone(value: str) -> str:
+    text = value.strip()
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(
+            f"{text!r} is not a known time zone", 'use an IANA name such as "Europe/London"'
+        ) from None
+    return text
+
+
+def check_email(value: str) -> str:
+    text = check_one_line(value)
+    if not _EMAIL.match(text):
+        raise Invalid(
+            f"{text!r} is not an email address", "write it as name@example.org, without a name"
+        )
+    return text
+
+
+def check_website(value: str) -> str:
+    text = check_one_line(value)
+    parts = urlsplit(text)
+    if parts.scheme not in ("https", "http") or not parts.hostname or " " in text:
+        raise Invalid(
+            f"{text!r} is not a web address", 'write it in full, e.g. "https://our-coop.org"'
+        )
+    return text
+
+
+class _Table:
+    """One TOML table, and the keys the loader asked of it: any other key is unknown."""
+
+    def __init__(self, name: str, data: dict[str, Any]) -> None:
+        self.name = name  # how problems name it: "coop", "rounds.seed", "tiers[2]", "" at the top
+        self.data = data
+        self.asked: dict[str, None] = {}  # ordered: the schema, in the order it is read
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def where(self, key: str) -> str:
+        return f"{self.name}.{key}" if self.name else key
+
+    def get(self, key: str) -> Any:
+        self.asked[key] = None
+        return self.data.get(key)
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str | None:
+    """The known key a misspelt one was most likely meant to be."""
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.7)
+    return by_lower[close[0]] if close else None
+
+
 class _Reader:
     """Reads typed values out of parsed TOML and collects problems."""
 
@@ -146,31 +261,46 @@ class _Reader:
     def problem(self, key: str, message: str, fix: str = "") -> None:
         self.problems.append(Problem(f"{self.path.name}: {key}", message, fix))
 
-    def table(self, data: dict[str, Any], key: str, *, required: bool = True) -> dict[str, Any]:
-        value = data.get(key)
+    def table(self, parent: _Table, key: str, *, required: bool = True) -> _Table:
+        value = parent.get(key)
+        name = parent.where(key)
         if value is None:
             if required:
-                self.problem(f"[{key}]", "the table is missing", f"add a [{key}] table")
-            return {}
+                self.problem(f"[{name}]", "the table is missing", f"add a [{name}] table")
+            return _Table(name, {})
         if not isinstance(value, dict):
-            self.problem(key, "must be a table", f"write it as [{key}]")
-            return {}
+            self.problem(name, "must be a table", f"write it as [{name}]")
+            return _Table(name, {})
         if not value and required:
-            self.problem(f"[{key}]", "the table is empty", f"fill in the [{key}] table")
-        return value
+            self.problem(f"[{name}]", "the table is empty", f"fill in the [{name}] table")
+        return _Table(name, value)
+
+    def unknown_keys(self, table: _Table, *, what: str = "setting") -> None:
+        """Every key the loader did not ask for, with the nearest one it knows."""
+        for key in table.data:
+            if key in table.asked:
+                continue
+            known = list(table.asked)
+            guess = did_you_mean(key, known)
+            if guess is not None:
+                fix = f"did you mean `{guess}`?"
+            elif table.name:
+                fix = f"remove it; [{table.name}] takes {', '.join(known)}"
+            else:
+                fix = f"remove it; the tables are {', '.join(known)}"
+            self.problem(table.where(key), f"is not a known {what}", fix)
 
     def get(
         self,
-        data: dict[str, Any],
-        prefix: str,
+        table: _Table,
         key: str,
         kind: type[T],
         *,
         required: bool = True,
         example: str = "",
     ) -> T | None:
-        value = data.get(key)
-        name = f"{prefix}.{key}"
+        value = table.get(key)
+        name = table.where(key)
         hint = f", e.g. {key} = {example}" if example else ""
         if value is None:
             if required:
@@ -186,27 +316,35 @@ class _Reader:
 
     def text(
         self,
-        data: dict[str, Any],
-        prefix: str,
+        table: _Table,
         key: str,
         *,
         required: bool = True,
         example: str = "",
+        check: Callable[[str], str] | None = None,
     ) -> str | None:
-        value = self.get(data, prefix, key, str, required=required, example=example)
-        return value.strip() if value is not None and value.strip() else None
+        """Text, trimmed; empty optional text is None. `check` refuses bad values."""
+        value = self.get(table, key, str, required=required, example=example)
+        if value is None or not value.strip():
+            return None
+        if check is None:
+            return value.strip()
+        try:
+            return check(value)
+        except Invalid as exc:
+            self.problem(table.where(key), exc.message, exc.fix)
+            return None
 
     def money(
         self,
-        data: dict[str, Any],
-        prefix: str,
+        table: _Table,
         key: str,
         currency: str | None,
         *,
         required: bool = True,
     ) -> Money | None:
-        value = data.get(key)
-        name = f"{prefix}.{key}"
+        value = table.get(key)
+        name = table.where(key)
         example = '"250.00"'
         if value is None:
             if required:
@@ -230,9 +368,9 @@ class _Reader:
             self.problem(name, str(exc), f"e.g. {key} = {example}")
             return None
 
-    def moment(self, data: dict[str, Any], prefix: str, key: str) -> datetime | None:
-        value = data.get(key)
-        name = f"{prefix}.{key}"
+    def moment(self, table: _Table, key: str) -> datetime | None:
+        value = table.get(key)
+        name = table.where(key)
         example = f"{key} = 2027-03-31T18:00:00+01:00"
         if value is None:
             self.problem(name, "is missing", f"add it, e.g. {example}")
@@ -260,32 +398,29 @@ class _Reader:
 
     def choice(
         self,
-        data: dict[str, Any],
-        prefix: str,
+        table: _Table,
         key: str,
         enum_type: Callable[[str], T],
         choices: list[str],
     ) -> T | None:
-        raw = self.get(data, prefix, key, str, example=f'"{choices[0]}"')
+        raw = self.get(table, key, str, example=f'"{choices[0]}"')
         if raw is None:
             return None
         try:
             return enum_type(raw.strip())
         except ValueError:
             self.problem(
-                f"{prefix}.{key}",
+                table.where(key),
                 f"{raw!r} is not one of {', '.join(choices)}",
                 f'choose one, e.g. {key} = "{choices[0]}"',
             )
             return None
 
-    def count(
-        self, data: dict[str, Any], prefix: str, key: str, *, minimum: int, required: bool = True
-    ) -> int | None:
-        value = self.get(data, prefix, key, int, required=required, example=str(max(minimum, 1)))
+    def count(self, table: _Table, key: str, *, minimum: int, required: bool = True) -> int | None:
+        value = self.get(table, key, int, required=required, example=str(max(minimum, 1)))
         if value is not None and value < minimum:
             self.problem(
-                f"{prefix}.{key}",
+                table.where(key),
                 f"must be at least {minimum}, not {value}",
                 "use a whole number in range",
             )
@@ -303,9 +438,17 @@ def _kind_name(kind: type[Any]) -> str:
     }.get(kind, kind.__name__)
 
 
+@dataclass(frozen=True)
+class Review:
+    """What `fundraiser check` reports: problems stop every command, warnings do not."""
+
+    problems: list[Problem]
+    warnings: list[Problem]
+
+
 def load_campaign(path: Path | str) -> Campaign:
     """Read and validate campaign.toml; raise ConfigError listing every problem."""
-    campaign, problems = _load(Path(path))
+    campaign, problems, _ = _load(Path(path))
     if problems or campaign is None:
         raise ConfigError(f"{path} has {len(problems)} problem(s):", problems)
     return campaign
@@ -316,42 +459,46 @@ def check_campaign(path: Path | str) -> list[Problem]:
     return _load(Path(path))[1]
 
 
-def _load(path: Path) -> tuple[Campaign | None, list[Problem]]:
-    reader = _Reader(path)
+def review_campaign(path: Path | str) -> Review:
+    """Every problem and every warning in campaign.toml."""
+    _, problems, warnings = _load(Path(path))
+    return Review(problems, warnings)
+
+
+def _read(reader: _Reader, path: Path) -> dict[str, Any] | None:
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
         reader.problem(
             "(file)", "not found", "run `fundraiser init DIR` to make one, or pass --campaign PATH"
         )
-        return None, reader.problems
     except IsADirectoryError:
         reader.problem("(file)", "is a directory", "pass the path of campaign.toml itself")
-        return None, reader.problems
     except tomllib.TOMLDecodeError as exc:
         reader.problem("(syntax)", f"is not valid TOML: {exc}", "fix the line it names")
-        return None, reader.problems
     except OSError as exc:
         reader.problem(
             "(file)", f"cannot be read: {exc.strerror}", "check the path and permissions"
         )
-        return None, reader.problems
+    return None
 
-    known = {"coop", "campaign", "shares", "rounds", "tiers", "bank"}
-    for key in data:
-        if key not in known:
-            reader.problem(
-                key, "is not a known setting", f"remove it or use one of {', '.join(sorted(known))}"
-            )
 
-    coop = _coop(reader, reader.table(data, "coop"))
-    settings = _settings(reader, reader.table(data, "campaign"))
+def _load(path: Path) -> tuple[Campaign | None, list[Problem], list[Problem]]:
+    reader = _Reader(path)
+    data = _read(reader, path)
+    if data is None:
+        return None, reader.problems, []
+    top = _Table("", data)
+    coop = _coop(reader, reader.table(top, "coop"))
+    settings = _settings(reader, reader.table(top, "campaign"))
     currency = settings.currency if settings else None
-    terms = _shares(reader, reader.table(data, "shares"), currency)
-    rounds = _rounds(reader, reader.table(data, "rounds"), settings)
-    tiers = _tiers(reader, data.get("tiers", []), terms)
-    bank = _bank(reader, reader.table(data, "bank", required=False))
+    terms = _shares(reader, reader.table(top, "shares"), currency)
+    rounds = _rounds(reader, reader.table(top, "rounds"), settings)
+    raw_tiers = top.get("tiers")
+    tiers = _tiers(reader, [] if raw_tiers is None else raw_tiers, terms)
+    bank = _bank(reader, reader.table(top, "bank", required=False))
+    reader.unknown_keys(top)
 
     if settings and terms and settings.offer_maximum is not None:
         if settings.offer_maximum < terms.price:
@@ -367,34 +514,77 @@ def _load(path: Path) -> tuple[Campaign | None, list[Problem]]:
     if settings and terms and settings.goal < terms.price:
         reader.problem("campaign.goal", "is below the price of one share", "raise the goal")
 
+    warnings = _warnings(path, coop) if coop else []
     if reader.problems or not (coop and settings and terms and rounds is not None):
-        return None, reader.problems
-    return Campaign(path.resolve(), coop, settings, terms, rounds, tiers, bank), []
+        return None, reader.problems, warnings
+    return Campaign(path.resolve(), coop, settings, terms, rounds, tiers, bank), [], warnings
 
 
-def _bank(reader: _Reader, data: dict[str, Any]) -> Bank | None:
-    if not data:
+def _warnings(path: Path, coop: Coop) -> list[Problem]:
+    """What the co-op can campaign without, and where each missing value shows."""
+    found: list[Problem] = []
+    if coop.registration_number is None:
+        by = coop.registration_authority or "the registrar"
+        if not by.lower().startswith("the "):
+            by = f"the {by}"
+        found.append(
+            Problem(
+                f"{path.name}: coop.registration_number",
+                "is empty: the footer of every page and each share certificate say the "
+                "registration is pending, the share offer page says shares are issued only "
+                "once the co-op is registered, and mails and share statements give no number",
+                f"fill it in once the co-op is registered with {by}",
+            )
+        )
+    if coop.contact_email is None:
+        found.append(
+            Problem(
+                f"{path.name}: coop.contact_email",
+                "is empty: the site's footer gives no address to write to, the pledge page "
+                "tells backers who pay by bank transfer to write to the co-op without saying "
+                "where, mails give no address for questions, and `fundraiser mail send` "
+                "needs MAIL_FROM",
+                'add it, e.g. contact_email = "members@your-coop.org"',
+            )
+        )
+    return found
+
+
+def _bank(reader: _Reader, table: _Table) -> Bank | None:
+    if not table:
         return None
-    for key in data:
-        if key not in ("account_name", "details"):
-            reader.problem(f"bank.{key}", "is not a known setting", "use account_name and details")
-    name = reader.text(data, "bank", "account_name", example='"Hearth Social Co-operative Ltd"')
-    details = reader.text(data, "bank", "details", example='"Sort code 08-92-99, account 65432100"')
+    name = reader.text(table, "account_name", example='"Hearth Social Co-operative Ltd"')
+    details = reader.text(table, "details", example='"Sort code 08-92-99, account 65432100"')
+    reader.unknown_keys(table)
     return Bank(name, details) if name and details else None
 
 
-def _coop(reader: _Reader, data: dict[str, Any]) -> Coop | None:
-    if not data:
+def _coop(reader: _Reader, table: _Table) -> Coop | None:
+    if not table:
         return None
-    name = reader.text(data, "coop", "name", example='"Commons Social"')
-    legal_form = reader.text(data, "coop", "legal_form", example='"Co-operative society"')
-    jurisdiction = reader.text(data, "coop", "jurisdiction", example='"England and Wales"')
-    number = reader.text(data, "coop", "registration_number", required=False)
-    website = reader.text(data, "coop", "website", required=False)
-    contact = reader.text(data, "coop", "contact_email", required=False)
-    certificates = reader.get(data, "coop", "certificates", bool, required=False)
+    name = reader.text(table, "name", example='"Commons Social"', check=check_one_line)
+    country = reader.text(table, "country", required=False, check=check_country)
+    legal_form = reader.text(
+        table, "legal_form", example='"co-operative society"', check=check_one_line
+    )
+    jurisdiction = reader.text(
+        table,
+        "jurisdiction",
+        example=f'"England and Wales under {countries.UK_ACT}"',
+        check=check_one_line,
+    )
+    authority = reader.text(table, "registration_authority", required=False, check=check_one_line)
+    number = reader.text(table, "registration_number", required=False, check=check_one_line)
+    website = reader.text(table, "website", required=False, check=check_website)
+    contact = reader.text(table, "contact_email", required=False, check=check_email)
+    language = reader.text(table, "language", required=False, check=check_language)
+    certificates = reader.get(table, "certificates", bool, required=False)
+    reader.unknown_keys(table)
     if not (name and legal_form and jurisdiction):
         return None
+    if language is None:
+        found = countries.lookup(country) if country else None
+        language = found.language if found else "en"
     return Coop(
         name,
         legal_form,
@@ -403,33 +593,29 @@ def _coop(reader: _Reader, data: dict[str, Any]) -> Coop | None:
         website,
         contact,
         True if certificates is None else certificates,
+        country,
+        language,
+        authority,
     )
 
 
-def _settings(reader: _Reader, data: dict[str, Any]) -> CampaignSettings | None:
-    if not data:
+def _settings(reader: _Reader, table: _Table) -> CampaignSettings | None:
+    if not table:
         return None
     currency = None
-    raw_currency = reader.text(data, "campaign", "currency", example='"GBP"')
+    raw_currency = reader.text(table, "currency", example='"GBP"')
     if raw_currency is not None:
         try:
             currency = check_currency(raw_currency)
         except MoneyError as exc:
             reader.problem("campaign.currency", str(exc), 'e.g. currency = "GBP"')
-    goal = reader.money(data, "campaign", "goal", currency)
-    offer_max = reader.money(data, "campaign", "offer_maximum", currency, required=False)
-    opens = reader.moment(data, "campaign", "opens")
-    deadline = reader.moment(data, "campaign", "deadline")
-    mode = reader.choice(data, "campaign", "mode", Mode, [m.value for m in Mode])
-    tz_name = reader.text(data, "campaign", "timezone", required=False) or "UTC"
-    try:
-        ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        reader.problem(
-            "campaign.timezone",
-            f"{tz_name!r} is not a known time zone",
-            'use an IANA name such as "Europe/London"',
-        )
+    goal = reader.money(table, "goal", currency)
+    offer_max = reader.money(table, "offer_maximum", currency, required=False)
+    opens = reader.moment(table, "opens")
+    deadline = reader.moment(table, "deadline")
+    mode = reader.choice(table, "mode", Mode, [m.value for m in Mode])
+    tz_name = reader.text(table, "timezone", required=False, check=check_timezone)
+    reader.unknown_keys(table)
     if opens and deadline and deadline <= opens:
         reader.problem(
             "campaign.deadline",
@@ -438,16 +624,17 @@ def _settings(reader: _Reader, data: dict[str, Any]) -> CampaignSettings | None:
         )
     if not (currency and goal and opens and deadline and mode):
         return None
-    return CampaignSettings(currency, goal, opens, deadline, mode, tz_name, offer_max)
+    return CampaignSettings(currency, goal, opens, deadline, mode, tz_name or "UTC", offer_max)
 
 
-def _shares(reader: _Reader, data: dict[str, Any], currency: str | None) -> ShareTerms | None:
-    if not data:
+def _shares(reader: _Reader, table: _Table, currency: str | None) -> ShareTerms | None:
+    if not table:
         return None
-    price = reader.money(data, "shares", "price", currency)
-    low = reader.count(data, "shares", "min_shares", minimum=1)
-    high = reader.count(data, "shares", "max_shares", minimum=1)
-    policy = reader.choice(data, "shares", "scale_back", ScaleBack, [s.value for s in ScaleBack])
+    price = reader.money(table, "price", currency)
+    low = reader.count(table, "min_shares", minimum=1)
+    high = reader.count(table, "max_shares", minimum=1)
+    policy = reader.choice(table, "scale_back", ScaleBack, [s.value for s in ScaleBack])
+    reader.unknown_keys(table)
     if low is not None and high is not None and low > high:
         reader.problem(
             "shares.min_shares",
@@ -461,22 +648,28 @@ def _shares(reader: _Reader, data: dict[str, Any], currency: str | None) -> Shar
 
 
 def _rounds(
-    reader: _Reader, data: dict[str, Any], settings: CampaignSettings | None
+    reader: _Reader, table: _Table, settings: CampaignSettings | None
 ) -> tuple[Round, ...] | None:
-    if not data:
+    if not table:
         return None
     rounds: list[Round] = []
-    for round_id, body in data.items():
-        prefix = f"rounds.{round_id}"
+    for round_id in ROUND_IDS:
+        table.get(round_id)  # the rounds there can be: any other is unknown
+    reader.unknown_keys(table, what="round")
+    for round_id, body in table.data.items():
+        prefix = table.where(round_id)
         if round_id not in ROUND_IDS:
-            reader.problem(prefix, "is not a known round", f"use one of {', '.join(ROUND_IDS)}")
             continue
         if not isinstance(body, dict):
             reader.problem(prefix, "must be a table", f"write it as [{prefix}]")
             continue
-        name = reader.text(body, prefix, "name", required=False) or round_id.capitalize()
-        opens = reader.moment(body, prefix, "opens")
-        closes = reader.moment(body, prefix, "closes")
+        one = _Table(prefix, body)
+        name = (
+            reader.text(one, "name", required=False, check=check_one_line) or round_id.capitalize()
+        )
+        opens = reader.moment(one, "opens")
+        closes = reader.moment(one, "closes")
+        reader.unknown_keys(one)
         if opens and closes and closes <= opens:
             reader.problem(f"{prefix}.closes", "is not after opens", "set closes later than opens")
             continue
@@ -489,7 +682,7 @@ def _rounds(
             continue
         if opens and closes:
             rounds.append(Round(round_id, name, opens, closes))
-    if "crowd" not in data:
+    if "crowd" not in table.data:
         reader.problem(
             "rounds.crowd", "is missing", "add a [rounds.crowd] table with opens and closes"
         )
@@ -507,11 +700,13 @@ def _tiers(reader: _Reader, data: Any, terms: ShareTerms | None) -> tuple[Tier, 
         if not isinstance(body, dict):
             reader.problem(prefix, "must be a table", "write each tier as [[tiers]]")
             continue
-        tier_id = reader.text(body, prefix, "id", example='"founder"')
-        name = reader.text(body, prefix, "name", example='"Founding member"')
-        shares = reader.count(body, prefix, "shares", minimum=1)
-        description = reader.text(body, prefix, "description", required=False) or ""
-        limit = reader.count(body, prefix, "limit", minimum=1, required=False)
+        table = _Table(prefix, body)
+        tier_id = reader.text(table, "id", example='"founder"')
+        name = reader.text(table, "name", example='"Founding member"', check=check_one_line)
+        shares = reader.count(table, "shares", minimum=1)
+        description = reader.text(table, "description", required=False) or ""
+        limit = reader.count(table, "limit", minimum=1, required=False)
+        reader.unknown_keys(table)
         if tier_id in seen:
             reader.problem(
                 f"{prefix}.id", f"{tier_id!r} is used twice", "give each tier its own id"

@@ -3,6 +3,14 @@
 Starts the Stripe emulator and the pledge service on loopback, builds the
 example site against them, serves it, and stops every process it started
 when interrupted. The campaign's dates are moved so that it is open now.
+
+The --dir is a co-op folder like the one `fundraiser init` makes (campaign.toml,
+site/pelicanconf.py, var/), showing the kit's example pages, so the
+organizer's commands (`site figures`, `stripe sync`...) work on it as they
+would on a real one. It can be run again: the emulator keeps its objects in
+var/, and the site's port is taken again at once after a stop. While it runs,
+each change in the ledger (a pledge, a webhook, a sync) rebuilds the site, so
+its figures, charts and named backers are always current.
 """
 
 from __future__ import annotations
@@ -23,15 +31,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
+from fundraiser import kit, starter
 from fundraiser.emulator import (
     PUBLISHABLE_KEY,
     SECRET_KEY,
     Emulator,
     free_port,
-    port_is_free,
     wait_for_port,
 )
 from fundraiser.errors import FundraiserError, UserInputError
+from fundraiser.ledger import Ledger, open_ledger
 
 #: Events the emulator can send; the rest arrive through `fundraiser stripe sync`.
 WEBHOOK_EVENTS = [
@@ -44,10 +53,11 @@ WEBHOOK_EVENTS = [
 
 #: The demo's goal, small so that a few pledges meet it and collection charges them.
 DEMO_GOAL = "1000.00"
-
-
-def kit_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+#: How often the demo looks for a change in the ledger to rebuild the site (seconds).
+WATCH_EVERY = 0.5
+#: The emulator's objects and the key of backers' links, kept between runs (under --dir).
+EMULATOR_STATE = Path("var") / "stripe-emulator.pickle"
+LINK_SECRET = Path("var") / "demo-link-secret"
 
 
 def shifted_campaign(text: str, now: datetime) -> str:
@@ -90,13 +100,22 @@ class Demo:
     emulator: Emulator | None = None
     service: subprocess.Popen[bytes] | None = None
     site_server: http.server.ThreadingHTTPServer | None = None
+    serving: bool = False
     stopping: threading.Event = field(default_factory=threading.Event)
-    #: Signs backers' private links in this demo only.
-    link_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    #: Signs backers' private links; kept under --dir so links outlive a restart.
+    link_secret: str = ""
+    #: What the site was last built from: the ledger's journal (entries, head).
+    built_from: tuple[int, str] | None = None
+    ledger: Ledger | None = None
+    api: str = ""
 
     @property
     def campaign_path(self) -> Path:
         return self.directory / "campaign.toml"
+
+    @property
+    def settings_path(self) -> Path:
+        return self.directory / "site" / "pelicanconf.py"
 
     def prepare(self, now: datetime) -> None:
         try:
@@ -110,20 +129,38 @@ class Demo:
                 "choose a folder you can write to"
             ) from None
         if not self.campaign_path.exists():
-            example = (kit_root() / "campaign.toml").read_text(encoding="utf-8")
+            example = kit.example_campaign().read_text(encoding="utf-8")
             self.campaign_path.write_text(shifted_campaign(example, now), encoding="utf-8")
+        if not self.settings_path.exists():  # a folder from `init` keeps its own site
+            starter.write_settings(self.directory, own_content=False)
+        self.link_secret = _kept_secret(self.directory / LINK_SECRET)
+
+    def bind_site(self) -> None:
+        """Take the site's port first: a busy port is refused before anything starts.
+
+        The server binds with SO_REUSEADDR, so connections left in TIME-WAIT by a
+        demo stopped a moment ago do not hold the port; a listening socket does.
+        """
+        handler = functools.partial(_QuietHandler, directory=str(self.output))
+        try:
+            self.site_server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        except OSError as exc:
+            raise UserInputError(
+                f"--port {self.port}: something else is listening there ({exc.strerror}); "
+                "stop it or choose another port, e.g. --port 8080"
+            ) from None
+
+    @property
+    def output(self) -> Path:
+        return self.directory / "site" / "output"
 
     def start(self, now: datetime) -> None:
-        if not port_is_free(self.port):
-            raise UserInputError(
-                f"--port {self.port}: something else is listening there; "
-                "stop it or choose another port, e.g. --port 8080"
-            )
+        self.bind_site()
         self.prepare(now)
-        self.emulator = Emulator.start()
+        self.emulator = Emulator.start(state=self.directory / EMULATOR_STATE)
         service_port = free_port()
         site_origin = f"http://127.0.0.1:{self.port}"
-        api = f"http://127.0.0.1:{service_port}"
+        self.api = api = f"http://127.0.0.1:{service_port}"
         webhook_secret = "whsec_demo_" + secrets.token_hex(16)
         env = {
             **os.environ,
@@ -154,30 +191,53 @@ class Demo:
         )
         wait_for_port(service_port, self.service, "the pledge service")
         self.emulator.send_webhooks_to(f"{api}/api/stripe/webhook", webhook_secret, WEBHOOK_EVENTS)
-        output = self.directory / "site"
-        self._build(output, now, api)
-        handler = functools.partial(_QuietHandler, directory=str(output))
-        self.site_server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        from fundraiser.config import load_campaign
+
+        self.ledger = open_ledger(load_campaign(self.campaign_path).default_database_url())
+        self.rebuild(now)
+        assert self.site_server is not None
         threading.Thread(target=self.site_server.serve_forever, daemon=True).start()
+        self.serving = True
         self._explain(site_origin, api)
 
-    def _build(self, output: Path, now: datetime, api: str) -> None:
+    def rebuild(self, now: datetime) -> None:
+        """Build the site from the ledger as it is now, noting which journal entry that was."""
         from fundraiser.sitegen.build import build_site
 
-        assert self.emulator is not None
+        assert self.emulator is not None and self.ledger is not None
+        journal = self.ledger.head()
         report = build_site(
-            kit_root() / "site" / "pelicanconf.py",
+            self.settings_path,
             campaign_path=self.campaign_path,
             database_url=None,
             now=now,
-            output=output,
             extra={
                 "STRIPE_JS_URL": self.emulator.stripe_js,
-                "PLEDGE_API": api,
+                "PLEDGE_API": self.api,
                 "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
             },
         )
-        self.say(f"Built {report.pages} pages into {output}")
+        first = self.built_from is None
+        self.built_from = journal
+        if first:
+            self.say(f"Built {report.pages} pages into {report.output}")
+        else:
+            figures = report.data.figures
+            self.say(
+                f"Ledger changed: site rebuilt ({figures.pledged.format()} of "
+                f"{figures.goal.format()} pledged, {figures.backers} backer(s))"
+            )
+
+    def keep_figures_live(self) -> None:
+        """Rebuild the site when the ledger's journal has moved since the last build."""
+        if self.ledger is None:
+            return
+        if self.ledger.head() == self.built_from:
+            return
+        try:
+            self.rebuild(datetime.now(UTC))
+        except FundraiserError as exc:  # keep serving the last good build; say what broke
+            self.say(f"Site not rebuilt: {exc}")
 
     def _explain(self, site: str, api: str) -> None:
         assert self.emulator is not None
@@ -193,9 +253,10 @@ The demo is running. Open {site}/ in a browser.
   Site            {site}/            (pledge page: {site}/pledge.html)
   Pledge service  {api}
   Stripe emulator {self.emulator.url}   (no real money, no account)
-  State           {self.directory}
+  State           {self.directory}   (`fundraiser demo --dir` it again to carry on)
 
-The demo campaign's goal is {DEMO_GOAL} so that a few pledges meet it.
+The demo campaign's goal is {DEMO_GOAL} so that a few pledges meet it. The site is
+rebuilt whenever the ledger changes, so its figures follow the pledges.
 Try a pledge with a test card (any future expiry, any CVC):
   4242424242424242   succeeds
   4000002500003155   asks for 3-D Secure (press "Complete authentication")
@@ -208,6 +269,7 @@ In another terminal, as an organizer (the emulator keys are for this demo only):
   fundraiser status
   fundraiser pledges list
   fundraiser stripe sync
+  fundraiser site figures
   # close the campaign by pretending it is after the deadline, then collect:
   FUNDRAISER_NOW={after} fundraiser collect
   fundraiser shares allocate
@@ -218,18 +280,20 @@ Press Ctrl-C to stop everything."""
         )
 
     def wait(self) -> None:
-        """Block until interrupted, or until a child process dies."""
-        while not self.stopping.wait(0.5):
+        """Block until interrupted, or until a child process dies; keep the site current."""
+        while not self.stopping.wait(WATCH_EVERY):
             children = {"pledge service": self.service}
             if self.emulator is not None:
                 children["Stripe emulator"] = self.emulator.process
             for what, process in children.items():
                 if process is not None and process.poll() is not None:
                     raise FundraiserError(f"the {what} stopped (exit {process.returncode})")
+            self.keep_figures_live()
 
     def stop(self) -> None:
         if self.site_server is not None:
-            self.site_server.shutdown()
+            if self.serving:
+                self.site_server.shutdown()
             self.site_server.server_close()
         if self.service is not None and self.service.poll() is None:
             self.service.terminate()
@@ -240,6 +304,24 @@ Press Ctrl-C to stop everything."""
                 self.service.wait(timeout=5)
         if self.emulator is not None:
             self.emulator.stop()
+        if self.ledger is not None:
+            self.ledger.dispose()
+
+
+def _kept_secret(path: Path) -> str:
+    """A random secret made once and kept in a file only its owner can read."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        text = ""
+    if len(text) >= 32:
+        return text
+    text = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(text + "\n")
+    return text
 
 
 def run(directory: Path | None, port: int, say: Callable[[str], None]) -> None:

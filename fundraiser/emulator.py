@@ -1,7 +1,10 @@
 """The local Stripe emulator (localstripe) as a child process on 127.0.0.1.
 
 localstripe's own console script listens on every interface and writes its
-state to /tmp; we start its app ourselves, on loopback, in memory only.
+state to /tmp; we start its app ourselves, on loopback. Its objects live in
+memory, or, given a state file, are kept there after every change and read
+back at the next start: the demo's customers and card forms then outlive a
+restart, as they would at Stripe, and `stripe sync` finds them again.
 """
 
 from __future__ import annotations
@@ -15,15 +18,37 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fundraiser.errors import FundraiserError, UserInputError
 
 _SERVER = """
+import os
+import pickle
 import sys
+import tempfile
+
 import aiohttp.web
 from localstripe.resources import store
-store.dump_to_disk = lambda: None
+
+state = sys.argv[2] if len(sys.argv) > 2 else ""
+
+
+def keep():
+    # Written whole to a private file, then renamed: a stop mid-write loses nothing.
+    if not state:
+        return
+    handle, part = tempfile.mkstemp(dir=os.path.dirname(state), prefix=".emulator-")
+    with os.fdopen(handle, "wb") as stream:
+        pickle.dump(dict(store), stream, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(part, state)
+
+
+store.dump_to_disk = keep
+if state and os.path.exists(state):
+    with open(state, "rb") as stream:
+        dict.update(store, pickle.load(stream))
 from localstripe.server import app
 aiohttp.web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
@@ -40,7 +65,13 @@ def free_port() -> int:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on host:port now.
+
+    With SO_REUSEADDR, as servers bind: connections of a server stopped a moment
+    ago (TIME-WAIT) do not count, a socket still listening there does.
+    """
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -85,11 +116,20 @@ class Emulator:
         return f"{self.url}/js.stripe.com/v3/"
 
     @classmethod
-    def start(cls, port: int | None = None) -> Emulator:
+    def start(cls, port: int | None = None, state: Path | None = None) -> Emulator:
+        """Start it on `port` (a free one if None), keeping its objects in `state` if given.
+
+        The state file is the emulator's own pickle: give only a file this
+        program wrote (the demo's, under its --dir), never one from elsewhere.
+        """
         check_installed()
         port = port or free_port()
+        extra = []
+        if state is not None:
+            state.parent.mkdir(parents=True, exist_ok=True)
+            extra = [str(state)]
         process = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, str(port)],
+            [sys.executable, "-c", _SERVER, str(port), *extra],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # our Ctrl-C handling stops it, not the terminal's

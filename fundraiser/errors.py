@@ -55,6 +55,10 @@ class ImportRejected(ProblemsError):
     """A CSV import had bad rows; nothing was written."""
 
 
+class NotConfigured(UserInputError):
+    """A setting the command needs is missing from the environment (a key, an address)."""
+
+
 class MoneyError(UserInputError):
     """An amount or currency that cannot be money."""
 

@@ -15,12 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser.config import Campaign
-from fundraiser.ledger import pledges
+from fundraiser.ledger import schema
 from fundraiser.money import Money
-from fundraiser.pledges import LIVE, Status
-
-#: Statuses whose money has been received and not returned.
-HELD = frozenset({Status.PAID, Status.DISPUTED})
+from fundraiser.pledges import HELD, LIVE, Source, Status
 
 
 @dataclass(frozen=True)
@@ -98,18 +95,23 @@ class Figures:
 def counted() -> sa.ColumnElement[bool]:
     """Pledges that count in public figures: live ones, except online pledges whose
     card was never saved (a backer who left the card form is not a backer)."""
-    unconfirmed = sa.and_(pledges.c.source == "online", pledges.c.status == Status.PENDING.value)
-    return sa.and_(pledges.c.status.in_([s.value for s in LIVE]), sa.not_(unconfirmed))
+    unconfirmed = sa.and_(
+        schema.pledges.c.source == Source.ONLINE.value,
+        schema.pledges.c.status == Status.PENDING.value,
+    )
+    return sa.and_(schema.pledges.c.status.in_([s.value for s in LIVE]), sa.not_(unconfirmed))
 
 
 def tier_counts(conn: Connection, *, include_unconfirmed: bool = False) -> dict[str, int]:
     """Places taken per tier. The pledge service counts card forms still being
     filled in too, so a limited tier is never oversold."""
-    live = pledges.c.status.in_([s.value for s in LIVE]) if include_unconfirmed else counted()
+    live = (
+        schema.pledges.c.status.in_([s.value for s in LIVE]) if include_unconfirmed else counted()
+    )
     rows = conn.execute(
-        sa.select(pledges.c.tier, sa.func.count())
-        .where(pledges.c.tier.is_not(None), live)
-        .group_by(pledges.c.tier)
+        sa.select(schema.pledges.c.tier, sa.func.count())
+        .where(schema.pledges.c.tier.is_not(None), live)
+        .group_by(schema.pledges.c.tier)
     )
     return {row[0]: int(row[1]) for row in rows}
 
@@ -120,20 +122,27 @@ def compute(conn: Connection, campaign: Campaign, now: datetime) -> Figures:
     held = [s.value for s in HELD]
     pledged, backers = conn.execute(
         sa.select(
-            sa.func.coalesce(sa.func.sum(pledges.c.amount - pledges.c.refunded_amount), 0),
-            sa.func.count(sa.distinct(pledges.c.person_key)),
+            sa.func.coalesce(
+                sa.func.sum(schema.pledges.c.amount - schema.pledges.c.refunded_amount), 0
+            ),
+            sa.func.count(sa.distinct(schema.pledges.c.person_key)),
         ).where(counted())
     ).one()
     paid = conn.execute(
         sa.select(
-            sa.func.coalesce(sa.func.sum(pledges.c.paid_amount - pledges.c.refunded_amount), 0)
-        ).where(pledges.c.status.in_(held))
+            sa.func.coalesce(
+                sa.func.sum(schema.pledges.c.paid_amount - schema.pledges.c.refunded_amount), 0
+            )
+        ).where(schema.pledges.c.status.in_(held))
     ).scalar()
     by_round = {r.id: Money(0, currency) for r in campaign.rounds}
     for round_id, amount in conn.execute(
-        sa.select(pledges.c.round, sa.func.sum(pledges.c.amount - pledges.c.refunded_amount))
+        sa.select(
+            schema.pledges.c.round,
+            sa.func.sum(schema.pledges.c.amount - schema.pledges.c.refunded_amount),
+        )
         .where(counted())
-        .group_by(pledges.c.round)
+        .group_by(schema.pledges.c.round)
     ):
         by_round[round_id] = Money(int(amount), currency)
     taken = tier_counts(conn)

@@ -20,12 +20,11 @@ from sqlalchemy.engine import Connection
 
 from fundraiser import acknowledge, outbox
 from fundraiser.config import Campaign
-from fundraiser.driversql import fetch_all
 from fundraiser.errors import ImportRejected, MoneyError, Problem
-from fundraiser.gcpause import gc_paused
-from fundraiser.ledger import Ledger, pledges
+from fundraiser.ledger import Ledger, bulk, schema
 from fundraiser.money import Money, parse
-from fundraiser.pledges import NewPledge, Status, create_many, validate_person
+from fundraiser.people import validate_person
+from fundraiser.pledges import NewPledge, Source, Status, create_many
 
 COLUMNS = ("name", "email", "amount", "round", "status", "reference", "address")
 STATUSES = {"pledged": Status.PENDING, "paid": Status.PAID}
@@ -51,7 +50,7 @@ def check_offline(
     round_id: str,
     status: str,
     where: str = "",
-    source: str = "offline",
+    source: Source = Source.OFFLINE,
     reference: str | None = None,
     request_key: str | None = None,
 ) -> tuple[NewPledge | None, list[Problem]]:
@@ -222,7 +221,7 @@ def plan_import(conn: Connection, campaign: Campaign, path: Path) -> ImportPlan:
             round_id=row["round"],
             status=row["status"],
             where=where,
-            source="import",
+            source=Source.IMPORT,
             reference=reference or None,
             request_key=key,
         )
@@ -250,8 +249,9 @@ def _known_keys(conn: Connection, keys: list[str]) -> set[str]:
     import of 100,000 rows would otherwise make hundreds of round trips.
     """
     wanted = set(keys)
-    rows = fetch_all(
-        conn, sa.select(pledges.c.request_key).where(pledges.c.request_key.is_not(None))
+    rows = bulk.fetch_rows(
+        conn,
+        sa.select(schema.pledges.c.request_key).where(schema.pledges.c.request_key.is_not(None)),
     )
     return {key for (key,) in rows if key in wanted}
 
@@ -269,7 +269,7 @@ def import_file(
 
     With `notify`, each new pledge's "we have your pledge" mail is queued too.
     """
-    with ledger.write(now) as tx, gc_paused():
+    with ledger.write(now, bulk_work=True) as tx:
         plan = plan_import(tx.conn, campaign, path)
         if notify:
             acknowledge.check_bank(campaign, plan.new)

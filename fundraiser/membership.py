@@ -29,24 +29,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser import register as register_mod
-from fundraiser.allocation import person_key
 from fundraiser.config import Campaign
 from fundraiser.errors import FundraiserError, NotFound, UserInputError
-from fundraiser.ledger import (
-    Ledger,
-    Tx,
-    allotments,
-    members,
-    outbox,
-    pledges,
-    register_entries,
-    register_flags,
-    remainders,
-    stripe_events,
-)
+from fundraiser.ledger import Ledger, Tx, schema
 from fundraiser.money import Money
 from fundraiser.outbox import Kind, MailStatus
+from fundraiser.people import person_key
 from fundraiser.pledges import Status
+from fundraiser.remainders import RemainderStatus
 
 RETENTION_YEARS = 10
 ERASED = "(erased)"
@@ -61,22 +51,22 @@ class Refused(FundraiserError):
 
 
 def _signed(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
-    return sa.case((register_entries.c.kind == "issue", column), else_=-column)
+    return sa.case((schema.register_entries.c.kind == "issue", column), else_=-column)
 
 
 def holding(conn: Connection, number: int) -> tuple[int, int]:
     """(shares, amount paid) held by a member now, from their entries."""
     shares, amount = conn.execute(
         sa.select(
-            sa.func.coalesce(sa.func.sum(_signed(register_entries.c.shares)), 0),
-            sa.func.coalesce(sa.func.sum(_signed(register_entries.c.amount)), 0),
-        ).where(register_entries.c.member_number == number)
+            sa.func.coalesce(sa.func.sum(_signed(schema.register_entries.c.shares)), 0),
+            sa.func.coalesce(sa.func.sum(_signed(schema.register_entries.c.amount)), 0),
+        ).where(schema.register_entries.c.member_number == number)
     ).one()
     return int(shares), int(amount)
 
 
 def get_member(conn: Connection, number: int) -> Any:
-    row = conn.execute(sa.select(members).where(members.c.number == number)).first()
+    row = conn.execute(sa.select(schema.members).where(schema.members.c.number == number)).first()
     if row is None:
         raise NotFound(f"member {number} does not exist: see `fundraiser members list`")
     return row
@@ -110,7 +100,7 @@ class Withdrawal:
 
 
 def _next_entry_id(tx: Tx) -> int:
-    current = tx.execute(sa.select(sa.func.max(register_entries.c.id))).scalar()
+    current = tx.execute(sa.select(sa.func.max(schema.register_entries.c.id))).scalar()
     return int(current or 0) + 1
 
 
@@ -118,7 +108,9 @@ def _balance_certificate(tx: Tx, holding_after: int) -> int | None:
     """The number for a certificate of the shares a member keeps after a reduction."""
     if holding_after <= 0:
         return None
-    current = tx.execute(sa.select(sa.func.max(register_entries.c.certificate_number))).scalar()
+    current = tx.execute(
+        sa.select(sa.func.max(schema.register_entries.c.certificate_number))
+    ).scalar()
     return int(current or 0) + 1
 
 
@@ -168,7 +160,7 @@ def withdraw(
         entry_id = _next_entry_id(tx)
         balance = _balance_certificate(tx, after)
         tx.execute(
-            register_entries.insert().values(
+            schema.register_entries.insert().values(
                 id=entry_id,
                 member_number=number,
                 kind="withdraw",
@@ -183,7 +175,11 @@ def withdraw(
             )
         )
         if after == 0:
-            tx.execute(members.update().where(members.c.number == number).values(ceased_on=today))
+            tx.execute(
+                schema.members.update()
+                .where(schema.members.c.number == number)
+                .values(ceased_on=today)
+            )
         tx.record(
             "register.withdraw",
             f"member:{number}",
@@ -257,7 +253,7 @@ def cancel_for_pledge(
     """
     today = today or tx.now[:10]
     result = Cancellation(pledge_id, reason)
-    pledge = tx.execute(sa.select(pledges).where(pledges.c.id == pledge_id)).first()
+    pledge = tx.execute(sa.select(schema.pledges).where(schema.pledges.c.id == pledge_id)).first()
     if pledge is None:
         raise NotFound(f"pledge {pledge_id} does not exist: see `fundraiser pledges list`")
     if pledge.status == Status.DISPUTED.value:
@@ -274,7 +270,9 @@ def cancel_for_pledge(
     entry_ids = sorted(
         set(
             tx.execute(
-                sa.select(allotments.c.entry_id).where(allotments.c.pledge_id == pledge_id)
+                sa.select(schema.allotments.c.entry_id).where(
+                    schema.allotments.c.pledge_id == pledge_id
+                )
             ).scalars()
         )
     )
@@ -285,24 +283,28 @@ def cancel_for_pledge(
     if pledge.status == Status.REFUNDED.value:
         # The full refund returned the remainders too: they must not be paid twice.
         settled = tx.execute(
-            sa.select(remainders.c.id).where(
-                remainders.c.pledge_id == pledge_id, remainders.c.status == "due"
+            sa.select(schema.remainders.c.id).where(
+                schema.remainders.c.pledge_id == pledge_id,
+                schema.remainders.c.status == RemainderStatus.DUE.value,
             )
         ).scalars()
         result.settled_remainders = sorted(settled)
         if result.settled_remainders:
             tx.execute(
-                remainders.update()
-                .where(remainders.c.id.in_(result.settled_remainders))
+                schema.remainders.update()
+                .where(schema.remainders.c.id.in_(result.settled_remainders))
                 .values(
-                    status="refunded",
+                    status=RemainderStatus.REFUNDED.value,
                     refunded_at=tx.now,
                     refund_reference=f"included in the full refund of pledge {pledge_id}",
                 )
             )
     tx.execute(
-        register_flags.update()
-        .where(register_flags.c.pledge_id == pledge_id, register_flags.c.resolved_at.is_(None))
+        schema.register_flags.update()
+        .where(
+            schema.register_flags.c.pledge_id == pledge_id,
+            schema.register_flags.c.resolved_at.is_(None),
+        )
         .values(resolved_at=tx.now)
     )
     if result.entries or result.settled_remainders or result.refunds:
@@ -325,12 +327,12 @@ def _remainder_totals(
     conn: Connection, pledge_ids: list[int], reason: str | None = None
 ) -> dict[int, int]:
     query = (
-        sa.select(remainders.c.pledge_id, sa.func.sum(remainders.c.amount))
-        .where(remainders.c.pledge_id.in_(pledge_ids))
-        .group_by(remainders.c.pledge_id)
+        sa.select(schema.remainders.c.pledge_id, sa.func.sum(schema.remainders.c.amount))
+        .where(schema.remainders.c.pledge_id.in_(pledge_ids))
+        .group_by(schema.remainders.c.pledge_id)
     )
     if reason is not None:
-        query = query.where(remainders.c.reason == reason)
+        query = query.where(schema.remainders.c.reason == reason)
     return {int(p): int(a) for p, a in conn.execute(query)}
 
 
@@ -343,14 +345,19 @@ def _cancel_entry(
     min_shares: int | None,
     result: Cancellation,
 ) -> None:
-    entry = tx.execute(sa.select(register_entries).where(register_entries.c.id == entry_id)).one()
+    entry = tx.execute(
+        sa.select(schema.register_entries).where(schema.register_entries.c.id == entry_id)
+    ).one()
     link_rows = tx.execute(
-        sa.select(allotments.c.pledge_id, allotments.c.amount).where(
-            allotments.c.entry_id == entry_id
+        sa.select(schema.allotments.c.pledge_id, schema.allotments.c.amount).where(
+            schema.allotments.c.entry_id == entry_id
         )
     ).all()
     links = {int(r.pledge_id): int(r.amount) for r in link_rows}
-    rows = {r.id: r for r in tx.execute(sa.select(pledges).where(pledges.c.id.in_(list(links))))}
+    rows = {
+        r.id: r
+        for r in tx.execute(sa.select(schema.pledges).where(schema.pledges.c.id.in_(list(links))))
+    }
     all_rem = _remainder_totals(tx.conn, list(links))
     lost: dict[int, int] = {}
     for pid, amount in links.items():
@@ -361,10 +368,10 @@ def _cancel_entry(
     backed = min(int(entry.shares), max(backing, 0) // price)
     already = int(
         tx.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(register_entries.c.shares), 0)).where(
-                register_entries.c.kind == "cancel",
-                register_entries.c.member_number == entry.member_number,
-                register_entries.c.pledge_id.in_(list(links)),
+            sa.select(sa.func.coalesce(sa.func.sum(schema.register_entries.c.shares), 0)).where(
+                schema.register_entries.c.kind == "cancel",
+                schema.register_entries.c.member_number == entry.member_number,
+                schema.register_entries.c.pledge_id.in_(list(links)),
             )
         ).scalar()
         or 0
@@ -385,7 +392,7 @@ def _cancel_entry(
         held_before, _ = holding(tx.conn, number)
         balance = _balance_certificate(tx, held_before - to_cancel)
         tx.execute(
-            register_entries.insert().values(
+            schema.register_entries.insert().values(
                 id=new_id,
                 member_number=number,
                 kind="cancel",
@@ -416,16 +423,16 @@ def _cancel_entry(
         held_after, _ = holding(tx.conn, number)
         if held_after == 0:
             tx.execute(
-                members.update()
-                .where(members.c.number == number, members.c.ceased_on.is_(None))
+                schema.members.update()
+                .where(schema.members.c.number == number, schema.members.c.ceased_on.is_(None))
                 .values(ceased_on=today)
             )
             # Not a member any more: a welcome still waiting would be wrong.
             tx.execute(
-                outbox.delete().where(
-                    outbox.c.member_number == number,
-                    outbox.c.kind == Kind.WELCOME.value,
-                    outbox.c.status == MailStatus.QUEUED.value,
+                schema.outbox.delete().where(
+                    schema.outbox.c.member_number == number,
+                    schema.outbox.c.kind == Kind.WELCOME.value,
+                    schema.outbox.c.status == MailStatus.QUEUED.value,
                 )
             )
             result.ceased.append(number)
@@ -452,13 +459,13 @@ def _cancel_entry(
             continue
         person = rows[pid].person_key
         tx.execute(
-            remainders.insert().values(
+            schema.remainders.insert().values(
                 pledge_id=pid,
                 person_key=person,
                 amount=take,
                 currency=entry.currency,
                 reason=CANCEL_REASON,
-                status="due",
+                status=RemainderStatus.DUE.value,
                 created_at=tx.now,
             )
         )
@@ -477,25 +484,25 @@ def _reduce_listed(
     be, and the board is told to recover it.
     """
     due = tx.execute(
-        sa.select(remainders.c.id, remainders.c.pledge_id, remainders.c.amount)
+        sa.select(schema.remainders.c.id, schema.remainders.c.pledge_id, schema.remainders.c.amount)
         .where(
-            remainders.c.pledge_id.in_(standing),
-            remainders.c.reason == CANCEL_REASON,
-            remainders.c.status == "due",
+            schema.remainders.c.pledge_id.in_(standing),
+            schema.remainders.c.reason == CANCEL_REASON,
+            schema.remainders.c.status == RemainderStatus.DUE.value,
         )
-        .order_by(remainders.c.id.desc())
+        .order_by(schema.remainders.c.id.desc())
     ).all()
     for rem in due:
         if surplus <= 0:
             break
         cut = min(int(rem.amount), surplus)
         if cut == int(rem.amount):
-            tx.execute(remainders.delete().where(remainders.c.id == rem.id))
+            tx.execute(schema.remainders.delete().where(schema.remainders.c.id == rem.id))
         else:
             tx.execute(
-                remainders.update()
-                .where(remainders.c.id == rem.id)
-                .values(amount=remainders.c.amount - cut)
+                schema.remainders.update()
+                .where(schema.remainders.c.id == rem.id)
+                .values(amount=schema.remainders.c.amount - cut)
             )
         result.refunds.append({"pledge_id": rem.pledge_id, "amount": -cut, "currency": currency})
         surplus -= cut
@@ -510,21 +517,22 @@ def open_flags(conn: Connection) -> list[dict[str, Any]]:
     """Shares flagged by the payments code: issued from a pledge later refunded or disputed."""
     query = (
         sa.select(
-            register_flags.c.pledge_id,
-            register_flags.c.entry_id,
-            register_flags.c.reason,
-            register_flags.c.created_at,
-            register_entries.c.member_number,
-            register_entries.c.shares,
-            pledges.c.status,
+            schema.register_flags.c.pledge_id,
+            schema.register_flags.c.entry_id,
+            schema.register_flags.c.reason,
+            schema.register_flags.c.created_at,
+            schema.register_entries.c.member_number,
+            schema.register_entries.c.shares,
+            schema.pledges.c.status,
         )
         .select_from(
-            register_flags.join(
-                register_entries, register_entries.c.id == register_flags.c.entry_id
-            ).join(pledges, pledges.c.id == register_flags.c.pledge_id)
+            schema.register_flags.join(
+                schema.register_entries,
+                schema.register_entries.c.id == schema.register_flags.c.entry_id,
+            ).join(schema.pledges, schema.pledges.c.id == schema.register_flags.c.pledge_id)
         )
-        .where(register_flags.c.resolved_at.is_(None))
-        .order_by(register_flags.c.id)
+        .where(schema.register_flags.c.resolved_at.is_(None))
+        .order_by(schema.register_flags.c.id)
     )
     return [
         {
@@ -676,21 +684,31 @@ def public_csv(summary: dict[str, Any]) -> str:
 
 
 def _mail_for(conn: Connection, key: str, pledge_ids: list[int], number: int | None) -> list[Any]:
-    conditions = [sa.func.lower(sa.func.trim(outbox.c.to_email)) == key]
+    conditions = [sa.func.lower(sa.func.trim(schema.outbox.c.to_email)) == key]
     if pledge_ids:
-        conditions.append(outbox.c.pledge_id.in_(pledge_ids))
+        conditions.append(schema.outbox.c.pledge_id.in_(pledge_ids))
     if number is not None:
-        conditions.append(outbox.c.member_number == number)
-    return list(conn.execute(sa.select(outbox).where(sa.or_(*conditions)).order_by(outbox.c.id)))
+        conditions.append(schema.outbox.c.member_number == number)
+    return list(
+        conn.execute(
+            sa.select(schema.outbox).where(sa.or_(*conditions)).order_by(schema.outbox.c.id)
+        )
+    )
 
 
 def show(conn: Connection, email: str, currency: str) -> dict[str, Any]:
     """Everything the ledger holds about one person (a subject access request)."""
     key = person_key(email)
     pledge_rows = list(
-        conn.execute(sa.select(pledges).where(pledges.c.person_key == key).order_by(pledges.c.id))
+        conn.execute(
+            sa.select(schema.pledges)
+            .where(schema.pledges.c.person_key == key)
+            .order_by(schema.pledges.c.id)
+        )
     )
-    member = conn.execute(sa.select(members).where(members.c.person_key == key)).first()
+    member = conn.execute(
+        sa.select(schema.members).where(schema.members.c.person_key == key)
+    ).first()
     pledge_ids = [r.id for r in pledge_rows]
     mail = _mail_for(conn, key, pledge_ids, member.number if member else None)
     if not pledge_rows and member is None and not mail:
@@ -713,9 +731,9 @@ def show(conn: Connection, email: str, currency: str) -> dict[str, Any]:
             "currency": currency,
         }
         entries = conn.execute(
-            sa.select(register_entries)
-            .where(register_entries.c.member_number == member.number)
-            .order_by(register_entries.c.id)
+            sa.select(schema.register_entries)
+            .where(schema.register_entries.c.member_number == member.number)
+            .order_by(schema.register_entries.c.id)
         )
         result["register_entries"] = [
             {
@@ -761,9 +779,9 @@ def show(conn: Connection, email: str, currency: str) -> dict[str, Any]:
     rems: list[Any] = (
         list(
             conn.execute(
-                sa.select(remainders)
-                .where(remainders.c.pledge_id.in_(pledge_ids))
-                .order_by(remainders.c.id)
+                sa.select(schema.remainders)
+                .where(schema.remainders.c.pledge_id.in_(pledge_ids))
+                .order_by(schema.remainders.c.id)
             )
         )
         if pledge_ids
@@ -837,9 +855,15 @@ def forget(
     """Erase a person's personal data, or refuse and say why (Refused)."""
     key = person_key(email)
     with ledger.write(now) as tx:
-        member = tx.execute(sa.select(members).where(members.c.person_key == key)).first()
+        member = tx.execute(
+            sa.select(schema.members).where(schema.members.c.person_key == key)
+        ).first()
         rows = list(
-            tx.execute(sa.select(pledges).where(pledges.c.person_key == key).order_by(pledges.c.id))
+            tx.execute(
+                sa.select(schema.pledges)
+                .where(schema.pledges.c.person_key == key)
+                .order_by(schema.pledges.c.id)
+            )
         )
         ids = [r.id for r in rows]
         mail = _mail_for(tx.conn, key, ids, member.number if member else None)
@@ -876,8 +900,8 @@ def forget(
             return Erasure(ids, len(unsent), len(sent), number)
         for pid in ids:
             tx.execute(
-                pledges.update()
-                .where(pledges.c.id == pid)
+                schema.pledges.update()
+                .where(schema.pledges.c.id == pid)
                 .values(
                     person_key=f"erased:{pid}",
                     name=ERASED,
@@ -888,24 +912,24 @@ def forget(
                 )
             )
             tx.execute(
-                remainders.update()
-                .where(remainders.c.pledge_id == pid)
+                schema.remainders.update()
+                .where(schema.remainders.c.pledge_id == pid)
                 .values(person_key=f"erased:{pid}")
             )
         scrubbed = _scrub_stripe_events(tx, ids)
         if unsent:
-            tx.execute(outbox.delete().where(outbox.c.id.in_(unsent)))
+            tx.execute(schema.outbox.delete().where(schema.outbox.c.id.in_(unsent)))
         if sent:
             # The count and dates of mail sent stay (what we did); who it went to goes.
             tx.execute(
-                outbox.update()
-                .where(outbox.c.id.in_(sent))
+                schema.outbox.update()
+                .where(schema.outbox.c.id.in_(sent))
                 .values(to_email=ERASED, to_name=ERASED, data="{}")
             )
         if member is not None:
             tx.execute(
-                members.update()
-                .where(members.c.number == member.number)
+                schema.members.update()
+                .where(schema.members.c.number == member.number)
                 .values(
                     person_key=f"erased:member:{member.number}",
                     name=ERASED,
@@ -935,15 +959,17 @@ def _scrub_stripe_events(tx: Tx, pledge_ids: list[int]) -> int:
         return 0
     rows = tx.execute(
         sa.select(
-            pledges.c.stripe_intent, pledges.c.stripe_charge, pledges.c.stripe_customer
-        ).where(pledges.c.id.in_(pledge_ids))
+            schema.pledges.c.stripe_intent,
+            schema.pledges.c.stripe_charge,
+            schema.pledges.c.stripe_customer,
+        ).where(schema.pledges.c.id.in_(pledge_ids))
     )
     stripe_ids = {value for row in rows for value in row if value}
     erased = 0
     for stripe_id in sorted(stripe_ids):
         done = tx.execute(
-            stripe_events.update()
-            .where(stripe_events.c.payload.contains(f'"{stripe_id}"', autoescape=True))
+            schema.stripe_events.update()
+            .where(schema.stripe_events.c.payload.contains(f'"{stripe_id}"', autoescape=True))
             .values(payload='{"erased": true}')
         )
         erased += done.rowcount or 0
@@ -956,8 +982,9 @@ def _remainder_totals_due(conn: Connection, pledge_ids: list[int]) -> list[int]:
     return sorted(
         set(
             conn.execute(
-                sa.select(remainders.c.pledge_id).where(
-                    remainders.c.pledge_id.in_(pledge_ids), remainders.c.status == "due"
+                sa.select(schema.remainders.c.pledge_id).where(
+                    schema.remainders.c.pledge_id.in_(pledge_ids),
+                    schema.remainders.c.status == RemainderStatus.DUE.value,
                 )
             ).scalars()
         )

@@ -12,9 +12,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from fundraiser import driversql
-from fundraiser.driversql import bulk_insert, fetch_all
-from fundraiser.ledger import Tx, outbox
+from fundraiser.ledger import Tx, bulk, schema
 
 
 class Kind(enum.StrEnum):
@@ -24,6 +22,7 @@ class Kind(enum.StrEnum):
     PAYMENT_FAILED = "payment_failed"
     CAMPAIGN_FAILED = "campaign_failed"
     REFUND_SENT = "refund_sent"
+    PLEDGE_CANCELLED = "pledge_cancelled"  # confirms a cancel, by the backer or an organizer
 
 
 class MailStatus(enum.StrEnum):
@@ -86,7 +85,7 @@ def queue_many(tx: Tx, rows: list[Row]) -> int:
         return 0
     known = _known_keys(tx, rows)
     fresh = [r for r in rows if r.dedupe_key not in known]
-    bulk_insert(tx.conn, outbox, fresh, Row._fields)
+    tx.insert_rows(schema.outbox, fresh, Row._fields)
     if fresh:
         kinds = sorted({r.kind for r in fresh})
         tx.record("mail.queue", "outbox", {"count": len(fresh), "kinds": kinds})
@@ -99,18 +98,39 @@ def _known_keys(tx: Tx, rows: list[Row]) -> set[str]:
         # One mail per webhook is the common case: a lookup per key through the
         # driver costs microseconds, building an IN query in SQLAlchemy hundreds.
         sql = "SELECT 1 FROM outbox WHERE dedupe_key = ?"
-        return {r.dedupe_key for r in rows if driversql.first(tx.conn, sql, (r.dedupe_key,))}
+        return {r.dedupe_key for r in rows if bulk.first(tx.conn, sql, (r.dedupe_key,))}
     if len(rows) <= 500:
         keys = [r.dedupe_key for r in rows]
-        query = sa.select(outbox.c.dedupe_key).where(outbox.c.dedupe_key.in_(keys))
+        query = sa.select(schema.outbox.c.dedupe_key).where(schema.outbox.c.dedupe_key.in_(keys))
         return set(tx.execute(query).scalars())
     # Many rows (an issue's welcome mail): one scan of their kinds beats
     # hundreds of IN queries, each with thousands of bound keys.
     kinds = sorted({r.kind for r in rows})
-    query = sa.select(outbox.c.dedupe_key).where(outbox.c.kind.in_(kinds))
-    return {key for (key,) in fetch_all(tx.conn, query)}
+    query = sa.select(schema.outbox.c.dedupe_key).where(schema.outbox.c.kind.in_(kinds))
+    return {key for (key,) in bulk.fetch_rows(tx.conn, query)}
 
 
 def queue(tx: Tx, kind: Kind, dedupe_key: str, **fields: Any) -> bool:
     """Queue one message unless its dedupe key was queued before."""
     return queue_many(tx, [message(kind, dedupe_key, now=tx.now, **fields)]) == 1
+
+
+def drop_queued(tx: Tx, pledge_id: int, kind: Kind) -> int:
+    """Delete a pledge's messages of `kind` not yet sent (a mail overtaken by events).
+
+    Only queued ones: a message a send run has claimed is on its way already.
+    """
+    done = tx.execute(
+        schema.outbox.delete().where(
+            schema.outbox.c.pledge_id == pledge_id,
+            schema.outbox.c.kind == kind.value,
+            schema.outbox.c.status == _QUEUED,
+        )
+    )
+    if done.rowcount:
+        tx.record(
+            "mail.drop",
+            "outbox",
+            {"count": done.rowcount, "kind": kind.value, "pledge": pledge_id},
+        )
+    return int(done.rowcount)

@@ -21,22 +21,12 @@ from sqlalchemy.engine import Connection
 from fundraiser import outbox as outbox_mod
 from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
 from fundraiser.config import Campaign
-from fundraiser.driversql import bulk_insert, fetch_all
 from fundraiser.errors import LedgerError
-from fundraiser.gcpause import gc_paused
-from fundraiser.ledger import (
-    Ledger,
-    Tx,
-    allotments,
-    canonical,
-    members,
-    outbox,
-    pledges,
-    register_entries,
-    remainders,
-)
+from fundraiser.ledger import Ledger, Tx, bulk, canonical, schema
+from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money
 from fundraiser.pledges import Status
+from fundraiser.remainders import RemainderStatus
 
 
 class EntryKind(enum.StrEnum):
@@ -47,45 +37,45 @@ class EntryKind(enum.StrEnum):
 
 def _signed_shares() -> sa.ColumnElement[Any]:
     return sa.case(
-        (register_entries.c.kind == EntryKind.ISSUE.value, register_entries.c.shares),
-        else_=-register_entries.c.shares,
+        (schema.register_entries.c.kind == EntryKind.ISSUE.value, schema.register_entries.c.shares),
+        else_=-schema.register_entries.c.shares,
     )
 
 
 def _signed_amount() -> sa.ColumnElement[Any]:
     return sa.case(
-        (register_entries.c.kind == EntryKind.ISSUE.value, register_entries.c.amount),
-        else_=-register_entries.c.amount,
+        (schema.register_entries.c.kind == EntryKind.ISSUE.value, schema.register_entries.c.amount),
+        else_=-schema.register_entries.c.amount,
     )
 
 
 def existing_holdings(conn: Connection) -> dict[str, int]:
     """Shares held now, by person key (members only)."""
     rows = conn.execute(
-        sa.select(members.c.person_key, sa.func.sum(_signed_shares()))
-        .select_from(members.join(register_entries))
-        .group_by(members.c.person_key)
+        sa.select(schema.members.c.person_key, sa.func.sum(_signed_shares()))
+        .select_from(schema.members.join(schema.register_entries))
+        .group_by(schema.members.c.person_key)
     )
     return {key: int(shares) for key, shares in rows}
 
 
 def paid_unallotted(conn: Connection) -> list[PaidPledge]:
     """Paid pledges not yet turned into shares, with the money still held."""
-    rows = fetch_all(
+    rows = bulk.fetch_rows(
         conn,
         sa.select(
-            pledges.c.id,
-            pledges.c.person_key,
-            pledges.c.name,
-            pledges.c.email,
-            pledges.c.address,
-            pledges.c.paid_amount,
-            pledges.c.refunded_amount,
-            pledges.c.paid_at,
-            pledges.c.currency,
+            schema.pledges.c.id,
+            schema.pledges.c.person_key,
+            schema.pledges.c.name,
+            schema.pledges.c.email,
+            schema.pledges.c.address,
+            schema.pledges.c.paid_amount,
+            schema.pledges.c.refunded_amount,
+            schema.pledges.c.paid_at,
+            schema.pledges.c.currency,
         )
-        .where(pledges.c.status == Status.PAID.value, pledges.c.allotted_at.is_(None))
-        .order_by(pledges.c.id),
+        .where(schema.pledges.c.status == Status.PAID.value, schema.pledges.c.allotted_at.is_(None))
+        .order_by(schema.pledges.c.id),
     )
     # Each pledge keeps its own currency: allocate() refuses one that differs.
     # One Money per distinct amount: most pledges are a few tier prices.
@@ -171,11 +161,11 @@ def _mark_allotted(tx: Tx, count: int) -> None:
     transaction (no other writer can run), and every one is in the plan.
     """
     done = tx.execute(
-        pledges.update()
+        schema.pledges.update()
         .where(
-            pledges.c.status == Status.PAID.value,
-            pledges.c.allotted_at.is_(None),
-            pledges.c.paid_amount > pledges.c.refunded_amount,
+            schema.pledges.c.status == Status.PAID.value,
+            schema.pledges.c.allotted_at.is_(None),
+            schema.pledges.c.paid_amount > schema.pledges.c.refunded_amount,
         )
         .values(allotted_at=tx.now)
     )
@@ -198,12 +188,12 @@ class _Start:
 
     @classmethod
     def read(cls, tx: Tx) -> _Start:
-        rows = tx.execute(sa.select(members.c.person_key, members.c.number))
+        rows = tx.execute(sa.select(schema.members.c.person_key, schema.members.c.number))
         return cls(
             {row.person_key: row.number for row in rows},
-            _next(tx, members.c.number),
-            _next(tx, register_entries.c.id),
-            _next(tx, register_entries.c.certificate_number),
+            _next(tx, schema.members.c.number),
+            _next(tx, schema.register_entries.c.id),
+            _next(tx, schema.register_entries.c.certificate_number),
         )
 
 
@@ -304,17 +294,19 @@ def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
     """Insert an issue's rows: members, register entries, their pledges, remainders."""
     stamped = {"created_at": tx.now}
     conn = tx.conn
-    bulk_insert(conn, members, rows.new_members, MEMBER_COLUMNS, {"admitted_on": today, **stamped})
+    bulk.insert_rows(
+        conn, schema.members, rows.new_members, MEMBER_COLUMNS, {"admitted_on": today, **stamped}
+    )
     entry_constants = {
         "kind": EntryKind.ISSUE.value,
         "currency": currency,
         "entry_date": today,
         **stamped,
     }
-    bulk_insert(conn, register_entries, rows.entries, ENTRY_COLUMNS, entry_constants)
-    bulk_insert(conn, allotments, rows.links, LINK_COLUMNS)
-    due = {"currency": currency, "status": "due", **stamped}
-    bulk_insert(conn, remainders, rows.refunds, REMAINDER_COLUMNS, due)
+    bulk.insert_rows(conn, schema.register_entries, rows.entries, ENTRY_COLUMNS, entry_constants)
+    bulk.insert_rows(conn, schema.allotments, rows.links, LINK_COLUMNS)
+    due = {"currency": currency, "status": RemainderStatus.DUE.value, **stamped}
+    bulk.insert_rows(conn, schema.remainders, rows.refunds, REMAINDER_COLUMNS, due)
 
 
 def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> None:
@@ -328,26 +320,28 @@ def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> No
     if not new_members:
         return
     first, last = new_members[0][0], new_members[-1][0]  # rows as MEMBER_COLUMNS
-    number = sa.cast(members.c.number, sa.Text)
+    number = sa.cast(schema.members.c.number, sa.Text)
     key = sa.literal("welcome:member:") + number
     data = sa.literal(f'{{"admitted_on": {json.dumps(today)}, "member_number": ') + number + "}"
     kind, queued = outbox_mod.Kind.WELCOME.value, outbox_mod.MailStatus.QUEUED.value
-    taken = sa.select(outbox.c.id).where(outbox.c.dedupe_key == key).exists()
+    taken = sa.select(schema.outbox.c.id).where(schema.outbox.c.dedupe_key == key).exists()
     rows = sa.select(
         sa.literal(tx.now),
         sa.literal(kind),
         key,
-        members.c.email,
-        members.c.name,
+        schema.members.c.email,
+        schema.members.c.name,
         data,
-        members.c.number,
+        schema.members.c.number,
         sa.literal(queued),
         sa.literal(0),
         sa.literal(tx.now),
-    ).where(members.c.number.between(first, last), members.c.email.is_not(None), ~taken)
+    ).where(
+        schema.members.c.number.between(first, last), schema.members.c.email.is_not(None), ~taken
+    )
     columns = ["created_at", "kind", "dedupe_key", "to_email", "to_name", "data"]
     columns += ["member_number", "status", "attempts", "next_attempt_at"]
-    done = tx.execute(outbox.insert().from_select(columns, rows))
+    done = tx.execute(schema.outbox.insert().from_select(columns, rows))
     if done.rowcount:
         tx.record("mail.queue", "outbox", {"count": done.rowcount, "kinds": [kind]})
 
@@ -399,19 +393,19 @@ def holdings(
 ) -> Iterator[Holding]:
     """Members (all, or these numbers) with shares and amount paid, from the entries."""
     totals = sa.select(
-        register_entries.c.member_number.label("number"),
+        schema.register_entries.c.member_number.label("number"),
         sa.func.sum(_signed_shares()).label("shares"),
         sa.func.sum(_signed_amount()).label("amount"),
-    ).group_by(register_entries.c.member_number)
-    query = sa.select(members).order_by(members.c.number)
+    ).group_by(schema.register_entries.c.member_number)
+    query = sa.select(schema.members).order_by(schema.members.c.number)
     if numbers is not None:
-        totals = totals.where(register_entries.c.member_number.in_(numbers))
-        query = query.where(members.c.number.in_(numbers))
+        totals = totals.where(schema.register_entries.c.member_number.in_(numbers))
+        query = query.where(schema.members.c.number.in_(numbers))
     subquery = totals.subquery()
     query = query.add_columns(
         sa.func.coalesce(subquery.c.shares, 0).label("shares"),
         sa.func.coalesce(subquery.c.amount, 0).label("amount"),
-    ).select_from(members.outerjoin(subquery, subquery.c.number == members.c.number))
+    ).select_from(schema.members.outerjoin(subquery, subquery.c.number == schema.members.c.number))
     for row in conn.execution_options(yield_per=5000).execute(query):
         yield Holding(
             row.number,

@@ -1,5 +1,7 @@
-"""Starter site for `fundraiser init`: settings that reuse the kit's theme, and
-placeholder pages a founding team rewrites in its own words.
+"""Starter site for `fundraiser init`: settings that use the kit's theme by
+reference (found in the installed package when the site is built, never a
+path of this machine), and placeholder pages a founding team rewrites in its
+own words.
 
 The share offer, pledge and transparency pages are rendered from campaign.toml
 and the ledger by the theme, so their starter text is short.
@@ -7,13 +9,14 @@ and the ledger by the theme, so their starter text is short.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
-import fundraiser
+from fundraiser import kit
 
 PAGES: dict[str, str] = {
-    "home.md": """Title: {name}
+    "home.md": """Title: {title}
 Slug: home
 Status: hidden
 Save_as: index.html
@@ -94,60 +97,87 @@ Where the campaign stands, built straight from our ledger.
 """,
 }
 
+# A draft until its founders say otherwise: Pelican reads Status only in the
+# header (the lines before the first blank one), so that is where it must be.
 FIRST_UPDATE = """Title: We are launching
 Date: {date}
 Slug: we-are-launching
 Summary: {name}'s founding share offer is being prepared.
-
-Write your first campaign update here, then publish it by removing the
-`Status: draft` line. `fundraiser update new "Title"` starts the next one.
 Status: draft
+
+Write your first campaign update here, then publish it by deleting the
+`Status: draft` line above. `fundraiser update new "Title"` starts the next one.
 """
 
-PELICANCONF = '''"""Pelican settings: the launch kit's, with this folder's content."""
+PELICANCONF = '''"""Pelican settings: the launch kit's, with this folder's {what}.
+
+The kit's settings and theme come from the installed fundraiser package, found
+when the site is built: nothing here names a folder of the machine it was
+written on. Your own copy of any theme file wins over the kit's: templates in
+theme/templates/, stylesheets, scripts and images in theme/static/, beside
+campaign.toml (`fundraiser theme copy --template base.html` starts one).
+"""
 
 import os
-import runpy
 from pathlib import Path
 
-_KIT_SETTINGS = Path({kit!r})
-globals().update(
-    {{k: v for k, v in runpy.run_path(str(_KIT_SETTINGS)).items() if k.isupper()}}
-)
+from fundraiser import kit
+
+globals().update(kit.settings())
 _HERE = Path(__file__).resolve().parent
-PATH = str(_HERE.parent / "content")
-OUTPUT_PATH = str(_HERE / "output")
-FUNDRAISER_CAMPAIGN = os.environ.get("FUNDRAISER_CAMPAIGN") or str(_HERE.parent / "campaign.toml")
+_FOLDER = _HERE.parent
+{content}OUTPUT_PATH = str(_HERE / "output")
+FUNDRAISER_CAMPAIGN = os.environ.get("FUNDRAISER_CAMPAIGN") or str(_FOLDER / "campaign.toml")
+globals().update(kit.coop_theme_settings(_FOLDER))
 '''
+_OWN_CONTENT = 'PATH = str(_FOLDER / "content")\n'
+_KIT_CONTENT = "# The pages and updates are the kit's example co-op's (PATH from kit.settings()).\n"
 
 
-def kit_site() -> Path | None:
-    """The launch kit's site/ folder (theme and settings), when installed from a checkout."""
-    root = Path(fundraiser.__file__).resolve().parent.parent
-    settings = root / "site" / "pelicanconf.py"
-    return settings.parent if settings.is_file() and (root / "theme").is_dir() else None
+# The characters Python-Markdown unescapes after a backslash (with `extra`: and |).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>])")
+
+
+def markdown_text(text: str) -> str:
+    """Text that Markdown shows as it is: a co-op named `<b>` or `*Us*` is no markup."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;").replace("<", "&lt;"))
+
+
+def write_settings(directory: Path, *, own_content: bool = True) -> Path:
+    """DIR/site/pelicanconf.py and publishconf.py, reading the kit from the installed package.
+
+    Without `own_content` the site shows the kit's example co-op (the demo's).
+    """
+    site = directory / "site"
+    site.mkdir(parents=True, exist_ok=True)
+    settings = site / "pelicanconf.py"
+    settings.write_text(
+        PELICANCONF.format(
+            what="content and theme" if own_content else "campaign (the example co-op's pages)",
+            content=_OWN_CONTENT if own_content else _KIT_CONTENT,
+        ),
+        encoding="utf-8",
+    )
+    (site / "publishconf.py").write_text(
+        kit.publish_settings_file().read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    return settings
 
 
 def write_site(directory: Path, name: str, now: datetime) -> bool:
-    """Write site settings and starter content; False when the kit's theme is not found."""
-    kit = kit_site()
-    if kit is None:
-        return False
-    site = directory / "site"
+    """Write site settings and starter content (True); raises KitMissing without the kit."""
+    kit.root()  # before writing anything: the settings need the kit's theme
     pages = directory / "content" / "pages"
     updates = directory / "content" / "updates"
-    for folder in (site, pages, updates):
+    for folder in (pages, updates):
         folder.mkdir(parents=True, exist_ok=True)
-    (site / "pelicanconf.py").write_text(
-        PELICANCONF.format(kit=str(kit / "pelicanconf.py")), encoding="utf-8"
-    )
-    (site / "publishconf.py").write_text(
-        (kit / "publishconf.py").read_text(encoding="utf-8"), encoding="utf-8"
-    )
+    write_settings(directory)
+    # Titles are plain text to Pelican; summaries and bodies are Markdown.
+    words = {"title": name, "name": markdown_text(name)}
     for filename, text in PAGES.items():
-        (pages / filename).write_text(text.format(name=name), encoding="utf-8")
+        (pages / filename).write_text(text.format(**words), encoding="utf-8")
     stamp = now.strftime("%Y-%m-%d %H:%M%z")
     (updates / f"{now:%Y-%m-%d}-we-are-launching.md").write_text(
-        FIRST_UPDATE.format(name=name, date=stamp), encoding="utf-8"
+        FIRST_UPDATE.format(date=stamp, **words), encoding="utf-8"
     )
     return True

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser.ledger import Ledger, state
+from fundraiser.ledger import Ledger, schema
 
 NAMESPACE_KEY = "stripe.namespace"
 
@@ -55,7 +55,9 @@ class Keys:
 
 def stored_keys(conn: Connection) -> Keys | None:
     """This ledger's keys if it has ever talked to Stripe (read only)."""
-    value = conn.execute(sa.select(state.c.value).where(state.c.key == NAMESPACE_KEY)).scalar()
+    value = conn.execute(
+        sa.select(schema.state.c.value).where(schema.state.c.key == NAMESPACE_KEY)
+    ).scalar()
     return Keys(str(value)) if value else None
 
 
@@ -70,6 +72,6 @@ def ledger_keys(ledger: Ledger) -> Keys:
         if found is not None:
             return found
         value = "fr" + hashlib.sha256(secrets.token_bytes(16)).hexdigest()[:10]
-        tx.execute(state.insert().values(key=NAMESPACE_KEY, value=value, updated_at=tx.now))
+        tx.execute(schema.state.insert().values(key=NAMESPACE_KEY, value=value, updated_at=tx.now))
         tx.record("stripe.namespace", "state", {"namespace": value})
     return Keys(value)

@@ -43,10 +43,10 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from fundraiser.ledger import journal, open_ledger, pledges, stripe_events  # noqa: E402
+from fundraiser.ledger import open_ledger, schema  # noqa: E402
 from fundraiser.money import Money  # noqa: E402
 from fundraiser.payments.webhooks import signature_header  # noqa: E402
-from fundraiser.pledges import NewPledge, Status, create_many  # noqa: E402
+from fundraiser.pledges import NewPledge, Source, Status, create_many  # noqa: E402
 from fundraiser.stripekeys import ledger_keys  # noqa: E402
 
 SECRET = "whsec_bench"
@@ -182,7 +182,7 @@ def seed_pledges(url: str, count: int, *, customers: list[str] | None = None) ->
             address="1 Bench Street",
             amount=Money(5000, "GBP"),
             round="crowd",
-            source="online",
+            source=Source.ONLINE,
             shares=1,
         )
         for n in range(count)
@@ -199,7 +199,7 @@ def seed_pledges(url: str, count: int, *, customers: list[str] | None = None) ->
                 )
             else:
                 values["stripe_customer"] = f"cus_bench{pid}"
-            tx.execute(pledges.update().where(pledges.c.id == pid).values(**values))
+            tx.execute(schema.pledges.update().where(schema.pledges.c.id == pid).values(**values))
     ledger.dispose()
     return ids
 
@@ -331,17 +331,17 @@ def bench_webhooks(total: int, concurrency: int, folder: Path) -> bool:
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
     ledger = open_ledger(url)
     with ledger.read() as conn:
-        stored = conn.execute(sa.select(sa.func.count()).select_from(stripe_events)).scalar()
+        stored = conn.execute(sa.select(sa.func.count()).select_from(schema.stripe_events)).scalar()
         unapplied = conn.execute(
-            sa.select(sa.func.count()).where(stripe_events.c.applied_at.is_(None))
+            sa.select(sa.func.count()).where(schema.stripe_events.c.applied_at.is_(None))
         ).scalar()
         received = conn.execute(
-            sa.select(sa.func.count()).where(journal.c.action == "stripe.event")
+            sa.select(sa.func.count()).where(schema.journal.c.action == "stripe.event")
         ).scalar()
         paid_entries = conn.execute(
-            sa.select(sa.func.count()).where(journal.c.action == "pledge.paid")
+            sa.select(sa.func.count()).where(schema.journal.c.action == "pledge.paid")
         ).scalar()
-        statuses = Counter(conn.execute(sa.select(pledges.c.status)).scalars())
+        statuses = Counter(conn.execute(sa.select(schema.pledges.c.status)).scalars())
     ledger.dispose()
     print(f"webhooks: {len(bodies)} deliveries, {concurrency} at a time, one uvicorn worker")
     print(f"  {rate:.0f} events/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")

@@ -3,6 +3,11 @@
 `fundraiser site build` reads this file; so does a plain
 `pelican content -s site/pelicanconf.py` run from the project folder.
 site/publishconf.py starts from these and changes what publishing needs.
+
+These are also the kit's settings: a co-op made by `fundraiser init` starts
+from them (its site/pelicanconf.py asks fundraiser.kit for them) and sets
+only its own content, output and theme overrides. Paths here are worked out
+from this file's place, so they hold wherever the kit is installed.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from pathlib import Path
 
 _SITE = Path(__file__).resolve().parent
 _ROOT = _SITE.parent
-if str(_ROOT) not in sys.path:  # a plain `pelican` run must find the fundraiser package
+# A plain `pelican` run in a checkout must find the fundraiser package beside it.
+# (An installed kit reads this file from inside the package, where there is none.)
+if (_ROOT / "fundraiser").is_dir() and str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 # -- The campaign: settings file, ledger, clock -------------------------------

@@ -22,11 +22,11 @@ from fundraiser.allocation import (
     RemainderReason,
     allocate,
     check_plan,
-    person_key,
 )
 from fundraiser.config import ScaleBack, ShareTerms
 from fundraiser.errors import CurrencyMismatch
 from fundraiser.money import Money
+from fundraiser.people import person_key
 
 FRACTION = RemainderReason.FRACTION
 CAP = RemainderReason.CAP

@@ -12,9 +12,8 @@ import pytest
 import sqlalchemy as sa
 import stripe as stripe_sdk
 
-from fundraiser import pledges as pledges_mod
-from fundraiser.ledger import journal, open_ledger
-from fundraiser.ledger import pledges as pledges_table
+from fundraiser import pledges
+from fundraiser.ledger import open_ledger, schema
 from fundraiser.payments.client import as_dict
 from fundraiser.payments.events import id_of
 from fundraiser.service.app import create_app
@@ -170,7 +169,10 @@ def test_money_for_a_pledge_already_over_is_recorded_once_and_reported(
     stripe.v1.payment_intents.confirm(intent_of(body))
     # A cancel that never reached Stripe (the ledger's own call, as before forms were closed).
     ledger = open_ledger(sqlite_cli.db_url)
-    pledges_mod.cancel(ledger, body["pledge_id"], "cancelled by an organizer")
+    with ledger.write() as tx:
+        pledges.transition(
+            tx, body["pledge_id"], pledges.Status.CANCELLED, reason="cancelled by an organizer"
+        )
     paid = as_dict(stripe.v1.payment_intents.retrieve(intent_of(body)))
     with caplog.at_level(logging.WARNING):
         for n in (1, 2):  # two deliveries of the news, as distinct events
@@ -180,7 +182,11 @@ def test_money_for_a_pledge_already_over_is_recorded_once_and_reported(
     assert listed(sqlite_cli)[body["pledge_id"]]["status"] == "cancelled"
     with ledger.read() as conn:
         found = (
-            conn.execute(sa.select(journal.c.data).where(journal.c.action == "payment.orphaned"))
+            conn.execute(
+                sa.select(schema.journal.c.data).where(
+                    schema.journal.c.action == "payment.orphaned"
+                )
+            )
             .scalars()
             .all()
         )
@@ -210,7 +216,9 @@ def test_money_for_a_pledge_already_over_is_recorded_once_and_reported(
     with ledger.read() as conn:
         actions = (
             conn.execute(
-                sa.select(journal.c.action).where(journal.c.action.like("payment.orphan%"))
+                sa.select(schema.journal.c.action).where(
+                    schema.journal.c.action.like("payment.orphan%")
+                )
             )
             .scalars()
             .all()
@@ -244,18 +252,18 @@ def saved_card_customer(env: dict[str, str], sqlite_cli: Cli, pledge_id: int) ->
 
 def card_of(sqlite_cli: Cli, pledge_id: int) -> str | None:
     """The saved card's id the ledger holds for a pledge."""
-    return _stripe_id(sqlite_cli, pledge_id, pledges_table.c.stripe_payment_method)
+    return _stripe_id(sqlite_cli, pledge_id, schema.pledges.c.stripe_payment_method)
 
 
 def customer_of(sqlite_cli: Cli, pledge_id: int) -> str | None:
     """The Stripe customer's id the ledger holds for a pledge."""
-    return _stripe_id(sqlite_cli, pledge_id, pledges_table.c.stripe_customer)
+    return _stripe_id(sqlite_cli, pledge_id, schema.pledges.c.stripe_customer)
 
 
 def _stripe_id(sqlite_cli: Cli, pledge_id: int, column: sa.Column[str]) -> str | None:
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.read() as conn:
-        found = conn.execute(sa.select(column).where(pledges_table.c.id == pledge_id)).scalar()
+        found = conn.execute(sa.select(column).where(schema.pledges.c.id == pledge_id)).scalar()
     ledger.dispose()
     return found
 
@@ -331,6 +339,6 @@ def test_a_customer_already_deleted_at_stripe_is_forgotten_without_an_error(
     assert customer_of(sqlite_cli, body["pledge_id"]) is None
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.read() as conn:
-        actions = conn.execute(sa.select(journal.c.action)).scalars().all()
+        actions = conn.execute(sa.select(schema.journal.c.action)).scalars().all()
     ledger.dispose()
     assert actions.count("pledge.customer_removed") == 1

@@ -49,7 +49,13 @@ def test_init_writes_a_campaign_that_passes_check(tmp_path: Path) -> None:
     campaign = target / "campaign.toml"
     check = runner.invoke(main, ["--campaign", str(campaign), "check", "--json"], env=env)
     assert check.exit_code == 0, check.output
-    assert json.loads(check.output) == {"ok": True, "problems": []}
+    report = json.loads(check.stdout)
+    assert report["ok"] is True and report["problems"] == []
+    # What --yes cannot know is left empty, and `check` says so without failing.
+    assert [w["where"] for w in report["warnings"]] == [
+        "campaign.toml: coop.registration_number",
+        "campaign.toml: coop.contact_email",
+    ]
     status = runner.invoke(main, ["--campaign", str(campaign), "status", "--json"], env=env)
     figures = json.loads(status.output)
     assert figures["pledged"] == 0 and figures["state"] == "open"
@@ -64,31 +70,40 @@ def test_init_writes_a_campaign_that_passes_check(tmp_path: Path) -> None:
 
 
 def test_init_asks_questions_with_defaults(tmp_path: Path) -> None:
-    answers = (
-        "\n".join(
-            [
-                "Hill Farm Co-op",
-                "EUR",
-                "50000",
-                "25.00",
-                "2",
-                "400",
-                "keep-it-all",
-                "2027-06-30T18:00:00+02:00",
-            ]
-        )
-        + "\n"
-    )
+    answers = [
+        "Hill Farm Co-op",  # name
+        "FR",  # country
+        "scop",  # legal form
+        "",  # registration number: not yet
+        "bonjour@hillfarm.example",  # contact email
+        "",  # website: none yet
+        "",  # time zone: the country's
+        "",  # language: the country's
+        "",  # currency: the country's
+        "50000",  # goal
+        "25.00",  # price
+        "2",  # minimum shares
+        "400",  # maximum shares
+        "",  # opens: now
+        "2027-06-30 18:00",  # deadline, in the co-op's time zone
+        "keep-it-all",  # mode
+    ]
     result = CliRunner().invoke(
         main,
         ["init", str(tmp_path / "farm")],
-        input=answers,
+        input="\n".join(answers) + "\n",
         env={"FUNDRAISER_NOW": "2027-01-01T10:00:00+00:00"},
     )
     assert result.exit_code == 0, result.output
     text = (tmp_path / "farm" / "campaign.toml").read_text()
     assert 'currency = "EUR"' in text and 'goal = "50000.00"' in text
     assert 'mode = "keep-it-all"' in text and "min_shares = 2" in text
+    assert 'timezone = "Europe/Paris"' in text and 'language = "fr"' in text
+    assert 'legal_form = "société coopérative et participative (SCOP)"' in text
+    assert 'contact_email = "bonjour@hillfarm.example"' in text
+    # Local times: the opening to the hour, the deadline as typed, both in Paris time.
+    assert "opens = 2027-01-01T11:00:00+01:00" in text
+    assert "deadline = 2027-06-30T18:00:00+02:00" in text
 
 
 @pytest.mark.parametrize(
@@ -96,9 +111,11 @@ def test_init_asks_questions_with_defaults(tmp_path: Path) -> None:
     [
         (["--currency", "XYZ"], "unknown currency"),
         (["--goal", "12.345"], "too many decimals"),
-        (["--deadline", "2027-03-01T10:00:00"], "no time zone"),
+        (["--deadline", "2027-03-01"], "no time of day"),
+        (["--deadline", "next friday"], "is not a date and time"),
         (["--deadline", "2020-01-01T10:00:00+00:00"], "not in the future"),
-        (["--min-shares", "10", "--max-shares", "5"], "min_shares"),
+        (["--opens", "2027-04-01 09:00", "--deadline", "2027-03-01 09:00"], "not after --opens"),
+        (["--min-shares", "10", "--max-shares", "5"], "--min-shares (10) is more than"),
     ],
 )
 def test_init_refuses_bad_answers(tmp_path: Path, args: list[str], message: str) -> None:

@@ -205,7 +205,7 @@ def test_duplicate_reference_is_refused(cli: Cli) -> None:
 def test_an_abandoned_card_form_is_not_a_backer(cli: Cli) -> None:
     from fundraiser.ledger import open_ledger
     from fundraiser.money import Money
-    from fundraiser.pledges import NewPledge, Status, create, transition
+    from fundraiser.pledges import NewPledge, Source, Status, create, transition
 
     add(cli, amount="100.00")  # an offline promise counts while pending
     ledger = open_ledger(cli.db_url)
@@ -218,7 +218,7 @@ def test_an_abandoned_card_form_is_not_a_backer(cli: Cli) -> None:
                 address="x",
                 amount=Money(20000, "GBP"),
                 round="crowd",
-                source="online",
+                source=Source.ONLINE,
                 tier="neighbour",
                 shares=4,
             ),

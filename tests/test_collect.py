@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from fundraiser.ledger import open_ledger, outbox, pledges
+from fundraiser.ledger import open_ledger, schema
 from fundraiser.stripekeys import ledger_keys
 from tests import stripe_fixtures
 from tests.conftest import Cli
@@ -94,7 +94,9 @@ def test_collect_charges_marks_failures_and_mails_fix_links(
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.read() as conn:
         mails = conn.execute(
-            sa.select(outbox.c.pledge_id, outbox.c.data).where(outbox.c.kind == "payment_failed")
+            sa.select(schema.outbox.c.pledge_id, schema.outbox.c.data).where(
+                schema.outbox.c.kind == "payment_failed"
+            )
         ).all()
     assert sorted(m.pledge_id for m in mails) == ids[2:]
     fix_url = json.loads(mails[0].data)["fix_url"]
@@ -140,7 +142,7 @@ def test_goal_missed_releases_everyone_and_charges_nothing(
     assert localstripe.succeeded_charges() == []
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.read() as conn:
-        kinds = conn.execute(sa.select(outbox.c.kind)).scalars().all()
+        kinds = conn.execute(sa.select(schema.outbox.c.kind)).scalars().all()
     assert "campaign_failed" in kinds
 
 
@@ -152,9 +154,11 @@ def test_a_charge_made_before_a_crash_is_found_not_repeated(
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.write() as tx:
         tx.execute(
-            pledges.update().where(pledges.c.id == pid).values(status="processing", attempts=1)
+            schema.pledges.update()
+            .where(schema.pledges.c.id == pid)
+            .values(status="processing", attempts=1)
         )
-        row = tx.execute(pledges.select().where(pledges.c.id == pid)).one()
+        row = tx.execute(schema.pledges.select().where(schema.pledges.c.id == pid)).one()
     keys = ledger_keys(ledger)
     sdk(stripe_env).v1.payment_intents.create(
         params={

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from fundraiser.config import Mode, ScaleBack, check_campaign, load_campaign
+from fundraiser.config import (
+    Mode,
+    Review,
+    ScaleBack,
+    check_campaign,
+    load_campaign,
+    review_campaign,
+)
 from fundraiser.errors import ConfigError, Problem
 from fundraiser.money import Money
 
@@ -81,7 +88,13 @@ def test_example_loads() -> None:
     campaign = load_campaign(ROOT / "campaign.toml")
     assert campaign.path == (ROOT / "campaign.toml").resolve()
     assert campaign.coop.name == "Hearth Social Co-operative"
-    assert campaign.coop.legal_form == "Co-operative society"
+    assert campaign.coop.legal_form == "co-operative society"
+    assert campaign.coop.jurisdiction == (
+        "England and Wales under the Co-operative and Community Benefit Societies Act 2014"
+    )
+    assert campaign.coop.country == "GB-ENG"
+    assert campaign.coop.language == "en-GB"
+    assert campaign.coop.registration_authority == "Financial Conduct Authority"
     assert campaign.coop.registration_number is None  # "" means not yet registered
     assert campaign.coop.certificates is True
     assert campaign.currency == "GBP"
@@ -278,6 +291,69 @@ BAD = [
         "empty",
         id="blank-coop-name",
     ),
+    pytest.param(
+        edit('name = "Hearth Social Co-operative"', 'name = "Hearth\\nStatus: draft"'),
+        "coop.name",
+        "line break",
+        id="coop-name-on-two-lines",
+    ),
+    pytest.param(
+        edit('legal_form = "co-operative society"', f'legal_form = "{"x" * 201}"'),
+        "coop.legal_form",
+        "201 characters long",
+        id="oversized-legal-form",
+    ),
+    pytest.param(
+        edit('country = "GB-ENG"', 'country = "XX"'),
+        "coop.country",
+        "'XX' is not a country code",
+        id="unknown-country",
+    ),
+    pytest.param(
+        edit('country = "GB-ENG"', 'country = "England"'),
+        "coop.country",
+        "not a country code",
+        id="country-by-name",
+    ),
+    pytest.param(
+        edit('language = "en-GB"', 'language = "english"'),
+        "coop.language",
+        "'english' is not a language Babel knows",
+        id="unknown-language",
+    ),
+    pytest.param(
+        edit('language = "en-GB"', 'language = "en_GB"'),
+        "coop.language",
+        "underscore",
+        id="language-with-underscore",
+    ),
+    pytest.param(
+        edit('website = "https://hearth.example"', 'website = "hearth.example"'),
+        "coop.website",
+        "not a web address",
+        id="website-without-scheme",
+    ),
+    pytest.param(
+        edit('website = "https://hearth.example"', 'website = "javascript:alert(1)"'),
+        "coop.website",
+        "not a web address",
+        id="website-script",
+    ),
+    pytest.param(
+        edit('contact_email = "members@hearth.example"', 'contact_email = "members at hearth"'),
+        "coop.contact_email",
+        "not an email address",
+        id="contact-email-not-an-address",
+    ),
+    pytest.param(
+        edit(
+            'contact_email = "members@hearth.example"',
+            'contact_email = "Hearth <members@hearth.example>"',
+        ),
+        "coop.contact_email",
+        "not an email address",
+        id="contact-email-with-a-name",
+    ),
     # Regression: a table that is present but empty used to give no problems at
     # all, so `check` passed it and every other command failed with "0 problem(s)".
     pytest.param(
@@ -302,6 +378,112 @@ BAD = [
         id="empty-rounds-table",
     ),
 ]
+
+
+# -- misspelt keys: an error with the nearest key, never a setting silently dropped --------
+
+MISSPELT = [
+    pytest.param(
+        edit("certificates = true", "certificate = false"),
+        "coop.certificate",
+        "certificates",
+        id="certificate",
+    ),
+    pytest.param(
+        edit('contact_email = "members', 'contact_emial = "members'),
+        "coop.contact_emial",
+        "contact_email",
+        id="contact_emial",
+    ),
+    pytest.param(
+        edit('offer_maximum = "400000.00"', 'offer_maximun = "400000.00"'),
+        "campaign.offer_maximun",
+        "offer_maximum",
+        id="offer_maximun",
+    ),
+    pytest.param(
+        edit('timezone = "Europe/London"', 'Timezone = "Europe/London"'),
+        "campaign.Timezone",
+        "timezone",
+        id="capitalised-timezone",
+    ),
+    pytest.param(edit("[campaign]\n", "[campain]\n"), "campain", "campaign", id="unknown-table"),
+    pytest.param(edit("limit = 1000", "limt = 1000"), "tiers[3].limt", "limit", id="tier-limt"),
+    pytest.param(
+        edit('name = "Crowd round"', 'nmae = "Crowd round"'),
+        "rounds.crowd.nmae",
+        "name",
+        id="round-nmae",
+    ),
+    pytest.param(
+        edit("[rounds.seed]\n", "[rounds.sead]\n"), "rounds.sead", "seed", id="round-sead"
+    ),
+    pytest.param(
+        edit('account_name = "Hearth', 'acount_name = "Hearth'),
+        "bank.acount_name",
+        "account_name",
+        id="bank-acount_name",
+    ),
+    pytest.param(
+        edit('scale_back = "small-first"', 'scaleback = "small-first"'),
+        "shares.scaleback",
+        "scale_back",
+        id="shares-scaleback",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "key", "meant"), MISSPELT)
+def test_misspelt_key_is_refused_with_the_key_it_meant(
+    tmp_path: Path, change: Callable[[str], str], key: str, meant: str
+) -> None:
+    problems = assert_refused(write(tmp_path, change(EXAMPLE)), [key])
+    (problem,) = [p for p in problems if p.where == f"campaign.toml: {key}"]
+    assert problem.message in ("is not a known setting", "is not a known round")
+    assert problem.fix == f"did you mean `{meant}`?"
+
+
+def test_a_misspelt_offer_maximum_no_longer_lifts_the_cap(tmp_path: Path) -> None:
+    # Before: `offer_maximun` was ignored and the campaign loaded without a cap.
+    path = write(tmp_path, EXAMPLE.replace("offer_maximum =", "offer_maximun ="))
+    with pytest.raises(ConfigError) as info:
+        load_campaign(path)
+    assert "campaign.offer_maximun" in str(info.value)
+    assert "did you mean `offer_maximum`?" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "listed"),
+    [
+        (edit("[coop]\n", 'colour = "red"\n\n[coop]\n'), "colour", "coop, campaign, shares"),
+        (edit("[bank]\n", '[bank]\niban = "GB00"\n'), "bank.iban", "account_name, details"),
+        (
+            edit("limit = 50", 'limit = 50\nperks = "a mug"'),
+            "tiers[4].perks",
+            "id, name, shares, description, limit",
+        ),
+        (
+            edit("[rounds.crowd]\n", "[rounds.crowd]\nvisible = true\n"),
+            "rounds.crowd.visible",
+            "name, opens, closes",
+        ),
+        (edit("[rounds.seed]\n", "[rounds.bonus]\n"), "rounds.bonus", "seed, crowd"),
+    ],
+    ids=["top-level", "bank", "tier", "round-key", "round"],
+)
+def test_unknown_key_with_nothing_near_lists_what_the_table_takes(
+    tmp_path: Path, change: Callable[[str], str], key: str, listed: str
+) -> None:
+    problems = assert_refused(write(tmp_path, change(EXAMPLE)), [key])
+    (problem,) = [p for p in problems if p.where == f"campaign.toml: {key}"]
+    assert problem.fix.startswith("remove it; ") and listed in problem.fix
+
+
+def test_every_known_key_of_the_example_is_read() -> None:
+    """The schema is what the loader asks for: the example uses every key and passes."""
+    assert check_campaign(ROOT / "campaign.toml") == []
+    for key in ("country", "language", "registration_authority", "offer_maximum", "limit"):
+        assert f"\n{key} = " in EXAMPLE
 
 
 @pytest.mark.parametrize(("change", "key", "message"), BAD)
@@ -349,6 +531,13 @@ MANY = [
     edit("min_shares = 1", "min_shares = 300"),
     edit('id = "neighbour"', 'id = "member"'),
     edit("[coop]\n", 'colour = "red"\n\n[coop]\n'),
+    # The misspellings issue 13 found, and more, all in the same file.
+    edit("certificates = true", "certificate = false"),
+    edit('contact_email = "members', 'contact_emial = "members'),
+    edit('offer_maximum = "400000.00"', 'offer_maximun = "400000.00"'),
+    edit("limit = 1000", "limt = 1000"),
+    edit('name = "Crowd round"', 'nmae = "Crowd round"'),
+    edit('account_name = "Hearth', 'acount_name = "Hearth'),
 ]
 MANY_KEYS = [
     "campaign.goal",
@@ -357,6 +546,12 @@ MANY_KEYS = [
     "shares.min_shares",
     "tiers[2].id",
     "colour",
+    "coop.certificate",
+    "coop.contact_emial",
+    "campaign.offer_maximun",
+    "tiers[3].limt",
+    "rounds.crowd.nmae",
+    "bank.acount_name",
 ]
 
 
@@ -387,7 +582,10 @@ def test_cli_check_ok(sqlite_cli: Cli) -> None:
 def test_cli_check_json_ok(sqlite_cli: Cli) -> None:
     result = sqlite_cli("check", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"ok": True, "problems": []}
+    data = json.loads(result.stdout)
+    assert data["ok"] is True and data["problems"] == []
+    # The example is not registered yet: a warning, not a problem.
+    assert [w["where"] for w in data["warnings"]] == ["campaign.toml: coop.registration_number"]
 
 
 def test_cli_check_lists_every_problem(sqlite_cli: Cli) -> None:
@@ -401,6 +599,8 @@ def test_cli_check_lists_every_problem(sqlite_cli: Cli) -> None:
         assert str(problem) in result.stderr
     for key in MANY_KEYS:
         assert f"campaign.toml: {key}" in result.stderr
+    for meant in ("certificates", "contact_email", "offer_maximum", "limit", "name"):
+        assert f"did you mean `{meant}`?" in result.stderr
 
 
 def test_cli_check_json_problems(sqlite_cli: Cli) -> None:
@@ -463,3 +663,68 @@ def test_cli_status_with_missing_campaign(sqlite_cli: Cli) -> None:
     assert result.exit_code == 2, result.output
     assert "campaign.toml: (file): not found" in result.stderr
     assert "Traceback" not in result.output
+
+
+# -- warnings: what a co-op can campaign without, and where each gap shows ----------------
+
+NO_CONTACT = edit('contact_email = "members@hearth.example"\n', "")
+REGISTERED = edit('registration_number = ""', 'registration_number = "RS008765"')
+
+
+def test_the_example_warns_only_that_it_is_not_registered_yet() -> None:
+    review = review_campaign(ROOT / "campaign.toml")
+    assert review.problems == []
+    (warning,) = review.warnings
+    assert warning.where == "campaign.toml: coop.registration_number"
+    for place in ("every page", "share certificate", "share offer page", "mails"):
+        assert place in warning.message
+    assert warning.fix == (
+        "fill it in once the co-op is registered with the Financial Conduct Authority"
+    )
+
+
+def test_no_warnings_once_registered_and_reachable(tmp_path: Path) -> None:
+    assert review_campaign(write(tmp_path, REGISTERED(EXAMPLE))) == Review([], [])
+
+
+def test_cli_check_warns_and_still_passes(sqlite_cli: Cli) -> None:
+    sqlite_cli.campaign.write_text(NO_CONTACT(EXAMPLE), encoding="utf-8")
+    result = sqlite_cli("check")
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.stdout
+    assert "2 warning(s)" in result.stderr
+    assert "campaign.toml: coop.registration_number: is empty" in result.stderr
+    assert "campaign.toml: coop.contact_email: is empty" in result.stderr
+    for place in ("site's footer", "pledge page", "MAIL_FROM"):
+        assert place in result.stderr
+    data = json.loads(sqlite_cli("check", "--json").stdout)
+    assert data["ok"] is True and data["problems"] == []
+    assert [w["where"] for w in data["warnings"]] == [
+        "campaign.toml: coop.registration_number",
+        "campaign.toml: coop.contact_email",
+    ]
+    assert all(w["message"] and w["fix"] for w in data["warnings"])
+
+
+def test_warnings_are_listed_beside_problems(sqlite_cli: Cli) -> None:
+    broken = edit('goal = "250000.00"', 'goal = "-5"')(NO_CONTACT(REGISTERED(EXAMPLE)))
+    sqlite_cli.campaign.write_text(broken, encoding="utf-8")
+    result = sqlite_cli("check", "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert [p["where"] for p in data["problems"]] == ["campaign.toml: campaign.goal"]
+    assert [w["where"] for w in data["warnings"]] == ["campaign.toml: coop.contact_email"]
+    human = sqlite_cli("check")
+    assert "1 problem(s)" in human.stderr and "1 warning(s)" in human.stderr
+
+
+@pytest.mark.parametrize(
+    ("country", "language"),
+    [('country = "FR"', "fr"), ('country = "DE"', "de"), ('country = "GB-SCT"', "en"), ("", "en")],
+)
+def test_the_language_defaults_to_the_countrys(tmp_path: Path, country: str, language: str) -> None:
+    text = edit('language = "en-GB"\n', "")(EXAMPLE)
+    text = edit('country = "GB-ENG"', country)(text)
+    coop = load_campaign(write(tmp_path, text)).coop
+    assert coop.language == language
+    assert coop.country == (country.split('"')[1] if country else None)

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
+import stat
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from fundraiser.errors import LedgerError
-from fundraiser.ledger import (
-    LATEST,
-    V3_PLEDGE_COLUMNS,
-    journal,
-    open_ledger,
-    outbox,
-    register_flags,
-    schema_version,
-    state,
-    stripe_events,
-)
+from fundraiser.ledger import open_ledger, schema
+from fundraiser.ledger.migrations import LATEST, V3_PLEDGE_COLUMNS
 from fundraiser.money import Money
 from fundraiser.pledges import NewPledge, create
 
@@ -80,7 +73,9 @@ def test_verify_reports_the_first_edited_entry(db_url: str, column: str, value: 
         with ledger.write() as tx:
             create(tx, _pledge(n))
     with ledger.engine.begin() as conn:
-        conn.execute(journal.update().where(journal.c.seq == 3).values({column: value}))
+        conn.execute(
+            schema.journal.update().where(schema.journal.c.seq == 3).values({column: value})
+        )
     report = ledger.verify()
     assert not report.ok
     assert report.broken_at == 3
@@ -93,7 +88,7 @@ def test_verify_reports_a_deleted_entry(db_url: str) -> None:
         with ledger.write() as tx:
             create(tx, _pledge(n))
     with ledger.engine.begin() as conn:
-        conn.execute(journal.delete().where(journal.c.seq == 2))
+        conn.execute(schema.journal.delete().where(schema.journal.c.seq == 2))
     report = ledger.verify()
     assert report.broken_at == 3 and "missing" in report.reason
     ledger.dispose()
@@ -105,13 +100,13 @@ def test_migrates_forward_from_version_1(db_url: str) -> None:
         create(tx, _pledge(1))
     # Make it look like a ledger written by schema version 1.
     with ledger.engine.begin() as conn:
-        for table in (stripe_events, outbox, state, register_flags):
+        for table in (schema.stripe_events, schema.outbox, schema.state, schema.register_flags):
             table.drop(conn)
         conn.execute(sa.text("DROP INDEX ix_pledges_stripe_charge"))
         for column in V3_PLEDGE_COLUMNS:
             conn.execute(sa.text(f"ALTER TABLE pledges DROP COLUMN {column.name}"))
-        conn.execute(schema_version.delete())
-        conn.execute(schema_version.insert().values(version=1, applied_at="earlier"))
+        conn.execute(schema.schema_version.delete())
+        conn.execute(schema.schema_version.insert().values(version=1, applied_at="earlier"))
     ledger.dispose()
     again = open_ledger(db_url)
     assert again.version() == LATEST
@@ -121,7 +116,9 @@ def test_migrates_forward_from_version_1(db_url: str) -> None:
         columns = {c["name"] for c in sa.inspect(conn).get_columns("pledges")}
         assert {"stripe_charge", "failure_code", "fix_until"} <= columns
         assert conn.execute(sa.text("SELECT count(*) FROM pledges")).scalar() == 1
-        actions = conn.execute(sa.select(journal.c.action).order_by(journal.c.seq)).scalars()
+        actions = conn.execute(
+            sa.select(schema.journal.c.action).order_by(schema.journal.c.seq)
+        ).scalars()
         assert list(actions)[-1] == "ledger.migrate"
     assert again.verify().ok
     again.dispose()
@@ -130,7 +127,7 @@ def test_migrates_forward_from_version_1(db_url: str) -> None:
 def test_refuses_a_ledger_newer_than_the_code(db_url: str) -> None:
     ledger = open_ledger(db_url)
     with ledger.engine.begin() as conn:
-        conn.execute(schema_version.insert().values(version=LATEST + 1, applied_at="later"))
+        conn.execute(schema.schema_version.insert().values(version=LATEST + 1, applied_at="later"))
     ledger.dispose()
     with pytest.raises(LedgerError, match="upgrade fundraiser"):
         open_ledger(db_url)
@@ -150,7 +147,7 @@ def test_journal_holds_no_personal_data(db_url: str) -> None:
             ),
         )
     with ledger.read() as conn:
-        text = json.dumps([list(r) for r in conn.execute(sa.select(journal))])
+        text = json.dumps([list(r) for r in conn.execute(sa.select(schema.journal))])
     assert "MARKER" not in text and "marker@" not in text
     ledger.dispose()
 
@@ -175,7 +172,7 @@ def test_cli_verify_reports_ok_and_broken(cli: object) -> None:
     assert json.loads(result.output)["ok"] is True
     ledger = open_ledger(cli.db_url)
     with ledger.engine.begin() as conn:
-        conn.execute(journal.update().where(journal.c.seq == 2).values(data="{}"))
+        conn.execute(schema.journal.update().where(schema.journal.c.seq == 2).values(data="{}"))
     ledger.dispose()
     result = cli("ledger", "verify", "--json")
     assert result.exit_code == 1
@@ -183,3 +180,42 @@ def test_cli_verify_reports_ok_and_broken(cli: object) -> None:
     assert report["ok"] is False and report["broken_at"] == 2
     plain = cli("ledger", "verify")
     assert plain.exit_code == 1 and "BROKEN at entry 2" in plain.output
+
+
+def test_a_named_ledger_that_does_not_exist_is_refused_and_nothing_is_made(
+    campaign_dir: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from fundraiser.cli import main
+
+    missing = campaign_dir / "no" / "such" / "dir" / "x.sqlite"
+    result = CliRunner().invoke(
+        main,
+        [
+            "--campaign",
+            str(campaign_dir / "campaign.toml"),
+            "--db",
+            f"sqlite:///{missing}",
+            "status",
+        ],
+    )
+    assert result.exit_code == 2
+    assert f"names {missing}, and there is no ledger there" in result.output
+    assert "Traceback" not in result.output
+    assert not (campaign_dir / "no").exists()
+    assert not (campaign_dir / "var").exists()
+
+
+def test_the_default_ledger_is_made_on_first_use_readable_by_its_owner_only(
+    campaign_dir: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from fundraiser.cli import main
+
+    result = CliRunner().invoke(main, ["--campaign", str(campaign_dir / "campaign.toml"), "status"])
+    assert result.exit_code == 0, result.output
+    ledger = campaign_dir / "var" / "ledger.sqlite"
+    assert stat.S_IMODE(ledger.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ledger.parent.stat().st_mode) == 0o700

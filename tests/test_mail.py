@@ -233,8 +233,10 @@ def test_every_kind_of_message_renders(sqlite_cli: Cli) -> None:
     }
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.write() as tx:
-        # The shapes are the card payments': the pledge as if made online.
-        tx.execute(sa.text("UPDATE pledges SET source = 'online' WHERE id = 1"))
+        # The shapes are the card payments': the pledge as if made online, card saved.
+        tx.execute(
+            sa.text("UPDATE pledges SET source = 'online', status = 'authorized' WHERE id = 1")
+        )
         for kind, data in kinds.items():
             outbox_mod.queue(
                 tx, kind, f"test-{kind.value}", to_email="ada@example.org", to_name="Ada",

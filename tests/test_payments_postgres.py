@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from fundraiser.ledger import open_ledger, outbox, pledges, stripe_events
+from fundraiser.ledger import open_ledger, schema
 from fundraiser.payments.client import as_dict
 from fundraiser.service.app import create_app
 from tests import stripe_fixtures
@@ -61,9 +61,9 @@ def test_pledge_webhook_twice_collect_and_refund_on_postgres(
     assert (refund["refunded"], refund["status"]) == (5000, "paid")
     ledger = open_ledger(pg_url)
     with ledger.read() as conn:
-        row = conn.execute(pledges.select()).one()
-        stored = conn.execute(sa.select(sa.func.count()).select_from(stripe_events)).scalar()
-        mails = sorted(conn.execute(sa.select(outbox.c.kind)).scalars().all())
+        row = conn.execute(schema.pledges.select()).one()
+        stored = conn.execute(sa.select(sa.func.count()).select_from(schema.stripe_events)).scalar()
+        mails = sorted(conn.execute(sa.select(schema.outbox.c.kind)).scalars().all())
     assert (row.status, row.paid_amount, row.refunded_amount) == ("paid", 20000, 5000)
     assert stored == 1 and mails == ["pledge_received", "refund_sent"]
     assert ledger.verify().ok

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
-from fundraiser.ledger import open_ledger, outbox
+from fundraiser.ledger import open_ledger, schema
 from fundraiser.service.app import create_app
 from fundraiser.service.settings import Settings
 from tests import stripe_fixtures
@@ -238,8 +238,9 @@ def fix_link(db_url: str, pledge_id: int) -> str:
         with ledger.read() as conn:
             [data] = (
                 conn.execute(
-                    sa.select(outbox.c.data).where(
-                        outbox.c.kind == "payment_failed", outbox.c.pledge_id == pledge_id
+                    sa.select(schema.outbox.c.data).where(
+                        schema.outbox.c.kind == "payment_failed",
+                        schema.outbox.c.pledge_id == pledge_id,
                     )
                 )
                 .scalars()

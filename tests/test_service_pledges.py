@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import stripe
 
-from fundraiser.ledger import open_ledger, pledges
+from fundraiser.ledger import open_ledger, schema
 from fundraiser.service.app import create_app
 from tests import stripe_fixtures
 from tests.conftest import Cli
@@ -67,9 +67,11 @@ def test_pledge_save_card_confirm_and_view(service: TestClient, stripe_env: dict
     assert again.json()["client_secret"] == body["client_secret"]
     # Not confirmed by the browser yet: the service asks Stripe, which says not yet.
     pid = body["pledge_id"]
-    assert service.post(f"/api/pledges/{pid}/confirm").json()["status"] == "pending"
+    not_yet = service.post(f"/api/pledges/{pid}/confirm").json()
+    assert not_yet["status"] == "pending" and not_yet["secured"] is False
     save_card(stripe_env, body["client_secret"])
-    assert service.post(f"/api/pledges/{pid}/confirm").json()["status"] == "authorized"
+    saved = service.post(f"/api/pledges/{pid}/confirm").json()
+    assert saved["status"] == "authorized" and saved["secured"] is True
     token = body["manage_url"].rsplit("/", 1)[1]
     view = service.get(f"/api/manage/{token}").json()
     assert view["status"] == "authorized" and view["can_cancel"] is True
@@ -160,7 +162,9 @@ def test_cancel_before_paid_but_never_after(
     assert service.post(f"/api/manage/{token}/cancel").status_code in (403, 409)
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.read() as conn:
-        row = conn.execute(pledges.select().where(pledges.c.id == second["pledge_id"])).one()
+        row = conn.execute(
+            schema.pledges.select().where(schema.pledges.c.id == second["pledge_id"])
+        ).one()
     assert row.status == "paid"
 
 

@@ -20,16 +20,7 @@ import sqlalchemy as sa
 import stripe
 
 from fundraiser.errors import WebhookRejected
-from fundraiser.ledger import (
-    Ledger,
-    members,
-    open_ledger,
-    outbox,
-    pledges,
-    register_entries,
-    register_flags,
-    stripe_events,
-)
+from fundraiser.ledger import Ledger, open_ledger, schema
 from fundraiser.payments.client import as_dict
 from fundraiser.payments.events import Context
 from fundraiser.payments.webhooks import receive, signature_header
@@ -76,7 +67,9 @@ def count_events(url: str) -> int:
     ledger = open_ledger(url)
     try:
         with ledger.read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(stripe_events)).scalar())
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(schema.stripe_events)).scalar()
+            )
     finally:
         ledger.dispose()
 
@@ -125,8 +118,8 @@ def test_same_webhook_twice_is_applied_once(
     assert count_events(sqlite_url) == 1
     ledger = open_ledger(sqlite_url)
     with ledger.read() as conn:
-        row = conn.execute(pledges.select()).one()
-        mails = conn.execute(sa.select(outbox.c.kind)).scalars().all()
+        row = conn.execute(schema.pledges.select()).one()
+        mails = conn.execute(sa.select(schema.outbox.c.kind)).scalars().all()
     assert row.status == "authorized" and row.stripe_payment_method
     assert mails == ["pledge_received"]
 
@@ -151,18 +144,20 @@ def _snapshot(url: str) -> dict[str, Any]:
                     r.fix_until is not None,
                     r.attempts,
                 )
-                for r in conn.execute(pledges.select().order_by(pledges.c.id))
+                for r in conn.execute(schema.pledges.select().order_by(schema.pledges.c.id))
             ]
-            events = sorted(conn.execute(sa.select(stripe_events.c.id)).scalars())
+            events = sorted(conn.execute(sa.select(schema.stripe_events.c.id)).scalars())
             flags = sorted(
                 (f.entry_id, f.pledge_id, f.reason, f.resolved_at is not None)
-                for f in conn.execute(register_flags.select())
+                for f in conn.execute(schema.register_flags.select())
             )
             # A failure superseded by a later success may or may not have been
             # mailed, depending on which arrived first: the state is what must agree.
             mails = sorted(
                 conn.execute(
-                    sa.select(outbox.c.dedupe_key).where(outbox.c.kind != "payment_failed")
+                    sa.select(schema.outbox.c.dedupe_key).where(
+                        schema.outbox.c.kind != "payment_failed"
+                    )
                 ).scalars()
             )
         return {"pledges": rows, "events": events, "flags": flags, "mails": mails}
@@ -220,7 +215,7 @@ def test_shuffled_duplicated_stream_matches_in_order(
     ns = ledger_keys(ledger).namespace
     with ledger.write() as tx:  # shares issued from pledge 2, to see them flagged
         tx.execute(
-            members.insert().values(
+            schema.members.insert().values(
                 number=1,
                 person_key="backer2@example.org",
                 name="B",
@@ -230,7 +225,7 @@ def test_shuffled_duplicated_stream_matches_in_order(
             )
         )
         tx.execute(
-            register_entries.insert().values(
+            schema.register_entries.insert().values(
                 member_number=1,
                 kind="issue",
                 shares=4,
@@ -272,7 +267,7 @@ def test_shuffled_duplicated_stream_matches_in_order(
         seti = body["client_secret"].split("_secret_")[0]
         synth("setup_intent.succeeded", as_dict(client.v1.setup_intents.retrieve(seti)))
     with open_ledger(sqlite_url).read() as conn:
-        rows = {r.id: r for r in conn.execute(pledges.select())}
+        rows = {r.id: r for r in conn.execute(schema.pledges.select())}
     ids = [b["pledge_id"] for b in made]
     # Charges: three succeed, one fails then succeeds on a fixed card, one fails for good.
     for pid, pm in zip(ids, ["pm_card_visa"] * 3 + cards[3:], strict=True):

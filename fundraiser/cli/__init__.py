@@ -31,7 +31,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "stripe": ("payments",),
     "site": ("site",),
     "update": ("site",),
+    "theme": ("site",),
     "demo": ("demo",),
+    "preflight": ("preflight",),
+    "backup": ("preflight",),
 }
 _loaded: set[str] = set()
 

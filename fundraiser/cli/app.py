@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from fundraiser.config import Campaign, load_campaign
 from fundraiser.errors import FundraiserError, ProblemsError
 from fundraiser.ledger import Ledger, open_ledger, stamp
+from fundraiser.ledger.engine import sqlite_path
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -76,7 +77,19 @@ class App:
 
     @property
     def database_url(self) -> str:
-        return self.db_url or self.campaign.default_database_url()
+        """The ledger's URL. Only the default ledger beside campaign.toml is made on
+        first use: a named one that does not exist is a mistyped path, refused."""
+        default = self.campaign.default_database_url()
+        if self.db_url is None:
+            return default
+        path, usual = sqlite_path(self.db_url), sqlite_path(default)
+        if path is not None and not path.exists() and path.resolve() != (usual or path).resolve():
+            raise FundraiserUsageError(
+                f"--db (or DATABASE_URL) names {path}, and there is no ledger there: check "
+                f"the path. A new ledger is made only at {usual} beside campaign.toml "
+                "(leave out --db), or by `fundraiser init`"
+            )
+        return self.db_url
 
     @property
     def ledger(self) -> Ledger:

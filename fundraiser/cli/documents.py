@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from fundraiser import remainders
 from fundraiser.cli.app import App, pass_app, stderr_is_tty
-from fundraiser.documents import refunds as refunds_mod
 from fundraiser.documents.certificates import Documents
 from fundraiser.documents.mail import Sender, get_row, list_rows
 from fundraiser.documents.smtp import Postman, SendReport, SmtpSettings, requeue
@@ -255,11 +255,11 @@ def refunds() -> None:
 def refunds_list(app: App, as_json: bool, csv_out: Path | None) -> None:
     """Remainders still due: card refunds (Stripe) and bank refunds (with references)."""
     with app.ledger.read() as conn:
-        items = refunds_mod.due(conn)
+        items = remainders.due(conn)
     if csv_out is not None:
         if not csv_out.parent.exists():
             raise click.UsageError(f"--csv: folder {csv_out.parent} does not exist")
-        count = refunds_mod.write_bank_csv(items, csv_out)
+        count = remainders.write_bank_csv(items, csv_out)
         click.echo(f"Wrote {count} bank refund(s) to {csv_out}.", err=True)
     if as_json:
         app.print_json([i.as_json() for i in items])
@@ -269,8 +269,8 @@ def refunds_list(app: App, as_json: bool, csv_out: Path | None) -> None:
         return
     currency = app.campaign.currency
     for method, title in (
-        (refunds_mod.BANK, "Bank transfers to make"),
-        (refunds_mod.CARD, "Card payments: " + refunds_mod.CARD_HINT),
+        (remainders.BANK, "Bank transfers to make"),
+        (remainders.CARD, "Card payments: " + remainders.CARD_HINT),
     ):
         group = [i for i in items if i.method == method]
         if not group:
@@ -294,7 +294,7 @@ def refunds_list(app: App, as_json: bool, csv_out: Path | None) -> None:
                 i.total.format(),
                 ", ".join(sorted({line.reason for line in i.lines})),
                 i.pledge_reference or "",
-                i.transfer_reference if method == refunds_mod.BANK else "",
+                i.transfer_reference if method == remainders.BANK else "",
                 f"on hold: {i.hold}" if i.hold else "",
             )
         app.out.print(table)
@@ -309,7 +309,7 @@ def refunds_list(app: App, as_json: bool, csv_out: Path | None) -> None:
 @pass_app
 def mark_paid(app: App, pledge_id: int, reference: str, dry_run: bool) -> None:
     """Record that a bank refund was paid; queues the "refund sent" mail."""
-    item = refunds_mod.mark_bank_refund(
+    item = remainders.mark_bank_refund(
         app.ledger, pledge_id, reference=reference, now=app.stored_now(), dry_run=dry_run
     )
     verb = "Would record" if dry_run else "Recorded"
@@ -322,19 +322,15 @@ def mark_paid(app: App, pledge_id: int, reference: str, dry_run: bool) -> None:
 def refunds_send(app: App, dry_run: bool) -> None:
     """Refund card remainders through Stripe (one idempotent refund per remainder)."""
     with app.ledger.read() as conn:
-        cards = [i for i in refunds_mod.due(conn) if i.method == refunds_mod.CARD and not i.hold]
-    lines = [(i, line) for i in cards for line in i.lines]
+        lines = remainders.card_lines_due(conn)
     total = Money(sum(line.amount for _, line in lines), app.campaign.currency)
     if dry_run or not lines:
         click.echo(f"{len(lines)} card refund(s), {total.format()} in all. Nothing was sent.")
         return
-    from fundraiser.payments.refunds import refund_remainder
+    from fundraiser.payments.refunds import refund_due_remainders
 
-    done = 0
-    for _item, line in lines:
-        refund_remainder(app.ledger, line.id, now=app.stored_now())
-        done += 1
-    click.echo(f"Refunded {done} remainder(s) through Stripe, {total.format()} in all.")
+    done, sent = refund_due_remainders(app.ledger, now=app.stored_now())
+    click.echo(f"Refunded {done} remainder(s) through Stripe, {(sent or total).format()} in all.")
 
 
 def register(main: click.Group) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from fundraiser import acknowledge, importer
+from fundraiser import acknowledge, cancel, importer, offline
 from fundraiser import pledges as pledges_mod
 from fundraiser.cli.app import App, pass_app
-from fundraiser.errors import ProblemsError, UserInputError
+from fundraiser.errors import ProblemsError
 from fundraiser.money import Money
-from fundraiser.pledges import Status
+from fundraiser.pledges import Pledge, Source, Status
 
 NOTIFY_HELP = (
     "Queue each backer's 'we have your pledge' mail; unpaid pledges get the "
@@ -78,11 +78,11 @@ def add(
         item,
         reference=(reference or "").strip() or None,
         display_name=display_name,
-        source="offline",
+        source=Source.OFFLINE,
     )
     if notify:
         acknowledge.check_bank(app.campaign, [item])
-    pledge_id = pledges_mod.record_offline(
+    pledge_id = offline.record_offline(
         app.ledger, item, dry_run=dry_run, now=app.stored_now(), notify=notify
     )
     if as_json:
@@ -186,40 +186,37 @@ def list_(app: App, statuses: tuple[str, ...], as_json: bool) -> None:
     app.out.print(f"{len(found)} pledge(s)")
 
 
+def _cancel_at_stripe(app: App, pledge_id: int, reason: str) -> Pledge:
+    """A cancel's Stripe step; NotConfigured when STRIPE_SECRET_KEY is not set."""
+    from fundraiser.payments import cardforms
+    from fundraiser.payments.env import payments_from_env
+
+    env = payments_from_env(os.environ, app.ledger, app.campaign)
+    return cardforms.withdraw(
+        app.ledger, env.client, env.ctx, pledge_id, reason=reason, now=app.stored_now()
+    )
+
+
 @pledges.command("cancel")
 @click.argument("pledge_id", type=int)
 @click.option("--reason", default="cancelled by an organizer", show_default=True)
 @pass_app
-def cancel(app: App, pledge_id: int, reason: str) -> None:
+def cancel_(app: App, pledge_id: int, reason: str) -> None:
     """Cancel a pledge that has not been paid.
 
     An online pledge whose card form is still open is closed at Stripe first
     (STRIPE_SECRET_KEY needed), so the backer can no longer pay it.
     """
-    with app.ledger.read() as conn:
-        found = pledges_mod.get(conn, pledge_id)
-    open_form = found.status is Status.PENDING and bool(found.stripe_intent)
-    if found.source == "online" and (open_form or found.status is not Status.PENDING):
-        from fundraiser.payments import cardforms
-        from fundraiser.payments.env import payments_from_env
-
-        try:
-            env = payments_from_env(os.environ, app.ledger, app.campaign)
-        except UserInputError as exc:
-            if open_form:
-                raise UserInputError(
-                    f"pledge {pledge_id}'s card form is still open at Stripe and is closed "
-                    f"there first: {exc}"
-                ) from None
-            env = None  # a saved card, if any, goes at the next `stripe sync`
-        if env is not None:
-            pledge = cardforms.withdraw(
-                app.ledger, env.client, env.ctx, pledge_id, reason=reason, now=app.stored_now()
-            )
-        else:
-            pledge = pledges_mod.cancel(app.ledger, pledge_id, reason, now=app.stored_now())
-    else:
-        pledge = pledges_mod.cancel(app.ledger, pledge_id, reason, now=app.stored_now())
+    pledge = cancel.cancel(
+        app.ledger,
+        pledge_id,
+        who=cancel.Who.ORGANIZER,
+        reason=reason,
+        now=app.now(),
+        deadline=app.campaign.campaign.deadline,
+        at_stripe=lambda pid, why: _cancel_at_stripe(app, pid, why),
+        stored_now=app.stored_now(),
+    )
     click.echo(f"Pledge {pledge.id} is now {pledge.status.value}.")
 
 
@@ -230,7 +227,7 @@ def cancel(app: App, pledge_id: int, reason: str) -> None:
 @pass_app
 def mark_paid(app: App, pledge_id: int, reference: str | None, notify: bool) -> None:
     """Record that an offline pledge's bank transfer has arrived."""
-    pledge = pledges_mod.mark_paid(
+    pledge = offline.mark_paid(
         app.ledger, pledge_id, reference=reference, now=app.stored_now(), notify=notify
     )
     click.echo(

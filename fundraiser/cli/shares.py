@@ -7,7 +7,7 @@ import click
 from fundraiser import register as register_mod
 from fundraiser.allocation import Plan
 from fundraiser.cli.app import App, pass_app
-from fundraiser.gcpause import gc_paused
+from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money
 
 

@@ -32,6 +32,7 @@ _settings_option = click.option(
 def register(main: click.Group) -> None:
     main.add_command(site)
     main.add_command(update)
+    main.add_command(theme)
 
 
 @click.group()
@@ -44,7 +45,8 @@ def site() -> None:
     "--publish",
     is_flag=True,
     help="Use publishconf.py: absolute addresses for the public site, and the "
-    "output folder emptied first.",
+    "output folder emptied first. Refused without STRIPE_PUBLISHABLE_KEY, or with a "
+    "PLEDGE_API that is not https.",
 )
 @_output_option
 @_settings_option
@@ -60,6 +62,7 @@ def build_command(app: App, publish: bool, output: Path | None, settings: Path |
         database_url=app.database_url,
         now=app.now(),
         output=output,
+        publish=publish,
     )
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
@@ -113,15 +116,21 @@ def serve_command(
     "-o",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="The built site's folder [default: site/output beside the settings file].",
+    help="The built site's folder [default: OUTPUT_PATH in the site's settings].",
 )
+@_settings_option
 @pass_app
-def figures_command(app: App, output: Path | None) -> None:
+def figures_command(app: App, output: Path | None, settings: Path | None) -> None:
     """Refresh only campaign.json in a built site, from the ledger (no rebuild)."""
-    from fundraiser.sitegen.build import default_output
+    from fundraiser.sitegen.build import default_output, output_from_settings, settings_file
     from fundraiser.sitegen.data import refresh_figures
 
-    folder = output if output is not None else default_output(app.campaign.directory)
+    if output is not None:
+        folder = output
+    elif settings is not None:
+        folder = output_from_settings(settings_file(app.campaign.directory, settings))
+    else:
+        folder = default_output(app.campaign.directory)
     path, figures = refresh_figures(folder, app.campaign_path, app.database_url, app.now())
     click.echo(
         f"Refreshed {path}: {figures.pledged.format()} of {figures.goal.format()} "
@@ -151,3 +160,59 @@ def new_update_command(app: App, title: str, content_dir: Path | None) -> None:
     folder = content_dir if content_dir is not None else app.campaign.directory / "content"
     path = new_update(folder, title, app.now(), app.campaign.campaign.timezone)
     click.echo(str(path))
+
+
+@click.group()
+def theme() -> None:
+    """The kit's theme, and your own copies of its files."""
+
+
+@theme.command("copy")
+@click.option(
+    "--template",
+    "templates",
+    multiple=True,
+    metavar="NAME",
+    help="A template to copy, e.g. base.html (repeatable) [default: every file].",
+)
+@click.option(
+    "--static",
+    "statics",
+    multiple=True,
+    metavar="PATH",
+    help="A static file to copy, e.g. css/site.css (repeatable).",
+)
+@click.option("--force", is_flag=True, help="Replace copies you already have.")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The co-op's folder [default: the one with campaign.toml].",
+)
+def theme_copy_command(
+    templates: tuple[str, ...], statics: tuple[str, ...], force: bool, folder: Path | None
+) -> None:
+    """Copy the kit's theme files into theme/ beside campaign.toml, to change them.
+
+    Your copy of a template (theme/templates/NAME) or a static file
+    (theme/static/PATH) is used instead of the kit's at the next build; the
+    files you do not copy keep following the kit. A template can also extend
+    the kit's own with {% extends "!theme/base.html" %}.
+    """
+    from fundraiser import kit
+
+    where = folder if folder is not None else _coop_folder()
+    copied = kit.copy_theme(where, list(templates), list(statics), force=force)
+    for path in copied.written:
+        click.echo(f"Copied {path}")
+    for path in copied.kept:
+        click.echo(f"Kept your {path} (--force replaces it)", err=True)
+
+
+def _coop_folder() -> Path:
+    """The folder of the campaign file (--campaign / FUNDRAISER_CAMPAIGN), without loading it."""
+    ctx = click.get_current_context()
+    app = ctx.find_object(App)
+    campaign = app.campaign_path if app is not None else Path("campaign.toml")
+    return campaign.resolve().parent

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 from fundraiser.config import Campaign, Coop
 from fundraiser.documents import DocumentError, template_dirs
 from fundraiser.errors import NotFound
-from fundraiser.ledger import canonical, members, register_entries
+from fundraiser.ledger import canonical, schema
 from fundraiser.money import Money
 
 CERTIFICATE = "certificates/certificate.html"
@@ -129,7 +129,7 @@ def _coop_context(coop: Coop) -> dict[str, Any]:
 
 
 def _member_filter(member: int | None) -> list[sa.ColumnElement[bool]]:
-    return [] if member is None else [register_entries.c.member_number == member]
+    return [] if member is None else [schema.register_entries.c.member_number == member]
 
 
 @dataclass(frozen=True)
@@ -159,10 +159,10 @@ class Certificate:
 def certificates(conn: Connection, member: int | None = None) -> Iterator[Certificate]:
     """Every certificate of one member, or of all, member by member, by number."""
     query = (
-        sa.select(register_entries, members)
-        .select_from(register_entries.join(members))
+        sa.select(schema.register_entries, schema.members)
+        .select_from(schema.register_entries.join(schema.members))
         .where(*_member_filter(member))
-        .order_by(register_entries.c.member_number, register_entries.c.id)
+        .order_by(schema.register_entries.c.member_number, schema.register_entries.c.id)
     )
     held_by: int | None = None
     made: list[Certificate] = []
@@ -267,21 +267,23 @@ def statement_specs(
     coop = _coop_context(campaign.coop)
     query = (
         sa.select(
-            register_entries.c.member_number,
-            register_entries.c.kind,
-            register_entries.c.shares,
-            register_entries.c.amount,
-            register_entries.c.currency,
-            register_entries.c.entry_date,
-            register_entries.c.note,
+            schema.register_entries.c.member_number,
+            schema.register_entries.c.kind,
+            schema.register_entries.c.shares,
+            schema.register_entries.c.amount,
+            schema.register_entries.c.currency,
+            schema.register_entries.c.entry_date,
+            schema.register_entries.c.note,
         )
         .where(*_member_filter(member))
-        .order_by(register_entries.c.member_number, register_entries.c.id)
+        .order_by(schema.register_entries.c.member_number, schema.register_entries.c.id)
     )
     people = {
         row.number: row
         for row in conn.execute(
-            sa.select(members).where(*([] if member is None else [members.c.number == member]))
+            sa.select(schema.members).where(
+                *([] if member is None else [schema.members.c.number == member])
+            )
         )
     }
     current: int | None = None
@@ -550,7 +552,9 @@ class Documents:
         """
         if (
             member is not None
-            and conn.execute(sa.select(members.c.number).where(members.c.number == member)).first()
+            and conn.execute(
+                sa.select(schema.members.c.number).where(schema.members.c.number == member)
+            ).first()
             is None
         ):
             raise NotFound(f"member {member} does not exist: see `fundraiser members list`")
@@ -623,8 +627,8 @@ class Documents:
         """The member's document names, without building their contents."""
         if self.statements:
             has = conn.execute(
-                sa.select(register_entries.c.id)
-                .where(register_entries.c.member_number == member)
+                sa.select(schema.register_entries.c.id)
+                .where(schema.register_entries.c.member_number == member)
                 .limit(1)
             ).first()
             return [f"statement-{member:06d}.pdf"] if has else []

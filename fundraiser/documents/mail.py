@@ -7,14 +7,23 @@ Each kind of message has a template `mail/<kind>.md`:
     The body in Markdown, with {{ jinja }}.
 
 The text part is the rendered Markdown itself (Markdown reads well as plain
-text). The HTML part renders the same template again with HTML autoescaping,
-so a backer's name can never inject markup, then converts the Markdown to HTML
-inside `mail/layout.html`.
+text). The HTML part renders the same template again, but every `{{ value }}`
+is first put in as a placeholder: Markdown converts the template's own text,
+then each placeholder is replaced by its value, HTML-escaped. So a value (a
+backer's name, address or email, and equally our own figures) is always text:
+`[Verify](http://...)`, `![x](...)`, `**bold**` or `<img>` in a name shows as
+typed, and can never become a link, an image or markup in the co-op's mail.
+(Escaping the values for Markdown instead would depend on knowing every
+construct Markdown and its extensions recognise; a placeholder depends on none.)
 
-What each template gets: `coop`, `campaign`, `to_name`, `to_email`, `kind`,
-`data` (the outbox row's JSON), `member` (when the message names a member:
-number, name, shares, paid, admitted_on) and `pledge` (when it names a pledge:
-id, amount, paid, refunded, status, source, reference, fix_until).
+What each template gets: `coop`, `campaign`, `bank`, `to_name`, `to_email`,
+`kind`, `data` (the outbox row's JSON), `member` (when the message names a
+member: number, name, shares, paid, admitted_on) and `pledge` (when it names a
+pledge: id, amount, paid, refunded, status, reference, fix_until,
+transfer_reference, and what kind of backer this is, from the named groups in
+fundraiser/pledges.py: `by_bank` (recorded by hand, paid by transfer),
+`paid_in` (money received and held), `card_saved`, `card_unfinished`, `ended`).
+Templates test those, never raw status or source strings.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ import base64
 import binascii
 import hashlib
 import json
+import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes, policy
@@ -34,8 +45,16 @@ from typing import Any
 
 import markdown as markdown_lib  # type: ignore[import-untyped,unused-ignore]
 import sqlalchemy as sa
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
-from markupsafe import Markup
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    pass_context,
+)
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
 from sqlalchemy.engine import Connection
 
 from fundraiser.acknowledge import transfer_reference
@@ -43,8 +62,9 @@ from fundraiser.config import Campaign
 from fundraiser.documents import DocumentError, MailSettingsError, template_dirs
 from fundraiser.documents.certificates import long_date, money_text
 from fundraiser.errors import NotFound
-from fundraiser.ledger import outbox, pledges
-from fundraiser.pledges import check_email
+from fundraiser.ledger import schema
+from fundraiser.people import check_email
+from fundraiser.pledges import BY_HAND, ENDED_UNPAID, HELD, Source, Status
 from fundraiser.register import holdings
 
 
@@ -109,16 +129,16 @@ class OutboxRow:
 
 
 def get_row(conn: Connection, message_id: int) -> OutboxRow:
-    row = conn.execute(sa.select(outbox).where(outbox.c.id == message_id)).first()
+    row = conn.execute(sa.select(schema.outbox).where(schema.outbox.c.id == message_id)).first()
     if row is None:
         raise NotFound(f"message {message_id} does not exist: see `fundraiser mail list`")
     return OutboxRow.from_row(row)
 
 
 def list_rows(conn: Connection, status: str | None = None, limit: int = 100) -> list[OutboxRow]:
-    query = sa.select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+    query = sa.select(schema.outbox).order_by(schema.outbox.c.id.desc()).limit(limit)
     if status:
-        query = query.where(outbox.c.status == status)
+        query = query.where(schema.outbox.c.status == status)
     return [OutboxRow.from_row(r) for r in conn.execute(query)]
 
 
@@ -200,6 +220,38 @@ def _split(source: str, template: str) -> tuple[str, str]:
     return subject, body.strip() + "\n"
 
 
+class Slots:
+    """Values of one HTML render, held back from Markdown behind placeholders.
+
+    A placeholder is letters and digits only (Markdown leaves those alone) and
+    carries a random part new for each render, so no text a person typed can
+    forge one.
+    """
+
+    def __init__(self) -> None:
+        self.prefix = f"zq{secrets.token_hex(6)}v"
+        self.values: list[object] = []
+        self.pattern = re.compile(rf"{self.prefix}(\d+)z")
+
+    def hold(self, value: object) -> str:
+        self.values.append(value)
+        return f"{self.prefix}{len(self.values) - 1}z"
+
+    def fill(self, html: str) -> str:
+        """Each placeholder replaced by its value, escaped for HTML (Markup kept as it is)."""
+        return self.pattern.sub(lambda m: str(escape(self.values[int(m.group(1))])), html)
+
+
+_SLOTS = "_fundraiser_slots"
+
+
+@pass_context
+def _hold(context: Context, value: object) -> object:
+    """Jinja's `finalize` for the HTML part: every {{ value }} becomes a placeholder."""
+    slots = context.get(_SLOTS)
+    return value if slots is None else slots.hold(value)
+
+
 class MailRenderer:
     """Renders outbox rows for one campaign; templates are loaded once."""
 
@@ -212,8 +264,11 @@ class MailRenderer:
             "keep_trailing_newline": True,
         }
         self.text_env = Environment(autoescape=False, **common)
-        self.html_env = Environment(autoescape=True, **common)
-        for env in (self.text_env, self.html_env):
+        # The body's HTML: values held back from Markdown (see Slots).
+        self.html_env = Environment(autoescape=True, finalize=_hold, **common)
+        # The layout is HTML already: plain autoescaping is all it needs.
+        self.page_env = Environment(autoescape=True, **common)
+        for env in (self.text_env, self.html_env, self.page_env):
             env.filters["money"] = money_text
             env.filters["long_date"] = long_date
         self._members: dict[int, dict[str, Any]] = {}
@@ -270,12 +325,13 @@ class MailRenderer:
         ctx = self.context(conn, row)
         try:
             text = self.text_env.get_template(name).render(ctx)
-            escaped = self.html_env.get_template(name).render(ctx)
+            slots = Slots()
+            held = self.html_env.get_template(name).render(ctx, **{_SLOTS: slots})
             subject, body = _split(text, name)
-            _, html_body = _split(escaped, name)
+            _, html_body = _split(held, name)
             self.md.reset()
-            inner = Markup(self.md.convert(html_body))
-            html = self.html_env.get_template("mail/layout.html").render(
+            inner = Markup(slots.fill(self.md.convert(html_body)))
+            html = self.page_env.get_template("mail/layout.html").render(
                 ctx, subject=subject, body=inner
             )
         except TemplateNotFound as exc:
@@ -298,8 +354,8 @@ class MailRenderer:
         """The message as SMTP carries it: text and HTML alternatives, then any PDFs."""
         rendered = self.render(conn, row)
         headers = {
-            "From": formataddr((_one_line(sender.name), sender.address)),
-            "To": formataddr((_one_line(row.to_name), row.to_email)),
+            "From": formataddr((_display(sender.name), sender.address)),
+            "To": formataddr((_display(row.to_name), row.to_email)),
             "Subject": _one_line(rendered.subject),
             "Message-ID": message_id_for(row, sender.domain),
         }
@@ -372,16 +428,33 @@ def _qp(text: str) -> str:
     return encoded.replace("\n", "\r\n")
 
 
+#: SMTP's limit on a line (RFC 5321): a longer header must be folded.
+_MAX_LINE = 998
+#: A display name in From/To is a courtesy; the body carries the name in full.
+_MAX_DISPLAY = 100
+
+
 def _header(name: str, value: str) -> str:
     """A header value in ASCII (RFC 2047 words for names and subjects that need them)."""
-    if value.isascii():
+    if value.isascii() and len(name) + 2 + len(value) <= _MAX_LINE:
         return value
     if name in ("From", "To", "Reply-To"):
         display, address = parseaddr(value)
         encoded = formataddr((display, address), charset="utf-8")
     else:
-        encoded = Header(value, "utf-8").encode()
+        # Folded onto short lines: a long subject must not break the line limit.
+        encoded = Header(value, "utf-8", header_name=name).encode()
     return encoded.replace("\n", "\r\n")
+
+
+def _display(name: str) -> str:
+    """A person's name for a From/To header: one line, and short enough for one.
+
+    A backer may give a name thousands of characters long; written into the
+    header in full it would break the line limit servers enforce.
+    """
+    line = _one_line(name)
+    return line if len(line) <= _MAX_DISPLAY else line[: _MAX_DISPLAY - 3].rstrip() + "..."
 
 
 def _one_line(value: str) -> str:
@@ -406,10 +479,11 @@ def _members(conn: Connection, numbers: list[int], currency: str) -> dict[int, d
 def _pledge(conn: Connection, pledge_id: int | None) -> dict[str, Any] | None:
     if pledge_id is None:
         return None
-    row = conn.execute(sa.select(pledges).where(pledges.c.id == pledge_id)).first()
+    row = conn.execute(sa.select(schema.pledges).where(schema.pledges.c.id == pledge_id)).first()
     if row is None:
         return None
     cur = row.currency
+    status, by_bank = Status(row.status), Source(row.source) in BY_HAND
     return {
         "id": row.id,
         "amount": money_text(row.amount, cur),
@@ -421,4 +495,10 @@ def _pledge(conn: Connection, pledge_id: int | None) -> dict[str, Any] | None:
         "round": row.round,
         "fix_until": row.fix_until,
         "transfer_reference": transfer_reference(row.id),
+        # What kind of backer this is, for the wording: the named groups, not raw strings.
+        "by_bank": by_bank,
+        "paid_in": status in HELD,
+        "card_saved": not by_bank and status in (Status.AUTHORIZED, Status.PROCESSING),
+        "card_unfinished": not by_bank and status is Status.PENDING,
+        "ended": status in ENDED_UNPAID or status is Status.REFUNDED,
     }

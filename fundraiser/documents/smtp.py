@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import sqlalchemy as sa
 
+from fundraiser import redact
 from fundraiser.config import Campaign
 from fundraiser.documents import DocumentError, MailError, MailSettingsError
 from fundraiser.documents.certificates import Documents
@@ -49,9 +50,9 @@ from fundraiser.documents.mail import (
     Sender,
     message_id_for,
 )
-from fundraiser.ledger import Ledger, outbox
+from fundraiser.ledger import Ledger, schema
 from fundraiser.outbox import Kind, MailStatus
-from fundraiser.pledges import check_email
+from fundraiser.people import check_email
 
 LEASE = timedelta(minutes=15)  # a `sending` message older than this is tried again
 MAX_ATTEMPTS = 8
@@ -91,7 +92,7 @@ class SmtpSettings:
         scheme = parts.scheme.lower()
         if scheme not in ("smtp", "smtps"):
             raise MailSettingsError(
-                f"SMTP_URL {_redact(url)!r} must start with smtp:// or smtps://, "
+                f"SMTP_URL {redact.url(url)!r} must start with smtp:// or smtps://, "
                 "e.g. smtp://user:password@mail.example.org:587"
             )
         if not parts.hostname:
@@ -224,13 +225,6 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
-
-
 # -- outcomes of one message ---------------------------------------------------
 
 
@@ -278,8 +272,8 @@ class _Abort(Exception):
 def _due(now: str) -> sa.ColumnElement[bool]:
     # A `sending` message whose lease ran out was claimed by a run that died.
     return sa.and_(
-        outbox.c.status.in_([MailStatus.QUEUED.value, MailStatus.SENDING.value]),
-        outbox.c.next_attempt_at <= now,
+        schema.outbox.c.status.in_([MailStatus.QUEUED.value, MailStatus.SENDING.value]),
+        schema.outbox.c.next_attempt_at <= now,
     )
 
 
@@ -336,7 +330,7 @@ class Postman:
         report = SendReport()
         now = self._now()
         with self.ledger.read() as conn:
-            query = sa.select(outbox).where(_due(now)).order_by(outbox.c.id)
+            query = sa.select(schema.outbox).where(_due(now)).order_by(schema.outbox.c.id)
             if limit:
                 query = query.limit(limit)
             for raw in conn.execute(query).all():
@@ -386,7 +380,7 @@ class Postman:
         with self.ledger.read() as conn:
             welcomes = conn.execute(
                 sa.select(sa.func.count()).where(
-                    _due(self._now()), outbox.c.kind == Kind.WELCOME.value
+                    _due(self._now()), schema.outbox.c.kind == Kind.WELCOME.value
                 )
             ).scalar()
         return int(welcomes or 0) >= PREMAKE_THRESHOLD
@@ -396,17 +390,17 @@ class Postman:
         with self.ledger.write(now.isoformat(timespec="microseconds")) as tx:
             stamp = tx.now
             rows = tx.execute(
-                sa.select(outbox).where(_due(stamp)).order_by(outbox.c.id).limit(size)
+                sa.select(schema.outbox).where(_due(stamp)).order_by(schema.outbox.c.id).limit(size)
             ).all()
             if not rows:
                 return []
             ids = [r.id for r in rows]
             tx.execute(
-                outbox.update()
-                .where(outbox.c.id.in_(ids))
+                schema.outbox.update()
+                .where(schema.outbox.c.id.in_(ids))
                 .values(
                     status=MailStatus.SENDING.value,
-                    attempts=outbox.c.attempts + 1,
+                    attempts=schema.outbox.c.attempts + 1,
                     next_attempt_at=(now + LEASE).isoformat(timespec="microseconds"),
                 )
             )
@@ -536,8 +530,10 @@ class Postman:
         with self.ledger.write(stamp) as tx:
             # Guard on `sending`: only the run that claimed it may record it.
             tx.execute(
-                outbox.update()
-                .where(outbox.c.id == row.id, outbox.c.status == MailStatus.SENDING.value)
+                schema.outbox.update()
+                .where(
+                    schema.outbox.c.id == row.id, schema.outbox.c.status == MailStatus.SENDING.value
+                )
                 .values(**values)
             )
             tx.record(
@@ -554,8 +550,11 @@ class Postman:
         with self.ledger.write(now) as tx:
             for row in rows:
                 tx.execute(
-                    outbox.update()
-                    .where(outbox.c.id == row.id, outbox.c.status == MailStatus.SENDING.value)
+                    schema.outbox.update()
+                    .where(
+                        schema.outbox.c.id == row.id,
+                        schema.outbox.c.status == MailStatus.SENDING.value,
+                    )
                     .values(
                         status=MailStatus.QUEUED.value,
                         attempts=row.attempts - 1,
@@ -577,9 +576,9 @@ def _reset(smtp: smtplib.SMTP) -> None:
 def requeue(ledger: Ledger, ids: list[int] | None, *, now: str) -> int:
     """Put failed messages back in the queue (all failed ones when ids is None)."""
     with ledger.write(now) as tx:
-        query = outbox.update().where(outbox.c.status == MailStatus.FAILED.value)
+        query = schema.outbox.update().where(schema.outbox.c.status == MailStatus.FAILED.value)
         if ids is not None:
-            query = query.where(outbox.c.id.in_(ids))
+            query = query.where(schema.outbox.c.id.in_(ids))
         done = tx.execute(
             query.values(status=MailStatus.QUEUED.value, attempts=0, next_attempt_at=now)
         ).rowcount

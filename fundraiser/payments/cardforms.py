@@ -31,12 +31,13 @@ import sqlalchemy as sa
 import stripe
 
 from fundraiser import pledges as pledges_mod
+from fundraiser.cancel import record_cancel
 from fundraiser.errors import InvalidTransition, NotFound, PaymentError
-from fundraiser.ledger import Ledger, pledges
+from fundraiser.ledger import Ledger, schema
 from fundraiser.payments.client import StripeUnavailable, as_dict, opts, stripe_errors
 from fundraiser.payments.events import Context, apply_intent, id_of, pledge_row
 from fundraiser.payments.intents import ensure_attached, retrieve_intent
-from fundraiser.pledges import Pledge, Status
+from fundraiser.pledges import ENDED_UNPAID, Pledge, Source, Status
 
 #: How long an unfinished card form holds its pledge (and a limited tier's place)
 #: before `stripe sync` closes it. A card form takes minutes, 3-D Secure included.
@@ -108,7 +109,7 @@ def withdraw(
             not only_if_unfinished and Status.CANCELLED in pledges_mod.TRANSITIONS[current.status]
         )
         if cancel:
-            cancelled = pledges_mod.transition(tx, pledge_id, Status.CANCELLED, reason=reason)
+            cancelled = record_cancel(tx, pledge_id, reason, notify=not only_if_unfinished)
     if cancel:
         # Best effort: the pledge is cancelled either way, and the next sync or
         # collect removes a card left behind.
@@ -128,9 +129,12 @@ def abandoned(ledger: Ledger, before: datetime) -> list[int]:
     """Online pledges still pending whose card form was opened before `before`."""
     with ledger.read() as conn:
         rows = conn.execute(
-            sa.select(pledges.c.id, pledges.c.created_at)
-            .where(pledges.c.source == "online", pledges.c.status == Status.PENDING.value)
-            .order_by(pledges.c.id)
+            sa.select(schema.pledges.c.id, schema.pledges.c.created_at)
+            .where(
+                schema.pledges.c.source == Source.ONLINE.value,
+                schema.pledges.c.status == Status.PENDING.value,
+            )
+            .order_by(schema.pledges.c.id)
         )
         # Compared as moments, not text: stored stamps may differ in precision.
         return [int(pid) for pid, at in rows if _moment(at) < before]
@@ -170,10 +174,6 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-#: Pledges in these states will never be charged: nothing kept at Stripe has a use.
-_ENDED_UNPAID = (Status.CANCELLED.value, Status.RELEASED.value, Status.FAILED.value)
-
-
 @dataclass
 class Forgotten:
     """What a sweep removed at Stripe, by pledge: saved cards, and customer records."""
@@ -185,20 +185,20 @@ class Forgotten:
 def to_forget(ledger: Ledger, ids: list[int] | None = None) -> list[int]:
     """Online pledges that ended unpaid and still name a saved card or a Stripe customer."""
     query = (
-        sa.select(pledges.c.id)
+        sa.select(schema.pledges.c.id)
         .where(
-            pledges.c.source == "online",
-            pledges.c.status.in_(_ENDED_UNPAID),
-            pledges.c.paid_amount == 0,
+            schema.pledges.c.source == Source.ONLINE.value,
+            schema.pledges.c.status.in_([s.value for s in ENDED_UNPAID]),
+            schema.pledges.c.paid_amount == 0,
             sa.or_(
-                pledges.c.stripe_payment_method.is_not(None),
-                pledges.c.stripe_customer.is_not(None),
+                schema.pledges.c.stripe_payment_method.is_not(None),
+                schema.pledges.c.stripe_customer.is_not(None),
             ),
         )
-        .order_by(pledges.c.id)
+        .order_by(schema.pledges.c.id)
     )
     if ids is not None:
-        query = query.where(pledges.c.id.in_(ids))
+        query = query.where(schema.pledges.c.id.in_(ids))
     with ledger.read() as conn:
         return [int(v) for v in conn.execute(query).scalars()]
 
@@ -237,14 +237,14 @@ def forget_unpaid(
                     client.v1.payment_methods.detach(
                         method, options=opts(ctx.keys.key(pledge_id, "detach"))
                     )
-            if _forget(ledger, now, pledge_id, pledges.c.stripe_payment_method, method):
+            if _forget(ledger, now, pledge_id, schema.pledges.c.stripe_payment_method, method):
                 done.cards.append(pledge_id)
         if row.stripe_customer:
             customer = str(row.stripe_customer)
             if pace is not None:
                 pace()
             _delete_customer(client, ctx, pledge_id, customer)
-            if _forget(ledger, now, pledge_id, pledges.c.stripe_customer, customer):
+            if _forget(ledger, now, pledge_id, schema.pledges.c.stripe_customer, customer):
                 done.customers.append(pledge_id)
     return done
 
@@ -273,8 +273,8 @@ def _forget(
     """Clear one Stripe id on the pledge, if it still holds it; journalled."""
     with ledger.write(now) as tx:
         changed = tx.execute(
-            pledges.update()
-            .where(pledges.c.id == pledge_id, column == value)
+            schema.pledges.update()
+            .where(schema.pledges.c.id == pledge_id, column == value)
             .values({column.name: None, "updated_at": tx.now})
         )
         if changed.rowcount:

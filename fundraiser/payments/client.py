@@ -13,7 +13,7 @@ from typing import Any
 
 import stripe
 
-from fundraiser.errors import PaymentError, UserInputError
+from fundraiser.errors import NotConfigured, PaymentError, UserInputError
 
 #: The settings a payments command reads from the environment.
 SECRET_KEY = "STRIPE_SECRET_KEY"
@@ -96,7 +96,7 @@ def make_client(secret_key: str, api_base: str | None = None) -> stripe.StripeCl
 def client_from_env(environ: Mapping[str, str]) -> stripe.StripeClient:
     key = environ.get(SECRET_KEY, "")
     if not key:
-        raise UserInputError(f"{SECRET_KEY} is not set: export your Stripe secret key")
+        raise NotConfigured(f"{SECRET_KEY} is not set: export your Stripe secret key")
     return make_client(key, environ.get(API_BASE) or None)
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from fundraiser import outbox
 from fundraiser.config import Campaign, Mode
 from fundraiser.errors import PaymentError, UserInputError
-from fundraiser.ledger import Ledger, pledges, state
+from fundraiser.ledger import Ledger, schema
 from fundraiser.money import Money
 from fundraiser.payments import cardforms
 from fundraiser.payments.client import (
@@ -47,7 +47,7 @@ from fundraiser.payments.events import (
     record_failure,
 )
 from fundraiser.payments.ratelimit import DEFAULT_RATE, RateLimiter
-from fundraiser.pledges import LIVE, Status
+from fundraiser.pledges import LIVE, UNSETTLED, Source, Status
 
 DECISION_KEY = "collect.decision"
 #: Declines a retry cannot fix: only the backer (a new card) can.
@@ -76,12 +76,17 @@ def _collectable(conn: Connection) -> Money | None:
     live = [s.value for s in LIVE]
     row = conn.execute(
         sa.select(
-            sa.func.coalesce(sa.func.sum(pledges.c.amount - pledges.c.refunded_amount), 0),
-            sa.func.max(pledges.c.currency),
+            sa.func.coalesce(
+                sa.func.sum(schema.pledges.c.amount - schema.pledges.c.refunded_amount), 0
+            ),
+            sa.func.max(schema.pledges.c.currency),
         ).where(
-            pledges.c.status.in_(live),
+            schema.pledges.c.status.in_(live),
             sa.not_(
-                sa.and_(pledges.c.source == "online", pledges.c.status == Status.PENDING.value)
+                sa.and_(
+                    schema.pledges.c.source == Source.ONLINE.value,
+                    schema.pledges.c.status == Status.PENDING.value,
+                )
             ),
         )
     ).one()
@@ -90,12 +95,12 @@ def _collectable(conn: Connection) -> Money | None:
 
 def _ids(conn: Connection, statuses: Iterable[Status], **where: Any) -> list[int]:
     query = (
-        sa.select(pledges.c.id)
-        .where(pledges.c.status.in_([s.value for s in statuses]))
-        .order_by(pledges.c.id)
+        sa.select(schema.pledges.c.id)
+        .where(schema.pledges.c.status.in_([s.value for s in statuses]))
+        .order_by(schema.pledges.c.id)
     )
     for column, value in where.items():
-        query = query.where(pledges.c[column] == value)
+        query = query.where(schema.pledges.c[column] == value)
     return [int(v) for v in conn.execute(query).scalars()]
 
 
@@ -105,8 +110,8 @@ def _sum(conn: Connection, ids: list[int]) -> int:
         chunk = ids[start : start + 500]
         total += int(
             conn.execute(
-                sa.select(sa.func.coalesce(sa.func.sum(pledges.c.amount), 0)).where(
-                    pledges.c.id.in_(chunk)
+                sa.select(sa.func.coalesce(sa.func.sum(schema.pledges.c.amount), 0)).where(
+                    schema.pledges.c.id.in_(chunk)
                 )
             ).scalar()
             or 0
@@ -158,7 +163,9 @@ class Plan:
 
 
 def _decision(conn: Connection) -> str | None:
-    value = conn.execute(sa.select(state.c.value).where(state.c.key == DECISION_KEY)).scalar()
+    value = conn.execute(
+        sa.select(schema.state.c.value).where(schema.state.c.key == DECISION_KEY)
+    ).scalar()
     return None if value is None else str(value)
 
 
@@ -189,7 +196,9 @@ def plan(ledger: Ledger, campaign: Campaign, now: datetime, *, retry: bool = Fal
         if decision == "charge":
             charge = _ids(conn, [Status.AUTHORIZED])
             for row in conn.execute(
-                sa.select(pledges).where(pledges.c.status == Status.PAYMENT_FAILED.value)
+                sa.select(schema.pledges).where(
+                    schema.pledges.c.status == Status.PAYMENT_FAILED.value
+                )
             ):
                 if row.fix_until and row.fix_until < stamp:
                     lapse.append(int(row.id))
@@ -207,11 +216,11 @@ def plan(ledger: Ledger, campaign: Campaign, now: datetime, *, retry: bool = Fal
         else:
             release = _ids(
                 conn,
-                [Status.PENDING, Status.AUTHORIZED, Status.PAYMENT_FAILED, Status.PROCESSING],
+                UNSETTLED,
             )
             resume = []
-        open_forms = _ids(conn, [Status.PENDING], source="online")
-        paid_offline = len(_ids(conn, [Status.PAID], source="offline"))
+        open_forms = _ids(conn, [Status.PENDING], source=Source.ONLINE)
+        paid_offline = len(_ids(conn, [Status.PAID], source=Source.OFFLINE))
         total = Money(_sum(conn, charge + resume), currency)
     return Plan(
         decision=decision,
@@ -547,7 +556,9 @@ class Collector:
         with self._lock, self._write() as tx:
             if _decision(tx.conn) is None:
                 tx.execute(
-                    state.insert().values(key=DECISION_KEY, value=decision, updated_at=tx.now)
+                    schema.state.insert().values(
+                        key=DECISION_KEY, value=decision, updated_at=tx.now
+                    )
                 )
                 tx.record("collect.decide", "campaign", {"decision": decision})
 
@@ -565,7 +576,9 @@ class Collector:
         with self._lock, self._write() as tx:
             if _decision(tx.conn) is None:
                 tx.execute(
-                    state.insert().values(key=DECISION_KEY, value="release", updated_at=tx.now)
+                    schema.state.insert().values(
+                        key=DECISION_KEY, value="release", updated_at=tx.now
+                    )
                 )
                 tx.record("collect.decide", "campaign", {"decision": "release"})
             for pledge_id in ids:

@@ -10,11 +10,11 @@ from typing import Any
 import stripe
 
 from fundraiser.config import Campaign
-from fundraiser.errors import UserInputError
+from fundraiser.errors import NotConfigured
 from fundraiser.ledger import Ledger
+from fundraiser.links import ServiceLinks, Signer
 from fundraiser.payments.client import as_dict, client_from_env, stripe_errors
 from fundraiser.payments.events import Context
-from fundraiser.service.tokens import ServiceLinks, Signer
 from fundraiser.stripekeys import ledger_keys
 
 
@@ -39,7 +39,7 @@ def payments_from_env(
     if secret and base:
         links = ServiceLinks(Signer(secret), base, campaign.campaign.deadline)
     elif need_links:
-        raise UserInputError(
+        raise NotConfigured(
             "FUNDRAISER_SECRET and PLEDGE_API (the pledge service's address) are needed "
             "to mail backers a link to fix a failed payment: export both"
         )

@@ -26,26 +26,16 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import driversql, outbox
+from fundraiser import outbox
 from fundraiser import pledges as pledges_mod
-from fundraiser.ledger import (
-    Tx,
-    allotments,
-    pledges,
-    register_entries,
-    register_flags,
-    remainders,
-    state,
-    stripe_events,
-)
+from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.money import Money
 from fundraiser.payments import orphans
-from fundraiser.pledges import TRANSITIONS, Status
+from fundraiser.pledges import CHARGEABLE, ENDED_UNPAID, HELD, RECEIVED, TRANSITIONS, Status
 from fundraiser.stripekeys import Keys
 
 #: Charge outcomes we treat as "the bank wants the backer present".
 AUTH_REQUIRED = "authentication_required"
-_DEFERRED = "deferred:"
 _DISPUTE_CLOSED = {"won", "lost", "warning_closed"}
 
 
@@ -96,7 +86,7 @@ def pledge_row(conn: Connection, **where: Any) -> PledgeRow | None:
     if value is None:
         return None
     assert column in _LOOKUPS
-    return driversql.first_row(conn, f"SELECT * FROM pledges WHERE {column} = ?", (value,))
+    return bulk.first_row(conn, f"SELECT * FROM pledges WHERE {column} = ?", (value,))
 
 
 def _at(tx: Tx) -> datetime:
@@ -144,8 +134,16 @@ def mail_backer(tx: Tx, row: PledgeRow, kind: outbox.Kind, key: str, data: dict[
 def record_failure(
     tx: Tx, ctx: Context, row: PledgeRow, *, code: str, attempt: int, intent: str | None
 ) -> bool:
-    """A collect charge failed: mark it, open the fix window, mail a fix link."""
-    until = _at(tx) + ctx.fix_window
+    """A collect charge failed: mark it and, on its first failure, mail a fix link.
+
+    The fix window opens when a charge first fails, and the date the backer is
+    given then stands: a retry that fails again (`collect --retry`) neither
+    moves it nor mails again. One "action needed" mail per failure, not per
+    run. A card the backer fixes closes the window (fix_until is cleared), so a
+    charge failing after that is a new failure, with a window and a mail of its own.
+    """
+    first = row.fix_until is None
+    until = _at(tx) + ctx.fix_window if first else datetime.fromisoformat(row.fix_until)
     extra: dict[str, Any] = {
         "failure_code": code,
         "fix_until": until.isoformat(),
@@ -155,6 +153,8 @@ def record_failure(
         extra["stripe_intent"] = intent
     if not move(tx, row, Status.PAYMENT_FAILED, reason=f"charge failed: {code}", extra=extra):
         return False
+    if not first:
+        return True
     data: dict[str, Any] = {
         "pledge_id": row.id,
         "amount": int(row.amount),
@@ -216,7 +216,7 @@ def apply_intent(tx: Tx, ctx: Context, intent: Mapping[str, Any]) -> Outcome:
     intent_id = id_of(intent.get("id"))
     if status == "succeeded":
         charge = id_of(intent.get("latest_charge"))
-        if current in (Status.PAID, Status.DISPUTED, Status.REFUNDED):
+        if current in RECEIVED:
             if row.stripe_charge and charge and charge != row.stripe_charge:
                 # Money taken twice: never silently; an organizer must refund one.
                 tx.record(
@@ -228,7 +228,7 @@ def apply_intent(tx: Tx, ctx: Context, intent: Mapping[str, Any]) -> Outcome:
                 return Outcome.APPLIED
             return Outcome.UNCHANGED
         received = int(intent.get("amount_received") or intent.get("amount") or row.amount)
-        if current in orphans.OVER:  # money for a pledge that is over: kept in sight
+        if current in ENDED_UNPAID:  # money for a pledge that is over: kept in sight
             note = orphans.record(tx, row, intent_id, charge, Money(received, row.currency))
             if note is None:
                 return Outcome.UNCHANGED
@@ -269,7 +269,7 @@ def apply_intent(tx: Tx, ctx: Context, intent: Mapping[str, Any]) -> Outcome:
         return Outcome.UNCHANGED
     if current is Status.PENDING:
         return Outcome.DEFERRED  # charged off-session, so the card was saved: wait for that
-    if attempt < int(row.attempts) or current not in (Status.AUTHORIZED, Status.PROCESSING):
+    if attempt < int(row.attempts) or current not in CHARGEABLE:
         return Outcome.UNCHANGED  # an older attempt, or already settled
     done = record_failure(tx, ctx, row, code=code, attempt=attempt, intent=intent_id)
     return Outcome.APPLIED if done else Outcome.UNCHANGED
@@ -285,27 +285,30 @@ def flag_shares(tx: Tx, pledge_id: int, reason: str) -> int:
     """Flag register entries issued from this pledge's money (once per reason)."""
     entries = set(
         tx.execute(
-            sa.select(allotments.c.entry_id).where(allotments.c.pledge_id == pledge_id)
+            sa.select(schema.allotments.c.entry_id).where(
+                schema.allotments.c.pledge_id == pledge_id
+            )
         ).scalars()
     ) | set(
         tx.execute(
-            sa.select(register_entries.c.id).where(
-                register_entries.c.pledge_id == pledge_id, register_entries.c.kind == "issue"
+            sa.select(schema.register_entries.c.id).where(
+                schema.register_entries.c.pledge_id == pledge_id,
+                schema.register_entries.c.kind == "issue",
             )
         ).scalars()
     )
     added = 0
     for entry in sorted(entries):
         known = tx.execute(
-            sa.select(register_flags.c.id).where(
-                register_flags.c.entry_id == entry,
-                register_flags.c.pledge_id == pledge_id,
-                register_flags.c.reason == reason,
+            sa.select(schema.register_flags.c.id).where(
+                schema.register_flags.c.entry_id == entry,
+                schema.register_flags.c.pledge_id == pledge_id,
+                schema.register_flags.c.reason == reason,
             )
         ).first()
         if known is None:
             tx.execute(
-                register_flags.insert().values(
+                schema.register_flags.insert().values(
                     entry_id=entry, pledge_id=pledge_id, reason=reason, created_at=tx.now
                 )
             )
@@ -333,9 +336,9 @@ def apply_charge(tx: Tx, ctx: Context, charge: Mapping[str, Any]) -> Outcome:
     if not _livemode_ok(row, charge):
         return Outcome.IGNORED
     current = Status(row.status)
-    if current in orphans.OVER:  # an orphaned payment, refunded from the dashboard
+    if current in ENDED_UNPAID:  # an orphaned payment, refunded from the dashboard
         return Outcome.APPLIED if orphans.returned(tx, row, charge) else Outcome.UNCHANGED
-    if current not in (Status.PAID, Status.DISPUTED, Status.REFUNDED):
+    if current not in RECEIVED:
         return Outcome.DEFERRED  # its payment is not recorded yet
     outcome = Outcome.UNCHANGED
     for refund in (charge.get("refunds") or {}).get("data") or []:
@@ -345,12 +348,12 @@ def apply_charge(tx: Tx, ctx: Context, charge: Mapping[str, Any]) -> Outcome:
     refunded = min(int(charge.get("amount_refunded") or 0), paid)
     if refunded > int(row.refunded_amount):
         outcome = Outcome.APPLIED
-        if refunded >= paid and current in (Status.PAID, Status.DISPUTED):
+        if refunded >= paid and current in HELD:
             move(tx, row, Status.REFUNDED, reason="refunded", extra={"refunded_amount": refunded})
         else:
             tx.execute(
-                pledges.update()
-                .where(pledges.c.id == row.id)
+                schema.pledges.update()
+                .where(schema.pledges.c.id == row.id)
                 .values(refunded_amount=refunded, updated_at=tx.now)
             )
             tx.record(
@@ -370,8 +373,8 @@ def cuts_into_shares(tx: Tx, pledge_id: int, refunded: int) -> bool:
     refunding them leaves the register as it is.
     """
     not_shares = tx.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(remainders.c.amount), 0)).where(
-            remainders.c.pledge_id == pledge_id
+        sa.select(sa.func.coalesce(sa.func.sum(schema.remainders.c.amount), 0)).where(
+            schema.remainders.c.pledge_id == pledge_id
         )
     ).scalar()
     return refunded > int(not_shares or 0)
@@ -393,7 +396,9 @@ def apply_refund(tx: Tx, ctx: Context, refund: Mapping[str, Any]) -> Outcome:
 def _dispute_statuses(conn: Connection, dispute_id: str) -> list[str]:
     found = []
     for payload in conn.execute(
-        sa.select(stripe_events.c.payload).where(stripe_events.c.type.like("charge.dispute.%"))
+        sa.select(schema.stripe_events.c.payload).where(
+            schema.stripe_events.c.type.like("charge.dispute.%")
+        )
     ).scalars():
         obj = json.loads(payload).get("data", {}).get("object", {})
         if obj.get("id") == dispute_id:
@@ -407,7 +412,7 @@ def apply_dispute(tx: Tx, ctx: Context, dispute: Mapping[str, Any]) -> Outcome:
     if row is None:
         return Outcome.DEFERRED
     current = Status(row.status)
-    if current not in (Status.PAID, Status.DISPUTED, Status.REFUNDED):
+    if current not in RECEIVED:
         return Outcome.DEFERRED
     statuses = set(_dispute_statuses(tx.conn, str(dispute["id"]))) | {
         str(dispute.get("status") or "")
@@ -422,11 +427,11 @@ def apply_dispute(tx: Tx, ctx: Context, dispute: Mapping[str, Any]) -> Outcome:
     elif closed:
         changed |= move(tx, row, Status.PAID, reason="dispute won")
         done = tx.execute(
-            register_flags.update()
+            schema.register_flags.update()
             .where(
-                register_flags.c.pledge_id == row.id,
-                register_flags.c.reason == "disputed",
-                register_flags.c.resolved_at.is_(None),
+                schema.register_flags.c.pledge_id == row.id,
+                schema.register_flags.c.reason == "disputed",
+                schema.register_flags.c.resolved_at.is_(None),
             )
             .values(resolved_at=tx.now)
         )
@@ -450,106 +455,3 @@ def apply_event(tx: Tx, ctx: Context, event: Mapping[str, Any]) -> Outcome:
     if kind.startswith("refund."):
         return apply_refund(tx, ctx, obj)
     return Outcome.IGNORED
-
-
-# -- deferred events ------------------------------------------------------------
-#
-# A deferred event is kept in the state table under one key per object it names,
-# `deferred:<object id>:<event id>`, so an event that teaches us an id retries
-# only the events waiting for that id (an index range scan), never all of them.
-
-
-def refs_of(ctx: Context, event: Mapping[str, Any]) -> list[str]:
-    """The ids an event's object names: itself, its charge and intent, our pledge."""
-    obj = (event.get("data") or {}).get("object") or {}
-    refs = [id_of(obj.get(name)) for name in ("id", "latest_charge", "charge", "payment_intent")]
-    pledge_id = ctx.keys.owns(obj.get("metadata"))
-    found = [r for r in refs if r]
-    if pledge_id is not None:
-        found.append(f"pledge-{pledge_id}")
-    return sorted(set(found))
-
-
-def _prefix(ref: str) -> tuple[str, str]:
-    low = f"{_DEFERRED}{ref}:"
-    return low, low[:-1] + ";"
-
-
-def defer(tx: Tx, ctx: Context, event: Mapping[str, Any]) -> None:
-    event_id = str(event["id"])
-    for ref in refs_of(ctx, event):
-        key = f"{_DEFERRED}{ref}:{event_id}"
-        if tx.execute(sa.select(state.c.key).where(state.c.key == key)).first() is None:
-            tx.execute(state.insert().values(key=key, value=event_id, updated_at=tx.now))
-
-
-def _any_deferred(tx: Tx) -> bool:
-    found = driversql.first(
-        tx.conn,
-        "SELECT 1 FROM state WHERE key >= ? AND key < ? LIMIT 1",
-        (_DEFERRED, _DEFERRED[:-1] + ";"),
-    )
-    return found is not None
-
-
-def _waiting(tx: Tx, refs: list[str] | None) -> list[str]:
-    if refs is None:
-        low, high = _DEFERRED, _DEFERRED[:-1] + ";"
-        rows = tx.execute(
-            sa.select(state.c.value).where(state.c.key >= low, state.c.key < high)
-        ).scalars()
-        return sorted(set(rows))
-    found: set[str] = set()
-    for ref in refs:
-        low, high = _prefix(ref)
-        found.update(
-            tx.execute(
-                sa.select(state.c.value).where(state.c.key >= low, state.c.key < high)
-            ).scalars()
-        )
-    return sorted(found)
-
-
-def retry_deferred(tx: Tx, ctx: Context, refs: list[str] | None = None) -> int:
-    """Apply deferred events waiting for `refs` (None: all) that now match.
-
-    Repeats while applying one teaches us ids another is waiting for.
-    """
-    applied = 0
-    if refs is not None and not _any_deferred(tx):
-        return 0  # the usual case: nothing is waiting
-    while True:
-        progress: list[str] = []
-        for event_id in _waiting(tx, refs):
-            payload = tx.execute(
-                sa.select(stripe_events.c.payload).where(stripe_events.c.id == event_id)
-            ).scalar()
-            event = json.loads(payload) if payload is not None else {"id": event_id}
-            outcome = apply_event(tx, ctx, event) if payload is not None else Outcome.IGNORED
-            if outcome is Outcome.DEFERRED:
-                continue
-            for ref in refs_of(ctx, event):
-                tx.execute(state.delete().where(state.c.key == f"{_DEFERRED}{ref}:{event_id}"))
-            tx.execute(
-                stripe_events.update()
-                .where(stripe_events.c.id == event_id)
-                .values(applied_at=tx.now)
-            )
-            applied += 1
-            if outcome is Outcome.APPLIED:
-                progress.extend(refs_of(ctx, event))
-        if not progress:
-            return applied
-        if refs is not None:
-            refs = sorted(set(progress))
-
-
-def deferred_count(conn: Connection) -> int:
-    return int(
-        conn.execute(
-            sa.select(sa.func.count(sa.distinct(state.c.value))).where(
-                state.c.key >= _DEFERRED, state.c.key < _DEFERRED[:-1] + ";"
-            )
-        ).scalar()
-        or 0
-    )

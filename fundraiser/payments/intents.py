@@ -17,11 +17,11 @@ from sqlalchemy.engine import Connection
 from fundraiser import pledges as pledges_mod
 from fundraiser.config import Mode
 from fundraiser.errors import NotFound, PaymentError, UserInputError
-from fundraiser.ledger import Ledger, pledges
+from fundraiser.ledger import Ledger, schema
 from fundraiser.money import Money
 from fundraiser.payments.client import CardError, as_dict, opts, stripe_errors
 from fundraiser.payments.events import Context, apply_intent, id_of, pledge_row
-from fundraiser.pledges import NewPledge, Pledge, Status
+from fundraiser.pledges import NewPledge, Pledge, Source, Status
 
 
 class IdempotencyConflict(UserInputError):
@@ -60,7 +60,7 @@ def start(
     """
     replayed = False
     with ledger.write() as tx:
-        item = replace(check(tx.conn), source="online", status=Status.PENDING)
+        item = replace(check(tx.conn), source=Source.ONLINE, status=Status.PENDING)
         row = pledge_row(tx.conn, request_key=item.request_key) if item.request_key else None
         if row is not None:
             if (row.amount, row.tier, row.shares) != (item.amount.amount, item.tier, item.shares):
@@ -118,8 +118,8 @@ def start(
             )
     with ledger.write() as tx:
         tx.execute(
-            pledges.update()
-            .where(pledges.c.id == pledge_id, pledges.c.stripe_intent.is_(None))
+            schema.pledges.update()
+            .where(schema.pledges.c.id == pledge_id, schema.pledges.c.stripe_intent.is_(None))
             .values(
                 stripe_customer=customer,
                 stripe_intent=intent.id,
@@ -175,7 +175,7 @@ def confirm(
     """
     with ledger.read() as conn:
         row = pledge_row(conn, id=pledge_id)
-    if row is None or row.source != "online":
+    if row is None or row.source != Source.ONLINE:
         raise NotFound(f"pledge {pledge_id} does not exist")
     wanted = intent_id or row.stripe_intent
     if wanted:

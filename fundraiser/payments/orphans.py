@@ -17,13 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import driversql
-from fundraiser.ledger import Tx, journal
+from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.money import Money
-from fundraiser.pledges import Status
 
-#: A pledge in one of these states holds no money of the backer's.
-OVER = frozenset({Status.CANCELLED, Status.RELEASED, Status.FAILED})
 TAKEN = "payment.orphaned"
 RETURNED = "payment.orphan_refunded"
 
@@ -46,7 +42,7 @@ class Orphan:
 
 def _seen(conn: Connection, action: str, pledge_id: int, key: str, value: str | None) -> bool:
     # The journal's data is canonical JSON, so a field is matched as written.
-    found = driversql.first(
+    found = bulk.first(
         conn,
         "SELECT 1 FROM journal WHERE action = ? AND subject = ? AND data LIKE ?",
         (action, f"pledge:{pledge_id}", f"%{json.dumps(key)}:{json.dumps(value)}%"),
@@ -84,9 +80,9 @@ def returned(tx: Tx, row: Any, charge: Mapping[str, Any]) -> bool:
 def still_open(conn: Connection) -> list[Orphan]:
     """Orphaned payments not yet reported refunded, oldest first."""
     rows = conn.execute(
-        sa.select(journal.c.action, journal.c.data, journal.c.at)
-        .where(journal.c.action.in_([TAKEN, RETURNED]))
-        .order_by(journal.c.seq)
+        sa.select(schema.journal.c.action, schema.journal.c.data, schema.journal.c.at)
+        .where(schema.journal.c.action.in_([TAKEN, RETURNED]))
+        .order_by(schema.journal.c.seq)
     ).all()
     returned_charges = {json.loads(r.data)["charge"] for r in rows if r.action == RETURNED}
     found = []

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import stripe
 
+from fundraiser import remainders
 from fundraiser.errors import NotFound, UserInputError
-from fundraiser.ledger import Ledger, pledges, remainders
+from fundraiser.ledger import Ledger, schema
 from fundraiser.money import Money
 from fundraiser.payments.client import as_dict, opts, stripe_errors
 from fundraiser.payments.events import (
@@ -25,7 +26,8 @@ from fundraiser.payments.events import (
     pledge_row,
     queue_refund_mail,
 )
-from fundraiser.pledges import Status
+from fundraiser.pledges import HELD, Source, Status
+from fundraiser.remainders import RemainderStatus, record_refund
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,8 @@ def refund(
         if row is None:
             raise NotFound(f"pledge {pledge_id} does not exist: see `fundraiser pledges list`")
         current = Status(row.status)
-        if current not in (Status.PAID, Status.DISPUTED) or not row.stripe_charge:
-            how = "by card through Stripe" if row.source == "online" else "by card"
+        if current not in HELD or not row.stripe_charge:
+            how = "by card through Stripe" if row.source == Source.ONLINE else "by card"
             raise UserInputError(
                 f"pledge {pledge_id} is {current.value}: only a pledge paid {how} can be "
                 "refunded here (return bank transfers by bank transfer)"
@@ -108,7 +110,7 @@ def refund(
         queue_refund_mail(tx, row, str(made_now.id), wanted)
         if cuts_into_shares(tx, pledge_id, total):
             flag_shares(tx, pledge_id, "refunded")
-        fresh = tx.execute(pledges.select().where(pledges.c.id == pledge_id)).one()
+        fresh = tx.execute(schema.pledges.select().where(schema.pledges.c.id == pledge_id)).one()
     return Refunded(
         pledge_id,
         str(made_now.id),
@@ -117,6 +119,24 @@ def refund(
         Money(paid, row.currency),
         Status(fresh.status),
     )
+
+
+def refund_due_remainders(
+    ledger: Ledger, *, environ: Mapping[str, str] | None = None, now: str | None = None
+) -> tuple[int, Money | None]:
+    """Refund every card remainder due, one idempotent Stripe refund each.
+
+    Returns how many were refunded and their total (None when there were none).
+    A rerun after a crash finds the refunds already made (refund_remainder).
+    """
+    with ledger.read() as conn:
+        lines = remainders.card_lines_due(conn)
+    for _item, line in lines:
+        refund_remainder(ledger, line.id, environ=environ, now=now)
+    if not lines:
+        return 0, None
+    currency = lines[0][0].currency
+    return len(lines), Money(sum(line.amount for _, line in lines), currency)
 
 
 def refund_remainder(
@@ -133,7 +153,6 @@ def refund_remainder(
     crash) is recorded, not made again; the emulator ignores idempotency keys,
     so the metadata is what we trust. Returns the Stripe refund id.
     """
-    from fundraiser.documents.refunds import record_refund
     from fundraiser.payments.client import client_from_env
     from fundraiser.stripekeys import ledger_keys
 
@@ -141,8 +160,10 @@ def refund_remainder(
     keys = ledger_keys(ledger)
     v1 = client.v1
     with ledger.write(now) as tx:
-        rem = tx.execute(remainders.select().where(remainders.c.id == remainder_id)).first()
-        if rem is None or rem.status != "due":
+        rem = tx.execute(
+            schema.remainders.select().where(schema.remainders.c.id == remainder_id)
+        ).first()
+        if rem is None or rem.status != RemainderStatus.DUE:
             raise NotFound(
                 f"remainder {remainder_id} is not due for refund: see `fundraiser refunds list`"
             )
@@ -200,8 +221,8 @@ def refund_remainder(
         # counted this refund (after a crash) is not counted twice.
         refunded = min(max(int(row.refunded_amount), in_stripe), int(row.paid_amount))
         tx.execute(
-            pledges.update()
-            .where(pledges.c.id == pledge_id)
+            schema.pledges.update()
+            .where(schema.pledges.c.id == pledge_id)
             .values(refunded_amount=refunded, updated_at=tx.now)
         )
         # The same key as the charge.refunded webhook's, so the backer gets one mail.

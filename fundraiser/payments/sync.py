@@ -23,10 +23,11 @@ from typing import Any
 import sqlalchemy as sa
 import stripe
 
-from fundraiser.ledger import Ledger, state
+from fundraiser.ledger import Ledger, schema
 from fundraiser.payments import cardforms
 from fundraiser.payments.client import CardError, as_dict, stripe_errors
-from fundraiser.payments.events import Context, apply_intent, deferred_count, retry_deferred
+from fundraiser.payments.deferred import deferred_count, retry_deferred
+from fundraiser.payments.events import Context, apply_intent
 from fundraiser.payments.intents import ensure_attached, retrieve_intent
 from fundraiser.payments.ratelimit import DEFAULT_RATE, RateLimiter
 from fundraiser.payments.webhooks import prepare, store_and_apply
@@ -70,19 +71,23 @@ class SyncReport:
 
 def _cursor(ledger: Ledger) -> int | None:
     with ledger.read() as conn:
-        value = conn.execute(sa.select(state.c.value).where(state.c.key == CURSOR_KEY)).scalar()
+        value = conn.execute(
+            sa.select(schema.state.c.value).where(schema.state.c.key == CURSOR_KEY)
+        ).scalar()
     return None if value is None else int(value)
 
 
 def _save_cursor(ledger: Ledger, value: int) -> None:
     with ledger.write() as tx:
         done = tx.execute(
-            state.update()
-            .where(state.c.key == CURSOR_KEY)
+            schema.state.update()
+            .where(schema.state.c.key == CURSOR_KEY)
             .values(value=str(value), updated_at=tx.now)
         )
         if done.rowcount == 0:
-            tx.execute(state.insert().values(key=CURSOR_KEY, value=str(value), updated_at=tx.now))
+            tx.execute(
+                schema.state.insert().values(key=CURSOR_KEY, value=str(value), updated_at=tx.now)
+            )
         tx.record("stripe.sync", "state", {"cursor": value})
 
 
@@ -157,14 +162,16 @@ def reread_intents(
     pace: Callable[[], None] | None = None,
 ) -> None:
     """Pending pledges with a card form, and charges left in flight: ask Stripe."""
-    from fundraiser.ledger import pledges
+    from fundraiser.ledger import schema
 
     with ledger.read() as conn:
         rows = list(
             conn.execute(
-                sa.select(pledges.c.id, pledges.c.stripe_intent, pledges.c.status).where(
-                    pledges.c.status.in_([Status.PENDING.value, Status.PROCESSING.value]),
-                    pledges.c.stripe_intent.is_not(None),
+                sa.select(
+                    schema.pledges.c.id, schema.pledges.c.stripe_intent, schema.pledges.c.status
+                ).where(
+                    schema.pledges.c.status.in_([Status.PENDING.value, Status.PROCESSING.value]),
+                    schema.pledges.c.stripe_intent.is_not(None),
                 )
             )
         )

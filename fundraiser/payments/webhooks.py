@@ -14,18 +14,10 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fundraiser import driversql
 from fundraiser.errors import WebhookRejected
-from fundraiser.ledger import Ledger, Tx
-from fundraiser.payments.events import (
-    Context,
-    Outcome,
-    apply_event,
-    defer,
-    id_of,
-    refs_of,
-    retry_deferred,
-)
+from fundraiser.ledger import Ledger, Tx, bulk
+from fundraiser.payments.deferred import defer, refs_of, retry_deferred
+from fundraiser.payments.events import Context, Outcome, apply_event, id_of
 
 #: Stripe's default: a signature older (or newer) than this is refused.
 TOLERANCE = 300
@@ -88,10 +80,10 @@ def store_and_apply(tx: Tx, ctx: Context, event: dict[str, Any], raw: str) -> Re
     """Store the event once and apply it, in the caller's transaction."""
     event_id = str(event["id"])
     kind = str(event["type"])
-    known = driversql.first(tx.conn, "SELECT 1 FROM stripe_events WHERE id = ?", (event_id,))
+    known = bulk.first(tx.conn, "SELECT 1 FROM stripe_events WHERE id = ?", (event_id,))
     if known is not None:
         return Receipt(event_id, kind, duplicate=True)
-    driversql.run(
+    bulk.run(
         tx.conn,
         "INSERT INTO stripe_events (id, type, livemode, created, payload, received_at, "
         "applied_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -100,9 +92,7 @@ def store_and_apply(tx: Tx, ctx: Context, event: dict[str, Any], raw: str) -> Re
     outcome = apply_event(tx, ctx, event)
     if outcome is Outcome.DEFERRED:
         defer(tx, ctx, event)
-        driversql.run(
-            tx.conn, "UPDATE stripe_events SET applied_at = NULL WHERE id = ?", (event_id,)
-        )
+        bulk.run(tx.conn, "UPDATE stripe_events SET applied_at = NULL WHERE id = ?", (event_id,))
     tx.record("stripe.event", f"event:{event_id}", {"type": kind, "outcome": outcome.value})
     if outcome is Outcome.APPLIED:
         retry_deferred(tx, ctx, refs_of(ctx, event))

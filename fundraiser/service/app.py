@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import html
 import json
 import logging
 import time
@@ -20,6 +19,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fundraiser import cancel
 from fundraiser import figures as figures_mod
 from fundraiser import pledges as pledges_mod
 from fundraiser.errors import (
@@ -39,6 +40,8 @@ from fundraiser.errors import (
     WebhookRejected,
 )
 from fundraiser.ledger import Ledger, open_ledger, stamp
+from fundraiser.links import FIX, MANAGE, BadToken, ServiceLinks, Signer
+from fundraiser.money import Money
 from fundraiser.payments import cardforms, intents, webhooks
 from fundraiser.payments.client import (
     CardError,
@@ -47,11 +50,10 @@ from fundraiser.payments.client import (
     stripe_errors,
 )
 from fundraiser.payments.events import Context, pledge_row
-from fundraiser.pledges import Status
+from fundraiser.pledges import Pledge, Status
 from fundraiser.service import validate
 from fundraiser.service.limits import RateLimit
 from fundraiser.service.settings import Settings
-from fundraiser.service.tokens import FIX, MANAGE, BadToken, ServiceLinks, Signer
 from fundraiser.stripekeys import ledger_keys
 
 log = logging.getLogger("fundraiser.service")
@@ -192,6 +194,11 @@ class Service:
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
         self.batcher = Batcher(self.ledger, self.writer)
         self._figures: tuple[float, dict[str, Any]] | None = None
+        self.templates = jinja2.Environment(
+            loader=jinja2.PackageLoader("fundraiser.service", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
 
     # -- plumbing -----------------------------------------------------------
     def links(self, request: Request) -> ServiceLinks:
@@ -287,7 +294,7 @@ class Service:
         except PaymentError as exc:
             log.warning("confirm %s: Stripe failed: %s", pledge_id, exc)
             return error(502, "Stripe could not be reached: please try again shortly")
-        return JSONResponse({"pledge_id": pledge.id, "status": pledge.status.value})
+        return JSONResponse(_status_answer(pledge))
 
     # -- GET /api/campaign ---------------------------------------------------------
     async def campaign(self, request: Request) -> Response:
@@ -342,7 +349,7 @@ class Service:
 
     def view(self, row: Any) -> dict[str, Any]:
         status = Status(row.status)
-        open_ = self.settings.now() < self.settings.campaign.campaign.deadline
+        now, deadline = self.settings.now(), self.settings.campaign.campaign.deadline
         return {
             "pledge_id": row.id,
             "status": status.value,
@@ -355,7 +362,8 @@ class Service:
             "display_name": row.display_name,
             "paid": int(row.paid_amount),
             "refunded": int(row.refunded_amount),
-            "can_cancel": open_ and Status.CANCELLED in pledges_mod.TRANSITIONS[status],
+            "can_cancel": cancel.refusal(status, cancel.Who.BACKER, now=now, deadline=deadline)
+            is None,
             "can_fix": status is Status.PAYMENT_FAILED,
             "fix_until": row.fix_until,
             "deadline": self.settings.campaign.campaign.deadline.isoformat(),
@@ -369,14 +377,17 @@ class Service:
         return JSONResponse(self.view(row))
 
     def cancel(self, row: Any) -> Any:
-        """Cancel at Stripe first (an open card form could still be paid), then here."""
-        if self.settings.now() >= self.settings.campaign.campaign.deadline:
-            raise InvalidTransition("the campaign has closed: pledges can no longer be cancelled")
-        status = Status(row.status)
-        if Status.CANCELLED not in pledges_mod.TRANSITIONS[status]:
-            raise InvalidTransition(f"this pledge is {status.value} and cannot be cancelled")
-        cardforms.withdraw(
-            self.ledger, self.client, self.context_plain(), row.id, reason="cancelled by the backer"
+        """The backer cancels, by the rule in fundraiser.cancel; the pledge's row after."""
+        cancel.cancel(
+            self.ledger,
+            row.id,
+            who=cancel.Who.BACKER,
+            reason="cancelled by the backer",
+            now=self.settings.now(),
+            deadline=self.settings.campaign.campaign.deadline,
+            at_stripe=lambda pledge_id, reason: cardforms.withdraw(
+                self.ledger, self.client, self.context_plain(), pledge_id, reason=reason
+            ),
         )
         with self.ledger.read() as conn:
             return pledge_row(conn, id=row.id)
@@ -439,15 +450,15 @@ class Service:
             return error(404, "no such card form", "setup_intent")
         except (CardError, PaymentError):
             return error(502, "Stripe could not be reached: please try again shortly")
-        return JSONResponse({"pledge_id": pledge.id, "status": pledge.status.value})
+        return JSONResponse(_status_answer(pledge))
 
     async def manage_page(self, request: Request) -> Response:
         token = request.path_params["token"]
         try:
             row = await run_in_threadpool(self.pledge_for, token)
         except BadToken as exc:
-            return HTMLResponse(page("Link not valid", f"<p>{html.escape(str(exc))}.</p>"), 403)
-        return HTMLResponse(self.render_manage(token, self.view(row)))
+            return self.page("message.html", 403, title="Link not valid", message=f"{exc}.")
+        return self.render_manage(token, self.view(row))
 
     async def manage_page_cancel(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -455,43 +466,30 @@ class Service:
             row = await run_in_threadpool(self.pledge_for, token, (MANAGE,))
             await run_in_threadpool(self.cancel, row)
         except BadToken as exc:
-            return HTMLResponse(page("Link not valid", f"<p>{html.escape(str(exc))}.</p>"), 403)
+            return self.page("message.html", 403, title="Link not valid", message=f"{exc}.")
         except InvalidTransition as exc:
-            return HTMLResponse(page("Not cancelled", f"<p>{html.escape(str(exc))}.</p>"), 409)
+            return self.page("message.html", 409, title="Not cancelled", message=f"{exc}.")
         except PaymentError as exc:
             log.warning("cancel: Stripe failed: %s", exc)
-            text = "<p>Your pledge could not be cancelled just now. Please try again.</p>"
-            return HTMLResponse(page("Not cancelled", text), 502)
+            text = "Your pledge could not be cancelled just now. Please try again."
+            return self.page("message.html", 502, title="Not cancelled", message=text)
         return RedirectResponse(f"/manage/{token}", status_code=303)
 
-    def render_manage(self, token: str, view: dict[str, Any]) -> str:
-        from fundraiser.money import Money
+    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """A page from fundraiser/service/templates (autoescaped: text from people stays text)."""
+        body = self.templates.get_template(template).render(**context)
+        return HTMLResponse(body, status_code=status)
 
-        amount = Money(view["amount"], view["currency"]).format()
-        quoted = html.escape(token, quote=True)
-        parts = [
-            f"<p>Pledge {view['pledge_id']}: {html.escape(amount)}"
-            + (f" ({view['shares']} shares)" if view["shares"] else "")
-            + f", <strong id='pledge-status'>{html.escape(view['status'])}</strong>.</p>"
-        ]
-        if view["can_cancel"]:
-            parts.append(
-                f"<form method='post' action='/manage/{quoted}/cancel'>"
-                "<button type='submit'>Cancel my pledge</button></form>"
-            )
-        if view["can_fix"]:
-            site = html.escape(self.settings.site_origin, quote=True)
-            parts.append(
-                "<p>Your card could not be charged. Enter a card to complete your pledge"
-                + (f" by {html.escape(view['fix_until'][:10])}" if view["fix_until"] else "")
-                + ".</p>"
-                f"<form id='fix-form' data-api='' data-token='{quoted}'>"
-                "<div id='card-element'></div><button type='submit'>Save card</button>"
-                "<p id='pledge-status-line' role='status'></p></form>"
-                f"<script src='{html.escape(self.stripe_js, quote=True)}'></script>"
-                f"<script src='{site}/theme/js/pledge.js' defer></script>"
-            )
-        return page("Your pledge", "".join(parts))
+    def render_manage(self, token: str, view: dict[str, Any]) -> HTMLResponse:
+        return self.page(
+            "manage.html",
+            title="Your pledge",
+            view=view,
+            token=token,
+            amount=Money(view["amount"], view["currency"]).format(),
+            stripe_js=self.stripe_js,
+            site_origin=self.settings.site_origin,
+        )
 
     @property
     def stripe_js(self) -> str:
@@ -504,13 +502,13 @@ class Service:
         self.ledger.dispose()
 
 
-def page(title: str, body: str) -> str:
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<meta name='robots' content='noindex'><title>{html.escape(title)}</title></head>"
-        f"<body><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"
-    )
+def _status_answer(pledge: Pledge) -> dict[str, Any]:
+    """A pledge's state for the page's script: `secured` says the backer's part is done."""
+    return {
+        "pledge_id": pledge.id,
+        "status": pledge.status.value,
+        "secured": pledge.status in pledges_mod.SECURED,
+    }
 
 
 def _page_csp(settings: Settings, stripe_js: str) -> str:

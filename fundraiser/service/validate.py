@@ -10,11 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser.allocation import person_key
 from fundraiser.config import Campaign
 from fundraiser.figures import tier_counts
-from fundraiser.ledger import pledges
-from fundraiser.pledges import LIVE, NewPledge, check_email
+from fundraiser.ledger import schema
+from fundraiser.people import check_email, person_key
+from fundraiser.pledges import LIVE, NewPledge, Source
 
 FIELDS = frozenset(
     {"tier", "shares", "name", "email", "address", "display_name", "round", "consent"}
@@ -141,11 +141,15 @@ def check(
         if not terms.min_shares <= shares <= terms.max_shares:
             raise Invalid("shares", f"must be from {terms.min_shares} to {terms.max_shares}", 400)
     held = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(pledges.c.amount), 0)).where(
-            pledges.c.person_key == person_key(req.email),
-            pledges.c.status.in_([s.value for s in LIVE]),
+        sa.select(sa.func.coalesce(sa.func.sum(schema.pledges.c.amount), 0)).where(
+            schema.pledges.c.person_key == person_key(req.email),
+            schema.pledges.c.status.in_([s.value for s in LIVE]),
             *(
-                [sa.or_(pledges.c.request_key.is_(None), pledges.c.request_key != key)]
+                [
+                    sa.or_(
+                        schema.pledges.c.request_key.is_(None), schema.pledges.c.request_key != key
+                    )
+                ]
                 if key
                 else []
             ),
@@ -166,7 +170,7 @@ def check(
         address=req.address,
         amount=terms.price * shares,
         round=found.id,
-        source="online",
+        source=Source.ONLINE,
         display_name=req.display_name,
         tier=tier_id,
         shares=shares,

@@ -17,10 +17,10 @@ from sqlalchemy.engine import Connection
 
 from fundraiser.config import Campaign
 from fundraiser.figures import counted
-from fundraiser.ledger import pledges
+from fundraiser.ledger import schema
 from fundraiser.money import Money
 
-_NET = pledges.c.amount - pledges.c.refunded_amount
+_NET = schema.pledges.c.amount - schema.pledges.c.refunded_amount
 
 #: Pledge-size bands start at these numbers of shares (capped by max_shares).
 BAND_STARTS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
@@ -65,7 +65,7 @@ def raised_per_day(conn: Connection, campaign: Campaign) -> list[DayTotal]:
     Python can fold the buckets into local days for any real UTC offset,
     including :30 and :45 ones, without dialect-specific time zone SQL.
     """
-    stamp = pledges.c.created_at
+    stamp = schema.pledges.c.created_at
     hour = sa.func.substr(stamp, 1, 13)
     minute = sa.func.substr(stamp, 15, 2)
     quarter = sa.case((minute < "15", 0), (minute < "30", 1), (minute < "45", 2), else_=3)
@@ -125,13 +125,13 @@ def round_totals(conn: Connection, campaign: Campaign) -> list[RoundTotal]:
     """Money, pledges and distinct backers per round, in the campaign's round order."""
     rows = conn.execute(
         sa.select(
-            pledges.c.round,
+            schema.pledges.c.round,
             sa.func.sum(_NET),
             sa.func.count(),
-            sa.func.count(sa.distinct(pledges.c.person_key)),
+            sa.func.count(sa.distinct(schema.pledges.c.person_key)),
         )
         .where(counted())
-        .group_by(pledges.c.round)
+        .group_by(schema.pledges.c.round)
     )
     found = {str(r): (int(a or 0), int(n), int(b)) for r, a, n, b in rows}
     totals = []
@@ -154,7 +154,7 @@ def display_names(conn: Connection) -> list[str]:
     Sorted by name, not by pledge time, so the list cannot be matched up with
     the per-day chart to guess who gave what.
     """
-    column = pledges.c.display_name
+    column = schema.pledges.c.display_name
     rows = conn.execute(
         sa.select(column).distinct().where(counted(), column.is_not(None), column != "")
     )

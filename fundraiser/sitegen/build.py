@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import runpy
 import threading
 import time
 import traceback
@@ -22,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fundraiser.errors import FundraiserError
+from fundraiser.errors import FundraiserError, Problem, ProblemsError
 from fundraiser.sitegen import SiteBuildError
 from fundraiser.sitegen.data import CAMPAIGN_JSON, SiteData, load_site_data, refresh_figures
 
@@ -43,6 +44,12 @@ class BuildReport:
     seconds: float
     warnings: tuple[str, ...]
     data: SiteData
+    #: The co-op's own theme folders laid over the kit's (templates, static files).
+    overrides: tuple[Path, ...] = ()
+
+
+class PublishRefused(ProblemsError):
+    """A public build that would not work for backers: a key or address is missing."""
 
 
 def settings_file(project_dir: Path, settings: Path | None = None, publish: bool = False) -> Path:
@@ -66,16 +73,86 @@ def settings_file(project_dir: Path, settings: Path | None = None, publish: bool
     return path
 
 
-def default_output(project_dir: Path) -> Path:
-    """Where a build without --output writes: output/ beside site/pelicanconf.py.
+def default_output(project_dir: Path, *, publish: bool = False) -> Path:
+    """Where a build without --output writes: OUTPUT_PATH in the site's settings.
 
-    Read from the folder layout, not by running the settings file, so refreshing
-    campaign.json never has to import Pelican.
+    The settings file is run as Python (our settings files import no Pelican, so
+    refreshing campaign.json stays quick); a relative OUTPUT_PATH is taken from
+    the settings file's folder, as Pelican takes it. Without settings: site/output.
     """
     try:
-        return settings_file(project_dir).parent / "output"
+        path = settings_file(project_dir, publish=publish)
     except SiteBuildError:
         return project_dir / SETTINGS.parent / "output"
+    return output_from_settings(path)
+
+
+def output_from_settings(path: Path) -> Path:
+    """OUTPUT_PATH as the settings file sets it; output/ beside it when it sets none."""
+    try:
+        values = runpy.run_path(str(path))
+    except Exception as exc:  # the settings file is Python: anything may go wrong in it
+        raise SiteBuildError(f"{path} cannot be used: {type(exc).__name__}: {exc}") from None
+    output = values.get("OUTPUT_PATH")
+    if not output:
+        return path.parent / "output"
+    folder = Path(str(output)).expanduser()
+    return folder if folder.is_absolute() else (path.parent / folder).resolve()
+
+
+def publish_problems(settings: dict[str, Any]) -> list[Problem]:
+    """What a public pledge page needs from the settings (or the environment), as problems.
+
+    `site build --publish` refuses to build with any of these; `fundraiser
+    preflight` lists them with the same words.
+    """
+    return [
+        *publishable_key_problems(str(settings.get("STRIPE_PUBLISHABLE_KEY") or "")),
+        *pledge_api_problems(str(settings.get("PLEDGE_API") or "")),
+    ]
+
+
+def publishable_key_problems(key: str) -> list[Problem]:
+    """STRIPE_PUBLISHABLE_KEY as the public pledge page needs it."""
+    problems = []
+    key = key.strip()
+    if not key:
+        problems.append(
+            Problem(
+                "STRIPE_PUBLISHABLE_KEY",
+                'is not set, so the published pledge page would say "The card form could '
+                'not load" and take no pledge',
+                "export the publishable key from Stripe's dashboard (pk_live_…, or pk_test_… "
+                "for a rehearsal) and build again",
+            )
+        )
+    elif not key.startswith("pk_"):
+        problems.append(
+            Problem(
+                "STRIPE_PUBLISHABLE_KEY",
+                f"starts {key[:3]!r}: it is not a publishable key",
+                "use the publishable key (pk_live_… or pk_test_…); a secret key stays in "
+                "STRIPE_SECRET_KEY on the server",
+            )
+        )
+    return problems
+
+
+def pledge_api_problems(api: str) -> list[Problem]:
+    """PLEDGE_API as the public pledge page needs it: https, or empty (the site's origin)."""
+    problems = []
+    api = api.strip()
+    if api and not api.startswith("https://"):
+        problems.append(
+            Problem(
+                "PLEDGE_API",
+                f"{api!r} is not an https address: browsers will not send a pledge from the "
+                "public site to it",
+                "give the pledge service's https address, e.g. https://pledge.hearth.example "
+                "(or leave it empty when the service answers on the site's own origin)",
+            )
+        )
+    return problems
 
 
 def read_settings(path: Path, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -211,8 +288,12 @@ def build_site(
     now: datetime,
     output: Path | None = None,
     extra: dict[str, Any] | None = None,
+    publish: bool = False,
 ) -> BuildReport:
-    """Build the whole site; raise ConfigError, LedgerError or SiteBuildError on bad data."""
+    """Build the whole site; raise ConfigError, LedgerError or SiteBuildError on bad data.
+
+    With `publish`, refuse (PublishRefused) settings a public pledge page cannot work with.
+    """
     started = time.perf_counter()
     from fundraiser.sitegen.plugin import SITE_DATA, check_public_settings
 
@@ -228,6 +309,10 @@ def build_site(
         overrides["OUTPUT_PATH"] = str(output.resolve())
     settings = read_settings(settings_path, overrides)
     check_public_settings(settings)
+    if publish:
+        problems = publish_problems(settings)
+        if problems:
+            raise PublishRefused("the public site would not take pledges:", problems)
     pages, warnings = run_pelican(settings)
     return BuildReport(
         Path(settings["OUTPUT_PATH"]),
@@ -237,7 +322,15 @@ def build_site(
         time.perf_counter() - started,
         warnings,
         data,
+        _overrides(settings),
     )
+
+
+def _overrides(settings: dict[str, Any]) -> tuple[Path, ...]:
+    """The folders laid over the theme: template overrides and extra static folders."""
+    static = [p for p in settings.get("THEME_STATIC_PATHS") or [] if Path(p).is_absolute()]
+    folders = [*(settings.get("THEME_TEMPLATES_OVERRIDES") or []), *static]
+    return tuple(Path(p) for p in folders)
 
 
 def serve(
@@ -299,7 +392,13 @@ def serve(
         # The default output (site/output) sits inside the watched site/ folder.
         return ignored(change, path) and not Path(path).resolve().is_relative_to(site_dir)
 
-    watched = [settings_path.parent, first.content, first.theme, Path(campaign_path)]
+    watched = [
+        settings_path.parent,
+        first.content,
+        first.theme,
+        *first.overrides,
+        Path(campaign_path),
+    ]
     stop = stop or threading.Event()
     try:
         for changes in watchfiles.watch(

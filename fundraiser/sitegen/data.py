@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from fundraiser import redact
 from fundraiser.config import Campaign, Round, load_campaign
 from fundraiser.figures import Figures, compute
 from fundraiser.ledger import Ledger, open_ledger
@@ -99,13 +100,6 @@ def parse_now(text: str | None) -> datetime:
     return moment
 
 
-def _redact(url: str) -> str:
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "(unparseable URL)"
-
-
 def open_site_ledger(campaign: Campaign, database_url: str | None) -> Ledger:
     """Open the campaign's ledger (a new SQLite ledger starts empty: zero figures)."""
     url = database_url or campaign.default_database_url()
@@ -118,7 +112,7 @@ def open_site_ledger(campaign: Campaign, database_url: str | None) -> Ledger:
 def _unreadable(url: str, exc: sa.exc.SQLAlchemyError) -> SiteBuildError:
     reason = getattr(exc, "orig", None) or exc
     return SiteBuildError(
-        f"cannot read the ledger at {_redact(url)}: {reason}. Point DATABASE_URL (or --db) "
+        f"cannot read the ledger at {redact.url(url)}: {reason}. Point DATABASE_URL (or --db) "
         "at this campaign's ledger, or move the broken file away to start an empty one"
     )
 

@@ -1,4 +1,4 @@
-"""The refund list: money owed back to backers after shares are issued.
+"""Remainders: money owed back to backers because it did not become shares.
 
 A remainder is money that did not become shares (below one share, over the
 holding cap, scaled back, or left over after a cancellation). Card payments are
@@ -15,6 +15,7 @@ never shares.
 from __future__ import annotations
 
 import csv
+import enum
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import outbox as outbox_mod
+from fundraiser import outbox
 from fundraiser.errors import FundraiserError, NotFound, UserInputError
-from fundraiser.ledger import Ledger, Tx, pledges, remainders
+from fundraiser.ledger import Ledger, Tx, schema
 from fundraiser.money import Money
 from fundraiser.pledges import Status
 from fundraiser.stripekeys import Keys, stored_keys
+
+
+class RemainderStatus(enum.StrEnum):
+    DUE = "due"  # owed to the backer
+    REFUNDED = "refunded"  # paid back (card refund or bank transfer), with a reference
+
 
 CARD = "card"
 BANK = "bank"
@@ -125,25 +132,29 @@ def due(conn: Connection, pledge_id: int | None = None) -> list[RefundDue]:
     """Every pledge with remainders still due, by pledge id."""
     query = (
         sa.select(
-            remainders.c.id,
-            remainders.c.pledge_id,
-            remainders.c.amount,
-            remainders.c.currency,
-            remainders.c.reason,
-            pledges.c.name,
-            pledges.c.email,
-            pledges.c.status,
-            pledges.c.reference,
-            pledges.c.source,
-            pledges.c.stripe_intent,
-            pledges.c.stripe_charge,
+            schema.remainders.c.id,
+            schema.remainders.c.pledge_id,
+            schema.remainders.c.amount,
+            schema.remainders.c.currency,
+            schema.remainders.c.reason,
+            schema.pledges.c.name,
+            schema.pledges.c.email,
+            schema.pledges.c.status,
+            schema.pledges.c.reference,
+            schema.pledges.c.source,
+            schema.pledges.c.stripe_intent,
+            schema.pledges.c.stripe_charge,
         )
-        .select_from(remainders.join(pledges, pledges.c.id == remainders.c.pledge_id))
-        .where(remainders.c.status == "due")
-        .order_by(remainders.c.pledge_id, remainders.c.id)
+        .select_from(
+            schema.remainders.join(
+                schema.pledges, schema.pledges.c.id == schema.remainders.c.pledge_id
+            )
+        )
+        .where(schema.remainders.c.status == RemainderStatus.DUE.value)
+        .order_by(schema.remainders.c.pledge_id, schema.remainders.c.id)
     )
     if pledge_id is not None:
-        query = query.where(remainders.c.pledge_id == pledge_id)
+        query = query.where(schema.remainders.c.pledge_id == pledge_id)
     keys = stored_keys(conn)
     grouped: dict[int, list[Any]] = {}
     for row in conn.execute(query):
@@ -166,6 +177,16 @@ def due(conn: Connection, pledge_id: int | None = None) -> list[RefundDue]:
             )
         )
     return result
+
+
+def card_lines_due(conn: Connection) -> list[tuple[RefundDue, RemainderLine]]:
+    """Remainders to refund to the card they came from now (none on hold), oldest first."""
+    return [
+        (item, line)
+        for item in due(conn)
+        if item.method == CARD and not item.hold
+        for line in item.lines
+    ]
 
 
 def record_refund(
@@ -200,20 +221,24 @@ def record_refund(
     amount = sum(line.amount for line in lines)
     ids = [line.id for line in lines]
     done = tx.execute(
-        remainders.update()
-        .where(remainders.c.id.in_(ids), remainders.c.status == "due")
-        .values(status="refunded", refunded_at=tx.now, refund_reference=reference)
+        schema.remainders.update()
+        .where(
+            schema.remainders.c.id.in_(ids), schema.remainders.c.status == RemainderStatus.DUE.value
+        )
+        .values(
+            status=RemainderStatus.REFUNDED.value, refunded_at=tx.now, refund_reference=reference
+        )
     )
     if done.rowcount != len(ids):
         raise FundraiserError(f"pledge {pledge_id}'s remainders changed while we worked: try again")
     if bump_refunded:
         bumped = tx.execute(
-            pledges.update()
+            schema.pledges.update()
             .where(
-                pledges.c.id == pledge_id,
-                pledges.c.refunded_amount + amount <= pledges.c.paid_amount,
+                schema.pledges.c.id == pledge_id,
+                schema.pledges.c.refunded_amount + amount <= schema.pledges.c.paid_amount,
             )
-            .values(refunded_amount=pledges.c.refunded_amount + amount, updated_at=tx.now)
+            .values(refunded_amount=schema.pledges.c.refunded_amount + amount, updated_at=tx.now)
         )
         if bumped.rowcount != 1:
             raise UserInputError(
@@ -227,9 +252,9 @@ def record_refund(
     )
     if mail:
         reasons = sorted({line.reason for line in lines})
-        outbox_mod.queue(
+        outbox.queue(
             tx,
-            outbox_mod.Kind.REFUND_SENT,
+            outbox.Kind.REFUND_SENT,
             f"refund-remainders-{pledge_id}-{'-'.join(map(str, ids))}",
             to_email=item.email,
             to_name=item.name,

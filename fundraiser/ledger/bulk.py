@@ -1,18 +1,20 @@
-"""Statements through the database driver, where SQLAlchemy costs more than the database.
+"""Bulk and hot-path statements through the database driver, where SQLAlchemy costs more.
 
 Two uses, always in the caller's transaction: bulk work (an import or an
-issue writes 100,000s of rows: `bulk_insert`, `fetch_all`), and the few single
+issue writes 100,000s of rows: `insert_rows`, `fetch_rows`), and the few single
 statements every webhook delivery runs (`run`, `first`, `first_row`): about
 60 µs for a one-row SELECT through `exec_driver_sql`, 3 µs at the driver.
 SQL names only our own tables and columns; values are bound, never formatted
-(`fetch_all` binds literals: our own values only).
+(`fetch_rows` binds literals: our own values only).
 """
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from collections import namedtuple
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import chain
 from typing import Any
 
@@ -88,7 +90,7 @@ def _values_limit(conn: Connection) -> int:
     return min(_VALUES_PER_STATEMENT, allowed)
 
 
-def bulk_insert(
+def insert_rows(
     conn: Connection,
     table: sa.Table,
     rows: Sequence[Any],
@@ -139,7 +141,7 @@ def bulk_insert(
         cursor.close()
 
 
-def fetch_all(conn: Connection, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
+def fetch_rows(conn: Connection, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
     """Rows of a SELECT as plain tuples from the driver's cursor, in the caller's transaction.
 
     For bulk reads of our own tables: SQLAlchemy's result processing costs more
@@ -153,3 +155,21 @@ def fetch_all(conn: Connection, statement: sa.Select[Any]) -> list[tuple[Any, ..
         return list(cursor.fetchall())
     finally:
         cursor.close()
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector around bulk work.
+
+    Allocating and issuing 100,000 pledges builds half a million small objects
+    with no reference cycles; the collector's repeated passes over that growing
+    heap cost about a third of the time and free nothing. Reference counting
+    still frees everything as usual while the collector is paused.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -1,7 +1,8 @@
 """Backers' private links: a pledge id, a purpose and an expiry, signed with HMAC.
 
 The token is `<payload>.<signature>`, both base64url; the payload is JSON.
-Changing FUNDRAISER_SECRET revokes every link.
+Changing FUNDRAISER_SECRET revokes every link. A primitive beside the ledger:
+the service checks them, and mail queued by payments and the CLI carries them.
 """
 
 from __future__ import annotations

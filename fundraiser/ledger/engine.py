@@ -1,0 +1,166 @@
+"""The open ledger: engine set-up, read and write transactions.
+
+Every change of state happens inside `Ledger.write()`: one transaction that
+also appends to the journal, serialised against other writers so the hash
+chain stays linear.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from fundraiser import redact
+from fundraiser.errors import LedgerError
+from fundraiser.ledger import bulk, journal, migrations
+from fundraiser.ledger.tx import Tx
+
+
+def stamp(moment: datetime) -> str:
+    """A moment as stored everywhere in the ledger: ISO 8601 in UTC, to the microsecond."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def utcnow() -> str:
+    return stamp(datetime.now(UTC))
+
+
+class Ledger:
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        # The stamp of a write that names no time; a rehearsal sets its own.
+        self.clock: Callable[[], str] = utcnow
+
+    @contextmanager
+    def read(self, *, bulk_work: bool = False) -> Iterator[Connection]:
+        """A read-only snapshot; `bulk_work` pauses the cyclic collector (see bulk.gc_paused)."""
+        with self.engine.connect() as conn, bulk.gc_paused() if bulk_work else nullcontext():
+            conn.execution_options(fundraiser_read=True)
+            yield conn
+            conn.rollback()
+
+    @contextmanager
+    def write(self, now: str | None = None, *, bulk_work: bool = False) -> Iterator[Tx]:
+        """One transaction, serialised against other writers; commits on success.
+
+        `bulk_work` pauses the cyclic collector for the transaction: an import or
+        an issue builds hundreds of thousands of objects and no cycles.
+        """
+        with self.engine.begin() as conn, bulk.gc_paused() if bulk_work else nullcontext():
+            if not self.is_sqlite:
+                # One writer at a time keeps the hash chain linear.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7411)"))
+            tx = Tx(conn, now or self.clock())
+            try:
+                yield tx
+            finally:
+                tx.finish()
+
+    def version(self) -> int:
+        with self.read() as conn:
+            return migrations.current_version(conn)
+
+    def verify(self) -> journal.ChainReport:
+        """Recompute the journal's hash chain; report the first entry that does not match."""
+        with self.read() as conn:
+            return journal.verify_chain(conn)
+
+    def head(self) -> tuple[int, str]:
+        """The journal's last sequence number and hash (0 and the genesis hash when empty)."""
+        with self.read() as conn:
+            return journal.head(conn)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        # 64 MB of page cache: bulk imports touch several indexes at random.
+        cursor.execute("PRAGMA cache_size = -65536")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front: two writers queue, never deadlock.
+        # Readers take no lock until they read.
+        read = conn.get_execution_options().get("fundraiser_read", False)
+        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite ledger URL, or None for another database."""
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def _create_private(path: Path) -> None:
+    """A new, empty ledger file readable by its owner only (it holds the register).
+
+    SQLite gives its journal and WAL files the database file's permissions.
+    """
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # another process made it a moment ago
+    except OSError as exc:
+        raise LedgerError(f"cannot make the ledger {path}: {exc.strerror}") from None
+
+
+def open_ledger(url: str, *, create: bool = True) -> Ledger:
+    """Open (and create or migrate forward) the ledger at a SQLAlchemy URL."""
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.exists():
+            if not create:
+                raise LedgerError(f"no ledger at {path}: check the path, or pass --db")
+            _create_private(path)
+    elif url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
+        raise LedgerError(
+            f"cannot use database URL {redact.url(url)}: {exc}. Use sqlite:///PATH or "
+            "postgresql://user@host/db"
+        ) from None
+    if engine.dialect.name == "sqlite":
+        _sqlite_setup(engine)
+    ledger = Ledger(engine, url)
+    try:
+        _migrate(ledger)
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        raise LedgerError(f"cannot open the ledger at {redact.url(url)}: {exc.orig}") from None
+    return ledger
+
+
+def _migrate(ledger: Ledger) -> None:
+    """Create a new ledger at the latest version, or bring an older one forward."""
+    with ledger.read() as conn:
+        version = migrations.current_version(conn)
+    if version == migrations.LATEST:
+        return
+    if version > migrations.LATEST:
+        raise LedgerError(
+            f"the ledger is at schema version {version}, newer than this fundraiser "
+            f"understands ({migrations.LATEST}): upgrade fundraiser"
+        )
+    with ledger.write() as tx:
+        migrations.upgrade(tx)

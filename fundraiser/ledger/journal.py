@@ -1,0 +1,107 @@
+"""The journal: an append-only list of every change, each entry hashing the one before.
+
+A copy of the ledger can be checked against a published head hash: change,
+drop or insert an entry and every hash after it stops matching. The journal
+holds ids, amounts and states, never a person's details.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fundraiser.ledger import bulk, schema
+
+GENESIS = "0" * 64
+
+# One encoder, built once: json.dumps with options builds a new one per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical(data: Any) -> str:
+    """JSON that hashes the same on every machine and database."""
+    return _CANONICAL.encode(data)
+
+
+def entry_hash(seq: int, at: str, action: str, subject: str, data: str, prev_hash: str) -> str:
+    material = "\x1f".join((str(seq), at, action, subject, data, prev_hash))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def head(conn: Connection) -> tuple[int, str]:
+    """The journal's last sequence number and hash (0 and the genesis hash when empty)."""
+    row = conn.execute(
+        sa.select(schema.journal.c.seq, schema.journal.c.hash)
+        .order_by(schema.journal.c.seq.desc())
+        .limit(1)
+    ).first()
+    return (row.seq, row.hash) if row else (0, GENESIS)
+
+
+def append(
+    conn: Connection, after: tuple[int, str], at: str, entries: Sequence[tuple[str, str, str]]
+) -> tuple[int, str]:
+    """Append (action, subject, canonical data) entries after `after`; the new head."""
+    seq, prev = after
+    rows = []
+    for action, subject, text in entries:
+        seq += 1
+        digest = entry_hash(seq, at, action, subject, text, prev)
+        rows.append(
+            {
+                "seq": seq,
+                "at": at,
+                "action": action,
+                "subject": subject,
+                "data": text,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    bulk.insert_rows(conn, schema.journal, rows)
+    return seq, prev
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    entries: int
+    head: str
+    broken_at: int | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+
+def verify_chain(conn: Connection) -> ChainReport:
+    """Recompute the hash chain; report the first entry that does not match."""
+    prev, count, seq_expected = GENESIS, 0, 1
+    journal = schema.journal
+    rows = conn.execution_options(yield_per=5000).execute(
+        sa.select(journal).order_by(journal.c.seq)
+    )
+    for row in rows:
+        count += 1
+        if row.seq != seq_expected:
+            return ChainReport(
+                count, prev, row.seq, f"entry {seq_expected} is missing (next is {row.seq})"
+            )
+        if row.prev_hash != prev:
+            return ChainReport(
+                count, prev, row.seq, "its previous-hash does not match the entry before it"
+            )
+        digest = entry_hash(row.seq, row.at, row.action, row.subject, row.data, row.prev_hash)
+        if digest != row.hash:
+            return ChainReport(
+                count, prev, row.seq, "its contents do not match its hash (edited after writing)"
+            )
+        prev, seq_expected = digest, seq_expected + 1
+    return ChainReport(count, prev)

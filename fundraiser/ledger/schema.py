@@ -1,0 +1,184 @@
+"""The ledger's tables (SQLAlchemy Core), at the latest schema version.
+
+Imported as a module and read as `schema.pledges`, `schema.members`: table
+names are common words, and the domain modules carry the same names.
+Columns that hold Stripe's ids sit beside our keys, unique, as Stripe's
+own objects are.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", sa.Text, nullable=False),
+)
+
+journal = sa.Table(
+    "journal",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.Text, nullable=False),
+    sa.Column("hash", sa.Text, nullable=False, unique=True),
+)
+
+pledges = sa.Table(
+    "pledges",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Column("person_key", sa.Text, nullable=False, index=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("display_name", sa.Text),
+    sa.Column("round", sa.Text, nullable=False),
+    sa.Column("tier", sa.Text),
+    sa.Column("shares", sa.Integer),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, index=True),
+    sa.Column("status_reason", sa.Text),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("reference", sa.Text),
+    sa.Column("paid_amount", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("refunded_amount", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("paid_at", sa.Text),
+    sa.Column("allotted_at", sa.Text),
+    sa.Column("request_key", sa.Text, unique=True),
+    sa.Column("stripe_customer", sa.Text),
+    sa.Column("stripe_intent", sa.Text, unique=True),
+    sa.Column("stripe_payment_method", sa.Text),
+    sa.Column("livemode", sa.Boolean),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("stripe_charge", sa.Text),
+    sa.Column("failure_code", sa.Text),
+    sa.Column("fix_until", sa.Text),
+    sa.Index("ix_pledges_stripe_charge", "stripe_charge", unique=True),
+    sa.CheckConstraint("amount > 0", name="pledge_amount_positive"),
+    sa.CheckConstraint("refunded_amount <= paid_amount", name="pledge_refund_within_paid"),
+)
+
+members = sa.Table(
+    "members",
+    metadata,
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("person_key", sa.Text, nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("email", sa.Text),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("admitted_on", sa.Text, nullable=False),
+    sa.Column("ceased_on", sa.Text),
+    sa.Column("created_at", sa.Text, nullable=False),
+)
+
+register_entries = sa.Table(
+    "register_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "member_number", sa.Integer, sa.ForeignKey("members.number"), nullable=False, index=True
+    ),
+    sa.Column("kind", sa.Text, nullable=False),  # issue, withdraw, cancel
+    sa.Column("shares", sa.Integer, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id")),
+    sa.Column("certificate_number", sa.Integer, unique=True),
+    sa.Column("entry_date", sa.Text, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.CheckConstraint("shares > 0", name="entry_shares_positive"),
+)
+
+# Which pledge's money paid for which issue entry (one entry per member per issue).
+allotments = sa.Table(
+    "allotments",
+    metadata,
+    sa.Column("entry_id", sa.Integer, sa.ForeignKey("register_entries.id"), primary_key=True),
+    sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), primary_key=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+)
+
+remainders = sa.Table(
+    "remainders",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), nullable=False, index=True),
+    sa.Column("person_key", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),  # due, refunded
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("refunded_at", sa.Text),
+    sa.Column("refund_reference", sa.Text),
+    sa.CheckConstraint("amount > 0", name="remainder_amount_positive"),
+)
+
+# Raw Stripe events, stored once by their id (schema version 2).
+stripe_events = sa.Table(
+    "stripe_events",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("livemode", sa.Boolean, nullable=False),
+    sa.Column("created", sa.BigInteger, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("received_at", sa.Text, nullable=False),
+    sa.Column("applied_at", sa.Text),
+)
+
+
+# Mail waiting to be sent, queued in the same transaction as its cause (v3).
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # welcome, pledge_received, payment_failed, ...
+    sa.Column("dedupe_key", sa.Text, nullable=False, unique=True),  # one message per cause
+    sa.Column("to_email", sa.Text, nullable=False),
+    sa.Column("to_name", sa.Text, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),  # JSON for the template
+    sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id")),
+    sa.Column("member_number", sa.Integer, sa.ForeignKey("members.number")),
+    sa.Column("status", sa.Text, nullable=False),  # queued, sending, sent, failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("sent_at", sa.Text),
+    sa.Column("message_id", sa.Text),
+)
+
+# Small named values that commands resume from, e.g. the Stripe sync cursor (v3).
+state = sa.Table(
+    "state",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+)
+
+# Shares issued from a pledge that was later refunded or disputed (v3).
+register_flags = sa.Table(
+    "register_flags",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("entry_id", sa.Integer, sa.ForeignKey("register_entries.id"), nullable=False),
+    sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("resolved_at", sa.Text),
+    sa.UniqueConstraint("entry_id", "pledge_id", "reason", name="flag_once"),
+)
