@@ -335,14 +335,26 @@ def test_names_are_text_never_markup(sqlite_cli: Cli, campaign_dir: Path) -> Non
     assert "of <i>1</i> Road &amp; Co" in lines and "<br>Town" in lines
 
 
-def test_a_dollar_campaign_prints_on_letter(sqlite_cli: Cli, campaign_dir: Path) -> None:
+@pytest.mark.parametrize(
+    ("country", "size"),
+    [
+        ('country = "US"', LETTER_LANDSCAPE),
+        ("", LETTER_LANDSCAPE),  # no country: the dollar decides
+        ('country = "EC"', A4_LANDSCAPE),  # Ecuador pays in dollars and prints on A4
+    ],
+)
+def test_the_paper_is_the_co_ops_countrys(
+    sqlite_cli: Cli, campaign_dir: Path, country: str, size: tuple[float, float]
+) -> None:
     toml = campaign_dir / "campaign.toml"
-    toml.write_text(toml.read_text().replace('currency = "GBP"', 'currency = "USD"'))
+    text = toml.read_text().replace('currency = "GBP"', 'currency = "USD"')
+    assert 'country = "GB-ENG"' in text
+    toml.write_text(text.replace('country = "GB-ENG"', country))
     add_member(sqlite_cli, "Grace Hopper", "1 Main St\nSpringfield, IL 62701", "200.00", "R1")
     sqlite_cli.ok("shares", "issue")
     sqlite_cli.ok("certificates", "make")
     sheet = measure(campaign_dir / "var" / "certificates" / "certificate-000001.pdf")
-    assert_laid_out(sheet, LETTER_LANDSCAPE)
+    assert_laid_out(sheet, size)
     assert "$50.00" in " ".join(sheet.lines())
 
 

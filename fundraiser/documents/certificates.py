@@ -48,9 +48,12 @@ STYLESHEET = "certificates/style.css"
 # Below this many documents a process pool costs more to start than it saves.
 POOL_THRESHOLD = 200
 
-#: Currencies of the countries whose paper is US Letter (the United States, Canada,
-#: Mexico, the Philippines, Chile, Colombia). campaign.toml has no country setting,
-#: so the campaign's currency decides: these print on Letter, every other on A4.
+#: The countries whose paper is US Letter (CLDR's paperSize data, ISO 3166 codes);
+#: the rest of the world prints on A4.
+LETTER_COUNTRIES = frozenset(
+    {"BZ", "CA", "CL", "CO", "CR", "GT", "MX", "NI", "PA", "PH", "PR", "SV", "US", "VE"}
+)
+#: Without coop.country, the currency decides: the main Letter countries' currencies.
 LETTER_CURRENCIES = frozenset({"USD", "CAD", "MXN", "PHP", "CLP", "COP"})
 #: The certificate's sheet, landscape: (CSS page size, its height in mm less the margins).
 PAPER = {"A4": ("A4 landscape", 186.0), "letter": ("letter landscape", 191.9)}
@@ -59,7 +62,14 @@ ADDRESS_LINES = 6
 
 
 def paper_for(campaign: Campaign) -> str:
-    """'letter' where the co-op's currency is one of a Letter country's, else 'A4'."""
+    """'letter' where the co-op's country prints on US Letter, else 'A4'.
+
+    coop.country decides ("US", "GB-SCT": the part before the dash); a campaign
+    without one goes by its currency (USD, CAD, MXN, PHP, CLP, COP: Letter).
+    """
+    country = (campaign.coop.country or "").split("-")[0].upper()
+    if country:
+        return "letter" if country in LETTER_COUNTRIES else "A4"
     return "letter" if campaign.currency in LETTER_CURRENCIES else "A4"
 
 
