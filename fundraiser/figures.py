@@ -3,19 +3,28 @@
 This is the one place that turns the ledger into public numbers, for
 `fundraiser status`, the site build and GET /api/campaign. Nothing here may
 carry an email, an address, a legal name or a per-person amount.
+
+A place in a limited tier is taken by a pledge that counts, and held for a
+short time (the place hold, FUNDRAISER_PLACE_HOLD_MINUTES, default 30) by an
+online pledge whose card form is still being filled in. When the hold ends
+the place is free in every figure at once, sync or no sync; the pledge
+service closes the form at Stripe before it gives that place to someone else.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser.config import Campaign
-from fundraiser.ledger import schema
+from fundraiser.errors import UserInputError
+from fundraiser.ledger import schema, stamp
 from fundraiser.money import Money
 from fundraiser.pledges import HELD, LIVE, Source, Status
 
@@ -92,22 +101,65 @@ class Figures:
         }
 
 
-def counted() -> sa.ColumnElement[bool]:
-    """Pledges that count in public figures: live ones, except online pledges whose
-    card was never saved (a backer who left the card form is not a backer)."""
-    unconfirmed = sa.and_(
+#: How long an online pledge without a saved card holds a limited tier's place.
+HOLD_ENV = "FUNDRAISER_PLACE_HOLD_MINUTES"
+DEFAULT_HOLD = timedelta(minutes=30)
+
+
+def place_hold(environ: Mapping[str, str] | None = None) -> timedelta:
+    """The place hold from the environment (FUNDRAISER_PLACE_HOLD_MINUTES), or 30 minutes."""
+    raw = (os.environ if environ is None else environ).get(HOLD_ENV, "").strip()
+    if not raw:
+        return DEFAULT_HOLD
+    if not raw.isdigit() or not 1 <= int(raw) <= 24 * 60:
+        raise UserInputError(
+            f"{HOLD_ENV}={raw!r} is not a number of minutes from 1 to 1440: "
+            "give whole minutes, e.g. 30"
+        )
+    return timedelta(minutes=int(raw))
+
+
+def unconfirmed() -> sa.ColumnElement[bool]:
+    """Online pledges whose card form is not complete: no card saved, no money."""
+    return sa.and_(
         schema.pledges.c.source == Source.ONLINE.value,
         schema.pledges.c.status == Status.PENDING.value,
     )
-    return sa.and_(schema.pledges.c.status.in_([s.value for s in LIVE]), sa.not_(unconfirmed))
 
 
-def tier_counts(conn: Connection, *, include_unconfirmed: bool = False) -> dict[str, int]:
-    """Places taken per tier. The pledge service counts card forms still being
-    filled in too, so a limited tier is never oversold."""
-    live = (
-        schema.pledges.c.status.in_([s.value for s in LIVE]) if include_unconfirmed else counted()
-    )
+def counted() -> sa.ColumnElement[bool]:
+    """Pledges that count in public figures: live ones, except online pledges whose
+    card was never saved (a backer who left the card form is not a backer)."""
+    return sa.and_(schema.pledges.c.status.in_([s.value for s in LIVE]), sa.not_(unconfirmed()))
+
+
+def hold_start(now: datetime, hold: timedelta) -> str:
+    """The stamp after which an unconfirmed pledge still holds its place."""
+    return stamp(now - hold)
+
+
+def holding(since: str) -> sa.ColumnElement[bool]:
+    """Unconfirmed pledges made after `since` (a stamp): they still hold a place.
+
+    Stamps are compared as text: every stamp is ISO 8601 in UTC to the microsecond
+    (ledger.stamp), which sorts as the moments do.
+    """
+    return sa.and_(unconfirmed(), schema.pledges.c.created_at > since)
+
+
+def tier_counts(
+    conn: Connection, *, include_unconfirmed: bool = False, holds_since: str | None = None
+) -> dict[str, int]:
+    """Places taken per tier: by pledges that count, and by unconfirmed ones made
+    after `holds_since` (their hold has not ended). `include_unconfirmed` counts
+    every unconfirmed pledge however old: what is still open at Stripe, which the
+    pledge service checks before it gives a place away, so no tier is oversold."""
+    if include_unconfirmed:
+        live: sa.ColumnElement[bool] = schema.pledges.c.status.in_([s.value for s in LIVE])
+    elif holds_since is not None:
+        live = sa.or_(counted(), holding(holds_since))
+    else:
+        live = counted()
     rows = conn.execute(
         sa.select(schema.pledges.c.tier, sa.func.count())
         .where(schema.pledges.c.tier.is_not(None), live)
@@ -116,7 +168,10 @@ def tier_counts(conn: Connection, *, include_unconfirmed: bool = False) -> dict[
     return {row[0]: int(row[1]) for row in rows}
 
 
-def compute(conn: Connection, campaign: Campaign, now: datetime) -> Figures:
+def compute(
+    conn: Connection, campaign: Campaign, now: datetime, *, hold: timedelta | None = None
+) -> Figures:
+    """The figures at `now`; `hold` is the place hold (default: place_hold())."""
     settings = campaign.campaign
     currency = settings.currency
     held = [s.value for s in HELD]
@@ -145,7 +200,7 @@ def compute(conn: Connection, campaign: Campaign, now: datetime) -> Figures:
         .group_by(schema.pledges.c.round)
     ):
         by_round[round_id] = Money(int(amount), currency)
-    taken = tier_counts(conn)
+    taken = tier_counts(conn, holds_since=hold_start(now, place_hold() if hold is None else hold))
     price = campaign.shares.price
     tiers = tuple(
         TierFigures(t.id, t.name, t.shares, price * t.shares, t.limit, taken.get(t.id, 0))

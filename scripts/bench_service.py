@@ -57,19 +57,26 @@ ENV = {
     "FUNDRAISER_SECRET": "bench-secret-for-private-links-000",
     "SITE_ORIGIN": "http://127.0.0.1:9",
 }
+# The server as `fundraiser serve` runs it (h11 with its head limit), quieter;
+# BENCH_HTTP=httptools measures uvicorn's faster parser, which has no head limit.
 SERVE = """
 import os, sys
 from datetime import datetime
 import uvicorn
 from fundraiser.config import load_campaign
+from fundraiser.service import server
 from fundraiser.service.app import create_app
 from fundraiser.service.settings import Settings
 campaign = load_campaign(sys.argv[1])
 now = datetime.fromisoformat("2026-12-10T12:00:00+00:00")
+port = int(sys.argv[3])
 settings = Settings.from_env(
-    os.environ, campaign=campaign, database_url=sys.argv[2], now=lambda: now
+    os.environ, campaign=campaign, database_url=sys.argv[2], now=lambda: now,
+    default_base=server.default_address("127.0.0.1", port),
 )
-uvicorn.run(create_app(settings), host="127.0.0.1", port=int(sys.argv[3]), workers=1,
+uvicorn.run(create_app(settings), host="127.0.0.1", port=port, workers=1,
+            http=os.environ.get("BENCH_HTTP", "h11"),
+            h11_max_incomplete_event_size=server.HEAD_LIMIT,
             log_level="error", access_log=False)
 """
 LOCALSTRIPE = """

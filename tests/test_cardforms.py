@@ -21,7 +21,7 @@ from tests import stripe_fixtures
 from tests.conftest import Cli
 from tests.stripe_fixtures import NOW, LocalStripe, TestClient, copy_campaign, make_settings
 from tests.test_collect import after, authorized, listed
-from tests.test_service_pledges import PLEDGE, post, save_card, sdk
+from tests.test_service_pledges import PLEDGE, confirm, post, save_card, sdk
 from tests.test_webhooks import deliver, event
 
 localstripe = stripe_fixtures.localstripe
@@ -284,7 +284,7 @@ def test_cancelling_a_pledge_with_a_saved_card_removes_the_card_from_stripe(
     backer = post(service, {**PLEDGE, "email": "backer@example.org"}).json()
     save_card(stripe_env, backer["client_secret"])
     by_backer = backer["pledge_id"]
-    assert service.post(f"/api/pledges/{by_backer}/confirm").json()["status"] == "authorized"
+    assert confirm(service, backer).json()["status"] == "authorized"
     [by_organizer, kept] = authorized(service, stripe_env, ["4242424242424242"] * 2)
     methods = {pid: card_of(sqlite_cli, pid) for pid in (by_backer, by_organizer, kept)}
     customers = {pid: customer_of(sqlite_cli, pid) or "" for pid in methods}

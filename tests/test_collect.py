@@ -26,7 +26,7 @@ from tests.stripe_fixtures import (
     TestClient,
     copy_campaign,
 )
-from tests.test_service_pledges import PLEDGE, post, sdk
+from tests.test_service_pledges import PLEDGE, confirm, post, sdk
 
 # pytest finds fixtures by name in the module: bind the shared ones here.
 localstripe = stripe_fixtures.localstripe
@@ -56,7 +56,7 @@ def authorized(service: TestClient, env: dict[str, str], cards: list[str]) -> li
             client.v1.setup_intents.confirm(seti)  # the backer completes 3-D Secure
         else:
             client.v1.setup_intents.confirm(seti, params={"payment_method": card})
-        answer = service.post(f"/api/pledges/{body['pledge_id']}/confirm").json()
+        answer = confirm(service, body).json()
         assert answer["status"] == "authorized", answer
         ids.append(body["pledge_id"])
     return ids

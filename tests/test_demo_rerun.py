@@ -66,7 +66,7 @@ class Running:
     def pledge(self, tier: str, name: str, display_name: str = "") -> int:
         """What the pledge page does: ask for a card form, confirm the card at Stripe, report."""
         answer = self.open_card_form(tier, name, display_name)
-        return self.save_card(answer["pledge_id"], answer["client_secret"])
+        return self.save_card(answer["pledge_id"], answer["client_secret"], answer["confirm_token"])
 
     def open_card_form(self, tier: str, name: str, display_name: str = "") -> Any:
         body: dict[str, Any] = {
@@ -80,13 +80,13 @@ class Running:
             body["display_name"] = display_name
         return self.post("/api/pledges", body)
 
-    def save_card(self, pledge_id: int, client_secret: str) -> int:
+    def save_card(self, pledge_id: int, client_secret: str, confirm_token: str) -> int:
         stripe.StripeClient(
             SECRET_KEY, base_addresses={"api": self.emulator}, max_network_retries=0
         ).v1.setup_intents.confirm(
             client_secret.split("_secret_")[0], params={"payment_method": "pm_card_visa"}
         )
-        confirmed = self.post(f"/api/pledges/{pledge_id}/confirm", None)
+        confirmed = self.post(f"/api/pledges/{pledge_id}/confirm", {"confirm_token": confirm_token})
         assert confirmed["status"] == "authorized", confirmed
         return int(pledge_id)
 
@@ -204,7 +204,9 @@ def test_pledges_reach_the_demo_site_and_it_runs_again_at_once_with_its_state(
         ]
         assert 'data-figure="backers">3<' in again.page("/index.html")
         # The card form opened before the stop still works, and pledging goes on.
-        again.save_card(unfinished["pledge_id"], unfinished["client_secret"])
+        again.save_card(
+            unfinished["pledge_id"], unfinished["client_secret"], unfinished["confirm_token"]
+        )
         assert again.pledge("member", "Charles Babbage") > first
         eventually(lambda: json.loads(again.page("/campaign.json"))["backers"] == 5, "5 backers")
     finally:

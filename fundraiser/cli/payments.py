@@ -44,19 +44,25 @@ def serve(app: App, host: str, port: int) -> None:
     """Run the pledge service (the pledge page's API and Stripe's webhook).
 
     Settings come from the environment: STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY,
-    STRIPE_WEBHOOK_SECRET, FUNDRAISER_SECRET, SITE_ORIGIN, and optionally
-    STRIPE_API_BASE and PLEDGE_API (the service's public address).
+    STRIPE_WEBHOOK_SECRET, FUNDRAISER_SECRET, SITE_ORIGIN, PLEDGE_API (the
+    service's public address; on loopback it defaults to http://HOST:PORT), and
+    optionally STRIPE_API_BASE, FUNDRAISER_ALLOWED_HOSTS and the limits in README.
     """
-    import uvicorn
-
-    from fundraiser.service.app import create_app
+    from fundraiser.service import server
     from fundraiser.service.settings import Settings
 
     settings = Settings.from_env(
-        os.environ, campaign=app.campaign, database_url=app.database_url, now=app.now
+        os.environ,
+        campaign=app.campaign,
+        database_url=app.database_url,
+        now=app.now,
+        default_base=server.default_address(host, port),
     )
-    click.echo(f"Pledge service on http://{host}:{port} (site origin {settings.site_origin})")
-    uvicorn.run(create_app(settings), host=host, port=port, workers=1, log_level="warning")
+    click.echo(
+        f"Pledge service on http://{host}:{port}, links to {settings.public_base} "
+        f"(site origin {settings.site_origin})"
+    )
+    server.run(settings, host, port)
 
 
 @click.command("collect")
@@ -247,6 +253,19 @@ def sync(app: App, abandon_after: float, rate: float, as_json: bool) -> None:
             + ", ".join(str(i) for i in report.abandoned)
             + " cancelled"
             if report.abandoned
+            else ""
+        )
+        + (
+            f"; removed {len(report.leftovers_removed)} object(s) at Stripe no pledge named "
+            "(a service stopped mid-pledge)"
+            + (
+                ": pledge(s) "
+                + ", ".join(str(i) for i in report.leftover_pledges_cancelled)
+                + " cancelled"
+                if report.leftover_pledges_cancelled
+                else ""
+            )
+            if report.leftovers_removed
             else ""
         )
         + (

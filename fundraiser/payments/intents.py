@@ -7,6 +7,7 @@ namespace, so any event or re-read can be matched back to the pledge.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,6 +22,7 @@ from fundraiser.ledger import Ledger, schema
 from fundraiser.money import Money
 from fundraiser.payments.client import CardError, as_dict, opts, stripe_errors
 from fundraiser.payments.events import Context, apply_intent, id_of, pledge_row
+from fundraiser.people import person_key
 from fundraiser.pledges import NewPledge, Pledge, Source, Status
 
 
@@ -63,10 +65,12 @@ def start(
         item = replace(check(tx.conn), source=Source.ONLINE, status=Status.PENDING)
         row = pledge_row(tx.conn, request_key=item.request_key) if item.request_key else None
         if row is not None:
-            if (row.amount, row.tier, row.shares) != (item.amount.amount, item.tier, item.shares):
+            if _as_sent(row) != _as_sent(item):
+                # As Stripe does: a key names one request; another body is an error,
+                # never the first pledge handed back under the new details.
                 raise IdempotencyConflict(
-                    "this Idempotency-Key was already used for a different pledge: "
-                    "send a new key for a new pledge"
+                    "this Idempotency-Key was already used with different details: "
+                    "send a new key (reload the page) to pledge with these"
                 )
             if Status(row.status) is Status.CANCELLED:
                 # Its card form is closed at Stripe: a new pledge needs a new form.
@@ -95,12 +99,13 @@ def start(
         )
     keys = ctx.keys
     metadata = keys.metadata(pledge_id)
+    tag = request_tag(row)
     with stripe_errors("creating the Stripe customer"):
         customer = (
             row.stripe_customer
             or v1.customers.create(
                 params={"name": row.name, "email": row.email, "metadata": metadata},
-                options=opts(keys.key(pledge_id, "customer")),
+                options=opts(keys.key(pledge_id, f"customer-{tag}")),
             ).id
         )
     params: Any = {"customer": customer, "payment_method_types": ["card"], "metadata": metadata}
@@ -109,12 +114,12 @@ def start(
         if kind == "setup":
             params["usage"] = "off_session"
             intent = v1.setup_intents.create(
-                params=params, options=opts(keys.key(pledge_id, "setup"))
+                params=params, options=opts(keys.key(pledge_id, f"setup-{tag}"))
             )
         else:
             params.update(amount=int(row.amount), currency=row.currency.lower())
             intent = v1.payment_intents.create(
-                params=params, options=opts(keys.key(pledge_id, "payment"))
+                params=params, options=opts(keys.key(pledge_id, f"payment-{tag}"))
             )
     with ledger.write() as tx:
         tx.execute(
@@ -135,6 +140,34 @@ def start(
         Money(int(row.amount), row.currency),
         replayed,
     )
+
+
+def _as_sent(pledge: Any) -> tuple[Any, ...]:
+    """What a backer sent, as a stored pledge row or a new pledge carries it."""
+    amount = pledge.amount.amount if isinstance(pledge.amount, Money) else int(pledge.amount)
+    return (
+        pledge.name.strip(),
+        person_key(pledge.email),  # one person, however the email was typed
+        pledge.address.strip(),
+        (pledge.display_name or "").strip() or None,
+        pledge.round,
+        pledge.tier,
+        pledge.shares,
+        amount,
+    )
+
+
+def request_tag(row: Any) -> str:
+    """A short tag for the request that made this pledge, for Stripe's idempotency keys.
+
+    The same request sent again finds the same pledge, so a retry after a crash
+    between Stripe's answer and our record gets Stripe's first customer and card
+    form back (Stripe keeps the answer for 24 hours). The tag is the request's own
+    key (or, without one, the pledge's moment and person), so a pledge id used again
+    after a ledger is restored from a backup never reaches another backer's objects.
+    """
+    material = row.request_key or f"{row.id}|{row.created_at}|{row.person_key}"
+    return hashlib.sha256(str(material).encode()).hexdigest()[:16]
 
 
 def retrieve_intent(client: stripe.StripeClient, intent_id: str) -> dict[str, Any]:

@@ -5,7 +5,9 @@ Two passes, both safe to interrupt and rerun:
    the webhook's own store-and-apply, so one seen before is a no-op.
 2. Re-reading intents: pending pledges whose card form may have been
    completed, and charges an interrupted `collect` left in flight.
-3. Closing card forms left unfinished too long (cardforms.close_abandoned):
+3. Removing our customers and card forms at Stripe that no pledge names (a
+   service stopped between making them and recording them: leftovers.sweep).
+4. Closing card forms left unfinished too long (cardforms.close_abandoned):
    the backer left, and a limited tier's place comes back; and removing saved
    cards and customer records of pledges that ended unpaid (cardforms.forget_unpaid).
 The cursor only moves forward after a pass completes, minus an overlap, so
@@ -24,7 +26,7 @@ import sqlalchemy as sa
 import stripe
 
 from fundraiser.ledger import Ledger, schema
-from fundraiser.payments import cardforms
+from fundraiser.payments import cardforms, leftovers
 from fundraiser.payments.client import CardError, as_dict, stripe_errors
 from fundraiser.payments.deferred import deferred_count, retry_deferred
 from fundraiser.payments.events import Context, apply_intent
@@ -50,6 +52,9 @@ class SyncReport:
     abandoned: list[int] = field(default_factory=list)
     cards_removed: list[int] = field(default_factory=list)
     customers_removed: list[int] = field(default_factory=list)
+    #: Our objects at Stripe no pledge named, removed; and their pledges, cancelled.
+    leftovers_removed: list[dict[str, Any]] = field(default_factory=list)
+    leftover_pledges_cancelled: list[int] = field(default_factory=list)
     cursor: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -64,6 +69,8 @@ class SyncReport:
             "abandoned": self.abandoned,
             "cards_removed": self.cards_removed,
             "customers_removed": self.customers_removed,
+            "leftovers_removed": self.leftovers_removed,
+            "leftover_pledges_cancelled": self.leftover_pledges_cancelled,
             "cursor": self.cursor,
             "notes": self.notes,
         }
@@ -132,11 +139,16 @@ def sync(
         _save_cursor(ledger, newest)
     report.cursor = newest
     reread_intents(ledger, client, ctx, report, pace=limiter.wait)
+    now = now or datetime.now(UTC)
+    swept = leftovers.sweep(ledger, client, ctx, now=now, stored_now=stored_now, pace=limiter.wait)
+    report.leftovers_removed = [item.as_json() for item in swept.removed]
+    report.leftover_pledges_cancelled = swept.cancelled
+    report.notes.extend(swept.notes)
     report.abandoned = cardforms.close_abandoned(
         ledger,
         client,
         ctx,
-        now=now or datetime.now(UTC),
+        now=now,
         after=abandon_after,
         stored_now=stored_now,
         pace=limiter.wait,

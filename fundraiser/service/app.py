@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import logging
+import re
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,11 +23,12 @@ from datetime import timedelta
 from typing import Any
 
 import jinja2
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,13 +54,22 @@ from fundraiser.payments.client import (
     stripe_errors,
 )
 from fundraiser.payments.events import Context, pledge_row
-from fundraiser.pledges import Pledge, Status
+from fundraiser.pledges import NewPledge, Pledge, Status
 from fundraiser.service import validate
-from fundraiser.service.limits import RateLimit
+from fundraiser.service.limits import PendingByAddress, RateLimit, Refused, Slot
 from fundraiser.service.settings import Settings
 from fundraiser.stripekeys import ledger_keys
 
 log = logging.getLogger("fundraiser.service")
+
+#: The purpose of the token that lets the pledge page ask for its pledge's state.
+CONFIRM = "confirm"
+#: Seconds a client is asked to wait when the database cannot be reached.
+OUTAGE_RETRY_AFTER = 5
+#: A bound on a pledge's rounds of closing forms whose hold ended. Each round ends
+#: at least one such form (cancelled, or found complete), so it is never reached
+#: unless something is badly wrong; then the backer is told there is no place.
+FREEING_ROUNDS = 100
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -95,6 +108,36 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class AllowedHosts:
+    """Answer only requests for a host the service is configured as (PLEDGE_API's).
+
+    Links never come from a request, but a service that answers any Host is one
+    a rebinding page or a misrouted proxy can reach under another name.
+    """
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and _host(scope) not in self.hosts:
+            refused = error(400, "this service does not answer to that host name", "Host")
+            await refused(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _host(scope: Scope) -> str:
+    """The host name in the request's Host header: lowercased, without port."""
+    for name, value in scope.get("headers", []):
+        if name == b"host":
+            text = bytes(value).decode("latin-1").strip().lower()
+            if text.startswith("["):  # [::1]:8000
+                return text[1 : text.find("]")] if "]" in text else ""
+            return text.rpartition(":")[0] if text.count(":") == 1 else text
+    return ""
 
 
 def error(status: int, message: str, field: str | None = None, **extra: Any) -> JSONResponse:
@@ -189,7 +232,13 @@ class Service:
         self.client = make_client(settings.stripe_secret_key, settings.stripe_api_base)
         self.keys = ledger_keys(self.ledger)
         self.signer = Signer(settings.secret)
+        # Private links are built from configuration only, never from a request.
+        self.links = ServiceLinks(
+            self.signer, settings.public_base, settings.campaign.campaign.deadline
+        )
         self.pledge_limit = RateLimit(settings.pledges_per_minute, settings.pledge_burst)
+        self.waiting = PendingByAddress(settings.pending_per_address, settings.place_hold)
+        self.freeing = threading.Lock()  # one request at a time closes expired holds
         self.confirm_limit = RateLimit(settings.pledges_per_minute * 6, settings.pledge_burst * 4)
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
         self.batcher = Batcher(self.ledger, self.writer)
@@ -201,15 +250,11 @@ class Service:
         )
 
     # -- plumbing -----------------------------------------------------------
-    def links(self, request: Request) -> ServiceLinks:
-        base = self.settings.public_base or str(request.base_url).rstrip("/")
-        return ServiceLinks(self.signer, base, self.settings.campaign.campaign.deadline)
-
-    def context(self, request: Request) -> Context:
+    def context(self) -> Context:
         return Context(
             keys=self.keys,
             fix_window=timedelta(days=self.settings.fix_days),
-            links=self.links(request),
+            links=self.links,
             fetch_charge=self.fetch_charge,
         )
 
@@ -232,13 +277,28 @@ class Service:
         if not raw:
             return {}
         try:
-            return json.loads(raw)
+            data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise validate.Invalid("body", "is not valid JSON") from None
+        except RecursionError:  # "[[[[…" thousands deep: the parser's own limit
+            raise validate.Invalid("body", "is nested too deeply to be a pledge") from None
+        field = validate.unreadable_field(data)
+        if field is not None:
+            raise validate.Invalid(
+                field, "holds a character that is not text (a lone UTF-16 surrogate)"
+            )
+        return data
+
+    def refusal(self, exc: validate.Invalid) -> JSONResponse:
+        answer = error(exc.status, exc.message, exc.field)
+        if exc.retry_after is not None:
+            answer.headers["retry-after"] = str(exc.retry_after)
+        return answer
 
     # -- POST /api/pledges ----------------------------------------------------
     async def create_pledge(self, request: Request) -> Response:
-        if not self.pledge_limit.allow(self.client_ip(request)):
+        address = self.client_ip(request)
+        if not self.pledge_limit.allow(address):
             answer = error(429, "too many pledges from this address: wait a minute and try again")
             answer.headers["retry-after"] = str(self.pledge_limit.retry_after())
             return answer
@@ -249,45 +309,144 @@ class Service:
             if idem is not None and not (0 < len(idem) <= 255 and idem.isprintable()):
                 raise validate.Invalid("Idempotency-Key", "must be 1 to 255 printable characters")
             key = validate.request_key(idem, req.email)
-            now = self.settings.now()
-            campaign = self.settings.campaign
-            started = await run_in_threadpool(
-                intents.start,
-                self.ledger,
-                self.client,
-                self.context(request),
-                campaign.campaign.mode,
-                lambda conn: validate.check(campaign, conn, req, now, key),
-            )
+            started = await self.start(req, key, address)
         except validate.Invalid as exc:
-            return error(exc.status, exc.message, exc.field)
-        except intents.IdempotencyConflict as exc:
+            return self.refusal(exc)
+        except intents.PledgeClosed as exc:
             return error(409, str(exc), "Idempotency-Key")
+        except intents.IdempotencyConflict as exc:  # the key, sent with another body
+            return error(422, str(exc), "Idempotency-Key")
         except PaymentError as exc:
             log.warning("pledge: Stripe failed: %s", exc)
             return error(502, "the card form could not be prepared: please try again shortly")
-        links = self.links(request)
         return JSONResponse(
             {
                 "pledge_id": started.pledge_id,
                 "client_secret": started.client_secret,
+                # Only this answer carries it: the page asks for its pledge's state with it.
+                "confirm_token": self.confirm_token(started.pledge_id),
                 "publishable_key": self.settings.stripe_publishable_key,
                 "mode": started.mode,
                 "amount": started.amount.amount,
                 "currency": started.amount.currency,
-                "manage_url": links.manage_url(started.pledge_id),
+                "manage_url": self.links.manage_url(started.pledge_id),
             },
             status_code=200 if started.replayed else 201,
         )
+
+    async def start(self, req: validate.Request, key: str | None, address: str) -> intents.Started:
+        """Record the pledge and open its card form; when the tier's last places are
+        held by forms whose hold ended, close those at Stripe first, then try again."""
+        for _ in range(FREEING_ROUNDS):
+            taken: list[Slot] = []
+            try:
+                started = await run_in_threadpool(
+                    intents.start,
+                    self.ledger,
+                    self.client,
+                    self.context(),
+                    self.settings.campaign.campaign.mode,
+                    functools.partial(self.admit, req=req, key=key, address=address, taken=taken),
+                )
+            except validate.HeldPlaces as held:
+                await run_in_threadpool(self.free_places, held.pledge_ids)
+                continue
+            except (validate.Invalid, intents.IdempotencyConflict):
+                for slot in taken:  # nothing was recorded
+                    self.waiting.give_back(address, slot)
+                raise
+            for slot in taken:
+                if started.replayed:
+                    self.waiting.give_back(address, slot)
+                else:
+                    self.waiting.fill(slot, started.pledge_id)
+            return started
+        raise validate.Invalid("tier", "has no places left", 409)
+
+    def admit(
+        self,
+        conn: sa.engine.Connection,
+        req: validate.Request,
+        key: str | None,
+        address: str,
+        taken: list[Slot],
+    ) -> NewPledge:
+        """The pledge to record (inside the write transaction), within every limit."""
+        settings = self.settings
+        now = settings.now()
+        item = validate.check(
+            settings.campaign,
+            conn,
+            req,
+            now,
+            key,
+            hold=settings.place_hold,
+            per_email=settings.pending_per_email,
+        )
+        if not validate.is_repeat(conn, key):
+            try:
+                taken.append(
+                    self.waiting.take(address, now, lambda ids: validate.still_waiting(conn, ids))
+                )
+            except Refused as exc:
+                raise validate.Invalid("", exc.message, 429, retry_after=exc.retry_after) from None
+        return item
+
+    def free_places(self, pledge_ids: list[int]) -> None:
+        """Close card forms whose hold ended, oldest first, until one pledge is cancelled
+        (a form completed meanwhile keeps its place: then the next one)."""
+        minutes = int(self.settings.place_hold.total_seconds() // 60)
+        reason = (
+            f"its card form was not completed within {minutes} minutes and its place "
+            "was needed by another backer"
+        )
+        with self.freeing:
+            for pledge_id in pledge_ids:
+                pledge = cardforms.withdraw(
+                    self.ledger,
+                    self.client,
+                    self.context_plain(),
+                    pledge_id,
+                    reason=reason,
+                    only_if_unfinished=True,
+                )
+                if pledge.status is Status.CANCELLED:
+                    return
+
+    def confirm_token(self, pledge_id: int) -> str:
+        """A token for this pledge's confirm calls, good until a month after the deadline."""
+        deadline = self.settings.campaign.campaign.deadline
+        return self.signer.sign(pledge_id, CONFIRM, deadline + timedelta(days=30))
+
+    async def confirm_token_in(self, request: Request) -> str:
+        """The confirm token a request carries, or "" (never an error: see confirm_pledge)."""
+        if not is_json(request):
+            return ""
+        try:
+            data = json.loads(await read_body(request, 4096) or b"{}")
+        except (TooLarge, ValueError, RecursionError):
+            return ""
+        token = data.get("confirm_token") if isinstance(data, dict) else None
+        return token if isinstance(token, str) and token.isascii() else ""
+
+    def confirm_allowed(self, token: str, pledge_id: int) -> bool:
+        try:
+            return self.signer.check(token, (CONFIRM,), self.settings.now()) == pledge_id
+        except BadToken:
+            return False
 
     # -- POST /api/pledges/{id}/confirm -----------------------------------------
     async def confirm_pledge(self, request: Request) -> Response:
         if not self.confirm_limit.allow(self.client_ip(request)):
             return error(429, "too many requests: wait a minute and try again")
         pledge_id = int(request.path_params["pledge_id"])
+        # Only the page that made the pledge may ask: a wrong or missing token gets
+        # what an unknown id gets, checked before the ledger or Stripe is asked.
+        if not self.confirm_allowed(await self.confirm_token_in(request), pledge_id):
+            return error(404, "no such pledge", "pledge_id")
         try:
             pledge = await run_in_threadpool(
-                intents.confirm, self.ledger, self.client, self.context(request), pledge_id
+                intents.confirm, self.ledger, self.client, self.context(), pledge_id
             )
         except NotFound:
             return error(404, "no such pledge", "pledge_id")
@@ -323,7 +482,7 @@ class Service:
             event = webhooks.verify(payload, header, self.settings.webhook_secret, now=time.time())
         except WebhookRejected as exc:
             return error(400, str(exc), "Stripe-Signature")
-        ctx = self.context(request)
+        ctx = self.context()
         try:
             if webhooks.needs_prepare(event):  # a Stripe call: not on the event loop
                 ctx = await run_in_threadpool(webhooks.prepare, ctx, event)
@@ -331,7 +490,9 @@ class Service:
         except PaymentError as exc:
             log.warning("webhook: Stripe failed while applying: %s", exc)
             return error(503, "try again later")
-        except Exception:
+        except Exception as exc:
+            if is_outage(exc):
+                return outage(request, exc)
             log.exception("webhook: could not apply %s", event.get("id"))
             return error(500, "the event could not be applied: Stripe will retry")
         for note in ctx.notes:  # money that needs a person: also in the journal
@@ -340,6 +501,8 @@ class Service:
 
     # -- private links ---------------------------------------------------------------
     def pledge_for(self, token: str, purposes: tuple[str, ...] = (MANAGE, FIX)) -> Any:
+        if not token.isascii():  # our tokens are base64url: anything else is not one
+            raise BadToken("this link is not valid")
         pledge_id = self.signer.check(token, purposes, self.settings.now())
         with self.ledger.read() as conn:
             row = pledge_row(conn, id=pledge_id)
@@ -412,7 +575,7 @@ class Service:
         try:
             row = await run_in_threadpool(self.pledge_for, request.path_params["token"])
             secret = await run_in_threadpool(
-                intents.start_fix, self.ledger, self.client, self.context(request), row.id
+                intents.start_fix, self.ledger, self.client, self.context(), row.id
             )
         except BadToken as exc:
             return error(403, str(exc), "token")
@@ -432,13 +595,15 @@ class Service:
             row = await run_in_threadpool(self.pledge_for, request.path_params["token"])
             data = await self.json_body(request)
             intent_id = data.get("setup_intent") if isinstance(data, dict) else None
-            if not isinstance(intent_id, str) or not intent_id.startswith("seti_"):
+            if not isinstance(intent_id, str) or not re.fullmatch(
+                r"seti_[A-Za-z0-9]{1,200}", intent_id
+            ):
                 raise validate.Invalid("setup_intent", "must be the card form's id")
             pledge = await run_in_threadpool(
                 intents.confirm,
                 self.ledger,
                 self.client,
-                self.context(request),
+                self.context(),
                 row.id,
                 intent_id,
             )
@@ -502,6 +667,55 @@ class Service:
         self.ledger.dispose()
 
 
+def is_outage(exc: BaseException) -> bool:
+    """The database could not be reached or is busy: worth trying again shortly."""
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _log_path(request: Request) -> str:
+    """The request's path for the log, private-link tokens left out."""
+    return re.sub(r"/manage/[^/]+", "/manage/…", request.url.path)
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
+def outage(request: Request, exc: BaseException) -> Response:
+    """503 and Retry-After, and one line in the log (no traceback: nothing to debug)."""
+    log.warning(
+        "database unavailable: %s %s answered 503 (%s)",
+        request.method,
+        _log_path(request),
+        _first_line(exc),
+    )
+    headers = {"retry-after": str(OUTAGE_RETRY_AFTER)}
+    if request.url.path.startswith("/manage/"):  # a person's page, not the page's script
+        service: Service = request.app.state.service
+        done = (
+            "Nothing was changed: we cannot reach our records just now."
+            if request.method == "POST"
+            else "Your pledge is safe, but we cannot show it just now."
+        )
+        page = service.page(
+            "message.html",
+            503,
+            title="Please try again in a moment",
+            message=f"{done} Please try again in a moment.",
+        )
+        page.headers.update(headers)
+        return page
+    return JSONResponse(
+        {"error": "the pledge service cannot reach its records just now: try again shortly"},
+        status_code=503,
+        headers=headers,
+    )
+
+
 def _status_answer(pledge: Pledge) -> dict[str, Any]:
     """A pledge's state for the page's script: `secured` says the backer's part is done."""
     return {
@@ -563,6 +777,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette
     ]
     middleware = [
         Middleware(SecurityHeaders, page_csp=_page_csp(settings, service.stripe_js)),
+        Middleware(AllowedHosts, hosts=settings.allowed_hosts),
         Middleware(
             CORSMiddleware,
             allow_origins=[settings.site_origin],
@@ -578,11 +793,32 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette
     async def bad_method(request: Request, exc: Exception) -> Response:
         return error(405, "method not allowed")
 
+    async def database_down(request: Request, exc: Exception) -> Response:
+        if not is_outage(exc):
+            raise exc  # a real fault: the server's log keeps its traceback
+        return outage(request, exc)
+
+    async def went_away(request: Request, exc: Exception) -> Response:
+        # Nobody is left to read the answer; one line, as for any dropped connection.
+        log.info("client went away mid-upload: %s %s", request.method, _log_path(request))
+        return error(400, "the request body did not arrive", "body")
+
+    async def failed(request: Request, exc: Exception) -> Response:
+        # Unexpected: the server logs the traceback; the client gets JSON, not a page.
+        return error(500, "something went wrong on our side: please try again later")
+
     app = Starlette(
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={404: not_found, 405: bad_method},
+        exception_handlers={
+            404: not_found,
+            405: bad_method,
+            sa.exc.DBAPIError: database_down,
+            sa.exc.TimeoutError: database_down,
+            ClientDisconnect: went_away,
+            Exception: failed,
+        },
     )
     app.state.service = service
     return app

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser.config import Campaign
-from fundraiser.figures import tier_counts
+from fundraiser.figures import hold_start, holding, tier_counts, unconfirmed
 from fundraiser.ledger import schema
-from fundraiser.people import check_email, person_key
+from fundraiser.people import email_problem, person_key
 from fundraiser.pledges import LIVE, NewPledge, Source
 
 FIELDS = frozenset(
@@ -23,13 +24,60 @@ LIMITS = {"name": 200, "email": 254, "address": 500, "display_name": 80}
 
 
 class Invalid(Exception):
-    """A request field is wrong; `status` is the HTTP answer (400, 409, 422)."""
+    """A request field is wrong; `status` is the HTTP answer (400, 409, 422, 429);
+    `retry_after` (seconds) when waiting would help."""
 
-    def __init__(self, field: str, message: str, status: int = 400) -> None:
+    def __init__(
+        self, field: str, message: str, status: int = 400, retry_after: int | None = None
+    ) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
         self.status = status
+        self.retry_after = retry_after
+
+
+class HeldPlaces(Exception):
+    """The tier's last places are held by card forms whose hold has ended: they
+    count as free, but are still open at Stripe. Close them (oldest first), then
+    ask again; `pledge_ids` are those pledges."""
+
+    def __init__(self, tier: str, pledge_ids: list[int]) -> None:
+        super().__init__(f"tier {tier}: places held by pledges {pledge_ids}")
+        self.pledge_ids = pledge_ids
+
+
+def _is_surrogate(text: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def unreadable_field(data: Any) -> str | None:
+    """Where parsed JSON holds text no database or page can take (a lone UTF-16
+    surrogate, which JSON's \\uXXXX escapes can carry): the top-level field, or "body".
+
+    Walked without recursion: the parser already accepted the nesting.
+    """
+    stack: list[tuple[str, Any]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if _is_surrogate(str(key)):
+                return "body"
+            stack.append((str(key), value))
+    else:
+        stack.append(("body", data))
+    while stack:
+        field, value = stack.pop()
+        if isinstance(value, str):
+            if _is_surrogate(value):
+                return field
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _is_surrogate(str(key)):
+                    return field
+                stack.append((field, item))
+        elif isinstance(value, list):
+            stack.extend((field, item) for item in value)
+    return None
 
 
 def _text(data: dict[str, Any], name: str, *, required: bool) -> str | None:
@@ -86,8 +134,10 @@ def parse(data: Any) -> Request:
     if data.get("consent") is not True:
         raise Invalid("consent", "must be true: the backer has to agree to the terms")
     assert name and email and address
-    if not check_email(email):
-        raise Invalid("email", "is not an email address")
+    problem = email_problem(email)
+    if problem is not None:  # the same words as the CLI's: what is wrong, and the fix
+        message = f"{problem.message}: {problem.fix}" if problem.fix else problem.message
+        raise Invalid("email", message)
     return Request(name, email, address, display, round_id, tier, shares)
 
 
@@ -103,10 +153,49 @@ def request_key(idempotency_key: str | None, email: str) -> str | None:
     return "web:" + hashlib.sha256(material).hexdigest()
 
 
+def is_repeat(conn: Connection, key: str | None) -> bool:
+    """Whether a pledge was made from this request before (the same submit again)."""
+    if not key:
+        return False
+    found = conn.execute(
+        sa.select(schema.pledges.c.id).where(schema.pledges.c.request_key == key)
+    ).first()
+    return found is not None
+
+
+def still_waiting(conn: Connection, ids: list[int]) -> int:
+    """How many of these pledges still wait for their card (online, pending)."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).where(schema.pledges.c.id.in_(ids), unconfirmed())
+        ).scalar()
+        or 0
+    )
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _after(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%H:%M} UTC"
+
+
 def check(
-    campaign: Campaign, conn: Connection, req: Request, now: datetime, key: str | None
+    campaign: Campaign,
+    conn: Connection,
+    req: Request,
+    now: datetime,
+    key: str | None,
+    *,
+    hold: timedelta,
+    per_email: int,
 ) -> NewPledge:
-    """The pledge to record, or Invalid naming the field (inside the write transaction)."""
+    """The pledge to record, or Invalid naming the field (inside the write transaction).
+
+    `hold` is how long a pledge without a saved card holds a limited tier's place;
+    `per_email` how many such pledges one email may have waiting at once.
+    """
     settings = campaign.campaign
     if now < settings.opens:
         raise Invalid("round", "the campaign has not opened yet", 422)
@@ -127,14 +216,17 @@ def check(
         raise Invalid("round", f"the {found.name} is not open now", 422)
     terms = campaign.shares
     tier_id = None
+    repeat = is_repeat(conn, key)
+    since = hold_start(now, hold)
+    if not repeat:
+        _check_waiting(conn, req, now, since, hold, per_email)
     if req.tier is not None:
         tier = campaign.tier(req.tier)
         if tier is None:
             raise Invalid("tier", f"is not one of {', '.join(t.id for t in campaign.tiers)}")
         shares, tier_id = tier.shares, tier.id
-        taken = tier_counts(conn, include_unconfirmed=True).get(tier.id, 0)
-        if tier.limit is not None and taken >= tier.limit:
-            raise Invalid("tier", "has no places left", 409)
+        if tier.limit is not None and not repeat:  # a repeat has its place already
+            _check_place(conn, tier.id, tier.limit, now, since, hold)
     else:
         assert req.shares is not None
         shares = req.shares
@@ -157,11 +249,13 @@ def check(
     ).scalar()
     already = int(held or 0) // terms.price.amount
     if already + shares > terms.max_shares:
+        # Anyone may type anyone's email: say the rule, never how much they pledged.
         field = "tier" if req.tier is not None else "shares"
         raise Invalid(
             field,
-            f"would take this backer to {already + shares} shares; no one may hold more "
-            f"than {terms.max_shares}",
+            f"no one may hold more than {terms.max_shares} shares, and this email "
+            "already holds or has pledged shares: choose fewer shares, or write to the "
+            "co-op if you think this is wrong",
             422,
         )
     return NewPledge(
@@ -176,3 +270,61 @@ def check(
         shares=shares,
         request_key=key,
     )
+
+
+def _check_waiting(
+    conn: Connection, req: Request, now: datetime, since: str, hold: timedelta, limit: int
+) -> None:
+    """At most `limit` pledges waiting for their card per email (within their hold)."""
+    p = schema.pledges.c
+    stamps = [
+        str(v)
+        for v in conn.execute(
+            sa.select(p.created_at)
+            .where(p.person_key == person_key(req.email), holding(since))
+            .order_by(p.created_at)
+        ).scalars()
+    ]
+    if len(stamps) >= limit:
+        retry = _moment(stamps[len(stamps) - limit]) + hold
+        raise Invalid(
+            "email",
+            f"this email already has {limit} pledges waiting for their card, the most at "
+            f"a time: complete or cancel one, or try again after {_after(retry)}",
+            429,
+            retry_after=_seconds_until(retry, now),
+        )
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(1, math.ceil((moment - now).total_seconds()))
+
+
+def _check_place(
+    conn: Connection, tier: str, limit: int, now: datetime, since: str, hold: timedelta
+) -> None:
+    """A place is free if fewer than `limit` pledges take or hold one. One that is free
+    only because a hold ended is still open at Stripe: HeldPlaces asks to close it."""
+    if tier_counts(conn, holds_since=since).get(tier, 0) >= limit:
+        p = schema.pledges.c
+        first = conn.execute(
+            sa.select(sa.func.min(p.created_at)).where(p.tier == tier, holding(since))
+        ).scalar()
+        if first is None:
+            raise Invalid("tier", "has no places left", 409)
+        free_at = _moment(str(first)) + hold
+        raise Invalid(
+            "tier",
+            "has no places left: a place held by a card form still being filled in "
+            f"may come free after {_after(free_at)}",
+            409,
+            retry_after=_seconds_until(free_at, now),
+        )
+    if tier_counts(conn, include_unconfirmed=True).get(tier, 0) >= limit:
+        p = schema.pledges.c
+        ended = conn.execute(
+            sa.select(p.id)
+            .where(p.tier == tier, unconfirmed(), p.created_at <= since)
+            .order_by(p.created_at, p.id)
+        ).scalars()
+        raise HeldPlaces(tier, [int(i) for i in ended])

@@ -149,7 +149,11 @@
           say(status, (result.error.message || "Your card was not accepted.") + " Check the card details and try again.", true);
           return;
         }
-        const confirmed = await postJSON(api + "/api/pledges/" + pledge.pledge_id + "/confirm");
+        // The pledge's own token (from the answer that made it): without it the
+        // service says nothing about a pledge.
+        const confirmed = await postJSON(api + "/api/pledges/" + pledge.pledge_id + "/confirm", {
+          confirm_token: pledge.confirm_token,
+        });
         // The service says whether the backer's part is done; its status
         // names and groups live in fundraiser/pledges.py only.
         if (confirmed.ok && confirmed.data && confirmed.data.secured) {
