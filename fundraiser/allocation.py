@@ -17,7 +17,6 @@ from typing import NamedTuple
 
 from fundraiser.config import ScaleBack, ShareTerms
 from fundraiser.errors import CurrencyMismatch, FundraiserError
-from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money
 from fundraiser.people import person_key
 
@@ -162,17 +161,12 @@ def allocate(
     offer_max_shares: int | None = None,
     existing: Mapping[str, int] | None = None,
 ) -> Plan:
-    """Allot whole shares to each person's paid pledges and refund the rest."""
-    with gc_paused():
-        return _allocate(pledges, terms, offer_max_shares, existing)
+    """Allot whole shares to each person's paid pledges and refund the rest.
 
-
-def _allocate(
-    pledges: Iterable[PaidPledge],
-    terms: ShareTerms,
-    offer_max_shares: int | None,
-    existing: Mapping[str, int] | None,
-) -> Plan:
+    A big campaign's plan is hundreds of thousands of small objects and no
+    reference cycles: the caller pauses the cyclic collector around it (the
+    register plans and issues inside the ledger's bulk work).
+    """
     price, currency = terms.price.amount, terms.price.currency
     if price <= 0 or not 0 <= terms.min_shares <= terms.max_shares:
         raise AllocationError(f"unusable share terms: {terms}")

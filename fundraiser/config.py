@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 
-from fundraiser import countries
+from fundraiser import accounts, countries
 from fundraiser.errors import ConfigError, MoneyError, Problem
 from fundraiser.money import Money, check_currency, parse
 
@@ -62,11 +62,85 @@ class Coop:
 
 
 @dataclass(frozen=True)
+class BankCsv:
+    """How to read the bank's CSV statement: which column holds what ([bank.csv])."""
+
+    date: str
+    text: tuple[str, ...]  # the columns whose text is searched for PLEDGE-<id>, joined
+    amount: str | None = None  # one signed column, or...
+    credit: str | None = None  # ...money in and money out in two columns
+    debit: str | None = None
+    name: str | None = None  # the payer's name: suggestions only, never stored
+    id: str | None = None  # the bank's own id for a transaction, when it gives one
+    currency: str | None = None
+    date_format: str = "%Y-%m-%d"
+    decimal: str = "."
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    account: str = "csv"  # names the account the file is from (bank ids are per account)
+
+    def columns(self) -> dict[str, str]:
+        """Setting -> column name, for every column the mapping names."""
+        named = {
+            "date": self.date,
+            "amount": self.amount,
+            "credit": self.credit,
+            "debit": self.debit,
+            "name": self.name,
+            "id": self.id,
+            "currency": self.currency,
+        }
+        found = {k: v for k, v in named.items() if v}
+        for n, column in enumerate(self.text, start=1):
+            found[f"text[{n}]" if len(self.text) > 1 else "text"] = column
+        return found
+
+
+@dataclass(frozen=True)
 class Bank:
-    """Where backers send bank transfers for offline pledges."""
+    """The co-op's bank account: where backers send transfers, and refunds leave from.
+
+    `details` is what a backer is told (free text); the structured fields are
+    checked (IBAN and BIC by schwifty) and used for payment files and, later,
+    EPC payment QR codes. Give an IBAN, or a UK sort code and account number.
+    """
 
     account_name: str
     details: str  # e.g. "Sort code 08-92-99, account 65432100" or an IBAN and BIC
+    iban: str | None = None
+    bic: str | None = None
+    sort_code: str | None = None
+    account_number: str | None = None
+    csv: BankCsv | None = None
+
+
+@dataclass(frozen=True)
+class Books:
+    """The chart of accounts the books export names ([books]); beancount's naming rules."""
+
+    bank: str = "Assets:Bank:Current"
+    stripe: str = "Assets:Stripe"
+    disputed: str = "Assets:Stripe:Disputed"
+    pledges: str = "Liabilities:Pledges"  # money received for shares not yet issued
+    refunds_due: str = "Liabilities:Refunds-Due"
+    unidentified: str = "Liabilities:Unidentified-Receipts"
+    withdrawals: str = "Liabilities:Withdrawals-Payable"
+    share_capital: str = "Equity:Share-Capital"
+    fees: str = "Expenses:Payment-Fees"  # for Stripe's fees, once the ledger records them
+
+    #: Each account's type: a share-capital account under Assets would make
+    #: every balance sheet the treasurer draws from the books wrong.
+    ROOTS: ClassVar[dict[str, str]] = {
+        "bank": "Assets",
+        "stripe": "Assets",
+        "disputed": "Assets",
+        "pledges": "Liabilities",
+        "refunds_due": "Liabilities",
+        "unidentified": "Liabilities",
+        "withdrawals": "Liabilities",
+        "share_capital": "Equity",
+        "fees": "Expenses",
+    }
 
 
 @dataclass(frozen=True)
@@ -125,6 +199,7 @@ class Campaign:
     rounds: tuple[Round, ...]
     tiers: tuple[Tier, ...] = field(default_factory=tuple)
     bank: Bank | None = None  # optional: needed to tell offline backers where to pay
+    books: Books = field(default_factory=Books)
 
     @property
     def currency(self) -> str:
@@ -498,6 +573,7 @@ def _load(path: Path) -> tuple[Campaign | None, list[Problem], list[Problem]]:
     raw_tiers = top.get("tiers")
     tiers = _tiers(reader, [] if raw_tiers is None else raw_tiers, terms)
     bank = _bank(reader, reader.table(top, "bank", required=False))
+    books = _books(reader, reader.table(top, "books", required=False))
     reader.unknown_keys(top)
 
     if settings and terms and settings.offer_maximum is not None:
@@ -517,7 +593,8 @@ def _load(path: Path) -> tuple[Campaign | None, list[Problem], list[Problem]]:
     warnings = _warnings(path, coop) if coop else []
     if reader.problems or not (coop and settings and terms and rounds is not None):
         return None, reader.problems, warnings
-    return Campaign(path.resolve(), coop, settings, terms, rounds, tiers, bank), [], warnings
+    found = Campaign(path.resolve(), coop, settings, terms, rounds, tiers, bank, books)
+    return found, [], warnings
 
 
 def _warnings(path: Path, coop: Coop) -> list[Problem]:
@@ -550,13 +627,180 @@ def _warnings(path: Path, coop: Coop) -> list[Problem]:
     return found
 
 
+def _account_part(
+    reader: _Reader, table: _Table, key: str, check: Callable[[str], str]
+) -> str | None:
+    raw = reader.text(table, key, required=False)
+    if raw is None:
+        return None
+    try:
+        return check(raw)
+    except accounts.BadAccount as exc:
+        reader.problem(table.where(key), exc.message, exc.fix)
+        return None
+
+
 def _bank(reader: _Reader, table: _Table) -> Bank | None:
     if not table:
         return None
-    name = reader.text(table, "account_name", example='"Hearth Social Co-operative Ltd"')
-    details = reader.text(table, "details", example='"Sort code 08-92-99, account 65432100"')
+    name = reader.text(
+        table, "account_name", example='"Hearth Social Co-operative Ltd"', check=check_one_line
+    )
+    iban = _account_part(reader, table, "iban", accounts.iban)
+    bic = _account_part(reader, table, "bic", accounts.bic)
+    sort_code = _account_part(reader, table, "sort_code", accounts.sort_code)
+    number = _account_part(reader, table, "account_number", accounts.account_number)
+    structured = bool(iban or (sort_code and number))
+    details = reader.text(
+        table,
+        "details",
+        required=not structured,
+        example='"Sort code 08-92-99, account 65432100"',
+    )
+    if bic and not iban:
+        reader.problem(table.where("bic"), "is given without an IBAN", "add iban, or remove bic")
+    if iban and (sort_code or number):
+        reader.problem(
+            table.where("iban"),
+            "is given with a UK sort code and account number",
+            "give one of them: iban (and bic), or sort_code and account_number",
+        )
+    given = {k for k in ("sort_code", "account_number") if k in table.data}
+    if len(given) == 1:
+        other = ({"sort_code", "account_number"} - given).pop()
+        reader.problem(table.where(other), "is missing", f"give it with {given.pop()}")
+    if iban and not bic:
+        bic = accounts.bic_of(iban)
+    csv_settings = _bank_csv(reader, reader.table(table, "csv", required=False))
     reader.unknown_keys(table)
-    return Bank(name, details) if name and details else None
+    if not details:
+        if iban:
+            details = f"IBAN {accounts.spaced(iban)}" + (f", BIC {bic}" if bic else "")
+        elif sort_code and number:
+            details = (
+                f"Sort code {sort_code[:2]}-{sort_code[2:4]}-{sort_code[4:]}, account {number}"
+            )
+    if not (name and details):
+        return None
+    return Bank(name, details, iban, bic, sort_code, number, csv_settings)
+
+
+_CSV_DEFAULTS = BankCsv(date="", text=())
+
+
+def _bank_csv(reader: _Reader, table: _Table) -> BankCsv | None:
+    if not table:
+        return None
+    date_column = reader.text(table, "date", example='"Date"')
+    raw_text = table.get("text")
+    text: tuple[str, ...] = ()
+    if isinstance(raw_text, str) and raw_text.strip():
+        text = (raw_text.strip(),)
+    elif (
+        isinstance(raw_text, list)
+        and raw_text
+        and all(isinstance(v, str) and v.strip() for v in raw_text)
+    ):
+        text = tuple(v.strip() for v in raw_text)
+    else:
+        reader.problem(
+            table.where("text"),
+            "is missing or empty"
+            if raw_text is None
+            else f"must be a column name, not {raw_text!r}",
+            'name the column(s) with the payment reference, e.g. text = ["Reference", "Details"]',
+        )
+    amount = reader.text(table, "amount", required=False)
+    credit = reader.text(table, "credit", required=False)
+    debit = reader.text(table, "debit", required=False)
+    if amount and (credit or debit):
+        reader.problem(
+            table.where("amount"),
+            "is given with credit/debit",
+            "name one signed amount column, or the credit and debit columns, not both",
+        )
+    elif not amount and not credit:
+        reader.problem(
+            table.where("amount"),
+            "is missing",
+            'name the amount column, e.g. amount = "Amount" (or credit = "Paid in" and '
+            'debit = "Paid out")',
+        )
+    name = reader.text(table, "name", required=False)
+    bank_id = reader.text(table, "id", required=False)
+    currency = reader.text(table, "currency", required=False)
+    date_format = reader.text(table, "date_format", required=False) or _CSV_DEFAULTS.date_format
+    if "%" not in date_format:
+        reader.problem(
+            table.where("date_format"),
+            f"{date_format!r} has no % codes",
+            'write it as Python\'s strptime does, e.g. date_format = "%d/%m/%Y"',
+        )
+    decimal = reader.get(table, "decimal", str, required=False) or _CSV_DEFAULTS.decimal
+    if decimal not in (".", ","):
+        reader.problem(table.where("decimal"), f"{decimal!r} is not . or ,", 'e.g. decimal = ","')
+    delimiter = reader.get(table, "delimiter", str, required=False) or _CSV_DEFAULTS.delimiter
+    if delimiter not in (",", ";", "\t", "|"):
+        reader.problem(
+            table.where("delimiter"),
+            f"{delimiter!r} is not one of , ; | or a tab",
+            'e.g. delimiter = ";"',
+        )
+    encoding = reader.text(table, "encoding", required=False) or _CSV_DEFAULTS.encoding
+    try:
+        "".encode(encoding)
+    except LookupError:
+        reader.problem(
+            table.where("encoding"), f"{encoding!r} is not a known encoding", 'e.g. "utf-8"'
+        )
+    account = reader.text(table, "account", required=False, check=check_one_line) or "csv"
+    reader.unknown_keys(table)
+    if not (date_column and text and (amount or credit)):
+        return None
+    return BankCsv(
+        date_column,
+        text,
+        amount,
+        credit,
+        debit,
+        name,
+        bank_id,
+        currency,
+        date_format,
+        decimal,
+        delimiter,
+        encoding,
+        account,
+    )
+
+
+_ACCOUNT_NAME = re.compile(r"^[A-Z][A-Za-z0-9-]*(?::[A-Z0-9][A-Za-z0-9-]*)+$")
+
+
+def _books(reader: _Reader, table: _Table) -> Books:
+    defaults = Books()
+    values: dict[str, str] = {}
+    for key, root in Books.ROOTS.items():
+        raw = reader.text(table, key, required=False)
+        if raw is None:
+            continue
+        if not _ACCOUNT_NAME.match(raw):
+            reader.problem(
+                table.where(key),
+                f"{raw!r} is not an account name",
+                f"write it as beancount does: capitalised parts joined by colons, "
+                f'e.g. {key} = "{getattr(defaults, key)}"',
+            )
+        elif raw.split(":", 1)[0] != root:
+            reader.problem(
+                table.where(key),
+                f"{raw!r} is not under {root}",
+                f'name an {root} account, e.g. {key} = "{getattr(defaults, key)}"',
+            )
+        else:
+            values[key] = raw
+    reader.unknown_keys(table)
+    return Books(**values)
 
 
 def _coop(reader: _Reader, table: _Table) -> Coop | None:

@@ -75,6 +75,10 @@ class InvalidTransition(UserInputError):
     """A pledge cannot move from its state to the one asked for."""
 
 
+class Refused(FundraiserError):
+    """The law or the ledger's state forbids the change; the message says why (exit 1)."""
+
+
 class LedgerError(FundraiserError):
     """The ledger cannot be opened or is in an unexpected state."""
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from fundraiser import acknowledge, outbox, pledges
 from fundraiser.errors import UserInputError
 from fundraiser.ledger import Ledger, schema
+from fundraiser.money import Money
 from fundraiser.pledges import BY_HAND, NewPledge, Pledge, Status
 
 
@@ -73,17 +74,22 @@ def mark_paid(
             tx, pledge_id, Status.PAID, reason="bank transfer received", reference=reference
         )
         if notify:
-            outbox.queue(
+            outbox.queue_many(
                 tx,
-                outbox.Kind.PAYMENT_RECEIVED,
-                f"pledge-{pledge_id}-paid",
-                to_email=paid.email,
-                to_name=paid.name,
-                data={
-                    "pledge_id": pledge_id,
-                    "amount": paid.paid.amount,
-                    "currency": paid.paid.currency,
-                },
-                pledge_id=pledge_id,
+                [receipt(pledge_id, email=paid.email, name=paid.name, paid=paid.paid, now=tx.now)],
             )
         return paid
+
+
+def receipt(pledge_id: int, *, email: str, name: str, paid: Money, now: str) -> outbox.Row:
+    """The backer's "payment received" mail: once per pledge, however it was marked paid
+    (by hand here, or by a bank statement's import)."""
+    return outbox.message(
+        outbox.Kind.PAYMENT_RECEIVED,
+        f"pledge-{pledge_id}-paid",
+        to_email=email,
+        to_name=name,
+        data={"pledge_id": pledge_id, "amount": paid.amount, "currency": paid.currency},
+        now=now,
+        pledge_id=pledge_id,
+    )

@@ -2,6 +2,9 @@
 
 Holdings are never stored: they are the sum of a member's entries (issue
 adds, withdraw and cancel take away), so the register's history is its truth.
+Every entry is written here, by its EntryKind, with the entry ids and
+certificate numbers it takes; the rules that decide when shares are withdrawn
+or cancelled live in fundraiser.membership.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ import csv
 import enum
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +20,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import outbox as outbox_mod
+from fundraiser import outbox
 from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
 from fundraiser.config import Campaign
-from fundraiser.errors import LedgerError
+from fundraiser.errors import LedgerError, NotFound
 from fundraiser.ledger import Ledger, Tx, bulk, canonical, schema
-from fundraiser.ledger.bulk import gc_paused
 from fundraiser.money import Money
 from fundraiser.pledges import Status
 from fundraiser.remainders import RemainderStatus
@@ -59,8 +60,36 @@ def existing_holdings(conn: Connection) -> dict[str, int]:
     return {key: int(shares) for key, shares in rows}
 
 
+def _totals() -> sa.Select[Any]:
+    """Shares and amount paid per member number, summed from their entries."""
+    return sa.select(
+        schema.register_entries.c.member_number.label("number"),
+        sa.func.sum(_signed_shares()).label("shares"),
+        sa.func.sum(_signed_amount()).label("amount"),
+    ).group_by(schema.register_entries.c.member_number)
+
+
+def holding(conn: Connection, number: int) -> tuple[int, int]:
+    """(shares, amount paid in minor units) held by one member now, from their entries."""
+    row = conn.execute(_totals().where(schema.register_entries.c.member_number == number)).first()
+    return (0, 0) if row is None else (int(row.shares), int(row.amount))
+
+
+def get_member(conn: Connection, number: int) -> Any:
+    """The members row for this number; NotFound names the command that lists them."""
+    row = conn.execute(sa.select(schema.members).where(schema.members.c.number == number)).first()
+    if row is None:
+        raise NotFound(f"member {number} does not exist: see `fundraiser members list`")
+    return row
+
+
 def paid_unallotted(conn: Connection) -> list[PaidPledge]:
-    """Paid pledges not yet turned into shares, with the money still held."""
+    """Paid pledges not yet turned into shares, with the money still held.
+
+    Read through the driver: 100,000 rows cost more in SQLAlchemy's result
+    processing than in the database. The plan reads in a snapshot and the
+    issue in its write, so this takes the connection either one gives.
+    """
     rows = bulk.fetch_rows(
         conn,
         sa.select(
@@ -80,20 +109,23 @@ def paid_unallotted(conn: Connection) -> list[PaidPledge]:
     # Each pledge keeps its own currency: allocate() refuses one that differs.
     # One Money per distinct amount: most pledges are a few tier prices.
     memo: dict[tuple[int, str], Money] = {}
-    with gc_paused():
-        paid: list[PaidPledge] = []
-        for pid, key, name, email, address, paid_amount, refunded, at, code in rows:
-            held = paid_amount - refunded
-            if held > 0:
-                money = memo.get((held, code))
-                if money is None:
-                    money = memo[held, code] = Money(held, code)
-                paid.append(PaidPledge(pid, key, name, email, address, money, at or ""))
-        return paid
+    paid: list[PaidPledge] = []
+    for pid, key, name, email, address, paid_amount, refunded, at, code in rows:
+        held = paid_amount - refunded
+        if held > 0:
+            money = memo.get((held, code))
+            if money is None:
+                money = memo[held, code] = Money(held, code)
+            paid.append(PaidPledge(pid, key, name, email, address, money, at or ""))
+    return paid
 
 
 def make_plan(conn: Connection, campaign: Campaign) -> Plan:
-    """The plan for paid pledges not yet allotted."""
+    """The plan for paid pledges not yet allotted.
+
+    Read it in `ledger.read(bulk_work=True)`: a big campaign's plan is
+    hundreds of thousands of small objects and no reference cycles.
+    """
     return allocate(
         paid_unallotted(conn),
         campaign.shares,
@@ -115,7 +147,7 @@ class IssueResult:
 
 def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = None) -> IssueResult:
     """Apply the allotment plan in one transaction. With nothing new, changes nothing."""
-    with ledger.write(now) as tx, gc_paused():
+    with ledger.write(now, bulk_work=True) as tx:
         # The plan's million objects die as _issue returns, while the
         # collector is still paused: alive when it resumes, its first pass
         # would walk them all for nothing.
@@ -123,32 +155,29 @@ def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = N
 
 
 def _issue(tx: Tx, campaign: Campaign, today: str) -> IssueResult:
-    """Two statements run on a second thread while Python works on the first.
+    """Two statements run alongside (tx.alongside) while Python works.
 
-    SQLite and psycopg let go of the GIL while a statement runs, so on two
-    cores the pledges are stamped while Python allocates, and the welcome
-    mail is queued while Python encodes the journal entry. The transaction's
-    connection is used by one thread at a time: between a submit and its
-    result the main thread does not touch it (and leaving the `with` block
-    waits for the other thread, also when something fails).
+    The pledges are stamped while Python allocates, and the welcome mail is
+    queued while Python encodes the journal entry. Between a step's start and
+    its result this thread does not touch the database (the write waits for
+    the step, also when something fails).
     """
     paid = paid_unallotted(tx.conn)
     if not paid:
         return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
     existing, start = existing_holdings(tx.conn), _Start.read(tx)
-    with ThreadPoolExecutor(max_workers=1) as database:
-        marking = database.submit(_mark_allotted, tx, len(paid))
-        plan = allocate(  # pure Python: no database here while the stamp runs
-            paid, campaign.shares, offer_max_shares=campaign.offer_max_shares, existing=existing
-        )
-        marking.result()
-        rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid})
-        if rows.planned != len(paid):  # rolls the whole issue back
-            raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
-        _write(tx, rows, plan.currency, today)
-        welcoming = database.submit(_queue_welcome, tx, rows.new_members, today)
-        journal = canonical(rows.journal(plan, start.member))
-        welcoming.result()
+    marking = tx.alongside(_mark_allotted, tx, len(paid))
+    plan = allocate(  # pure Python: no database here while the stamp runs
+        paid, campaign.shares, offer_max_shares=campaign.offer_max_shares, existing=existing
+    )
+    marking.result()
+    rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid})
+    if rows.planned != len(paid):  # rolls the whole issue back
+        raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
+    _write(tx, rows, plan.currency, today)
+    welcoming = tx.alongside(_queue_welcome, tx, rows.new_members, today)
+    journal = canonical(rows.journal(plan, start.member))
+    welcoming.result()
     # The whole issue is one change, so one journal entry records all of it.
     tx.record_encoded("shares.issue", "register", journal)
     return rows.result(plan, start.member)
@@ -197,7 +226,7 @@ class _Start:
         )
 
 
-# Row layouts for bulk_insert: tuples in these column orders; the columns
+# Row layouts for tx.insert_rows: tuples in these column orders; the columns
 # every row of an issue shares are passed once, as constants.
 MEMBER_COLUMNS = ("number", "person_key", "name", "email", "address")
 ENTRY_COLUMNS = ("id", "member_number", "shares", "amount", "certificate_number")
@@ -293,9 +322,8 @@ class _Rows:
 def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
     """Insert an issue's rows: members, register entries, their pledges, remainders."""
     stamped = {"created_at": tx.now}
-    conn = tx.conn
-    bulk.insert_rows(
-        conn, schema.members, rows.new_members, MEMBER_COLUMNS, {"admitted_on": today, **stamped}
+    tx.insert_rows(
+        schema.members, rows.new_members, MEMBER_COLUMNS, {"admitted_on": today, **stamped}
     )
     entry_constants = {
         "kind": EntryKind.ISSUE.value,
@@ -303,10 +331,10 @@ def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
         "entry_date": today,
         **stamped,
     }
-    bulk.insert_rows(conn, schema.register_entries, rows.entries, ENTRY_COLUMNS, entry_constants)
-    bulk.insert_rows(conn, schema.allotments, rows.links, LINK_COLUMNS)
+    tx.insert_rows(schema.register_entries, rows.entries, ENTRY_COLUMNS, entry_constants)
+    tx.insert_rows(schema.allotments, rows.links, LINK_COLUMNS)
     due = {"currency": currency, "status": RemainderStatus.DUE.value, **stamped}
-    bulk.insert_rows(conn, schema.remainders, rows.refunds, REMAINDER_COLUMNS, due)
+    tx.insert_rows(schema.remainders, rows.refunds, REMAINDER_COLUMNS, due)
 
 
 def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> None:
@@ -323,7 +351,7 @@ def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> No
     number = sa.cast(schema.members.c.number, sa.Text)
     key = sa.literal("welcome:member:") + number
     data = sa.literal(f'{{"admitted_on": {json.dumps(today)}, "member_number": ') + number + "}"
-    kind, queued = outbox_mod.Kind.WELCOME.value, outbox_mod.MailStatus.QUEUED.value
+    kind, queued = outbox.Kind.WELCOME.value, outbox.MailStatus.QUEUED.value
     taken = sa.select(schema.outbox.c.id).where(schema.outbox.c.dedupe_key == key).exists()
     rows = sa.select(
         sa.literal(tx.now),
@@ -392,11 +420,7 @@ def holdings(
     conn: Connection, currency: str, numbers: list[int] | None = None
 ) -> Iterator[Holding]:
     """Members (all, or these numbers) with shares and amount paid, from the entries."""
-    totals = sa.select(
-        schema.register_entries.c.member_number.label("number"),
-        sa.func.sum(_signed_shares()).label("shares"),
-        sa.func.sum(_signed_amount()).label("amount"),
-    ).group_by(schema.register_entries.c.member_number)
+    totals = _totals()
     query = sa.select(schema.members).order_by(schema.members.c.number)
     if numbers is not None:
         totals = totals.where(schema.register_entries.c.member_number.in_(numbers))
@@ -419,6 +443,93 @@ def holdings(
         )
 
 
+# -- taking shares back: withdraw and cancel entries ---------------------------
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """A withdraw or cancel entry as written, and where it leaves the member."""
+
+    entry_id: int
+    shares: int
+    amount: Money
+    # The certificate for the shares left (the member's others are taken back).
+    balance_certificate: int | None
+    holding_after: int
+    ceased: bool  # the holding reached zero: the member ceased on the entry's date
+
+
+def enter_withdrawal(
+    tx: Tx, number: int, shares: int, amount: Money, *, today: str, note: str | None
+) -> Reduction:
+    """A withdrawal entry: the member gives back shares (and is repaid `amount`)."""
+    return _take_back(tx, EntryKind.WITHDRAW, number, shares, amount, today, None, note)
+
+
+def enter_cancellation(
+    tx: Tx, number: int, shares: int, amount: Money, *, today: str, pledge_id: int, note: str
+) -> Reduction:
+    """A cancel entry: shares a pledge paid for stop standing (its money went back)."""
+    return _take_back(tx, EntryKind.CANCEL, number, shares, amount, today, pledge_id, note)
+
+
+def _take_back(
+    tx: Tx,
+    kind: EntryKind,
+    number: int,
+    shares: int,
+    amount: Money,
+    today: str,
+    pledge_id: int | None,
+    note: str | None,
+) -> Reduction:
+    """Write one entry that takes shares off a member's holding; ceased at zero.
+
+    The entry takes the next entry id and, when shares remain, the next
+    certificate number: the balance certificate for what the member keeps.
+    """
+    held, _ = holding(tx.conn, number)
+    after = held - shares
+    entry_id = _next(tx, schema.register_entries.c.id)
+    balance = _next(tx, schema.register_entries.c.certificate_number) if after > 0 else None
+    tx.execute(
+        schema.register_entries.insert().values(
+            id=entry_id,
+            member_number=number,
+            kind=kind.value,
+            shares=shares,
+            amount=amount.amount,
+            currency=amount.currency,
+            pledge_id=pledge_id,
+            certificate_number=balance,
+            entry_date=today,
+            note=note,
+            created_at=tx.now,
+        )
+    )
+    if after == 0:
+        tx.execute(
+            schema.members.update()
+            .where(schema.members.c.number == number, schema.members.c.ceased_on.is_(None))
+            .values(ceased_on=today)
+        )
+    return Reduction(entry_id, shares, amount, balance, after, after == 0)
+
+
+def cancelled_shares(conn: Connection, number: int, pledge_ids: list[int]) -> int:
+    """Shares already taken off a member by cancel entries for any of these pledges."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(schema.register_entries.c.shares), 0)).where(
+                schema.register_entries.c.kind == EntryKind.CANCEL.value,
+                schema.register_entries.c.member_number == number,
+                schema.register_entries.c.pledge_id.in_(pledge_ids),
+            )
+        ).scalar()
+        or 0
+    )
+
+
 EXPORT_COLUMNS = (
     "number",
     "name",
@@ -439,8 +550,8 @@ def export(conn: Connection, currency: str, path: Path, fmt: str = "csv") -> int
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         if fmt == "json":
             items = []
-            for holding in holdings(conn, currency):
-                items.append(holding.as_json())
+            for h in holdings(conn, currency):
+                items.append(h.as_json())
             json.dump(
                 {"currency": currency, "members": items}, handle, indent=2, ensure_ascii=False
             )

@@ -10,13 +10,23 @@ Recording a refund marks the remainders refunded, adds the amount to the
 pledge's refunded total (never beyond what was paid), and queues the "refund
 sent" mail, all in one transaction. The register is untouched: remainders were
 never shares.
+
+A bank transfer that pays more than a pledge owes, or arrives for a pledge
+that is over, leaves a remainder too (`OVERPAID`, `UNWANTED`). That money was
+never counted in the pledge's paid total, so refunding it does not raise the
+pledge's refunded total (`OUTSIDE_PAID`).
+
+Bank refunds can leave by a payment file (`bank.payouts`): the remainders are
+then `SENT`, between due and refunded, until a statement shows the money
+leaving. The account a backer gives for it (`set_account`) is personal data:
+never in the journal, erased with the person.
 """
 
 from __future__ import annotations
 
 import csv
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser import outbox
+from fundraiser.accounts import Account
 from fundraiser.errors import FundraiserError, NotFound, UserInputError
 from fundraiser.ledger import Ledger, Tx, schema
 from fundraiser.money import Money
@@ -33,7 +44,19 @@ from fundraiser.stripekeys import Keys, stored_keys
 
 class RemainderStatus(enum.StrEnum):
     DUE = "due"  # owed to the backer
+    SENT = "sent"  # in a bank payment file; refunded once a statement shows it leaving
     REFUNDED = "refunded"  # paid back (card refund or bank transfer), with a reference
+
+
+#: Still owed: the money has not been seen leaving the co-op's account.
+OWED = frozenset({RemainderStatus.DUE, RemainderStatus.SENT})
+
+#: Remainders a bank import makes (the reasons of allocation's are in
+#: allocation.RemainderReason, and membership's "cancel").
+OVERPAID = "overpaid"  # a transfer paid more than the pledge owed
+UNWANTED = "unwanted"  # a transfer arrived for a pledge already paid, cancelled or ended
+#: Money outside the pledge's paid total: refunding it leaves refunded_amount alone.
+OUTSIDE_PAID = frozenset({OVERPAID, UNWANTED})
 
 
 CARD = "card"
@@ -128,8 +151,13 @@ def _hold(status: str) -> str | None:
     return None
 
 
-def due(conn: Connection, pledge_id: int | None = None) -> list[RefundDue]:
-    """Every pledge with remainders still due, by pledge id."""
+def due(
+    conn: Connection,
+    pledge_id: int | None = None,
+    *,
+    status: RemainderStatus = RemainderStatus.DUE,
+) -> list[RefundDue]:
+    """Every pledge with remainders still due (or in `status`), by pledge id."""
     query = (
         sa.select(
             schema.remainders.c.id,
@@ -150,7 +178,7 @@ def due(conn: Connection, pledge_id: int | None = None) -> list[RefundDue]:
                 schema.pledges, schema.pledges.c.id == schema.remainders.c.pledge_id
             )
         )
-        .where(schema.remainders.c.status == RemainderStatus.DUE.value)
+        .where(schema.remainders.c.status == status.value)
         .order_by(schema.remainders.c.pledge_id, schema.remainders.c.id)
     )
     if pledge_id is not None:
@@ -198,14 +226,16 @@ def record_refund(
     remainder_ids: list[int] | None = None,
     bump_refunded: bool = True,
     mail: bool = True,
+    status: RemainderStatus = RemainderStatus.DUE,
 ) -> Money:
-    """Mark a pledge's due remainders refunded, in the caller's transaction.
+    """Mark a pledge's due (or `status`) remainders refunded, in the caller's transaction.
 
     The payments package calls this after Stripe confirms a remainder refund
     (with `mail=False` when its webhook already queues the mail, and
     `bump_refunded=False` when it takes Stripe's cumulative refunded total).
+    A statement import calls it with `status=SENT` for a bank payout it sees.
     """
-    items = due(tx.conn, pledge_id)
+    items = due(tx.conn, pledge_id, status=status)
     if not items:
         raise NotFound(f"pledge {pledge_id} has no refund due: see `fundraiser refunds list`")
     item = items[0]
@@ -216,33 +246,34 @@ def record_refund(
             f"remainder(s) {', '.join(map(str, sorted(missing)))} of pledge {pledge_id} "
             "are not due: see `fundraiser refunds list`"
         )
-    if item.hold:
+    if item.hold and status is RemainderStatus.DUE:
         raise UserInputError(f"pledge {pledge_id}'s refund is on hold: {item.hold}")
     amount = sum(line.amount for line in lines)
+    # Overpaid money was never in the pledge's paid total: returning it is not
+    # a refund of the pledge.
+    counted = sum(line.amount for line in lines if line.reason not in OUTSIDE_PAID)
     ids = [line.id for line in lines]
     done = tx.execute(
         schema.remainders.update()
-        .where(
-            schema.remainders.c.id.in_(ids), schema.remainders.c.status == RemainderStatus.DUE.value
-        )
+        .where(schema.remainders.c.id.in_(ids), schema.remainders.c.status == status.value)
         .values(
             status=RemainderStatus.REFUNDED.value, refunded_at=tx.now, refund_reference=reference
         )
     )
     if done.rowcount != len(ids):
         raise FundraiserError(f"pledge {pledge_id}'s remainders changed while we worked: try again")
-    if bump_refunded:
+    if bump_refunded and counted:
         bumped = tx.execute(
             schema.pledges.update()
             .where(
                 schema.pledges.c.id == pledge_id,
-                schema.pledges.c.refunded_amount + amount <= schema.pledges.c.paid_amount,
+                schema.pledges.c.refunded_amount + counted <= schema.pledges.c.paid_amount,
             )
-            .values(refunded_amount=schema.pledges.c.refunded_amount + amount, updated_at=tx.now)
+            .values(refunded_amount=schema.pledges.c.refunded_amount + counted, updated_at=tx.now)
         )
         if bumped.rowcount != 1:
             raise UserInputError(
-                f"pledge {pledge_id}: refunding {Money(amount, item.currency)} would return "
+                f"pledge {pledge_id}: refunding {Money(counted, item.currency)} would return "
                 "more than was paid; check its refunds with `fundraiser members show EMAIL`"
             )
     tx.record(
@@ -280,7 +311,11 @@ def mark_bank_refund(
     if not reference:
         raise UserInputError("--reference is empty: give the bank transfer's reference")
     with ledger.write(now) as tx:
+        status = RemainderStatus.DUE
         items = due(tx.conn, pledge_id)
+        if not items:  # sent in a bank file: the treasurer saw it leave before a statement did
+            status = RemainderStatus.SENT
+            items = due(tx.conn, pledge_id, status=status)
         if not items:
             raise NotFound(f"pledge {pledge_id} has no refund due: see `fundraiser refunds list`")
         item = items[0]
@@ -293,7 +328,7 @@ def mark_bank_refund(
             if item.hold:
                 raise UserInputError(f"pledge {pledge_id}'s refund is on hold: {item.hold}")
             return item
-        record_refund(tx, pledge_id, reference=reference, method=BANK)
+        record_refund(tx, pledge_id, reference=reference, method=BANK, status=status)
         return item
 
 
@@ -329,3 +364,102 @@ def write_bank_csv(items: list[RefundDue], path: Path) -> int:
             )
     tmp.replace(path)
     return len(rows)
+
+
+# -- where a bank refund goes ---------------------------------------------------
+
+
+def set_account(ledger: Ledger, pledge_id: int, account: Account, *, now: str) -> bool:
+    """Record (or replace) the account a bank payer gave for their refund.
+
+    The journal notes that an account was given, and its scheme, never its number
+    or holder. True when one was there before (replaced).
+    """
+    with ledger.write(now) as tx:
+        row = tx.execute(
+            sa.select(
+                schema.pledges.c.id,
+                schema.pledges.c.source,
+                schema.pledges.c.stripe_intent,
+                schema.pledges.c.stripe_charge,
+            ).where(schema.pledges.c.id == pledge_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"pledge {pledge_id} does not exist: see `fundraiser pledges list`")
+        if method_of(row) == CARD:
+            raise UserInputError(
+                f"pledge {pledge_id} was paid by card: its refunds go back to the card "
+                "through Stripe, so no bank account is needed"
+            )
+        values = {
+            "holder": account.holder,
+            "iban": account.iban,
+            "bic": account.bic,
+            "sort_code": account.sort_code,
+            "account_number": account.number,
+            "updated_at": tx.now,
+        }
+        table = schema.refund_accounts
+        replaced = (
+            tx.execute(table.update().where(table.c.pledge_id == pledge_id).values(**values))
+        ).rowcount == 1
+        if not replaced:
+            tx.execute(table.insert().values(pledge_id=pledge_id, created_at=tx.now, **values))
+        tx.record(
+            "refund.account",
+            f"pledge:{pledge_id}",
+            {"pledge": pledge_id, "scheme": account.scheme, "replaced": replaced},
+        )
+        return replaced
+
+
+def accounts_for(conn: Connection, pledge_ids: list[int]) -> dict[int, Account]:
+    """The refund accounts given for these pledges."""
+    table = schema.refund_accounts
+    found: dict[int, Account] = {}
+    for start in range(0, len(pledge_ids), 500):
+        chunk = pledge_ids[start : start + 500]
+        for r in conn.execute(sa.select(table).where(table.c.pledge_id.in_(chunk))):
+            found[r.pledge_id] = Account(r.holder, r.iban, r.bic, r.sort_code, r.account_number)
+    return found
+
+
+def mark_sent(tx: Tx, items: list[RefundDue], batch: str) -> int:
+    """Mark these pledges' due remainders as sent in the payment file `batch`."""
+    ids = [line.id for item in items for line in item.lines]
+    done = 0
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        done += tx.execute(
+            schema.remainders.update()
+            .where(
+                schema.remainders.c.id.in_(chunk),
+                schema.remainders.c.status == RemainderStatus.DUE.value,
+            )
+            .values(status=RemainderStatus.SENT.value, sent_at=tx.now, payout_batch=batch)
+        ).rowcount
+    if done != len(ids):
+        raise FundraiserError("the refunds changed while the payment file was made: try again")
+    tx.record(
+        "refund.sent",
+        f"batch:{batch}",
+        {
+            "batch": batch,
+            "pledges": [item.pledge_id for item in items],
+            "remainders": ids,
+            "amount": sum(item.total.amount for item in items),
+        },
+    )
+    return done
+
+
+def sent_in(conn: Connection, batch: str) -> list[RefundDue]:
+    """What a payment file held and is not yet seen paid, to write it again (it may be lost)."""
+    query = sa.select(schema.remainders.c.id).where(schema.remainders.c.payout_batch == batch)
+    ids = set(conn.execute(query).scalars())
+    found = []
+    for item in due(conn, status=RemainderStatus.SENT):
+        lines = tuple(line for line in item.lines if line.id in ids)
+        if lines:
+            found.append(replace(item, lines=lines))
+    return found

@@ -28,6 +28,8 @@ LAYERS: list[tuple[str, set[str]]] = [
             "stripekeys",
             "people",
             "kit",
+            "accounts",
+            "csvsafe",
         },
     ),
     (
@@ -45,6 +47,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "cancel",
             "importer",
             "bands",
+            "bank",
         },
     ),
     (
@@ -56,6 +59,8 @@ LAYERS: list[tuple[str, set[str]]] = [
             "emulator",
             "scaffold",
             "starter",
+            "bankfiles",
+            "books",
             "preflight",
             "backups",
         },

@@ -456,7 +456,11 @@ def test_a_misspelt_offer_maximum_no_longer_lifts_the_cap(tmp_path: Path) -> Non
     ("change", "key", "listed"),
     [
         (edit("[coop]\n", 'colour = "red"\n\n[coop]\n'), "colour", "coop, campaign, shares"),
-        (edit("[bank]\n", '[bank]\niban = "GB00"\n'), "bank.iban", "account_name, details"),
+        (
+            edit("[bank]\n", '[bank]\nrouting = "021000021"\n'),
+            "bank.routing",
+            "account_name, iban, bic, sort_code, account_number, details, csv",
+        ),
         (
             edit("limit = 50", 'limit = 50\nperks = "a mug"'),
             "tiers[4].perks",

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from fundraiser.errors import LedgerError
 from fundraiser.ledger import open_ledger, schema
-from fundraiser.ledger.migrations import LATEST, V3_PLEDGE_COLUMNS
+from fundraiser.ledger.migrations import LATEST, V3_PLEDGE_COLUMNS, V4_REMAINDER_COLUMNS
 from fundraiser.money import Money
 from fundraiser.pledges import NewPledge, create
 
@@ -100,6 +100,10 @@ def test_migrates_forward_from_version_1(db_url: str) -> None:
         create(tx, _pledge(1))
     # Make it look like a ledger written by schema version 1.
     with ledger.engine.begin() as conn:
+        for table in (schema.bank_transactions, schema.refund_accounts):
+            table.drop(conn)
+        for column in V4_REMAINDER_COLUMNS:
+            conn.execute(sa.text(f"ALTER TABLE remainders DROP COLUMN {column.name}"))
         for table in (schema.stripe_events, schema.outbox, schema.state, schema.register_flags):
             table.drop(conn)
         conn.execute(sa.text("DROP INDEX ix_pledges_stripe_charge"))

@@ -30,7 +30,7 @@ from tests.conftest import Cli
 from tests.smtp_fixtures import SmtpServer, fixture_smtp_server  # noqa: F401 - fixture
 from tests.stripe_fixtures import AFTER_DEADLINE, LocalStripe, TestClient
 from tests.test_collect import DECLINE, after, authorized
-from tests.test_service_pledges import PLEDGE, post, save_card
+from tests.test_service_pledges import PLEDGE, confirm, post, save_card
 
 localstripe = stripe_fixtures.localstripe
 service = stripe_fixtures.service
@@ -109,7 +109,7 @@ def test_card_pledges_get_the_card_wording_for_their_status(
     unfinished = post(service, {**PLEDGE, "email": "unfinished@example.org"}).json()
     saved = post(service, {**PLEDGE, "email": "saved@example.org"}).json()
     save_card(stripe_env, saved["client_secret"])
-    assert service.post(f"/api/pledges/{saved['pledge_id']}/confirm").json()["secured"]
+    assert confirm(service, saved).json()["secured"]
     # No path queues this mail before a card is saved; the wording must still be true.
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.write() as tx:
@@ -132,7 +132,7 @@ def test_card_pledges_get_the_card_wording_for_their_status(
     # Paid by the time the mail goes: a receipt, not "nothing is charged yet".
     paid = post(service, {**PLEDGE, "email": "paid@example.org"}).json()
     save_card(stripe_env, paid["client_secret"])
-    assert service.post(f"/api/pledges/{paid['pledge_id']}/confirm").json()["secured"]
+    assert confirm(service, paid).json()["secured"]
     sqlite_cli.ok("collect", env=after(stripe_env))
     send(sqlite_cli, smtp_server, AFTER_DEADLINE)
     text = text_of(only(smtp_server, "paid@example.org"))
@@ -296,7 +296,7 @@ def test_a_backer_who_cancels_by_the_private_link_is_told_and_nothing_else_goes(
 ) -> None:
     body = post(service, {**PLEDGE, "email": "changed-mind@example.org"}).json()
     save_card(stripe_env, body["client_secret"])
-    assert service.post(f"/api/pledges/{body['pledge_id']}/confirm").json()["secured"]
+    assert confirm(service, body).json()["secured"]
     token = body["manage_url"].rsplit("/", 1)[1]
     done = service.post(f"/manage/{token}/cancel", follow_redirects=False)  # the page's button
     assert done.status_code == 303, done.text
@@ -347,7 +347,7 @@ def test_an_organizer_cancel_of_a_card_pledge_drops_its_unsent_mail(
 ) -> None:
     body = post(service, {**PLEDGE, "email": "card@example.org"}).json()
     save_card(stripe_env, body["client_secret"])
-    assert service.post(f"/api/pledges/{body['pledge_id']}/confirm").json()["secured"]
+    assert confirm(service, body).json()["secured"]
     sqlite_cli.ok("pledges", "cancel", str(body["pledge_id"]), env=stripe_env)
     send(sqlite_cli, smtp_server)
     text = text_of(only(smtp_server, "card@example.org"))

@@ -12,8 +12,11 @@ import pytest
 import sqlalchemy as sa
 
 from fundraiser import pledges as pledges_mod
+from fundraiser.config import load_campaign
 from fundraiser.ledger import open_ledger
-from fundraiser.pledges import Status
+from fundraiser.membership import privacy
+from fundraiser.pledges import UNSETTLED, Status
+from fundraiser.sitegen.aggregates import pledge_sizes
 from tests.conftest import Cli
 from tests.smtp_fixtures import found, pay
 
@@ -88,7 +91,17 @@ def test_register_export_and_public_summary(cli: Cli, tmp_path: Path) -> None:
     summary = json.loads(text)
     assert (summary["members"], summary["shares"], summary["capital"]) == (3, 205, 1025000)
     bands = {b["band"]: (b["members"], b["shares"]) for b in summary["bands"]}
-    assert bands["1"] == (1, 1) and bands["2-4"] == (1, 4) and bands["200"] == (1, 200)
+    # The labels are the site's pledge-size labels (one list, fundraiser.bands): an en dash.
+    assert bands["1"] == (1, 1) and bands["2\u20134"] == (1, 4) and bands["200"] == (1, 200)
+    ledger = open_ledger(cli.db_url)
+    try:
+        with ledger.read() as conn:
+            site = pledge_sizes(conn, load_campaign(cli.campaign))
+    finally:
+        ledger.dispose()
+    assert [(b["band"], b["min_shares"], b["max_shares"]) for b in summary["bands"]] == [
+        (b.label, b.size.low, b.size.high) for b in site
+    ]
     public_csv = tmp_path / "public.csv"
     cli.ok("members", "export", "--public", "--out", str(public_csv))
     lines = public_csv.read_text().splitlines()
@@ -295,6 +308,11 @@ def test_forget_erases_the_backers_stripe_events_too(cli: Cli) -> None:
     events = dict(query(cli, "SELECT id, payload FROM stripe_events ORDER BY id"))
     assert "eve@example.org" not in events["evt_1"] and "pi_eve" not in events["evt_1"]
     assert "pi_other" in events["evt_2"]  # other backers' events are left alone
+
+
+def test_every_pledge_still_open_blocks_erasure_and_says_what_to_do() -> None:
+    # Money may still move on an unsettled pledge; a dispute needs the record for the bank.
+    assert set(privacy.STILL_OPEN) == {s.value for s in UNSETTLED | {Status.DISPUTED}}
 
 
 def test_forget_refuses_members_and_says_until_when_for_former_members(cli: Cli) -> None:

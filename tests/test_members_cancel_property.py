@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from fundraiser import pledges, register
 from fundraiser.config import load_campaign
 from fundraiser.ledger import open_ledger
-from fundraiser.membership import cancel_for_pledge, holding
+from fundraiser.membership.cancellation import cancel_for_pledge
 from fundraiser.money import Money
+from fundraiser.register import holding
 
 ROOT = Path(__file__).resolve().parent.parent
 PRICE = 5000

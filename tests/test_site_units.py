@@ -15,13 +15,7 @@ from fundraiser.ledger import open_ledger
 from fundraiser.money import Money
 from fundraiser.pledges import Status
 from fundraiser.sitegen import SiteBuildError
-from fundraiser.sitegen.aggregates import (
-    band_starts,
-    display_names,
-    pledge_sizes,
-    raised_per_day,
-    round_totals,
-)
+from fundraiser.sitegen.aggregates import display_names, pledge_sizes, raised_per_day, round_totals
 from fundraiser.sitegen.charts import Point, bar_chart, nice_ceiling
 from fundraiser.sitegen.data import parse_now
 from fundraiser.sitegen.filters import local_date, local_datetime, money, money_short, to_money
@@ -152,12 +146,6 @@ def test_aggregates_count_live_pledges_only_and_never_people(tmp_path: Path) -> 
         ("crowd", 1_000_000, 1),
     ]
     assert names == ["Adam", "zoe"]
-
-
-def test_band_starts_follow_the_holding_limit() -> None:
-    assert band_starts(200) == [1, 2, 5, 10, 20, 50, 100, 200]
-    assert band_starts(1) == [1]
-    assert band_starts(30) == [1, 2, 5, 10, 20]
 
 
 # -- Updates ------------------------------------------------------------------------------

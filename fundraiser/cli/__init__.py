@@ -35,6 +35,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "demo": ("demo",),
     "preflight": ("preflight",),
     "backup": ("preflight",),
+    "bank": ("bank",),
+    "books": ("books",),
 }
 _loaded: set[str] = set()
 

@@ -11,8 +11,8 @@ import click
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
+import fundraiser.figures  # whole path: `figures` names what it computes
 from fundraiser import countries
-from fundraiser import figures as figures_mod
 from fundraiser.cli.app import App, fail, pass_app
 from fundraiser.config import (
     Invalid,
@@ -417,7 +417,7 @@ def status(app: App, as_json: bool) -> None:
 
     campaign = app.campaign
     with app.ledger.read() as conn:
-        figures = figures_mod.compute(conn, campaign, app.now())
+        figures = fundraiser.figures.compute(conn, campaign, app.now())
         # For the organizer only (the public figures carry no pledge ids).
         attention = [o.describe() for o in orphans.still_open(conn)]
     if as_json:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fundraiser import demo as demo_mod
+import fundraiser.demo  # whole path: `demo` is this module's command
 
 
 @click.command()
@@ -28,7 +28,7 @@ def demo(directory: Path | None, port: int) -> None:
 
     Everything listens on 127.0.0.1 only. Ctrl-C stops every process it started.
     """
-    demo_mod.run(directory, port, click.echo)
+    fundraiser.demo.run(directory, port, click.echo)
 
 
 def register(main: click.Group) -> None:

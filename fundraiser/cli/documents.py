@@ -7,17 +7,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
 from fundraiser import remainders
-from fundraiser.cli.app import App, pass_app, stderr_is_tty
+from fundraiser.cli.app import App, fail, pass_app, stderr_is_tty
 from fundraiser.documents.certificates import Documents
 from fundraiser.documents.mail import Sender, get_row, list_rows
 from fundraiser.documents.smtp import Postman, SendReport, SmtpSettings, requeue
 from fundraiser.money import Money
 from fundraiser.outbox import MailStatus
+
+if TYPE_CHECKING:
+    from fundraiser.bank import payouts
 
 
 @contextmanager
@@ -256,14 +260,28 @@ def refunds_list(app: App, as_json: bool, csv_out: Path | None) -> None:
     """Remainders still due: card refunds (Stripe) and bank refunds (with references)."""
     with app.ledger.read() as conn:
         items = remainders.due(conn)
+        sent = remainders.due(conn, status=remainders.RemainderStatus.SENT)
+        given = remainders.accounts_for(conn, [i.pledge_id for i in items + sent])
     if csv_out is not None:
         if not csv_out.parent.exists():
             raise click.UsageError(f"--csv: folder {csv_out.parent} does not exist")
         count = remainders.write_bank_csv(items, csv_out)
         click.echo(f"Wrote {count} bank refund(s) to {csv_out}.", err=True)
     if as_json:
-        app.print_json([i.as_json() for i in items])
+        app.print_json(
+            [
+                {**i.as_json(), "state": state, "account_given": i.pledge_id in given}
+                for state, group in (("due", items), ("sent", sent))
+                for i in group
+            ]
+        )
         return
+    if sent:
+        table = Table("Pledge", "Name", "Amount", "Refund ref.", title="Sent by bank payment file")
+        for i in sent:
+            table.add_row(str(i.pledge_id), i.name, i.total.format(), i.transfer_reference)
+        app.out.print(table)
+        app.out.print("Each is marked paid when a statement import shows it leaving.")
     if not items:
         click.echo("No refunds due.")
         return
@@ -300,6 +318,18 @@ def refunds_list(app: App, as_json: bool, csv_out: Path | None) -> None:
         app.out.print(table)
         total = Money(sum(i.total.amount for i in group if not i.hold), currency)
         app.out.print(f"{len(group)} pledge(s), {total.format()} to refund.")
+        if method == remainders.BANK:
+            missing = [str(i.pledge_id) for i in group if i.pledge_id not in given]
+            app.out.print(
+                f"{len(group) - len(missing)} of them gave an account for a payment file "
+                "(`fundraiser refunds send --bank`)"
+                + (
+                    f"; still to ask: pledge(s) {', '.join(missing)} "
+                    "(`fundraiser refunds set-account PLEDGE --iban ...`)."
+                    if missing
+                    else "."
+                )
+            )
 
 
 @refunds.command("mark-paid")
@@ -317,10 +347,34 @@ def mark_paid(app: App, pledge_id: int, reference: str, dry_run: bool) -> None:
 
 
 @refunds.command("send")
-@click.option("--dry-run", is_flag=True, help="List the card refunds; send nothing.")
+@click.option("--dry-run", is_flag=True, help="List the refunds; send nothing, write nothing.")
+@click.option(
+    "--bank",
+    "by_bank",
+    is_flag=True,
+    help="Bank refunds: write a payment file (SEPA pain.001 for EUR, UK bulk-payment CSV "
+    "for GBP) to upload to the bank, and mark them sent.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --bank: the payment file to write.",
+)
+@click.option(
+    "--batch",
+    help="With --bank: write an earlier file again (its id, e.g. REFUNDS-20270301-1); "
+    "refunds seen paid since are left out.",
+)
 @pass_app
-def refunds_send(app: App, dry_run: bool) -> None:
-    """Refund card remainders through Stripe (one idempotent refund per remainder)."""
+def refunds_send(
+    app: App, dry_run: bool, by_bank: bool, out: Path | None, batch: str | None
+) -> None:
+    """Refund card remainders through Stripe, or (--bank) bank ones by a payment file."""
+    if by_bank:
+        _send_by_bank(app, dry_run, out, batch)
+        return
+    if out is not None or batch is not None:
+        raise click.UsageError("--out and --batch go with --bank")
     with app.ledger.read() as conn:
         lines = remainders.card_lines_due(conn)
     total = Money(sum(line.amount for _, line in lines), app.campaign.currency)
@@ -331,6 +385,109 @@ def refunds_send(app: App, dry_run: bool) -> None:
 
     done, sent = refund_due_remainders(app.ledger, now=app.stored_now())
     click.echo(f"Refunded {done} remainder(s) through Stripe, {(sent or total).format()} in all.")
+
+
+def _send_by_bank(app: App, dry_run: bool, out: Path | None, batch: str | None) -> None:
+    from fundraiser.bank import payouts
+
+    if out is None and not dry_run:
+        raise click.UsageError("--bank needs --out FILE: where to write the payment file")
+    if out is not None and not out.parent.exists():
+        raise click.UsageError(f"--out: folder {out.parent} does not exist")
+    campaign = app.campaign
+    currency = campaign.currency
+    with app.ledger.read() as conn:
+        if batch:
+            plan = payouts.again(conn, batch, currency)
+        else:
+            plan = payouts.plan(conn, currency, app.today())
+    for item, why in plan.skipped:
+        click.echo(f"Skipped pledge {item.pledge_id} ({item.total.format()}): {why}", err=True)
+    if not plan.payouts:
+        click.echo("No bank refund can go in a payment file now.")
+        return
+    bank = campaign.bank
+    payouts.check_source(bank.iban if bank else None, plan.scheme)
+    verb = "Would write" if dry_run else "Wrote"
+    if not dry_run and out is not None:
+        data = _payment_file(app, plan)
+        tmp = out.with_name(out.name + ".part")
+        tmp.write_bytes(data)
+        if not batch:
+            payouts.mark_sent(app.ledger, plan, now=app.stored_now())
+        tmp.replace(out)
+    kind = "SEPA credit transfer (pain.001)" if plan.scheme == "sepa" else "UK bulk payment CSV"
+    click.echo(
+        f"{verb} {len(plan.payouts)} refund(s), {plan.total.format()} in all, as a {kind}"
+        + (f" to {out}" if out else "")
+        + f"; batch {plan.batch}."
+    )
+    if not dry_run:
+        click.echo(
+            "Upload it to the bank. The refunds are marked sent; a later `fundraiser bank "
+            "import` of the statement marks each one paid when it leaves the account."
+        )
+
+
+def _payment_file(app: App, plan: payouts.PayoutPlan) -> bytes:
+    from datetime import date
+
+    bank = app.campaign.bank
+    if plan.scheme == "sepa":
+        from fundraiser.bankfiles import pain001
+
+        assert bank is not None and bank.iban is not None  # checked by check_source
+        return pain001.write(
+            plan,
+            name=bank.account_name,
+            iban=bank.iban,
+            bic=bank.bic,
+            execution=date.fromisoformat(app.today()),
+        )
+    from fundraiser.bankfiles import ukbulk
+
+    return ukbulk.write(plan)
+
+
+@refunds.command("set-account")
+@click.argument("pledge_id", type=int)
+@click.option("--iban", help="The payer's IBAN.")
+@click.option("--bic", help="The bank's BIC [default: from the IBAN, when known].")
+@click.option("--sort-code", help="A UK sort code (with --account-number).")
+@click.option("--account-number", help="A UK account number (with --sort-code).")
+@click.option("--holder", help="The account holder's name [default: the pledge's name].")
+@pass_app
+def set_account(
+    app: App,
+    pledge_id: int,
+    iban: str | None,
+    bic: str | None,
+    sort_code: str | None,
+    account_number: str | None,
+    holder: str | None,
+) -> None:
+    """Record the account a bank payer gave for their refund (personal data: kept out of
+    the journal, erased by `members forget`)."""
+    from fundraiser import accounts, pledges
+
+    if holder is None:
+        with app.ledger.read() as conn:
+            holder = pledges.get(conn, pledge_id).name
+    try:
+        account = accounts.make(
+            holder,
+            iban_text=iban,
+            bic_text=bic,
+            sort_code_text=sort_code,
+            number_text=account_number,
+        )
+    except accounts.BadAccount as exc:
+        fail(str(exc))
+    replaced = remainders.set_account(app.ledger, pledge_id, account, now=app.stored_now())
+    click.echo(
+        f"{'Replaced' if replaced else 'Recorded'} the refund account of pledge {pledge_id}: "
+        f"{account.describe()}."
+    )
 
 
 def register(main: click.Group) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from fundraiser import membership
-from fundraiser import register as register_mod
+import fundraiser.register  # whole path: `register` is this module's command hook
 from fundraiser.cli.app import App, pass_app
+from fundraiser.membership import cancellation, privacy, summary, voters, withdrawal
 from fundraiser.money import Money
 
 
@@ -25,7 +25,7 @@ def list_(app: App, as_json: bool) -> None:
     """List members with their shares."""
     currency = app.campaign.currency
     with app.ledger.read() as conn:
-        found = list(register_mod.holdings(conn, currency))
+        found = list(fundraiser.register.holdings(conn, currency))
     if as_json:
         app.print_json([h.as_json() for h in found])
         return
@@ -83,17 +83,17 @@ def export(app: App, out: Path, fmt: str, public: bool) -> None:
     _check_out(out)
     if public:
         with app.ledger.read() as conn:
-            summary = membership.public_summary(conn, app.campaign)
+            counts = summary.public_summary(conn, app.campaign)
         text = (
-            json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+            json.dumps(counts, indent=2, ensure_ascii=False) + "\n"
             if fmt == "json"
-            else membership.public_csv(summary)
+            else summary.public_csv(counts)
         )
         _write(out, text)
-        click.echo(f"Wrote a public summary of {summary['members']} member(s) to {out}.")
+        click.echo(f"Wrote a public summary of {counts['members']} member(s) to {out}.")
         return
     with app.ledger.read() as conn:
-        count = register_mod.export(conn, app.campaign.currency, out, fmt)
+        count = fundraiser.register.export(conn, app.campaign.currency, out, fmt)
     click.echo(f"Wrote {count} member(s) to {out}.")
 
 
@@ -113,15 +113,15 @@ def roll(app: App, fmt: str, out: Path | None) -> None:
     Ready to import into Loomio or Decidim. Former members are left out.
     """
     with app.ledger.read() as conn:
-        voters = membership.roll(conn, app.campaign.currency)
-    text = membership.roll_csv(voters) if fmt == "csv" else membership.roll_json(voters)
+        on_roll = voters.roll(conn, app.campaign.currency)
+    text = voters.roll_csv(on_roll) if fmt == "csv" else voters.roll_json(on_roll)
     if out is None:
         click.echo(text, nl=False)
     else:
         _check_out(out)
         _write(out, text)
-        click.echo(f"Wrote {len(voters)} voter(s) to {out}.", err=True)
-    missing = [str(v.member_number) for v in voters if not v.email]
+        click.echo(f"Wrote {len(on_roll)} voter(s) to {out}.", err=True)
+    missing = [str(v.member_number) for v in on_roll if not v.email]
     if missing:
         click.echo(
             f"Note: member(s) {', '.join(missing)} have no email; send them notice of "
@@ -137,7 +137,7 @@ def roll(app: App, fmt: str, out: Path | None) -> None:
 def show(app: App, email: str, as_json: bool) -> None:
     """Everything held about a person: pledges, payments, shares, refunds, mail."""
     with app.ledger.read() as conn:
-        data = membership.show(conn, email, app.campaign.currency)
+        data = privacy.show(conn, email, app.campaign.currency)
     if as_json:
         app.print_json(data)
         return
@@ -190,7 +190,7 @@ def forget(app: App, email: str, dry_run: bool, as_json: bool) -> None:
     "(erased)". Refused, with the reason, for a member: the law requires the
     co-op to keep its register of members.
     """
-    result = membership.forget(
+    result = privacy.forget(
         app.ledger, email, today=app.today(), now=app.stored_now(), dry_run=dry_run
     )
     if as_json:
@@ -215,7 +215,7 @@ def withdraw(
     app: App, number: int, shares: int, note: str | None, dry_run: bool, as_json: bool
 ) -> None:
     """Withdraw shares (a withdrawal entry); the member ceases at zero shares."""
-    result = membership.withdraw(
+    result = withdrawal.withdraw(
         app.ledger,
         app.campaign,
         number,
@@ -250,7 +250,7 @@ def withdraw(
 @pass_app
 def cancel_shares(app: App, pledge_id: int, reason: str, dry_run: bool, as_json: bool) -> None:
     """Cancel the shares issued from a pledge that was later refunded or lost to a dispute."""
-    result = membership.cancel_shares(
+    result = cancellation.cancel_shares(
         app.ledger,
         app.campaign,
         pledge_id,
@@ -292,7 +292,7 @@ def cancel_shares(app: App, pledge_id: int, reason: str, dry_run: bool, as_json:
 def flagged(app: App, as_json: bool) -> None:
     """Shares issued from pledges later refunded or disputed, waiting for a decision."""
     with app.ledger.read() as conn:
-        flags = membership.open_flags(conn)
+        flags = cancellation.open_flags(conn)
     if as_json:
         app.print_json(flags)
         return

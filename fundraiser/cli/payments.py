@@ -89,15 +89,15 @@ def collect(
 
     Safe to interrupt and rerun: no pledge is ever charged twice.
     """
-    from fundraiser.payments import collect as collect_mod
+    import fundraiser.payments.collect  # whole path: this function is `collect`
 
     now = app.now()
-    the_plan = collect_mod.plan(app.ledger, app.campaign, now, retry=retry)
+    the_plan = fundraiser.payments.collect.plan(app.ledger, app.campaign, now, retry=retry)
     if dry_run:
         _print_plan(app, the_plan, as_json)
         return
     env = _payments(app, fix_days=fix_days, need_links=the_plan.decision == "charge")
-    collector = collect_mod.Collector(
+    collector = fundraiser.payments.collect.Collector(
         app.ledger,
         env.client,
         env.ctx,
@@ -225,10 +225,10 @@ def sync(app: App, abandon_after: float, rate: float, as_json: bool) -> None:
     """
     from datetime import timedelta
 
-    from fundraiser.payments import sync as sync_mod
+    import fundraiser.payments.sync  # whole path: this function is `sync`
 
     env = _payments(app)
-    report = sync_mod.sync(
+    report = fundraiser.payments.sync.sync(
         app.ledger,
         env.client,
         env.ctx,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+import fundraiser.pledges  # whole path: `pledges` is this module's command group
 from fundraiser import acknowledge, cancel, importer, offline
-from fundraiser import pledges as pledges_mod
 from fundraiser.cli.app import App, pass_app
 from fundraiser.errors import ProblemsError
 from fundraiser.money import Money
@@ -165,7 +165,7 @@ def list_(app: App, statuses: tuple[str, ...], as_json: bool) -> None:
     """List pledges (all, or by status)."""
     wanted = [Status(s) for s in statuses] or None
     with app.ledger.read() as conn:
-        found = pledges_mod.find(conn, status=wanted)
+        found = fundraiser.pledges.find(conn, status=wanted)
     if as_json:
         app.print_json([p.as_json() for p in found])
         return

@@ -40,6 +40,7 @@ from fundraiser.documents import DocumentError, template_dirs
 from fundraiser.errors import NotFound
 from fundraiser.ledger import canonical, schema
 from fundraiser.money import Money
+from fundraiser.register import EntryKind
 
 CERTIFICATE = "certificates/certificate.html"
 STATEMENT = "certificates/statement.html"
@@ -163,7 +164,7 @@ class Certificate:
     balance: bool  # a balance certificate after a withdrawal or cancellation
     cancelled_on: str | None = None  # ISO date of the entry that took it back
     cancelled_by: int | None = None  # that entry's id
-    cancelled_kind: str | None = None  # "withdraw" or "cancel"
+    cancelled_kind: str | None = None  # EntryKind.WITHDRAW or EntryKind.CANCEL
 
 
 def certificates(conn: Connection, member: int | None = None) -> Iterator[Certificate]:
@@ -182,7 +183,7 @@ def certificates(conn: Connection, member: int | None = None) -> Iterator[Certif
             yield from sorted(made, key=lambda c: c.number)
             held_by, made, holding = row.member_number, [], 0
         shares, price = int(row.shares), int(row.amount) // int(row.shares)
-        if row.kind == "issue":
+        if row.kind == EntryKind.ISSUE:
             holding += shares
             # Entries issued before certificate numbers existed fall back to the entry id.
             number = row.certificate_number or row.id
@@ -256,17 +257,19 @@ def certificate_spec(campaign: Campaign, cert: Certificate) -> Spec:
                 else {
                     "date": long_date(cert.cancelled_on),
                     "entry_id": cert.cancelled_by,
-                    "why": "withdrawn" if cert.cancelled_kind == "withdraw" else "cancelled",
+                    "why": "withdrawn"
+                    if cert.cancelled_kind == EntryKind.WITHDRAW
+                    else "cancelled",
                 },
             },
         },
     )
 
 
-KIND_LABEL = {
-    "issue": "Shares issued",
-    "withdraw": "Shares withdrawn",
-    "cancel": "Shares cancelled",
+KIND_LABEL: dict[str, str] = {
+    EntryKind.ISSUE: "Shares issued",
+    EntryKind.WITHDRAW: "Shares withdrawn",
+    EntryKind.CANCEL: "Shares cancelled",
 }
 
 
@@ -334,7 +337,7 @@ def statement_specs(
             if current is not None:
                 yield finish()
             current, lines, balance, paid = row.member_number, [], 0, 0
-        sign = 1 if row.kind == "issue" else -1
+        sign = 1 if row.kind == EntryKind.ISSUE else -1
         balance += sign * int(row.shares)
         paid += sign * int(row.amount)
         currency = row.currency

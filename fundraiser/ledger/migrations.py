@@ -34,11 +34,27 @@ def _v3_outbox_state_flags(conn: Connection) -> None:
     conn.execute(sa.text("CREATE UNIQUE INDEX ix_pledges_stripe_charge ON pledges (stripe_charge)"))
 
 
+# A remainder's bank payout, added in v4.
+V4_REMAINDER_COLUMNS = (
+    sa.Column("sent_at", sa.Text),
+    sa.Column("payout_batch", sa.Text),
+)
+
+
+def _v4_bank(conn: Connection) -> None:
+    for table in (schema.bank_transactions, schema.refund_accounts):
+        table.create(conn)
+    for column in V4_REMAINDER_COLUMNS:
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE remainders ADD COLUMN {column.name} {kind}"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v2_stripe_events,
     2: _v3_outbox_state_flags,
+    3: _v4_bank,
 }
-LATEST = 3
+LATEST = 4
 
 
 def current_version(conn: Connection) -> int:

@@ -123,6 +123,8 @@ remainders = sa.Table(
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("refunded_at", sa.Text),
     sa.Column("refund_reference", sa.Text),
+    sa.Column("sent_at", sa.Text),  # v4: in a bank payment file, not yet seen leaving
+    sa.Column("payout_batch", sa.Text),  # v4: that file's message id
     sa.CheckConstraint("amount > 0", name="remainder_amount_positive"),
 )
 
@@ -181,4 +183,46 @@ register_flags = sa.Table(
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("resolved_at", sa.Text),
     sa.UniqueConstraint("entry_id", "pledge_id", "reason", name="flag_once"),
+)
+
+
+# Every bank statement line the ledger has taken in, by the bank's own id within
+# its account, so a statement imported twice, or two that overlap, change
+# nothing twice (v4). `amount` is signed: money in is positive. `applied` is
+# the part that went to the pledge; the rest of a credit is a remainder or,
+# unmatched, waits. No payer name or account number is kept: `remittance`
+# (the payment reference text) is kept only while a credit is unmatched.
+bank_transactions = sa.Table(
+    "bank_transactions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("bank_id", sa.Text, nullable=False),
+    sa.Column("booked_on", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False, index=True),
+    sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), index=True),
+    sa.Column("applied", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("remainder_id", sa.Integer, sa.ForeignKey("remainders.id")),
+    sa.Column("remittance", sa.Text),
+    sa.Column("source", sa.Text, nullable=False),  # camt053, mt940, ofx, csv
+    sa.Column("imported_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.UniqueConstraint("account", "bank_id", name="bank_transaction_once"),
+)
+
+# The account a bank payer gave for their refund: personal data, never in the
+# journal, erased with the rest of the person by `members forget` (v4).
+refund_accounts = sa.Table(
+    "refund_accounts",
+    metadata,
+    sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("iban", sa.Text),
+    sa.Column("bic", sa.Text),
+    sa.Column("sort_code", sa.Text),
+    sa.Column("account_number", sa.Text),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
 )

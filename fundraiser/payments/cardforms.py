@@ -30,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 import stripe
 
-from fundraiser import pledges as pledges_mod
+from fundraiser import pledges
 from fundraiser.cancel import record_cancel
 from fundraiser.errors import InvalidTransition, NotFound, PaymentError
 from fundraiser.ledger import Ledger, schema
@@ -94,7 +94,7 @@ def withdraw(
         if intent.get("status") == "processing":  # money on its way: never cancel under it
             if only_if_unfinished:
                 with ledger.read() as conn:
-                    return pledges_mod.get(conn, pledge_id)
+                    return pledges.get(conn, pledge_id)
             raise InvalidTransition(
                 f"pledge {pledge_id}'s payment is being processed: try again once it settles"
             )
@@ -104,9 +104,9 @@ def withdraw(
         with ledger.write(now) as tx:
             apply_intent(tx, ctx, intent)
     with ledger.write(now) as tx:
-        current = pledges_mod.get(tx.conn, pledge_id)
+        current = pledges.get(tx.conn, pledge_id)
         cancel = current.status is Status.PENDING or (
-            not only_if_unfinished and Status.CANCELLED in pledges_mod.TRANSITIONS[current.status]
+            not only_if_unfinished and Status.CANCELLED in pledges.TRANSITIONS[current.status]
         )
         if cancel:
             cancelled = record_cancel(tx, pledge_id, reason, notify=not only_if_unfinished)

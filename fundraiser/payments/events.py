@@ -26,12 +26,12 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import outbox
-from fundraiser import pledges as pledges_mod
+from fundraiser import outbox, pledges
 from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.money import Money
 from fundraiser.payments import orphans
 from fundraiser.pledges import CHARGEABLE, ENDED_UNPAID, HELD, RECEIVED, TRANSITIONS, Status
+from fundraiser.register import EntryKind
 from fundraiser.stripekeys import Keys
 
 #: Charge outcomes we treat as "the bank wants the backer present".
@@ -108,7 +108,7 @@ def move(
     """
     if to not in TRANSITIONS[Status(row.status)]:
         return False
-    pledges_mod.transition_row(tx, row, to, reason=reason, paid=paid, extra=extra)
+    pledges.transition_row(tx, row, to, reason=reason, paid=paid, extra=extra)
     return True
 
 
@@ -293,7 +293,7 @@ def flag_shares(tx: Tx, pledge_id: int, reason: str) -> int:
         tx.execute(
             sa.select(schema.register_entries.c.id).where(
                 schema.register_entries.c.pledge_id == pledge_id,
-                schema.register_entries.c.kind == "issue",
+                schema.register_entries.c.kind == EntryKind.ISSUE.value,
             )
         ).scalars()
     )

@@ -15,7 +15,7 @@ from typing import Any
 import stripe
 from sqlalchemy.engine import Connection
 
-from fundraiser import pledges as pledges_mod
+from fundraiser import pledges
 from fundraiser.config import Mode
 from fundraiser.errors import NotFound, PaymentError, UserInputError
 from fundraiser.ledger import Ledger, schema
@@ -80,7 +80,7 @@ def start(
                 )
             pledge_id, replayed = int(row.id), True
         else:
-            pledge_id = pledges_mod.create(tx, item)
+            pledge_id = pledges.create(tx, item)
     with ledger.read() as conn:
         row = pledge_row(conn, id=pledge_id)
     assert row is not None
@@ -224,7 +224,7 @@ def confirm(
             with ledger.write() as tx:
                 apply_intent(tx, ctx, intent)
     with ledger.read() as conn:
-        return pledges_mod.get(conn, pledge_id)
+        return pledges.get(conn, pledge_id)
 
 
 def start_fix(ledger: Ledger, client: stripe.StripeClient, ctx: Context, pledge_id: int) -> str:

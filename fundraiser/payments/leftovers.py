@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 import stripe
 
-from fundraiser import pledges as pledges_mod
+from fundraiser import pledges
 from fundraiser.errors import InvalidTransition
 from fundraiser.ledger import Ledger, schema
 from fundraiser.payments.client import as_dict, opts, stripe_errors
@@ -201,7 +201,7 @@ def _cancel_formless(ledger: Ledger, ids: Iterable[int], now: str | None) -> lis
             if row is None or row.status != Status.PENDING.value or row.stripe_intent:
                 continue
             try:
-                pledges_mod.transition(
+                pledges.transition(
                     tx,
                     pledge_id,
                     Status.CANCELLED,

@@ -33,9 +33,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fundraiser import cancel
-from fundraiser import figures as figures_mod
-from fundraiser import pledges as pledges_mod
+import fundraiser.figures  # whole path: `figures` names what it computes
+from fundraiser import cancel, pledges
 from fundraiser.errors import (
     FundraiserError,
     InvalidTransition,
@@ -462,7 +461,7 @@ class Service:
 
             def compute() -> dict[str, Any]:
                 with self.ledger.read() as conn:
-                    return figures_mod.compute(
+                    return fundraiser.figures.compute(
                         conn, self.settings.campaign, self.settings.now()
                     ).as_json()
 
@@ -721,7 +720,7 @@ def _status_answer(pledge: Pledge) -> dict[str, Any]:
     return {
         "pledge_id": pledge.id,
         "status": pledge.status.value,
-        "secured": pledge.status in pledges_mod.SECURED,
+        "secured": pledge.status in pledges.SECURED,
     }
 
 

@@ -15,15 +15,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from fundraiser.bands import SizeBand, size_bands
 from fundraiser.config import Campaign
 from fundraiser.figures import counted
 from fundraiser.ledger import schema
 from fundraiser.money import Money
 
 _NET = schema.pledges.c.amount - schema.pledges.c.refunded_amount
-
-#: Pledge-size bands start at these numbers of shares (capped by max_shares).
-BAND_STARTS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
 
 @dataclass(frozen=True)
@@ -35,18 +33,13 @@ class DayTotal:
 
 @dataclass(frozen=True)
 class Band:
-    low: int  # shares
-    high: int | None  # shares, inclusive; None for the open-ended top band
+    size: SizeBand  # in shares of the offer's price (fundraiser.bands)
     pledges: int
     amount: Money
 
     @property
     def label(self) -> str:
-        if self.high == self.low:
-            return f"{self.low}"
-        if self.high is None:
-            return f"{self.low}+"
-        return f"{self.low}\u2013{self.high}"
+        return self.size.label
 
 
 @dataclass(frozen=True)
@@ -93,31 +86,21 @@ def raised_per_day(conn: Connection, campaign: Campaign) -> list[DayTotal]:
     return days
 
 
-def band_starts(max_shares: int) -> list[int]:
-    """Where each pledge-size band starts, in shares, for this offer's holding limit."""
-    starts = [start for start in BAND_STARTS if start <= max_shares]
-    return starts or [1]
-
-
 def pledge_sizes(conn: Connection, campaign: Campaign) -> list[Band]:
     """Live pledges counted by size band (in shares of the offer's price)."""
     price = campaign.shares.price
-    starts = band_starts(campaign.shares.max_shares)
-    # Band i holds amounts from starts[i] shares up to (not including) starts[i + 1].
-    whens = [(nxt * price.amount > _NET, index) for index, nxt in enumerate(starts[1:])]
-    band: sa.ColumnElement[int] = sa.case(*whens, else_=len(starts) - 1) if whens else sa.literal(0)
+    sizes = size_bands(campaign.shares.max_shares)
+    # Band i holds amounts from its first share up to (not including) band i + 1's.
+    whens = [(nxt.low * price.amount > _NET, index) for index, nxt in enumerate(sizes[1:])]
+    band: sa.ColumnElement[int] = sa.case(*whens, else_=len(sizes) - 1) if whens else sa.literal(0)
     rows = conn.execute(
         sa.select(band, sa.func.count(), sa.func.sum(_NET)).where(counted()).group_by(band)
     )
     found = {int(index): (int(count), int(amount or 0)) for index, count, amount in rows}
     bands = []
-    for index, low in enumerate(starts):
-        if index + 1 < len(starts):
-            high: int | None = starts[index + 1] - 1
-        else:
-            high = campaign.shares.max_shares if low <= campaign.shares.max_shares else None
+    for index, size in enumerate(sizes):
         count, amount = found.get(index, (0, 0))
-        bands.append(Band(low, high, count, Money(amount, campaign.currency)))
+        bands.append(Band(size, count, Money(amount, campaign.currency)))
     return bands
 
 

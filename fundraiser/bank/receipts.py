@@ -1,0 +1,665 @@
+"""A bank statement taken into the ledger: transfers matched to pledges, in one transaction.
+
+Each line is placed once, by the bank's id within its account (the table's
+unique key), so importing the same statement again, or one that overlaps,
+pays nothing twice. A credit naming `PLEDGE-<id>`:
+- pays a pledge waiting for bank money: in full (`paid`; anything over what it
+  owed becomes a remainder to refund, reason `overpaid`), or in part (`part`:
+  the pledge stays pending, its paid total shows what came, and it waits for
+  the balance);
+- for a pledge already paid, cancelled or otherwise over, becomes a remainder
+  to refund whole (`unwanted`);
+- anything else waits as `unmatched`, with suggestions, until the organizer
+  accepts one (`--accept BANK_ID=PLEDGE`), on this import or a later one.
+A debit naming `REFUND-P<id>` for the amount of that pledge's refunds sent in
+a payment file confirms them paid out. Other debits are the co-op's own
+spending: not the ledger's business, so not kept.
+
+The journal gets one entry per import: row ids, pledge ids, amounts and
+outcomes, never a payer's name, account or reference text.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fundraiser import offline, outbox, remainders
+from fundraiser.bank.matching import Awaiting, Suggester, Suggestion, pledge_ids, refund_ids
+from fundraiser.bank.statement import Line, Statement, check_currency
+from fundraiser.errors import UserInputError
+from fundraiser.ledger import Ledger, Tx, bulk, schema
+from fundraiser.money import Money
+from fundraiser.pledges import BY_HAND, TRANSITIONS, Source, Status
+
+
+class Outcome(enum.StrEnum):
+    PAID = "paid"  # the pledge is paid in full now (any extra is a remainder)
+    PART = "part"  # less than the pledge owes: it waits for the balance
+    UNWANTED = "unwanted"  # for a pledge paid or over: all of it is refunded
+    UNMATCHED = "unmatched"  # no pledge yet: kept until the organizer accepts one
+    REFUND = "refund"  # money out: refunds we sent by payment file, seen leaving
+
+
+#: What a transfer may pay: a pledge recorded by hand, waiting for its money.
+_AWAITING = Status.PENDING
+#: Pledges a late transfer cannot pay: the money goes back.
+_OVER = frozenset(
+    {
+        Status.PAID,
+        Status.DISPUTED,
+        Status.REFUNDED,
+        Status.CANCELLED,
+        Status.RELEASED,
+        Status.FAILED,
+    }
+)
+assert Status.PAID in TRANSITIONS[_AWAITING]
+
+_REMITTANCE_KEPT = 140  # SEPA's length for unstructured remittance
+
+
+@lru_cache(maxsize=4096)
+def _shown(money: Money) -> str:
+    """Money as a person reads it; Babel takes ~0.2 ms a call, and a statement's
+    notes repeat a few tier amounts thousands of times."""
+    return money.format()
+
+
+@dataclass
+class Placed:
+    """One statement line and what the import does with it."""
+
+    line: Line
+    outcome: Outcome | None  # None: nothing is recorded (see `note`)
+    pledge_id: int | None = None
+    applied: int = 0  # to the pledge's paid total
+    refund: int = 0  # to a remainder (overpaid or unwanted)
+    note: str = ""
+    suggestions: list[Suggestion] = field(default_factory=list)
+    stored_id: int | None = None  # a stored unmatched line being accepted now
+    remainder_ids: list[int] = field(default_factory=list)  # refunds confirmed
+    row_id: int | None = None  # its bank_transactions id, once written
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "where": self.line.where,
+            "bank_id": self.line.bank_id,
+            "booked_on": self.line.booked_on,
+            "amount": self.line.amount,
+            "currency": self.line.currency,
+            "payer": self.line.payer,
+            "text": self.line.text,
+            "outcome": self.outcome.value if self.outcome else None,
+            "pledge_id": self.pledge_id,
+            "applied": self.applied,
+            "refund": self.refund,
+            "note": self.note,
+            "suggestions": [s.as_json() for s in self.suggestions],
+            "transaction_id": self.row_id,
+        }
+
+
+@dataclass
+class ImportReport:
+    statement: Statement
+    dry_run: bool
+    placed: list[Placed] = field(default_factory=list)
+    already: int = 0  # lines imported before
+    duplicates: int = 0  # the same bank id twice in this file
+    not_ours: int = 0  # money out that is not a refund of ours
+    queued_mail: int = 0
+
+    def of(self, outcome: Outcome | None) -> list[Placed]:
+        return [p for p in self.placed if p.outcome is outcome]
+
+    @property
+    def attention(self) -> list[Placed]:
+        """Lines the organizer must look at: not placed, and not simply known or a duplicate."""
+        return [p for p in self.placed if p.outcome in (None, Outcome.UNMATCHED)]
+
+    def as_json(self) -> dict[str, Any]:
+        s = self.statement
+        counts = {o.value: len(self.of(o)) for o in Outcome}
+        return {
+            "file": s.path,
+            "format": s.format,
+            "currency": s.currency,
+            "dry_run": self.dry_run,
+            "lines": len(s.lines),
+            "already_imported": self.already,
+            "duplicates": self.duplicates,
+            "not_ours": self.not_ours,
+            "counts": counts,
+            "received": sum(p.line.amount for p in self.placed if p.line.amount > 0),
+            "applied": sum(p.applied for p in self.placed),
+            "to_refund": sum(p.refund for p in self.placed),
+            "mail_queued": self.queued_mail,
+            "placed": [p.as_json() for p in self.placed],
+            "notes": list(s.notes),
+        }
+
+
+@dataclass
+class _Pledge:
+    """A pledge's state as this import moves it (read once, changed in memory)."""
+
+    id: int
+    status: Status
+    source: str
+    amount: int
+    paid: int
+    currency: str
+    person_key: str
+    name: str
+    email: str
+    card: bool
+    first_status: Status = Status.PENDING
+    first_paid: int = 0
+
+    @property
+    def outstanding(self) -> int:
+        return self.amount - self.paid
+
+
+_PLEDGE_COLUMNS = (
+    schema.pledges.c.id,
+    schema.pledges.c.status,
+    schema.pledges.c.source,
+    schema.pledges.c.amount,
+    schema.pledges.c.paid_amount,
+    schema.pledges.c.currency,
+    schema.pledges.c.person_key,
+    schema.pledges.c.name,
+    schema.pledges.c.email,
+    schema.pledges.c.stripe_intent,
+    schema.pledges.c.stripe_charge,
+)
+
+
+def _read_pledges(conn: Connection, ids: set[int]) -> dict[int, _Pledge]:
+    found: dict[int, _Pledge] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 5000):
+        chunk = ordered[start : start + 5000]
+        query = sa.select(*_PLEDGE_COLUMNS).where(schema.pledges.c.id.in_(chunk))
+        for (
+            pid,
+            status,
+            source,
+            amount,
+            paid,
+            cur,
+            key,
+            name,
+            email,
+            intent,
+            charge,
+        ) in bulk.fetch_rows(conn, query):
+            state = Status(status)
+            card = source == Source.ONLINE.value or bool(intent or charge)
+            found[pid] = _Pledge(
+                pid,
+                state,
+                source,
+                int(amount),
+                int(paid),
+                cur,
+                key,
+                name,
+                email,
+                card,
+                state,
+                int(paid),
+            )
+    return found
+
+
+def _awaiting(conn: Connection, currency: str, touched: Mapping[int, _Pledge]) -> Suggester:
+    """Pledges waiting for bank money, as this import has left them."""
+    query = sa.select(
+        schema.pledges.c.id,
+        schema.pledges.c.name,
+        schema.pledges.c.amount,
+        schema.pledges.c.paid_amount,
+    ).where(
+        schema.pledges.c.status == _AWAITING.value,
+        schema.pledges.c.source.in_([s.value for s in BY_HAND]),
+        schema.pledges.c.currency == currency,
+    )
+    items = []
+    for pid, name, amount, paid in bulk.fetch_rows(conn, query):
+        mine = touched.get(pid)
+        if mine is not None:
+            if mine.status is not _AWAITING:
+                continue
+            paid = mine.paid
+        if int(amount) > int(paid):
+            items.append(Awaiting(pid, name, int(amount) - int(paid)))
+    return Suggester(items)
+
+
+def _known(conn: Connection, account: str) -> dict[str, tuple[int, str]]:
+    table = schema.bank_transactions
+    rows = conn.execute(
+        sa.select(table.c.bank_id, table.c.id, table.c.outcome).where(table.c.account == account)
+    )
+    return {bank_id: (row_id, outcome) for bank_id, row_id, outcome in rows}
+
+
+def _sent_refunds(conn: Connection, pledge_ids: set[int]) -> dict[int, list[tuple[int, int]]]:
+    """Remainders in a payment file not yet seen leaving: pledge -> [(remainder id, amount)]."""
+    found: dict[int, list[tuple[int, int]]] = {}
+    if not pledge_ids:
+        return found
+    query = sa.select(
+        schema.remainders.c.pledge_id, schema.remainders.c.id, schema.remainders.c.amount
+    ).where(
+        schema.remainders.c.status == remainders.RemainderStatus.SENT.value,
+        schema.remainders.c.pledge_id.in_(sorted(pledge_ids)),
+    )
+    for pid, rid, amount in conn.execute(query):
+        found.setdefault(pid, []).append((rid, int(amount)))
+    return found
+
+
+def _place_credit(item: Placed, pledge: _Pledge | None, wanted: int) -> None:
+    """Decide what a credit does to the pledge it names (changes `pledge` in memory)."""
+    amount = item.line.amount
+    item.pledge_id = wanted
+    if pledge is None:
+        item.outcome, item.pledge_id = Outcome.UNMATCHED, None
+        item.note = f"names pledge {wanted}, which does not exist"
+        return
+    if pledge.currency != item.line.currency:
+        item.outcome, item.pledge_id = Outcome.UNMATCHED, None
+        item.note = f"pledge {wanted} is in {pledge.currency}"
+        return
+    if pledge.status is _AWAITING and not pledge.card:
+        owed = pledge.outstanding
+        if amount < owed:
+            item.outcome, item.applied = Outcome.PART, amount
+            pledge.paid += amount
+            item.note = f"{_shown(Money(owed - amount, pledge.currency))} still to come"
+        else:
+            item.outcome, item.applied, item.refund = Outcome.PAID, owed, amount - owed
+            pledge.paid, pledge.status = pledge.amount, Status.PAID
+            if item.refund:
+                item.note = (
+                    f"{_shown(Money(item.refund, pledge.currency))} more than owed: to refund"
+                )
+        return
+    if pledge.status in _OVER:
+        item.outcome, item.refund = Outcome.UNWANTED, amount
+        item.note = f"pledge {wanted} is {pledge.status.value}: all of it to refund"
+        return
+    item.outcome, item.pledge_id = Outcome.UNMATCHED, None
+    item.note = (
+        f"pledge {wanted} is a card pledge ({pledge.status.value}): settle it with the "
+        "backer, then accept this transfer for a pledge recorded by hand"
+    )
+
+
+def plan(
+    conn: Connection,
+    statement: Statement,
+    *,
+    currency: str,
+    accept: Mapping[str, int] | None = None,
+    accept_suggested: bool = False,
+) -> tuple[ImportReport, dict[int, _Pledge]]:
+    """What importing the statement would do, read in `conn`; changes nothing."""
+    check_currency(statement, currency)
+    accept = dict(accept or {})
+    ids_in_file = {line.bank_id for line in statement.lines}
+    strangers = sorted(set(accept) - ids_in_file)
+    if strangers:
+        raise UserInputError(
+            f"--accept names {', '.join(strangers)}, not a transaction id in {statement.path}: "
+            "copy the ids from the dry run's list of unmatched transfers"
+        )
+    report = ImportReport(statement, dry_run=True)
+    known = _known(conn, statement.account)
+    seen: set[str] = set()
+    todo: list[Placed] = []
+    wanted_ids: set[int] = set(accept.values())
+    refund_pledges: set[int] = set()
+    for line in statement.lines:
+        if line.bank_id in seen:
+            report.duplicates += 1
+            continue
+        seen.add(line.bank_id)
+        stored = known.get(line.bank_id)
+        if stored is not None and not (
+            stored[1] == Outcome.UNMATCHED and (line.bank_id in accept or accept_suggested)
+        ):
+            report.already += 1
+            continue
+        item = Placed(line, None, stored_id=stored[0] if stored else None)
+        if line.amount > 0:
+            wanted_ids.update(pledge_ids(line.text))
+        else:
+            refund_pledges.update(refund_ids(line.text))
+        todo.append(item)
+    pledges = _read_pledges(conn, wanted_ids)
+    sent = _sent_refunds(conn, refund_pledges)
+    unmatched: list[Placed] = []
+    for item in todo:
+        line = item.line
+        if line.amount <= 0:
+            _place_debit(item, sent)
+            if item.outcome is None and not item.note:
+                report.not_ours += 1
+                continue
+            report.placed.append(item)
+            continue
+        chosen = accept.get(line.bank_id)
+        named = [chosen] if chosen is not None else pledge_ids(line.text)
+        if len(named) == 1:
+            _place_credit(item, pledges.get(named[0]), named[0])
+        else:
+            item.outcome = Outcome.UNMATCHED
+            item.note = (
+                "no PLEDGE-<id> reference"
+                if not named
+                else f"names {len(named)} pledges ({', '.join(map(str, named))}): accept one"
+            )
+        if item.outcome is Outcome.UNMATCHED:
+            unmatched.append(item)
+        report.placed.append(item)
+    if unmatched:
+        _suggest(conn, currency, unmatched, pledges, accept_suggested)
+    # A stored unmatched line that is still unmatched changes nothing.
+    report.placed = [
+        p for p in report.placed if not (p.stored_id is not None and p.outcome is Outcome.UNMATCHED)
+    ]
+    return report, pledges
+
+
+def _place_debit(item: Placed, sent: Mapping[int, list[tuple[int, int]]]) -> None:
+    named = refund_ids(item.line.text)
+    if len(named) != 1:
+        return  # the co-op's own spending
+    pid = named[0]
+    lines = sent.get(pid, [])
+    total = sum(amount for _, amount in lines)
+    if not lines:
+        item.note = f"names the refund of pledge {pid}, and none was sent by payment file"
+        return
+    if total != -item.line.amount:
+        sent_total = _shown(Money(total, item.line.currency))
+        item.note = (
+            f"names the refund of pledge {pid}, sent for {sent_total}; "
+            "the amounts differ: check with the bank, then `fundraiser refunds mark-paid`"
+        )
+        return
+    item.outcome, item.pledge_id = Outcome.REFUND, pid
+    item.remainder_ids = [rid for rid, _ in lines]
+
+
+def _suggest(
+    conn: Connection,
+    currency: str,
+    unmatched: list[Placed],
+    pledges: dict[int, _Pledge],
+    accept_suggested: bool,
+) -> None:
+    suggester = _awaiting(conn, currency, pledges)
+    for item in unmatched:
+        found, why = suggester.suggest(item.line.amount, item.line.payer)
+        item.suggestions = found
+        if not found:
+            item.note = f"{item.note}; {why}" if item.note else why
+        if accept_suggested and len(found) == 1:
+            pid = found[0].pledge_id
+            if pid not in pledges:
+                pledges.update(_read_pledges(conn, {pid}))
+            note = item.note
+            _place_credit(item, pledges.get(pid), pid)
+            if item.outcome is Outcome.UNMATCHED:
+                item.note = note
+            else:
+                item.note = f"accepted suggestion ({found[0].why})" + (
+                    f"; {item.note}" if item.note else ""
+                )
+
+
+def import_statement(
+    ledger: Ledger,
+    statement: Statement,
+    *,
+    currency: str,
+    accept: Mapping[str, int] | None = None,
+    accept_suggested: bool = False,
+    dry_run: bool = False,
+    notify: bool = False,
+    now: str | None = None,
+) -> ImportReport:
+    """Place every line of the statement; with `dry_run`, only say what would happen."""
+    if dry_run:
+        with ledger.read(bulk_work=True) as conn:
+            report, _ = plan(
+                conn, statement, currency=currency, accept=accept, accept_suggested=accept_suggested
+            )
+        return report
+    with ledger.write(now, bulk_work=True) as tx:
+        report, pledges = plan(
+            tx.conn, statement, currency=currency, accept=accept, accept_suggested=accept_suggested
+        )
+        report.dry_run = False
+        _write(tx, report, pledges, notify)
+        return report
+
+
+def _next_id(tx: Tx, column: sa.Column[Any]) -> int:
+    return int(tx.execute(sa.select(sa.func.coalesce(sa.func.max(column), 0))).scalar() or 0) + 1
+
+
+def _write(tx: Tx, report: ImportReport, pledges: dict[int, _Pledge], notify: bool) -> None:
+    statement = report.statement
+    recorded = [p for p in report.placed if p.outcome is not None]
+    if not recorded:
+        return  # nothing new: a statement imported again changes nothing, journal included
+    # Remainders first: the transactions name them. One by one, letting the
+    # database number them as every other writer of remainders does (on
+    # PostgreSQL an id given by hand would leave its sequence behind).
+    remainder_rows = []
+    remainder_of: dict[int, int] = {}
+    for item in recorded:
+        if item.refund and item.pledge_id is not None:
+            pledge = pledges[item.pledge_id]
+            reason = (
+                remainders.UNWANTED if item.outcome is Outcome.UNWANTED else remainders.OVERPAID
+            )
+            new_id = tx.execute(
+                schema.remainders.insert()
+                .values(
+                    pledge_id=pledge.id,
+                    person_key=pledge.person_key,
+                    amount=item.refund,
+                    currency=pledge.currency,
+                    reason=reason,
+                    status=remainders.RemainderStatus.DUE.value,
+                    created_at=tx.now,
+                )
+                .returning(schema.remainders.c.id)
+            ).scalar_one()
+            remainder_rows.append((int(new_id), pledge.id, item.refund, reason))
+            remainder_of[id(item)] = int(new_id)
+    # The transactions: new ones inserted, stored unmatched ones now accepted updated.
+    next_row = _next_id(tx, schema.bank_transactions.c.id)
+    new_rows = []
+    for item in recorded:
+        line = item.line
+        remittance = line.text[:_REMITTANCE_KEPT] if item.outcome is Outcome.UNMATCHED else None
+        if item.stored_id is not None:
+            item.row_id = item.stored_id
+            done = tx.execute(
+                schema.bank_transactions.update()
+                .where(
+                    schema.bank_transactions.c.id == item.stored_id,
+                    schema.bank_transactions.c.outcome == Outcome.UNMATCHED.value,
+                )
+                .values(
+                    outcome=item.outcome.value if item.outcome else None,
+                    pledge_id=item.pledge_id,
+                    applied=item.applied,
+                    remainder_id=remainder_of.get(id(item)),
+                    remittance=None,
+                    updated_at=tx.now,
+                )
+            )
+            if done.rowcount != 1:
+                raise UserInputError(
+                    f"transaction {line.bank_id} changed while we worked: import again"
+                )
+            continue
+        item.row_id = next_row
+        next_row += 1
+        new_rows.append(
+            (
+                item.row_id,
+                statement.account,
+                line.bank_id,
+                line.booked_on,
+                line.amount,
+                line.currency,
+                item.outcome.value if item.outcome else "",
+                item.pledge_id,
+                item.applied,
+                remainder_of.get(id(item)),
+                remittance,
+                statement.format,
+                tx.now,
+                tx.now,
+            )
+        )
+    tx.insert_rows(
+        schema.bank_transactions,
+        new_rows,
+        (
+            "id",
+            "account",
+            "bank_id",
+            "booked_on",
+            "amount",
+            "currency",
+            "outcome",
+            "pledge_id",
+            "applied",
+            "remainder_id",
+            "remittance",
+            "source",
+            "imported_at",
+            "updated_at",
+        ),
+    )
+    moved = _move_pledges(tx, pledges)
+    tx.record(
+        "bank.import",
+        f"bank:{recorded[0].row_id}-{recorded[-1].row_id}" if recorded else "bank",
+        {
+            "source": statement.format,
+            "lines": {
+                "id": [p.row_id for p in recorded],
+                "amount": [p.line.amount for p in recorded],
+                "outcome": [p.outcome.value if p.outcome else None for p in recorded],
+                "pledge": [p.pledge_id for p in recorded],
+                "applied": [p.applied for p in recorded],
+                "remainder": [remainder_of.get(id(p)) for p in recorded],
+                "accepted": [p.stored_id is not None for p in recorded],
+            },
+            "pledges": moved,
+            "remainders": {
+                "id": [r[0] for r in remainder_rows],
+                "pledge": [r[1] for r in remainder_rows],
+                "amount": [r[2] for r in remainder_rows],
+                "reason": [r[3] for r in remainder_rows],
+            },
+        },
+    )
+    for item in recorded:
+        if item.outcome is Outcome.REFUND and item.pledge_id is not None:
+            remainders.record_refund(
+                tx,
+                item.pledge_id,
+                reference=f"bank transaction {item.row_id}",
+                method=remainders.BANK,
+                remainder_ids=item.remainder_ids,
+                status=remainders.RemainderStatus.SENT,
+                mail=notify,
+            )
+    if notify:
+        rows = [
+            offline.receipt(
+                p.id,
+                email=p.email,
+                name=p.name,
+                paid=Money(p.paid, p.currency),
+                now=tx.now,
+            )
+            for p in pledges.values()
+            if p.status is Status.PAID and p.first_status is _AWAITING
+        ]
+        report.queued_mail = outbox.queue_many(tx, rows)
+
+
+def _move_pledges(tx: Tx, pledges: dict[int, _Pledge]) -> dict[str, list[Any]]:
+    """Write every pledge this import changed, guarded on what was read; the journal's view."""
+    changed = [p for p in pledges.values() if (p.status, p.paid) != (p.first_status, p.first_paid)]
+    rows = []
+    for p in changed:
+        if p.status is not p.first_status and p.status not in TRANSITIONS[p.first_status]:
+            raise UserInputError(
+                f"pledge {p.id} cannot become {p.status.value}"
+            )  # pragma: no cover
+        if p.status is Status.PAID:
+            reason = "bank transfer received"
+            paid_at: str | None = tx.now
+        else:
+            reason = (
+                f"part paid by bank transfer: {_shown(Money(p.paid, p.currency))} of "
+                f"{_shown(Money(p.amount, p.currency))} received"
+            )
+            paid_at = None
+        rows.append(
+            (
+                p.status.value,
+                p.paid,
+                paid_at,
+                reason,
+                tx.now,
+                p.id,
+                p.first_status.value,
+                p.first_paid,
+            )
+        )
+    if rows:
+        sql = (
+            "UPDATE pledges SET status = ?, paid_amount = ?, paid_at = ?, status_reason = ?, "
+            "updated_at = ? WHERE id = ? AND status = ? AND paid_amount = ?"
+        )
+        if tx.conn.dialect.name != "sqlite":
+            sql = sql.replace("?", "%s")
+        cursor = tx.conn.connection.cursor()
+        try:
+            done = 0
+            for start in range(0, len(rows), 5000):
+                cursor.executemany(sql, rows[start : start + 5000])
+                done += cursor.rowcount
+        finally:
+            cursor.close()
+        if done != len(rows):
+            raise UserInputError("pledges changed while the statement was imported: import again")
+    return {
+        "id": [p.id for p in changed],
+        "from": [p.first_status.value for p in changed],
+        "to": [p.status.value for p in changed],
+        "paid": [p.paid for p in changed],
+    }
