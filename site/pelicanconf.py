@@ -43,6 +43,18 @@ PLEDGE_API = os.environ.get("PLEDGE_API", "").rstrip("/")
 # Publishable (pk_...) only: the build refuses a secret key here.
 STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
 
+# -- Images (optional; none is needed) -------------------------------------------
+# Paths inside content/, under one of STATIC_PATHS (content/images/), copied as they are.
+# A logo before the co-op's name in the header (SVG, PNG, JPEG or WebP), shown 2rem high.
+SITE_LOGO = ""
+# A picture on the home page beside the campaign's figures, and what it shows for
+# people who cannot see it. HERO_IMAGE_ALT must be set with HERO_IMAGE: write what the
+# picture shows, or "" if it is only decoration.
+HERO_IMAGE = ""
+HERO_IMAGE_ALT = None
+# Every page's Open Graph and Twitter card image is share.png, drawn by the build with
+# the campaign's figures (and redrawn by `fundraiser site figures`): nothing to set.
+
 # -- Where things are ------------------------------------------------------------
 PATH = str(_ROOT / "content")
 THEME = str(_ROOT / "theme")

@@ -50,6 +50,27 @@ def browser_page() -> Iterator[tuple[Any, list[str]]]:
             browser.close()
 
 
+#: The impacts axe-core reports that a page must not have.
+BLOCKING = ("serious", "critical")
+
+
+def axe_violations(page: Any, impacts: tuple[str, ...] = BLOCKING) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now, one line each.
+
+    axe-core is bundled in axe-playwright-python and injected into the page; it
+    fetches nothing, and runs under the pages' content security policy.
+    """
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']}: "
+        + ", ".join(str(node["target"]) for node in v["nodes"][:5])
+        for v in results.response["violations"]
+        if v.get("impact") in impacts
+    ]
+
+
 def fill_test_card(page: Any, number: str, postal_code: str) -> None:
     """Type a test card into the emulator's fake card element (five plain inputs)."""
     card = page.locator("#card-element")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -59,6 +60,11 @@ def start_demo(state: Path, port: int) -> tuple[subprocess.Popen[str], str]:
     raise AssertionError("the demo did not start:\n" + "".join(lines))
 
 
+def tracked_screenshots() -> dict[str, str]:
+    """docs/'s images as they are in the checkout: a test run must leave them alone."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (ROOT / "docs").glob("*")}
+
+
 def organizer(state: Path, *args: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "fundraiser", "--campaign", str(state / "campaign.toml"), *args],
@@ -76,6 +82,7 @@ def test_demo_pledge_in_the_browser_then_ctrl_c_leaves_nothing(tmp_path: Path) -
     from playwright.sync_api import sync_playwright
 
     state, port = tmp_path / "demo", free_port()
+    docs_before = tracked_screenshots()
     process, banner = start_demo(state, port)
     ports = [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", banner)]
     assert port in ports and len(set(ports)) == 3, banner
@@ -86,7 +93,8 @@ def test_demo_pledge_in_the_browser_then_ctrl_c_leaves_nothing(tmp_path: Path) -
                 page = browser.new_page(viewport={"width": 1200, "height": 900})
                 page.goto(f"http://127.0.0.1:{port}/")
                 assert "Hearth" in page.title()
-                page.screenshot(path=str(ROOT / "docs" / "home.png"))
+                # Screenshots go to the test's own folder: scripts/screenshots.py refreshes docs/.
+                page.screenshot(path=str(tmp_path / "home.png"))
                 page.goto(f"http://127.0.0.1:{port}/pledge.html")
                 page.check("#tier-neighbour")
                 page.fill("#name", "Ada Lovelace")
@@ -94,7 +102,7 @@ def test_demo_pledge_in_the_browser_then_ctrl_c_leaves_nothing(tmp_path: Path) -
                 page.fill("#address", "12 St James's Square, London")
                 fill_test_card(page, "4242424242424242", "SW1Y 4")
                 page.check("#consent")
-                page.screenshot(path=str(ROOT / "docs" / "pledge.png"), full_page=True)
+                page.screenshot(path=str(tmp_path / "pledge.png"), full_page=True)
                 page.click("#pledge-form button[type=submit]")
                 page.wait_for_selector("#pledge-thanks:not([hidden])", timeout=20000)
             finally:
@@ -112,6 +120,9 @@ def test_demo_pledge_in_the_browser_then_ctrl_c_leaves_nothing(tmp_path: Path) -
             process.kill()
             raise
     assert process.returncode == 0
+    assert (tmp_path / "home.png").stat().st_size > 0
+    assert (tmp_path / "pledge.png").stat().st_size > 0
+    assert tracked_screenshots() == docs_before
     for p in ports:
         assert not listening(p), f"port {p} is still open"
     assert processes_mentioning(str(state)) == []

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
+import pdfplumber
 import pypdf
+import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fundraiser.config import load_campaign
-from fundraiser.documents.certificates import Documents
+from fundraiser.documents import PACKAGE_TEMPLATES
+from fundraiser.documents.certificates import (
+    Certificate,
+    Documents,
+    Renderer,
+    certificate_spec,
+)
 from fundraiser.ledger import open_ledger
 from fundraiser.stripekeys import ledger_keys
-from tests.conftest import Cli
+from tests.conftest import ROOT, Cli
 from tests.smtp_fixtures import found, pay
 
 
@@ -153,6 +166,243 @@ def test_a_process_pool_makes_the_same_bytes(sqlite_cli: Cli, campaign_dir: Path
         ledger.dispose()
     assert one.written == two.written and len(one.written) == 3
     assert hashes(campaign_dir / "one") == hashes(campaign_dir / "two")
+
+
+# -- the certificate's page, measured ----------------------------------------------
+
+A4_LANDSCAPE = (841.9, 595.3)  # points
+LETTER_LANDSCAPE = (792.0, 612.0)
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    x0: float
+    top: float
+    x1: float
+    bottom: float
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """A certificate's one page as a reader sees it: its size, the border, the words."""
+
+    pages: int
+    size: tuple[float, float]
+    frame: tuple[float, float, float, float]  # the inside of the double border
+    outer: tuple[float, float, float, float]  # its outside edge
+    words: list[Word]
+    rules: list[tuple[float, float, float, float]]  # other filled shapes: signature lines
+
+    def lines(self) -> list[str]:
+        """The text line by line, top to bottom (words sharing a baseline joined)."""
+        rows: dict[float, list[Word]] = {}
+        for word in self.words:
+            key = next((k for k in rows if abs(k - word.bottom) < 2), word.bottom)
+            rows.setdefault(key, []).append(word)
+        return [" ".join(w.text for w in sorted(rows[k], key=lambda w: w.x0)) for k in sorted(rows)]
+
+    def outside_frame(self) -> list[str]:
+        x0, top, x1, bottom = self.frame
+        return [
+            w.text for w in self.words if w.x0 < x0 or w.top < top or w.x1 > x1 or w.bottom > bottom
+        ]
+
+    def overlapping(self) -> list[tuple[str, str]]:
+        """Pairs of words drawn over each other (0.5 pt allowed for the fonts' boxes)."""
+        found = []
+        for i, a in enumerate(self.words):
+            for b in self.words[i + 1 :]:
+                if (
+                    min(a.x1, b.x1) - max(a.x0, b.x0) > 0.5
+                    and min(a.bottom, b.bottom) - max(a.top, b.top) > 0.5
+                ):
+                    found.append((a.text, b.text))
+        return found
+
+
+def measure(pdf: Path | bytes) -> Sheet:
+    """Where everything sits on the first page (pdfplumber: points, top-left origin)."""
+    source = io.BytesIO(pdf) if isinstance(pdf, bytes) else pdf
+    with pdfplumber.open(source) as document:
+        page = document.pages[0]
+        boxes = [(r["x0"], r["top"], r["x1"], r["bottom"]) for r in page.rects]
+        # The double border is drawn as nested frames almost as large as the page.
+        frames = [b for b in boxes if b[2] - b[0] > page.width * 0.8]
+        assert frames, "no border found on the page"
+        inside = (
+            max(b[0] for b in frames),
+            max(b[1] for b in frames),
+            min(b[2] for b in frames),
+            min(b[3] for b in frames),
+        )
+        outside = (
+            min(b[0] for b in frames),
+            min(b[1] for b in frames),
+            max(b[2] for b in frames),
+            max(b[3] for b in frames),
+        )
+        words = [
+            Word(w["text"], w["x0"], w["top"], w["x1"], w["bottom"])
+            for w in page.extract_words(keep_blank_chars=False, use_text_flow=True)
+        ]
+        return Sheet(
+            len(document.pages),
+            (round(float(page.width), 1), round(float(page.height), 1)),
+            inside,
+            outside,
+            words,
+            [b for b in boxes if b not in frames],
+        )
+
+
+def assert_laid_out(sheet: Sheet, size: tuple[float, float]) -> None:
+    """One page of the given size; all text and rules inside the border, none overlapping,
+    and the signature lines at the foot, so no empty bottom third."""
+    assert sheet.pages == 1
+    assert sheet.size == size
+    assert sheet.outside_frame() == []
+    assert sheet.overlapping() == []
+    x0, top, x1, bottom = sheet.frame
+    for rule in sheet.rules:
+        assert x0 <= rule[0] and top <= rule[1] and rule[2] <= x1 and rule[3] <= bottom, rule
+    signed = [w for w in sheet.words if w.text == "Secretary" or w.text == "Board"]
+    assert len(signed) == 2
+    height = sheet.size[1]
+    assert all(w.bottom > height * 0.8 for w in signed), "the signatures are not at the foot"
+    # The frame itself fills the page inside its 12 mm margins.
+    assert sheet.outer[1] < 40 and sheet.outer[3] > height - 40
+
+
+def add_member(cli: Cli, name: str, address: str, amount: str, ref: str) -> None:
+    cli.ok(
+        "pledges", "add", "--name", name, "--email", f"{ref.lower()}@example.org",
+        "--address", address, "--amount", amount, "--status", "paid", "--reference", ref,
+    )  # fmt: skip
+
+
+def test_a_certificate_is_one_a4_page_inside_its_border_with_the_address_on_its_lines(
+    sqlite_cli: Cli, campaign_dir: Path
+) -> None:
+    add_member(sqlite_cli, "Grace Hopper", "1 Test Street\nLondon\nN1 1AA", "200.00", "R1")
+    add_member(sqlite_cli, "Alan Turing", "2 Test Road, Manchester, M1 1AA", "50.00", "R2")
+    sqlite_cli.ok("shares", "issue")
+    sqlite_cli.ok("certificates", "make")
+    folder = campaign_dir / "var" / "certificates"
+
+    grace = measure(folder / "certificate-000001.pdf")
+    assert_laid_out(grace, A4_LANDSCAPE)
+    lines = grace.lines()
+    assert "Grace Hopper" in lines
+    # Each line of the address on a line of its own, in order, under the name.
+    at = lines.index("of 1 Test Street")
+    assert lines[at : at + 3] == ["of 1 Test Street", "London", "N1 1AA"]
+    assert lines.index("Grace Hopper") < at
+    assert not any("Street London" in line for line in lines)
+
+    alan = measure(folder / "certificate-000002.pdf")
+    assert_laid_out(alan, A4_LANDSCAPE)
+    assert "of 2 Test Road, Manchester, M1 1AA" in alan.lines()
+
+
+def test_a_certificate_taken_back_still_fits_its_page(sqlite_cli: Cli, campaign_dir: Path) -> None:
+    long_name = "Maximiliana " * 16 + "Quux"  # 196 characters
+    address = "\n".join(f"Line {n}, " + "a long stretch of road " * 3 for n in range(9))
+    add_member(sqlite_cli, long_name, address, "10000.00", "R1")
+    sqlite_cli.ok("shares", "issue")
+    sqlite_cli.ok("members", "withdraw", "1", "--shares", "150")
+    sqlite_cli.ok("certificates", "make")
+    folder = campaign_dir / "var" / "certificates"
+    taken_back = measure(folder / "certificate-000001.pdf")
+    assert_laid_out(taken_back, A4_LANDSCAPE)
+    text = " ".join(taken_back.lines())
+    assert "Cancelled on 10 December 2026: shares withdrawn" in text
+    assert "Maximiliana Maximiliana" in text and "Quux" in text
+    # Nine lines of address: the first five as written, the rest after commas.
+    assert "Line 0, a long stretch" in text and "Line 8, a long stretch" in text
+    assert_laid_out(measure(folder / "certificate-000002.pdf"), A4_LANDSCAPE)  # the balance
+
+
+def test_names_are_text_never_markup(sqlite_cli: Cli, campaign_dir: Path) -> None:
+    name = '<b>Bold</b> & <img src=x onerror="alert(1)"> Ltd'
+    add_member(sqlite_cli, name, "<i>1</i> Road &amp; Co\n<br>Town", "50.00", "R1")
+    sqlite_cli.ok("shares", "issue")
+    sqlite_cli.ok("certificates", "make")
+    sheet = measure(campaign_dir / "var" / "certificates" / "certificate-000001.pdf")
+    assert_laid_out(sheet, A4_LANDSCAPE)
+    lines = sheet.lines()
+    assert name in lines
+    assert "of <i>1</i> Road &amp; Co" in lines and "<br>Town" in lines
+
+
+@pytest.mark.parametrize(
+    ("country", "size"),
+    [
+        ('country = "US"', LETTER_LANDSCAPE),
+        ("", LETTER_LANDSCAPE),  # no country: the dollar decides
+        ('country = "EC"', A4_LANDSCAPE),  # Ecuador pays in dollars and prints on A4
+    ],
+)
+def test_the_paper_is_the_co_ops_countrys(
+    sqlite_cli: Cli, campaign_dir: Path, country: str, size: tuple[float, float]
+) -> None:
+    toml = campaign_dir / "campaign.toml"
+    text = toml.read_text().replace('currency = "GBP"', 'currency = "USD"')
+    assert 'country = "GB-ENG"' in text
+    toml.write_text(text.replace('country = "GB-ENG"', country))
+    add_member(sqlite_cli, "Grace Hopper", "1 Main St\nSpringfield, IL 62701", "200.00", "R1")
+    sqlite_cli.ok("shares", "issue")
+    sqlite_cli.ok("certificates", "make")
+    sheet = measure(campaign_dir / "var" / "certificates" / "certificate-000001.pdf")
+    assert_laid_out(sheet, size)
+    assert "$50.00" in " ".join(sheet.lines())
+
+
+def _certificate(name: str, address: str, taken_back: bool, balance: bool) -> Certificate:
+    member = SimpleNamespace(number=987654, name=name, address=address)
+    return Certificate(
+        number=123456,
+        entry_id=99999,
+        member=member,
+        shares=200,
+        price=5000,
+        currency="GBP",
+        issued_on="2026-09-30",
+        balance=balance,
+        cancelled_on="2026-12-31" if taken_back else None,
+        cancelled_by=100000 if taken_back else None,
+        cancelled_kind="withdraw" if taken_back else None,
+    )
+
+
+# Letters, digits, accents, spaces and the punctuation people put in names and
+# addresses, markup characters included; up to what the pledge service accepts.
+TEXT = st.characters(
+    codec="latin-1", categories=("L", "N", "P", "S", "Zs"), exclude_characters="\xa0\xad"
+)
+NAMES = st.text(TEXT, min_size=1, max_size=200).filter(lambda t: t.strip() != "")
+ADDRESSES = st.lists(st.text(TEXT, min_size=1, max_size=120), min_size=1, max_size=10).map(
+    lambda lines: "\n".join(lines)[:500]
+)
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer([PACKAGE_TEMPLATES])
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(name=NAMES, address=ADDRESSES, taken_back=st.booleans(), balance=st.booleans())
+def test_any_name_and_address_fit_inside_the_border(
+    renderer: Renderer, name: str, address: str, taken_back: bool, balance: bool
+) -> None:
+    campaign = load_campaign(ROOT / "campaign.toml")
+    spec = certificate_spec(campaign, _certificate(name, address, taken_back, balance))
+    assert_laid_out(measure(renderer.pdf(spec)), A4_LANDSCAPE)
 
 
 # -- refunds -------------------------------------------------------------------

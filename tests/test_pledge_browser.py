@@ -22,7 +22,7 @@ from fundraiser.ledger import open_ledger, schema
 from fundraiser.service.app import create_app
 from fundraiser.service.settings import Settings
 from tests import stripe_fixtures
-from tests.browser import browser_page, fill_test_card, needs_chromium
+from tests.browser import axe_violations, browser_page, fill_test_card, needs_chromium
 from tests.conftest import Cli
 from tests.stripe_fixtures import (
     AFTER_DEADLINE,
@@ -144,6 +144,34 @@ def test_pledge_in_the_browser_then_collect(
     result = sqlite_cli.ok("pledges", "list", "--json", env=after(stripe_env))
     [row] = json.loads(result.output)
     assert row["status"] == "paid" and row["paid"] == 20000
+
+
+@needs_chromium
+def test_axe_finds_nothing_serious_on_the_pledge_form_with_the_card_form_and_with_errors(
+    site_and_service: Site,
+) -> None:
+    found = {}
+    with browser_page() as (page, errors):
+        for width, height in ((1280, 800), (390, 844)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.goto(f"{site_and_service.origin}/pledge.html")
+            page.wait_for_selector("#card-element input[placeholder=number]")
+            found[f"{width}: card form shown"] = axe_violations(page)
+            # A name of spaces passes the browser's checks; the service refuses it, and
+            # the page marks the field and says why.
+            page.check("#tier-neighbour")
+            page.fill("#name", "   ")
+            page.fill("#email", "grace@example.org")
+            page.fill("#address", "2 Harbour Row\nLeith")
+            fill_test_card(page, "4242424242424242", "EH6 6")
+            page.check("#consent")
+            page.click("#pledge-form button[type=submit]")
+            page.wait_for_selector("#name[aria-invalid=true]", timeout=15000)
+            status = page.inner_text("#pledge-status")
+            assert "name" in status and "empty" in status, status
+            found[f"{width}: with errors"] = axe_violations(page)
+        assert errors == []
+    assert {state: v for state, v in found.items() if v} == {}
 
 
 @needs_chromium

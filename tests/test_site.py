@@ -16,6 +16,7 @@ from fundraiser.ledger import open_ledger
 from fundraiser.money import Money
 from fundraiser.pledges import Status
 from fundraiser.sitegen.data import JSON_KEYS
+from fundraiser.sitegen.shareimage import ACCENT
 from tests.sitehelpers import (
     ROOT,
     Backer,
@@ -251,8 +252,9 @@ def test_pledge_form_is_complete_and_every_field_is_labelled(site: Site) -> None
     card = page.by_id("card-element")
     assert card is not None and card.tag == "div" and not card.children and not card.text
     assert form.find("button", type="submit") is not None
-    status = page.find(aria_live="polite")
+    status = page.by_id("pledge-status")
     assert status is not None and status.attrs.get("role") == "status"
+    assert status.attrs.get("aria-live") == "polite"
     thanks = page.by_id("pledge-thanks")
     assert thanks is not None and "hidden" in thanks.attrs
 
@@ -405,8 +407,45 @@ def test_canonical_and_open_graph_tags(site: Site) -> None:
     assert og["og:type"] == "article"
 
 
-def test_figures_refresh_rewrites_only_campaign_json(site: Site) -> None:
+def bar_filled(path: Path) -> float:
+    """How much of the share image's progress bar is filled in the site's green."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+        row = [rgb.getpixel((x, 376)) for x in range(72, 1128)]  # the bar's middle
+    return sum(1 for pixel in row if pixel == ACCENT) / len(row)
+
+
+def test_the_share_image_shows_the_figures_and_every_page_points_to_it(site: Site) -> None:
+    from PIL import Image
+
+    with Image.open(site.output / "share.png") as image:
+        assert image.format == "PNG" and image.size == (1200, 630)
+        # What `site figures` needs to draw it again: all public already.
+        assert image.text["fundraiser:name"] == "Hearth Social Co-operative"
+        assert image.text["fundraiser:locale"] == "en_GB"
+    pledged = LIVE_SHARES * PRICE.amount
+    assert bar_filled(site.output / "share.png") == pytest.approx(pledged / 25_000_000, abs=0.01)
+    for name in PAGES:
+        head = site.page(name).find("head")
+        assert head is not None
+        meta = {
+            e.attrs.get("property") or e.attrs.get("name"): e.attrs.get("content")
+            for e in head.find_all("meta")
+        }
+        assert meta["og:image"] == "https://hearth.example/share.png", name
+        assert (meta["og:image:width"], meta["og:image:height"]) == ("1200", "630")
+        assert meta["og:image:alt"] and meta["twitter:image:alt"]
+        assert meta["twitter:card"] == "summary_large_image"
+        assert meta["twitter:image"] == "https://hearth.example/share.png"
+        assert meta["twitter:title"] == meta["og:title"]
+
+
+def test_figures_refresh_rewrites_only_campaign_json_and_the_share_image(site: Site) -> None:
     index_before = (site.output / "index.html").read_bytes()
+    share_before = (site.output / "share.png").read_bytes()
+    filled_before = bar_filled(site.output / "share.png")
     add_pledges(site.db_url, [backer(7, 3, "2026-11-27T11:00:00+00:00")], PRICE)
     result = run_cli(site.campaign, site.db_url, "site", "figures", "--output", str(site.output))
     assert result.exit_code == 0, result.output
@@ -417,6 +456,15 @@ def test_figures_refresh_rewrites_only_campaign_json(site: Site) -> None:
     assert data["backers"] == 6
     assert b"Qx7v" not in (site.output / "campaign.json").read_bytes()
     assert (site.output / "index.html").read_bytes() == index_before
+    # The share image is drawn again with the new total: its bar is longer.
+    assert (site.output / "share.png").read_bytes() != share_before
+    assert bar_filled(site.output / "share.png") > filled_before
+    assert b"Qx7v" not in (site.output / "share.png").read_bytes()
+    # Nothing new since: a second refresh leaves the image as it is.
+    share_now = (site.output / "share.png").read_bytes()
+    again = run_cli(site.campaign, site.db_url, "site", "figures", "--output", str(site.output))
+    assert again.exit_code == 0, again.output
+    assert (site.output / "share.png").read_bytes() == share_now
 
 
 def test_figures_refresh_needs_a_built_site(tmp_path: Path) -> None:
@@ -444,6 +492,9 @@ def test_keep_it_all_consent_says_the_card_is_charged_now(tmp_path: Path) -> Non
     label = form.find("label", for_="consent")
     assert label is not None and "my card is charged now" in label.text
     assert "saved now" not in label.text
+    summary = form.find("section", class_="pledge-summary")
+    assert summary is not None and "Your card is charged now" in summary.text
+    assert "saved now" not in summary.text and "cancel" not in summary.text
     # An empty ledger is zero figures, not an error.
     home = parse_html(tmp_path / "out" / "index.html")
     assert home.find(data_figure="pledged").text == "£0"  # type: ignore[union-attr]
@@ -476,6 +527,76 @@ def test_publish_build_uses_absolute_addresses_and_leaves_drafts_out(tmp_path: P
     assert result.exit_code == 1
     assert "not empty" in result.output
     assert (other / "thesis.txt").exists()
+
+
+def test_a_logo_and_a_hero_image_from_content(tmp_path: Path) -> None:
+    from PIL import Image
+
+    campaign = copy_campaign(tmp_path)
+    content = copy_content(tmp_path)
+    (content / "images").mkdir(exist_ok=True)
+    Image.new("RGB", (1600, 900), (200, 120, 40)).save(content / "images" / "hero.jpg")
+    (content / "images" / "logo.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">'
+        '<circle cx="5" cy="5" r="5"/></svg>'
+    )
+    settings = settings_for(tmp_path, content)
+    with settings.open("a") as extra:
+        extra.write(
+            'SITE_LOGO = "images/logo.svg"\nHERO_IMAGE = "images/hero.jpg"\n'
+            'HERO_IMAGE_ALT = "Members round a kitchen table, planning"\n'
+        )
+    output = tmp_path / "out"
+    result = run_cli(
+        campaign, sqlite_url(tmp_path), "site", "build", "--settings", str(settings),
+        "--output", str(output),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    home = parse_html(output / "index.html")
+    logo = home.find("img", class_="site-logo")
+    # Beside the co-op's name, the logo says nothing more: an empty alt.
+    assert logo is not None and logo.attrs["alt"] == "" and logo.attrs["src"] == "./images/logo.svg"
+    hero = home.find("img", class_="hero-image")
+    assert hero is not None
+    assert hero.attrs["alt"] == "Members round a kitchen table, planning"
+    assert (hero.attrs["width"], hero.attrs["height"]) == ("1600", "900")
+    assert (output / "images" / "hero.jpg").is_file() and (output / "images" / "logo.svg").is_file()
+    manifesto = parse_html(output / "manifesto.html")
+    assert manifesto.find("img", class_="site-logo") is not None
+    assert manifesto.find("img", class_="hero-image") is None
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            'SITE_LOGO = "images/nowhere.png"\n',
+            "SITE_LOGO='images/nowhere.png': there is no such file",
+        ),
+        ('HERO_IMAGE = "images/hero.png"\n', "HERO_IMAGE_ALT is not set"),
+        ('HERO_IMAGE = "pages/home.md"\nHERO_IMAGE_ALT = ""\n', "not an image"),
+        ('SITE_LOGO = "hero.png"\n', "not under STATIC_PATHS"),
+    ],
+)
+def test_a_missing_or_unusable_image_setting_is_named(
+    tmp_path: Path, lines: str, message: str
+) -> None:
+    from PIL import Image
+
+    campaign = copy_campaign(tmp_path)
+    content = copy_content(tmp_path)
+    (content / "images").mkdir(exist_ok=True)
+    Image.new("RGB", (40, 20)).save(content / "images" / "hero.png")
+    Image.new("RGB", (40, 20)).save(content / "hero.png")
+    settings = settings_for(tmp_path, content)
+    with settings.open("a") as extra:
+        extra.write(lines)
+    result = run_cli(
+        campaign, sqlite_url(tmp_path), "site", "build", "--settings", str(settings),
+        "--output", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert message in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(

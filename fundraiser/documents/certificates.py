@@ -10,6 +10,10 @@ is made again with the date and entry that cancelled it, and kept.
 When the co-op's rules say certificates are not issued (`coop.certificates =
 false`), each member gets a share-account statement instead: every entry in
 their account with a running balance, dated by the latest entry.
+
+A certificate is one page, A4 or US Letter (see `paper_for`), with everything
+inside its double border. Names and addresses are text, never markup (the
+templates autoescape), and an address keeps the lines it was written in.
 """
 
 from __future__ import annotations
@@ -44,6 +48,60 @@ STYLESHEET = "certificates/style.css"
 
 # Below this many documents a process pool costs more to start than it saves.
 POOL_THRESHOLD = 200
+
+#: The countries whose paper is US Letter (CLDR's paperSize data, ISO 3166 codes);
+#: the rest of the world prints on A4.
+LETTER_COUNTRIES = frozenset(
+    {"BZ", "CA", "CL", "CO", "CR", "GT", "MX", "NI", "PA", "PH", "PR", "SV", "US", "VE"}
+)
+#: Without coop.country, the currency decides: the main Letter countries' currencies.
+LETTER_CURRENCIES = frozenset({"USD", "CAD", "MXN", "PHP", "CLP", "COP"})
+#: The certificate's sheet, landscape: (CSS page size, its height in mm less the margins).
+PAPER = {"A4": ("A4 landscape", 186.0), "letter": ("letter landscape", 191.9)}
+#: An address with more lines than this keeps the rest on its last line, after commas.
+ADDRESS_LINES = 6
+
+
+def paper_for(campaign: Campaign) -> str:
+    """'letter' where the co-op's country prints on US Letter, else 'A4'.
+
+    coop.country decides ("US", "GB-SCT": the part before the dash); a campaign
+    without one goes by its currency (USD, CAD, MXN, PHP, CLP, COP: Letter).
+    """
+    country = (campaign.coop.country or "").split("-")[0].upper()
+    if country:
+        return "letter" if country in LETTER_COUNTRIES else "A4"
+    return "letter" if campaign.currency in LETTER_CURRENCIES else "A4"
+
+
+def address_lines(address: str, most: int = ADDRESS_LINES) -> list[str]:
+    """The lines an address was written in, blank ones dropped and spaces tidied.
+
+    '1 Test Street\nLondon\nN1 1AA' stays three lines; '1 Test Street, London'
+    stays one, commas and all. Past `most` lines the rest are joined with commas,
+    so the address cannot push the certificate onto a second page.
+    """
+    lines = [" ".join(line.split()) for line in address.splitlines()]
+    lines = [line for line in lines if line]
+    if len(lines) > most:
+        lines = [*lines[: most - 1], ", ".join(lines[most - 1 :])]
+    return lines
+
+
+def fit(name: str, lines: list[str], cancelled: bool) -> str:
+    """How tightly a certificate is set: 'normal', 'compact' or 'tight'.
+
+    A rough count of the text lines the name and address take at normal size (about
+    55 characters of the name and 100 of the address to a line); long ones get
+    smaller type, so the page holds everything inside its border.
+    """
+    rows = 1.6 * -(-len(name) // 55) + sum(-(-len(line) // 100) for line in lines)
+    rows += 2.5 if cancelled else 0
+    if rows <= 7:
+        return "normal"
+    if rows <= 10:
+        return "compact"
+    return "tight"
 
 
 def output_dir(campaign: Campaign) -> Path:
@@ -162,38 +220,50 @@ def certificate_specs(
     conn: Connection, campaign: Campaign, member: int | None = None
 ) -> Iterator[Spec]:
     """One spec per certificate (of one member, or all), current or taken back."""
-    coop = _coop_context(campaign.coop)
     for cert in certificates(conn, member):
-        row, number = cert.member, cert.number
-        yield Spec(
-            filename=f"certificate-{number:06d}.pdf",
-            template=CERTIFICATE,
-            title=f"Share certificate {number}, {campaign.coop.name}",
-            created=cert.issued_on,
-            context={
-                "coop": coop,
-                "member": {"number": row.number, "name": row.name, "address": row.address},
-                "certificate": {
-                    "number": number,
-                    "entry_id": cert.entry_id,
-                    "shares": cert.shares,
-                    "price": money_text(cert.price, cert.currency),
-                    "value": money_text(cert.price * cert.shares, cert.currency),
-                    "date": long_date(cert.issued_on),
-                    "iso_date": cert.issued_on,
-                    "balance": cert.balance,
-                    "cancelled": None
-                    if cert.cancelled_on is None
-                    else {
-                        "date": long_date(cert.cancelled_on),
-                        "entry_id": cert.cancelled_by,
-                        "why": "withdrawn"
-                        if cert.cancelled_kind == EntryKind.WITHDRAW
-                        else "cancelled",
-                    },
+        yield certificate_spec(campaign, cert)
+
+
+def certificate_spec(campaign: Campaign, cert: Certificate) -> Spec:
+    """What one certificate is made from: its file name, template and context."""
+    row, number = cert.member, cert.number
+    lines = address_lines(row.address or "")
+    return Spec(
+        filename=f"certificate-{number:06d}.pdf",
+        template=CERTIFICATE,
+        title=f"Share certificate {number}, {campaign.coop.name}",
+        created=cert.issued_on,
+        context={
+            "coop": _coop_context(campaign.coop),
+            "paper": paper_for(campaign),
+            "member": {
+                "number": row.number,
+                "name": row.name,
+                "address": row.address,
+                "address_lines": lines,
+            },
+            "certificate": {
+                "fit": fit(row.name, lines, cert.cancelled_on is not None),
+                "number": number,
+                "entry_id": cert.entry_id,
+                "shares": cert.shares,
+                "price": money_text(cert.price, cert.currency),
+                "value": money_text(cert.price * cert.shares, cert.currency),
+                "date": long_date(cert.issued_on),
+                "iso_date": cert.issued_on,
+                "balance": cert.balance,
+                "cancelled": None
+                if cert.cancelled_on is None
+                else {
+                    "date": long_date(cert.cancelled_on),
+                    "entry_id": cert.cancelled_by,
+                    "why": "withdrawn"
+                    if cert.cancelled_kind == EntryKind.WITHDRAW
+                    else "cancelled",
                 },
             },
-        )
+        },
+    )
 
 
 KIND_LABEL: dict[str, str] = {
@@ -233,6 +303,7 @@ def statement_specs(
     lines: list[dict[str, Any]] = []
     balance = paid = 0
     currency = campaign.currency
+    paper = paper_for(campaign)
 
     def finish() -> Spec:
         assert current is not None
@@ -245,10 +316,12 @@ def statement_specs(
             created=as_at,
             context={
                 "coop": coop,
+                "paper": paper,
                 "member": {
                     "number": person.number,
                     "name": person.name,
                     "address": person.address,
+                    "address_lines": address_lines(person.address or ""),
                     "admitted_on": long_date(person.admitted_on),
                     "ceased_on": long_date(person.ceased_on) if person.ceased_on else None,
                 },
@@ -308,6 +381,15 @@ class Renderer:
         # The first folder is the base for relative URLs (a co-op's logo.png).
         self.base_url = str(dirs[0]) + os.sep
         self.css = CSS(string=css_source, font_config=self.fonts, base_url=self.base_url)
+        # The sheet's size, after the stylesheet so that it wins: one per paper.
+        self.paper_css = {
+            paper: CSS(
+                string=f"@page {{ size: {size} }} @page statement {{ size: {paper} portrait }} "
+                f".certificate {{ height: {height}mm }}",
+                font_config=self.fonts,
+            )
+            for paper, (size, height) in PAPER.items()
+        }
 
     def html(self, spec: Spec) -> str:
         certificate = spec.context.get("certificate")
@@ -341,8 +423,9 @@ class Renderer:
     def pdf(self, spec: Spec) -> bytes:
         from weasyprint import HTML  # type: ignore[import-untyped,unused-ignore]
 
+        paper = self.paper_css.get(str(spec.context.get("paper") or "A4"), self.paper_css["A4"])
         document = HTML(string=self.html(spec), base_url=self.base_url).render(
-            stylesheets=[self.css], font_config=self.fonts
+            stylesheets=[self.css, paper], font_config=self.fonts
         )
         # Fixed metadata (no render time) keeps reruns byte-identical.
         document.metadata.title = spec.title

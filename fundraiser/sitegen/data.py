@@ -178,10 +178,21 @@ def write_campaign_json(output_dir: Path, payload: dict[str, Any]) -> Path:
     return target
 
 
+def refresh_share_image(output_dir: Path, figures: Figures) -> Path | None:
+    """Draw the share image again with new figures, as the build last drew it (if it did)."""
+    from fundraiser.sitegen.shareimage import SHARE_IMAGE, built_with, share_text, write_share_image
+
+    drawn = built_with(output_dir / SHARE_IMAGE)
+    if drawn is None:
+        return None
+    name, locale, website = drawn
+    return write_share_image(output_dir, share_text(name, figures, website, locale))
+
+
 def refresh_figures(
     output_dir: Path, campaign_path: Path | str, database_url: str | None, now: datetime
 ) -> tuple[Path, Figures]:
-    """Rewrite only campaign.json in a built site: no Pelican run, a few queries."""
+    """Rewrite only campaign.json and the share image in a built site: no Pelican run."""
     if not (output_dir / "index.html").is_file():
         raise SiteBuildError(
             f"there is no built site in {output_dir}: run `fundraiser site build` first, "
@@ -199,9 +210,10 @@ def refresh_figures(
         ledger.dispose()
     try:
         path = write_campaign_json(output_dir, figures_payload(figures, entries, head, now))
+        refresh_share_image(output_dir, figures)
     except OSError as exc:
         raise SiteBuildError(
-            f"cannot write {output_dir / CAMPAIGN_JSON}: {exc.strerror}. "
+            f"cannot write {exc.filename or output_dir / CAMPAIGN_JSON}: {exc.strerror}. "
             "Check the folder exists and is writable"
         ) from None
     return path, figures

@@ -5,14 +5,14 @@ module-level functions connected in `register()`. They act only on builds that
 enabled this plugin, so another Pelican build in the same process is untouched.
 
 - initialized: load campaign.toml and the ledger's aggregates once (unless
-  `fundraiser site build` already did), and take the site's name, time zone
-  and public address from the campaign;
+  `fundraiser site build` already did), take the site's name, time zone
+  and public address from the campaign, and check the optional images;
 - generator_init: turn on autoescaping and add `campaign`, `figures`, `site`,
-  `transparency` and the `money`, `number` and date filters to Jinja;
+  `transparency`, `images` and the `money`, `number` and date filters to Jinja;
 - article_generator_finalized: link each update to the next newer and older one;
 - page_generator_finalized: work out the menus once, from MENU_PAGES and FOOTER_PAGES;
 - content_written: note each page written, for the sitemap;
-- finalized: write campaign.json and sitemap.xml beside the pages.
+- finalized: write campaign.json, the share image and sitemap.xml beside the pages.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from typing import Any
 
 from pelican import signals  # type: ignore[import-untyped]
 
+from fundraiser.money import exponent
 from fundraiser.sitegen import SiteBuildError
 from fundraiser.sitegen.data import SiteData, load_site_data, parse_now, write_campaign_json
 from fundraiser.sitegen.filters import make_filters
+from fundraiser.sitegen.shareimage import share_text, write_share_image
 from fundraiser.sitegen.sitemap import public_url, write_sitemap
 from fundraiser.sitegen.transparency import build as build_transparency
 
@@ -41,6 +43,7 @@ SITE_DATA = "FUNDRAISER_SITE"
 TRANSPARENCY = "FUNDRAISER_TRANSPARENCY"
 WRITTEN = "FUNDRAISER_WRITTEN"
 MENUS = "FUNDRAISER_MENUS"
+IMAGES = "FUNDRAISER_IMAGES"
 BASE_URL = "SITE_BASE_URL"
 
 _SECRET_PREFIXES = ("sk_", "rk_", "whsec_")
@@ -81,6 +84,72 @@ def check_public_settings(settings: dict[str, Any]) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Image:
+    """An optional picture from content/: where the site has it, and its size if known."""
+
+    url: str  # relative to the site's root
+    alt: str
+    width: int | None = None
+    height: int | None = None
+
+
+_IMAGE_TYPES = (".svg", ".png", ".jpg", ".jpeg", ".webp", ".gif", ".avif")
+
+
+def check_images(settings: dict[str, Any]) -> dict[str, Image | None]:
+    """SITE_LOGO and HERO_IMAGE, each checked: a file in content/ that the build copies."""
+    found: dict[str, Image | None] = {"logo": None, "hero": None}
+    for key, name in (("SITE_LOGO", "logo"), ("HERO_IMAGE", "hero")):
+        value = str(settings.get(key) or "").strip().lstrip("/")
+        if not value:
+            continue
+        content = Path(str(settings.get("PATH") or "content"))
+        path = content / value
+        static = [str(s).strip("/") for s in settings.get("STATIC_PATHS") or []]
+        if not path.is_file():
+            raise SiteBuildError(
+                f"{key}={value!r}: there is no such file in {content}: put the image under "
+                f'{content / "images"} and give its path from there, or set {key} = ""'
+            )
+        if path.suffix.lower() not in _IMAGE_TYPES:
+            raise SiteBuildError(
+                f"{key}={value!r} is not an image a browser shows: use SVG, PNG, JPEG or WebP"
+            )
+        if not any(value == s or value.startswith(s + "/") for s in static):
+            raise SiteBuildError(
+                f"{key}={value!r} is not under STATIC_PATHS ({', '.join(static) or 'none'}), "
+                "so the build would not copy it: move it to content/images/"
+            )
+        alt = ""
+        if key == "HERO_IMAGE":
+            given = settings.get("HERO_IMAGE_ALT")
+            if not isinstance(given, str):
+                raise SiteBuildError(
+                    "HERO_IMAGE_ALT is not set: write what the picture shows, for people "
+                    'who cannot see it, or set HERO_IMAGE_ALT = "" if it is only decoration'
+                )
+            alt = given.strip()
+        found[name] = Image(value, alt, *_pixel_size(path))
+    return found
+
+
+def _pixel_size(path: Path) -> tuple[int | None, int | None]:
+    """A raster image's width and height, so the page keeps its room while it loads."""
+    if path.suffix.lower() == ".svg":
+        return None, None
+    from PIL import Image as Pillow
+    from PIL import UnidentifiedImageError
+
+    try:
+        with Pillow.open(path) as picture:
+            return picture.width, picture.height
+    except (OSError, UnidentifiedImageError):
+        raise SiteBuildError(
+            f"{path} cannot be read as an image: save it again as PNG, JPEG or WebP"
+        ) from None
+
+
 def _enabled(settings: dict[str, Any]) -> bool:
     return PLUGIN in (settings.get("PLUGINS") or [])
 
@@ -118,6 +187,7 @@ def initialized(pelican: Any) -> None:
     settings[WRITTEN] = []
     settings[MENUS] = {"main": [], "footer": [], "pledge": []}
     settings[TRANSPARENCY] = build_transparency(data, _locale(settings))
+    settings[IMAGES] = check_images(settings)
 
 
 def _locale(settings: dict[str, Any]) -> str:
@@ -139,6 +209,9 @@ def generator_init(generator: Any) -> None:
         site=data,
         transparency=generator.settings.get(TRANSPARENCY),
         menus=generator.settings.get(MENUS),
+        images=generator.settings.get(IMAGES) or {"logo": None, "hero": None},
+        # Digits after the decimal point, for the pledge form's running total.
+        money_exponent=exponent(data.campaign.currency),
     )
 
 
@@ -199,6 +272,10 @@ def finalized(pelican: Any) -> None:
         return
     output = Path(settings["OUTPUT_PATH"])
     write_campaign_json(output, data.campaign_json())
+    coop = data.campaign.coop
+    write_share_image(
+        output, share_text(settings["SITENAME"], data.figures, coop.website, _locale(settings))
+    )
     base = settings.get(BASE_URL)
     if base:
         write_sitemap(output, settings.get(WRITTEN) or [], base)

@@ -182,6 +182,78 @@
     });
   }
 
+  // -- the running total -------------------------------------------------------
+  // What the chosen tier or number of shares comes to, in the campaign's currency
+  // and locale: beside the choice, in the summary and on the button. The amount is
+  // worked out in minor units (whole numbers); only the display divides.
+  function runningTotal(form) {
+    const price = parseInt(form.dataset.price, 10);
+    const exponent = parseInt(form.dataset.exponent || "2", 10);
+    const least = parseInt(form.dataset.minShares, 10);
+    const most = parseInt(form.dataset.maxShares, 10);
+    const locale = form.dataset.locale || undefined;
+    const money = new Intl.NumberFormat(locale, {
+      style: "currency",
+      currency: form.dataset.currency,
+      minimumFractionDigits: exponent,
+      maximumFractionDigits: exponent,
+    });
+    const count = new Intl.NumberFormat(locale);
+    const shown = form.querySelectorAll("[data-pledge-total]");
+    const prompt = shown.length ? shown[0].textContent : "";
+    const button = $("button[type=submit]", form);
+    const buttonText = button ? button.textContent : "";
+    const custom = $("#shares", form);
+
+    function chosen() {
+      const radio = form.querySelector("input[name=tier]:checked");
+      if (!radio) return { shares: null, tier: "" };
+      if (radio.value === "custom") {
+        const typed = String(custom ? custom.value : "").trim();
+        const shares = /^[0-9]+$/.test(typed) ? parseInt(typed, 10) : NaN;
+        const ok = shares >= least && shares <= most;
+        return { shares: ok ? shares : null, tier: "", invalid: typed !== "" && !ok };
+      }
+      const label = form.querySelector("label[for='" + radio.id + "'] strong");
+      return { shares: parseInt(radio.dataset.shares, 10), tier: label ? label.textContent : "" };
+    }
+
+    function update() {
+      const choice = chosen();
+      let text = prompt;
+      let total = "";
+      if (choice.shares) {
+        total = money.format((choice.shares * price) / Math.pow(10, exponent));
+        text =
+          (choice.tier ? choice.tier + ": " : "") +
+          count.format(choice.shares) +
+          (choice.shares === 1 ? " share" : " shares") +
+          " \u00d7 " +
+          money.format(price / Math.pow(10, exponent)) +
+          " = " +
+          total;
+      } else if (choice.invalid) {
+        text =
+          "Enter a whole number of shares from " + count.format(least) + " to " + count.format(most) + ".";
+      }
+      shown.forEach(function (el) {
+        el.textContent = text;
+      });
+      if (button) button.textContent = total ? buttonText + " " + total : buttonText;
+    }
+
+    if (custom) {
+      // Typing a number means "another number of shares".
+      custom.addEventListener("input", function () {
+        const other = $("#tier-custom", form);
+        if (other && !other.checked && custom.value !== "") other.checked = true;
+      });
+    }
+    form.addEventListener("change", update);
+    form.addEventListener("input", update);
+    update();
+  }
+
   // -- the fix-your-card form (on the private-link page) ---------------------
   async function fixPage(form) {
     const api = (form.dataset.api || "").replace(/\/$/, "");
@@ -248,6 +320,7 @@
 
   function start() {
     const form = document.getElementById("pledge-form");
+    if (form) runningTotal(form);
     if (form) pledgePage(form);
     const fix = document.getElementById("fix-form");
     if (fix) fixPage(fix);
