@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests import stripe_fixtures, test_pledge_browser
-from tests.browser import browser_page, fill_test_card, launch, needs_chromium
+from tests.browser import axe_violations, browser_page, fill_test_card, launch, needs_chromium
 from tests.conftest import Cli, free_port
 from tests.stripe_fixtures import AFTER_DEADLINE, LocalStripe, make_settings
 from tests.test_collect import after
@@ -45,19 +45,6 @@ PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1280, "height": 800}
 
 
-def serious_axe_findings(page: Any) -> list[str]:
-    """axe-core's serious and critical findings on the page as it is now, one line each."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']}: "
-        + ", ".join(str(node["target"]) for node in v["nodes"][:5])
-        for v in results.response["violations"]
-        if v.get("impact") in ("serious", "critical")
-    ]
-
-
 def sideways_scroll(page: Any) -> int:
     """How far the page scrolls sideways (0: it fits the screen's width)."""
     return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
@@ -70,9 +57,9 @@ def look(page: Any, folder: Path, name: str) -> None:
     page.set_viewport_size(PHONE)
     assert sideways_scroll(page) == 0, f"{name} scrolls sideways on a phone"
     page.screenshot(path=str(folder / f"{name}-390.png"), full_page=True)
-    assert serious_axe_findings(page) == [], name
+    assert axe_violations(page) == [], name
     page.set_viewport_size(LAPTOP)
-    assert serious_axe_findings(page) == [], name
+    assert axe_violations(page) == [], name
 
 
 @dataclass
@@ -304,5 +291,5 @@ def test_when_the_card_form_cannot_load_its_button_stays_disabled_and_the_page_s
                 "your payment."
             )
             assert page.is_disabled("#fix-form button[type=submit]")
-            assert serious_axe_findings(page) == []
+            assert axe_violations(page) == []
         assert errors == []
