@@ -525,7 +525,8 @@ def load_campaign(path: Path | str) -> Campaign:
     """Read and validate campaign.toml; raise ConfigError listing every problem."""
     campaign, problems, _ = _load(Path(path))
     if problems or campaign is None:
-        raise ConfigError(f"{path} has {len(problems)} problem(s):", problems)
+        many = "problem" if len(problems) == 1 else "problems"
+        raise ConfigError(f"{path} has {len(problems)} {many}:", problems)
     return campaign
 
 

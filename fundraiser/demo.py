@@ -171,6 +171,8 @@ class Demo:
             "FUNDRAISER_SECRET": self.link_secret,
             "SITE_ORIGIN": site_origin,
             "PLEDGE_API": api,
+            # The service's private pages load the Stripe.js the site is built with.
+            "STRIPE_JS_URL": self.emulator.stripe_js,
         }
         env.pop("DATABASE_URL", None)
         env.pop("FUNDRAISER_NOW", None)
@@ -225,7 +227,8 @@ class Demo:
             figures = report.data.figures
             self.say(
                 f"Ledger changed: site rebuilt ({figures.pledged.format()} of "
-                f"{figures.goal.format()} pledged, {figures.backers} backer(s))"
+                f"{figures.goal.format()} pledged, {figures.backers} "
+                f"{'backer' if figures.backers == 1 else 'backers'})"
             )
 
     def keep_figures_live(self) -> None:

@@ -17,8 +17,12 @@ class Problem:
     fix: str = ""
 
     def __str__(self) -> str:
+        """'email: 'x' is not an email address. Write it as name@example.org': the fix is
+        a sentence of its own, so it starts with a capital after the full stop."""
         text = f"{self.where}: {self.message}"
-        return f"{text}. {self.fix}" if self.fix else text
+        if not self.fix:
+            return text
+        return f"{text.rstrip('.')}. {self.fix[:1].upper()}{self.fix[1:]}"
 
     def as_dict(self) -> dict[str, str]:
         return {"where": self.where, "message": self.message, "fix": self.fix}

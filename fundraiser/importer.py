@@ -68,7 +68,7 @@ def check_offline(
         problems.append(
             Problem(
                 f"{prefix}amount",
-                f"{money.plain()} is below the minimum holding ({floor.plain()} {floor.currency})",
+                f"{money.format()} is below the minimum holding of {floor.format()}",
                 "pledge at least the minimum holding",
             )
         )
@@ -230,7 +230,9 @@ def plan_import(conn: Connection, campaign: Campaign, path: Path) -> ImportPlan:
             staged.append((key, pledge))
     if problems:
         raise ImportRejected(
-            f"{source}: {len(problems)} problem(s); nothing was imported", problems
+            f"{source}: {len(problems)} {'problem' if len(problems) == 1 else 'problems'}; "
+            "nothing was imported",
+            problems,
         )
     if not staged:
         raise ImportRejected(

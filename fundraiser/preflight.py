@@ -328,7 +328,7 @@ def ledger_file(database_url: str) -> list[Problem]:
                 "ledger",
                 f"{path} can be read by other users of this machine (mode {mode:o}): it is "
                 "the share register, with every member's name and address",
-                f"chmod 600 {path}",
+                f"make it private: `chmod 600 {path}`",
             )
         ]
     return []

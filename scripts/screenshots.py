@@ -7,12 +7,13 @@ Playwright), as a backer would see it:
 
   docs/home.png         the home page at desktop size (1280 x 800)
   docs/pledge.png       the pledge page on a phone (390 x 844), filled in
+  docs/private.png      a backer's private page on a phone, after pledging
   docs/certificate.png  share certificate No. 1, after the campaign closes and the
                         shares are issued (the PDF's page drawn at 110 dpi)
 
 Each picture is made by one function in SHOTS, which takes the running demo and the
 folder to write into: another page (the backer's private page, say) is one more
-function there. `--only NAME` makes just the ones named; `--out DIR` writes
+function there (`private` is). `--only NAME` makes just the ones named; `--out DIR` writes
 somewhere other than docs/.
 
 Needs the test extras (`pip install -e ".[test]"`: localstripe, playwright,
@@ -125,6 +126,37 @@ def pledge(run: Running, out: Path) -> list[Path]:
     return [target]
 
 
+def private(run: Running, out: Path) -> list[Path]:
+    """A backer's private page on a phone, opened from the thank-you view's link."""
+    page = run.browser.new_page(viewport=DESKTOP)
+    page.goto(run.site + "pledge.html")
+    page.wait_for_selector("#card-element input[placeholder=number]")
+    page.check("#tier-neighbour")
+    page.fill("#name", "Dorothy Vaughan")
+    page.fill("#email", "dorothy@example.org")
+    page.fill("#address", "5 Test Row\nLeeds\nLS1 1AA")
+    card = page.locator("#card-element")
+    for placeholder, value in (
+        ("number", "4242424242424242"),
+        ("exp_month", "12"),
+        ("exp_year", "30"),
+        ("cvc", "123"),
+        ("postal_code", "LS1 1"),
+    ):
+        card.locator(f"input[placeholder={placeholder}]").fill(value)
+    page.check("#consent")
+    page.click("#pledge-form button[type=submit]")
+    page.wait_for_selector("#pledge-thanks:not([hidden])", timeout=20000)
+    link = page.get_attribute("#pledge-manage-link", "href")
+    page.set_viewport_size(PHONE)
+    page.goto(str(link))
+    page.wait_for_load_state("networkidle")
+    target = out / "private.png"
+    page.screenshot(path=str(target), full_page=True)
+    page.close()
+    return [target]
+
+
 def certificate(run: Running, out: Path) -> list[Path]:
     """Certificate No. 1, made as organizers make them after a successful campaign."""
     import pdfplumber
@@ -146,6 +178,7 @@ def certificate(run: Running, out: Path) -> list[Path]:
 SHOTS: dict[str, Callable[[Running, Path], list[Path]]] = {
     "home": home,
     "pledge": pledge,
+    "private": private,  # before the certificate: that one closes the campaign
     "certificate": certificate,
 }
 

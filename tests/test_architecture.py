@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "kit",
             "accounts",
             "csvsafe",
+            "formatting",
         },
     ),
     (

@@ -317,7 +317,7 @@ def test_a_csv_statement_is_read_by_the_mapping_in_campaign_toml(cli: Cli, tmp_p
     result = cli("bank", "import", str(wrong))
     assert result.exit_code == 2
     assert "renamed.csv: line 1 (the header): has no column 'Reference'" in result.output
-    assert "did you mean 'References'?" in result.output
+    assert "Did you mean 'References'?" in result.output
 
 
 def test_a_csv_without_a_mapping_or_in_another_encoding_is_refused(

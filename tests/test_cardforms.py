@@ -75,7 +75,7 @@ def test_sync_closes_forms_left_unfinished_and_gives_the_place_back(
         customer = customer_of(sqlite_cli, left["pledge_id"]) or ""
         assert at_stripe(stripe_env, customer)
         swept = sqlite_cli.ok("stripe", "sync", env=later(stripe_env, 3))
-        assert f"closed 1 abandoned card form(s): pledge(s) {left['pledge_id']}" in swept.output
+        assert f"closed 1 abandoned card form: pledge {left['pledge_id']}" in swept.output
         assert not at_stripe(stripe_env, customer)  # nothing of the backer stays there
         assert customer_of(sqlite_cli, left["pledge_id"]) is None
         assert listed(sqlite_cli)[left["pledge_id"]]["status"] == "cancelled"

@@ -151,7 +151,7 @@ def test_members_export_csv_and_json(cli: Cli, tmp_path: Path) -> None:
     seed(cli)
     cli.ok("shares", "issue")
     out = tmp_path / "register.csv"
-    assert "Wrote 3 member(s)" in cli.ok("members", "export", "--out", str(out)).output
+    assert "Wrote 3 members" in cli.ok("members", "export", "--out", str(out)).output
     rows = list(csv.DictReader(out.open()))
     assert [r["number"] for r in rows] == ["1", "2", "3"]
     assert rows[0]["address"] == "Grace's house" and rows[0]["email"] == "grace@example.org"

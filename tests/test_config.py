@@ -60,7 +60,9 @@ def assert_explained(problem: Problem, key: str) -> None:
     assert problem.message
     assert problem.fix.strip()
     text = str(problem)
-    assert "campaign.toml" in text and key in text and problem.fix in text
+    # The fix is its own sentence in the message: capitalised after the full stop.
+    fix = problem.fix[:1].upper() + problem.fix[1:]
+    assert "campaign.toml" in text and key in text and f". {fix}" in text
 
 
 def assert_refused(path: Path, keys: list[str]) -> list[Problem]:
@@ -75,7 +77,7 @@ def assert_refused(path: Path, keys: list[str]) -> list[Problem]:
         load_campaign(path)
     assert info.value.problems == problems
     message = str(info.value)
-    assert f"{len(problems)} problem(s)" in message
+    assert f"has {len(problems)} {'problem' if len(problems) == 1 else 'problems'}:" in message
     for problem in problems:
         assert str(problem) in message
     return problems
@@ -449,7 +451,7 @@ def test_a_misspelt_offer_maximum_no_longer_lifts_the_cap(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as info:
         load_campaign(path)
     assert "campaign.offer_maximun" in str(info.value)
-    assert "did you mean `offer_maximum`?" in str(info.value)
+    assert "Did you mean `offer_maximum`?" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -598,13 +600,13 @@ def test_cli_check_lists_every_problem(sqlite_cli: Cli) -> None:
     result = sqlite_cli("check")
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
-    assert f"{len(expected)} problem(s)" in result.stderr
+    assert f"{len(expected)} problems" in result.stderr
     for problem in expected:
         assert str(problem) in result.stderr
     for key in MANY_KEYS:
         assert f"campaign.toml: {key}" in result.stderr
     for meant in ("certificates", "contact_email", "offer_maximum", "limit", "name"):
-        assert f"did you mean `{meant}`?" in result.stderr
+        assert f"Did you mean `{meant}`?" in result.stderr
 
 
 def test_cli_check_json_problems(sqlite_cli: Cli) -> None:
@@ -696,7 +698,7 @@ def test_cli_check_warns_and_still_passes(sqlite_cli: Cli) -> None:
     result = sqlite_cli("check")
     assert result.exit_code == 0, result.output
     assert "OK" in result.stdout
-    assert "2 warning(s)" in result.stderr
+    assert "2 warnings:" in result.stderr
     assert "campaign.toml: coop.registration_number: is empty" in result.stderr
     assert "campaign.toml: coop.contact_email: is empty" in result.stderr
     for place in ("site's footer", "pledge page", "MAIL_FROM"):
@@ -719,7 +721,7 @@ def test_warnings_are_listed_beside_problems(sqlite_cli: Cli) -> None:
     assert [p["where"] for p in data["problems"]] == ["campaign.toml: campaign.goal"]
     assert [w["where"] for w in data["warnings"]] == ["campaign.toml: coop.contact_email"]
     human = sqlite_cli("check")
-    assert "1 problem(s)" in human.stderr and "1 warning(s)" in human.stderr
+    assert "1 problem:" in human.stderr and "1 warning:" in human.stderr
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,7 @@ def test_certificates_one_per_issue_entry_and_byte_identical_on_rerun(
     assert meta is not None and meta["/CreationDate"] == "D:20261210"
     before = hashes(folder)
     again = cli.ok("certificates", "make")
-    assert "Wrote 0 certificate(s), 3 unchanged" in again.output
+    assert "Wrote 0 certificates, 3 unchanged" in again.output
     assert hashes(folder) == before
     # A new issue adds a certificate and leaves the others untouched.
     pay(cli, "Ada Lovelace", "ada@example.org", "100.00", "R9")
@@ -483,7 +483,7 @@ def test_card_refunds_wait_for_the_payments_module(sqlite_cli: Cli, campaign_dir
     before = ledger_file.read_bytes()
     refused = sqlite_cli("refunds", "mark-paid", "1", "--reference", "X")
     assert refused.exit_code == 2 and "paid by card" in refused.output
-    assert "1 card refund(s), £25.00" in sqlite_cli.ok("refunds", "send", "--dry-run").output
+    assert "1 card refund, £25.00" in sqlite_cli.ok("refunds", "send", "--dry-run").output
     # Without Stripe settings nothing is sent and nothing changes.
     result = sqlite_cli("refunds", "send", env={"STRIPE_SECRET_KEY": ""})
     assert result.exit_code in (1, 2) and "STRIPE_SECRET_KEY" in result.output

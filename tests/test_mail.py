@@ -44,7 +44,7 @@ def pdf_text(data: bytes) -> str:
 def test_welcome_mail_is_sent_once_with_the_certificate(cli: Cli, smtp_server: SmtpServer) -> None:
     found(cli)
     result = cli.ok("mail", "send", env={"SMTP_URL": smtp_server.url})
-    assert "Sent 3 message(s)" in result.output
+    assert "Sent 3 messages" in result.output
     assert len(smtp_server.inbox) == 3
     grace = smtp_server.to("grace@example.org")
     assert len(grace) == 1
@@ -65,7 +65,7 @@ def test_welcome_mail_is_sent_once_with_the_certificate(cli: Cli, smtp_server: S
     assert all(r["attempts"] == 1 and r["message_id"] for r in rows)
     # Exactly once: a second run finds nothing to send.
     again = cli.ok("mail", "send", env={"SMTP_URL": smtp_server.url})
-    assert "Sent 0 message(s)" in again.output and len(smtp_server.inbox) == 3
+    assert "Sent 0 messages" in again.output and len(smtp_server.inbox) == 3
 
 
 def test_starttls_and_login(sqlite_cli: Cli, smtp_tls_server: SmtpServer) -> None:
@@ -132,7 +132,7 @@ def test_temporary_and_permanent_refusals(cli: Cli, smtp_server: SmtpServer) -> 
     smtp_server.handler.refuse_permanently.add("big@example.org")
     result = cli("mail", "send", env={"SMTP_URL": smtp_server.url})
     assert result.exit_code == 1
-    assert "Sent 1 message(s); 1 to retry later; 1 failed." in result.output
+    assert "Sent 1 message; 1 to retry later; 1 failed." in result.output
     assert "451" in result.output and "550" in result.output
     by_to = {r["to_email"]: r for r in outbox_rows(cli)}
     assert by_to["grace@example.org"]["status"] == "sent"
@@ -144,7 +144,7 @@ def test_temporary_and_permanent_refusals(cli: Cli, smtp_server: SmtpServer) -> 
     smtp_server.handler.refuse_temporarily.clear()
     assert "Sent 0" in cli.ok("mail", "send", env={"SMTP_URL": smtp_server.url}).output
     later = cli.ok("mail", "send", env={"SMTP_URL": smtp_server.url, "FUNDRAISER_NOW": LATER})
-    assert "Sent 1 message(s)" in later.output
+    assert "Sent 1 message" in later.output
     assert [m.rcpt_tos for m in smtp_server.inbox] == [["grace@example.org"], ["alan@example.org"]]
     # A failed message goes again only when an organizer asks.
     big = by_to["big@example.org"]["id"]
@@ -206,7 +206,7 @@ def test_list_and_dry_run(sqlite_cli: Cli) -> None:
     listed = json.loads(sqlite_cli.ok("mail", "list", "--json").output)
     assert [m["kind"] for m in listed] == ["welcome"] * 3
     dry = sqlite_cli.ok("mail", "send", "--dry-run")
-    assert "Dry run: 3 message(s) due. Nothing was sent." in dry.output
+    assert "Dry run: 3 messages due. Nothing was sent." in dry.output
 
 
 def test_every_kind_of_message_renders(sqlite_cli: Cli) -> None:

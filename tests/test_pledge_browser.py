@@ -182,16 +182,18 @@ def test_failed_card_fixed_through_the_private_link(
     sqlite_cli: Cli,
     stripe_env: dict[str, str],
     localstripe: LocalStripe,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Saved card declines at collect; the backer follows the mailed link and saves another."""
     # The service after the deadline, inside the fix window, is where the mailed link points.
     late_port = free_port()
     late_api = f"http://127.0.0.1:{late_port}"
     collected_at = datetime.fromisoformat(AFTER_DEADLINE)
-    # The private-link page takes its Stripe.js address from the environment.
-    monkeypatch.setenv("STRIPE_JS_URL", f"{localstripe.url}/js.stripe.com/v3/")
-    late_env = {**site_and_service.env, "PLEDGE_API": late_api}
+    # The private-link page loads the Stripe.js the site was built with (STRIPE_JS_URL).
+    late_env = {
+        **site_and_service.env,
+        "PLEDGE_API": late_api,
+        "STRIPE_JS_URL": f"{localstripe.url}/js.stripe.com/v3/",
+    }
     late = make_settings(campaign_dir, sqlite_url, late_env, now=collected_at + timedelta(days=1))
 
     with browser_page() as (page, errors):
@@ -208,8 +210,10 @@ def test_failed_card_fixed_through_the_private_link(
 
         with serving(late, late_port):
             page.goto(fix_url)
-            assert "Your card could not be charged" in page.inner_text("main")
-            assert page.inner_text("#pledge-status") == "payment_failed"
+            assert "We could not charge your card for £200.00." in page.inner_text("main")
+            assert page.inner_text("#pledge-status") == (
+                "Action needed: your payment did not go through"
+            )
             # The card form mounts once the service has opened a card form at Stripe.
             page.wait_for_selector("#fix-form #card-element input[placeholder=number]")
             fill_test_card(page, "4242424242424242", "EH6 6")
@@ -219,7 +223,8 @@ def test_failed_card_fixed_through_the_private_link(
             assert line == "Thank you: your card is saved and will be charged shortly."
             assert page.is_disabled("#fix-form button[type=submit]")  # nothing to resend
             page.reload()
-            assert page.inner_text("#pledge-status") == "authorized"
+            assert page.inner_text("#pledge-status") == "Your card is saved"
+            assert "will be charged £200.00 shortly" in page.inner_text("main")
             assert page.query_selector("#fix-form") is None
         assert errors == []
 

@@ -142,7 +142,7 @@ def test_a_deliberately_wrong_configuration_names_each_problem(coop: Path) -> No
     # For a person: every problem with its fix, on stderr, and exit 1.
     told = fundraiser(coop, "preflight", **wrong)
     assert told.exit_code == 1
-    assert f"{len(expected)} problem(s) before going live:" in told.stderr
+    assert f"{len(expected)} problems before going live:" in told.stderr
     assert "chmod 600" in told.stderr and "Traceback" not in told.output
     # Nothing was changed by looking.
     assert stat.S_IMODE(ledger.stat().st_mode) == 0o644
@@ -247,7 +247,8 @@ def test_publishing_refuses_the_missing_keys_with_preflights_words(
     said = [p for p in problems(coop, **env) if p["where"] == where]
     assert said, "preflight names it too"
     for problem in said:
-        line = f"{problem['where']}: {problem['message']}. {problem['fix']}"
+        fix = problem["fix"][:1].upper() + problem["fix"][1:]  # a sentence of its own
+        line = f"{problem['where']}: {problem['message']}. {fix}"
         assert line in refused.output
     assert index.read_bytes() == before  # the published site is left as it was
 

@@ -73,7 +73,7 @@ def test_sepa_refunds_go_out_in_a_valid_pain001_and_a_statement_confirms_them(
     out = tmp_path / "refunds.xml"
     result = cli.ok("refunds", "send", "--bank", "--out", str(out))
     assert "Skipped pledge 3 (€5.00): gave no account" in result.output
-    assert "Wrote 2 refund(s), €90.00 in all" in result.output, result.output
+    assert "Wrote 2 refunds, €90.00 in all" in result.output, result.output
 
     xmlschema.XMLSchema(str(PAIN_XSD)).validate(str(out))  # raises on any schema error
     doc = xmlschema.XMLSchema(str(PAIN_XSD)).to_dict(str(out))

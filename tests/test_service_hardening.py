@@ -288,7 +288,7 @@ def test_a_non_ascii_private_link_token_is_not_valid(
     if path.startswith("/api/"):
         assert answer.json()["field"] == "token"
     else:
-        assert "Link not valid" in answer.text
+        assert "This link does not work" in answer.text
     assert tracebacks(caplog) == []
 
 

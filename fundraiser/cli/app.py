@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -123,6 +123,28 @@ class App:
 
         return self.now().astimezone(ZoneInfo(self.campaign.campaign.timezone)).date().isoformat()
 
+    def local_date(self, moment: datetime | str) -> str:
+        """'28 February 2027': a day as the campaign's people write it, in its time zone."""
+        from fundraiser.formatting import babel_locale, local_date
+
+        campaign = self.campaign
+        return local_date(
+            moment,
+            zone=campaign.campaign.timezone,
+            locale=babel_locale(campaign.coop.language),
+        )
+
+    def local_datetime(self, moment: datetime | str) -> str:
+        """'28 February 2027, 18:00 GMT', in the campaign's time zone."""
+        from fundraiser.formatting import babel_locale, local_datetime
+
+        campaign = self.campaign
+        return local_datetime(
+            moment,
+            zone=campaign.campaign.timezone,
+            locale=babel_locale(campaign.coop.language),
+        )
+
     def print_json(self, data: Any) -> None:
         # Indented, keys sorted, for a person at a terminal; compact for scripts,
         # where the C encoder (unused when indenting) writes 80,000 allotments ten
@@ -178,6 +200,27 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
 
     return wrapper
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """'1 pledge', '2 pledges', '1,200 register entries': a count with its noun."""
+    return f"{count:,} {one if count == 1 else many or one + 's'}"
+
+
+def listing(ids: Iterable[int], one: str, many: str | None = None) -> str:
+    """'pledge 3', 'pledges 3 and 5', 'pledges 3, 5 and 7' (in order)."""
+    items = [str(i) for i in sorted(ids)]
+    if len(items) == 1:
+        return f"{one} {items[0]}"
+    head = ", ".join(items[:-1])
+    return f"{many or one + 's'} {head} and {items[-1]}" if items else ""
+
+
+def span(first: int, last: int, one: str, many: str | None = None) -> str:
+    """'member 1', or 'members 1 to 4'."""
+    if first == last:
+        return f"{one} {first}"
+    return f"{many or one + 's'} {first} to {last}"
 
 
 def fail(message: str, *, usage: bool = True) -> None:

@@ -8,7 +8,7 @@ import click
 
 from fundraiser.bank import receipts
 from fundraiser.bank.statement import FORMATS
-from fundraiser.cli.app import App, fail, pass_app
+from fundraiser.cli.app import App, fail, pass_app, plural
 from fundraiser.money import Money
 
 
@@ -108,14 +108,15 @@ def _show(app: App, report: receipts.ImportReport) -> None:
     counts = data["counts"]
     verb = "Would record" if report.dry_run else "Recorded"
     app.out.print(
-        f"{s.path} ({s.format}, {cur}): {len(s.lines)} booked line(s); "
+        f"{s.path} ({s.format}, {cur}): {plural(len(s.lines), 'booked line')}; "
         f"{report.already} imported before, {report.duplicates} repeated in the file, "
         f"{report.not_ours} other money out (not the ledger's)."
     )
     app.out.print(
-        f"{verb}: {counts['paid']} pledge(s) paid, {counts['part']} part payment(s), "
+        f"{verb}: {plural(counts['paid'], 'pledge')} paid, "
+        f"{plural(counts['part'], 'part payment')}, "
         f"{counts['unwanted']} for pledges already settled or ended (to refund), "
-        f"{counts['refund']} refund(s) seen paid out, {counts['unmatched']} unmatched."
+        f"{plural(counts['refund'], 'refund')} seen paid out, {counts['unmatched']} unmatched."
     )
     app.out.print(
         f"Applied to pledges {Money(data['applied'], cur).format()}; "
@@ -154,7 +155,7 @@ def _show(app: App, report: receipts.ImportReport) -> None:
     if report.dry_run:
         app.out.print("Dry run: nothing was changed.")
     elif report.queued_mail:
-        app.out.print(f"{report.queued_mail} receipt(s) queued: `fundraiser mail send`.")
+        app.out.print(f"{plural(report.queued_mail, 'receipt')} queued: `fundraiser mail send`.")
     if counts["unmatched"]:
         app.out.print(
             "Unmatched transfers wait: apply one with --accept TRANSACTION_ID=PLEDGE "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fundraiser.cli.app import App, fail, pass_app
+from fundraiser.cli.app import App, fail, pass_app, plural
 
 
 @click.group()
@@ -30,7 +30,7 @@ def export(app: App, fmt: str, out: Path, as_json: bool) -> None:
     from fundraiser.books import beancount, movements, table
 
     if not out.parent.exists():
-        fail(f"--out: folder {out.parent} does not exist")
+        fail(f"--out: folder {out.parent} does not exist; create it first")
     with app.ledger.read() as conn:
         data = movements.collect(conn, app.campaign)
     if fmt == "beancount":
@@ -51,7 +51,7 @@ def export(app: App, fmt: str, out: Path, as_json: bool) -> None:
             }
         )
         return
-    click.echo(f"Wrote {len(data.movements)} transaction(s) to {out} ({fmt}).")
+    click.echo(f"Wrote {plural(len(data.movements), 'transaction')} to {out} ({fmt}).")
 
 
 def register(main: click.Group) -> None:

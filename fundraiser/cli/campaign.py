@@ -13,7 +13,7 @@ from rich.table import Table
 
 import fundraiser.figures  # whole path: `figures` names what it computes
 from fundraiser import countries
-from fundraiser.cli.app import App, fail, pass_app
+from fundraiser.cli.app import App, fail, pass_app, plural
 from fundraiser.config import (
     Invalid,
     Mode,
@@ -372,7 +372,7 @@ def _moment(option: str, value: Any, zone: str) -> datetime:
 
 def _print_warnings(warnings: list[Problem]) -> None:
     if warnings:
-        click.echo(f"{len(warnings)} warning(s):", err=True)
+        click.echo(f"{plural(len(warnings), 'warning')}:", err=True)
         for warning in warnings:
             click.echo(f"  - {warning}", err=True)
 
@@ -394,7 +394,7 @@ def check(app: App, as_json: bool) -> None:
         )
     else:
         if problems:
-            click.echo(f"{app.campaign_path} has {len(problems)} problem(s):", err=True)
+            click.echo(f"{app.campaign_path} has {plural(len(problems), 'problem')}:", err=True)
             for problem in problems:
                 click.echo(f"  - {problem}", err=True)
         else:
@@ -424,28 +424,41 @@ def status(app: App, as_json: bool) -> None:
         app.print_json({**figures.as_json(), "attention": attention})
         return
     out = app.out
+    when = app.local_datetime(figures.deadline)
+    if figures.state == "upcoming":
+        timing = f"opens {app.local_datetime(figures.opens)}, closes {when}"
+    elif figures.state == "open":
+        timing = f"open, {plural(figures.days_left, 'day')} left (closes {when})"
+    else:
+        timing = f"closed on {when}"
+    out.print(f"[bold]{campaign.coop.name}[/bold]: {figures.mode}, {timing}", highlight=False)
     out.print(
-        f"[bold]{campaign.coop.name}[/bold] — {figures.mode}, {figures.state}, "
-        f"{figures.days_left} day(s) left (deadline {figures.deadline.isoformat()})"
+        f"Pledged {figures.pledged.format()} of the {figures.goal.format()} goal "
+        f"({figures.percent}%); paid {figures.paid.format()}; "
+        f"{plural(figures.backers, 'backer')}",
+        highlight=False,
     )
-    out.print(
-        f"Pledged {figures.pledged.format()} of {figures.goal.format()} "
-        f"({figures.percent}%), paid {figures.paid.format()}, {figures.backers} backer(s)"
+    # The bar and its figure on one line; a grid ends its line, a bare bar does not.
+    bar = Table.grid(padding=(0, 1))
+    bar.add_row(
+        ProgressBar(total=100, completed=min(figures.percent, 100), width=40), f"{figures.percent}%"
     )
-    out.print(ProgressBar(total=100, completed=min(figures.percent, 100), width=40))
+    out.print(bar)
+    out.print()
     table = Table("Round", "Pledged", title="By round")
     for round_id, amount in figures.by_round.items():
-        table.add_row(round_id, amount.format())
+        found = campaign.round(round_id)
+        table.add_row(found.name if found else round_id, amount.format())
     out.print(table)
     if figures.tiers:
         tiers = Table("Tier", "Shares", "Price", "Taken", "Left", title="Tiers")
         for tier in figures.tiers:
             tiers.add_row(
                 tier.name,
-                str(tier.shares),
+                f"{tier.shares:,}",
                 tier.price.format(),
-                str(tier.taken),
-                "unlimited" if tier.left is None else str(tier.left),
+                f"{tier.taken:,}",
+                "no limit" if tier.left is None else f"{tier.left:,}",
             )
         out.print(tiers)
     for line in attention:

@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 
 from fundraiser import remainders
-from fundraiser.cli.app import App, fail, pass_app, stderr_is_tty
+from fundraiser.cli.app import App, fail, listing, pass_app, plural, stderr_is_tty
 from fundraiser.documents.certificates import Documents
 from fundraiser.documents.mail import Sender, get_row, list_rows
 from fundraiser.documents.smtp import Postman, SendReport, SmtpSettings, requeue
@@ -81,7 +81,7 @@ def make(app: App, member: int | None, workers: int | None, as_json: bool) -> No
         click.echo("No shares issued yet: nothing to make. Run `fundraiser shares issue` first.")
         return
     click.echo(
-        f"Wrote {len(result.written)} {result.kind}(s), {result.unchanged} unchanged, "
+        f"Wrote {plural(len(result.written), result.kind)}, {result.unchanged} unchanged, "
         f"under {result.folder}."
     )
 
@@ -136,16 +136,18 @@ def send(
         else:
             for item in report.planned:
                 click.echo(f"{item['id']:>6}  {item['kind']:<16} {item['to']}  {item['subject']}")
-            click.echo(f"Dry run: {len(report.planned)} message(s) due. Nothing was sent.")
+            click.echo(f"Dry run: {plural(len(report.planned), 'message')} due. Nothing was sent.")
         _explain_errors(report)
         if report.errors:
             raise SystemExit(1)
         return
     if not smtp_url:
-        raise click.UsageError(
+        # Missing configuration, told like every other mistake: no usage banner.
+        fail(
             "no mail server: set SMTP_URL (e.g. smtp://user:password@mail.example.org:587) "
             "or pass --smtp-url"
         )
+        return
     settings = SmtpSettings.from_url(smtp_url)
     total = 0
     if stderr_is_tty():
@@ -158,7 +160,8 @@ def send(
         app.print_json(report.as_json())
     else:
         click.echo(
-            f"Sent {report.sent} message(s); {report.retry} to retry later; {report.failed} failed."
+            f"Sent {plural(report.sent, 'message')}; {report.retry} to retry later; "
+            f"{report.failed} failed."
         )
     _explain_errors(report)
     if report.aborted:
@@ -188,9 +191,9 @@ def preview(app: App, message_id: int, show_html: bool, mail_from: str | None) -
     for header in ("From", "To", "Reply-To", "Subject", "Message-ID"):
         if header in outgoing.headers:
             click.echo(f"{header}: {outgoing.headers[header]}")
-    click.echo(f"Status: {row.status} (attempts {row.attempts})")
+    click.echo(f"Status: {row.status} ({plural(row.attempts, 'attempt')})")
     for item in outgoing.attachments:
-        click.echo(f"Attachment: {item.filename} ({item.path.stat().st_size} bytes)")
+        click.echo(f"Attachment: {item.filename} ({item.path.stat().st_size:,} bytes)")
     if row.kind == "welcome" and not outgoing.attachments:
         click.echo("Attachment: (the member's certificate, made when the mail is sent)")
     click.echo("")
@@ -224,7 +227,10 @@ def list_(app: App, status: str | None, limit: int, as_json: bool) -> None:
             r.sent_at or "",
             r.last_error or "",
         )
-    app.out.print(table)
+    if rows:
+        app.out.print(table)
+    else:
+        click.echo(f"No {status} messages." if status else "The outbox is empty.")
 
 
 @mail.command("retry")
@@ -234,9 +240,9 @@ def list_(app: App, status: str | None, limit: int, as_json: bool) -> None:
 def retry(app: App, message_ids: tuple[int, ...], all_failed: bool) -> None:
     """Queue failed messages again (after fixing an address or a template)."""
     if not message_ids and not all_failed:
-        raise click.UsageError("give message ids, or --all-failed")
+        fail("give the ids of the messages to send again, or --all-failed")
     count = requeue(app.ledger, None if all_failed else list(message_ids), now=app.stored_now())
-    click.echo(f"Queued {count} failed message(s) again.")
+    click.echo(f"Queued {plural(count, 'failed message')} again: `fundraiser mail send`.")
 
 
 # -- refunds -------------------------------------------------------------------
@@ -264,9 +270,9 @@ def refunds_list(app: App, as_json: bool, csv_out: Path | None) -> None:
         given = remainders.accounts_for(conn, [i.pledge_id for i in items + sent])
     if csv_out is not None:
         if not csv_out.parent.exists():
-            raise click.UsageError(f"--csv: folder {csv_out.parent} does not exist")
+            fail(f"--csv: folder {csv_out.parent} does not exist; create it first")
         count = remainders.write_bank_csv(items, csv_out)
-        click.echo(f"Wrote {count} bank refund(s) to {csv_out}.", err=True)
+        click.echo(f"Wrote {plural(count, 'bank refund')} to {csv_out}.", err=True)
     if as_json:
         app.print_json(
             [
@@ -317,14 +323,14 @@ def refunds_list(app: App, as_json: bool, csv_out: Path | None) -> None:
             )
         app.out.print(table)
         total = Money(sum(i.total.amount for i in group if not i.hold), currency)
-        app.out.print(f"{len(group)} pledge(s), {total.format()} to refund.")
+        app.out.print(f"{plural(len(group), 'pledge')}, {total.format()} to refund.")
         if method == remainders.BANK:
             missing = [str(i.pledge_id) for i in group if i.pledge_id not in given]
             app.out.print(
                 f"{len(group) - len(missing)} of them gave an account for a payment file "
                 "(`fundraiser refunds send --bank`)"
                 + (
-                    f"; still to ask: pledge(s) {', '.join(missing)} "
+                    f"; still to ask: {listing(map(int, missing), 'pledge')} "
                     "(`fundraiser refunds set-account PLEDGE --iban ...`)."
                     if missing
                     else "."
@@ -374,26 +380,30 @@ def refunds_send(
         _send_by_bank(app, dry_run, out, batch)
         return
     if out is not None or batch is not None:
-        raise click.UsageError("--out and --batch go with --bank")
+        fail("--out and --batch go with --bank")
     with app.ledger.read() as conn:
         lines = remainders.card_lines_due(conn)
     total = Money(sum(line.amount for _, line in lines), app.campaign.currency)
     if dry_run or not lines:
-        click.echo(f"{len(lines)} card refund(s), {total.format()} in all. Nothing was sent.")
+        click.echo(
+            f"{plural(len(lines), 'card refund')}, {total.format()} in all. Nothing was sent."
+        )
         return
     from fundraiser.payments.refunds import refund_due_remainders
 
     done, sent = refund_due_remainders(app.ledger, now=app.stored_now())
-    click.echo(f"Refunded {done} remainder(s) through Stripe, {(sent or total).format()} in all.")
+    click.echo(
+        f"Refunded {plural(done, 'remainder')} through Stripe, {(sent or total).format()} in all."
+    )
 
 
 def _send_by_bank(app: App, dry_run: bool, out: Path | None, batch: str | None) -> None:
     from fundraiser.bank import payouts
 
     if out is None and not dry_run:
-        raise click.UsageError("--bank needs --out FILE: where to write the payment file")
+        fail("--bank needs --out FILE: where to write the payment file")
     if out is not None and not out.parent.exists():
-        raise click.UsageError(f"--out: folder {out.parent} does not exist")
+        fail(f"--out: folder {out.parent} does not exist; create it first")
     campaign = app.campaign
     currency = campaign.currency
     with app.ledger.read() as conn:
@@ -418,7 +428,7 @@ def _send_by_bank(app: App, dry_run: bool, out: Path | None, batch: str | None) 
         tmp.replace(out)
     kind = "SEPA credit transfer (pain.001)" if plan.scheme == "sepa" else "UK bulk payment CSV"
     click.echo(
-        f"{verb} {len(plan.payouts)} refund(s), {plan.total.format()} in all, as a {kind}"
+        f"{verb} {plural(len(plan.payouts), 'refund')}, {plan.total.format()} in all, as a {kind}"
         + (f" to {out}" if out else "")
         + f"; batch {plan.batch}."
     )

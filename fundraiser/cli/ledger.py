@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from fundraiser.cli.app import App, pass_app
+from fundraiser.cli.app import App, pass_app, plural
 
 
 @click.group()
@@ -29,7 +29,9 @@ def verify(app: App, as_json: bool) -> None:
             }
         )
     elif report.ok:
-        click.echo(f"OK: {report.entries} journal entries, head {report.head}")
+        click.echo(
+            f"OK: {plural(report.entries, 'journal entry', 'journal entries')}, head {report.head}"
+        )
     else:
         click.echo(
             f"BROKEN at entry {report.broken_at}: {report.reason}. "

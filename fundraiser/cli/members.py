@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 import fundraiser.register  # whole path: `register` is this module's command hook
-from fundraiser.cli.app import App, pass_app
+from fundraiser.cli.app import App, listing, pass_app, plural
 from fundraiser.membership import cancellation, privacy, summary, voters, withdrawal
 from fundraiser.money import Money
 
@@ -43,7 +43,7 @@ def list_(app: App, as_json: bool) -> None:
             h.ceased_on or "",
         )
     app.out.print(table)
-    app.out.print(f"{len(found)} member(s)")
+    app.out.print(plural(len(found), "member"))
 
 
 def _check_out(out: Path) -> None:
@@ -90,11 +90,11 @@ def export(app: App, out: Path, fmt: str, public: bool) -> None:
             else summary.public_csv(counts)
         )
         _write(out, text)
-        click.echo(f"Wrote a public summary of {counts['members']} member(s) to {out}.")
+        click.echo(f"Wrote a public summary of {plural(counts['members'], 'member')} to {out}.")
         return
     with app.ledger.read() as conn:
         count = fundraiser.register.export(conn, app.campaign.currency, out, fmt)
-    click.echo(f"Wrote {count} member(s) to {out}.")
+    click.echo(f"Wrote {plural(count, 'member')} to {out}.")
 
 
 @members.command()
@@ -120,11 +120,12 @@ def roll(app: App, fmt: str, out: Path | None) -> None:
     else:
         _check_out(out)
         _write(out, text)
-        click.echo(f"Wrote {len(on_roll)} voter(s) to {out}.", err=True)
+        click.echo(f"Wrote {plural(len(on_roll), 'voter')} to {out}.", err=True)
     missing = [str(v.member_number) for v in on_roll if not v.email]
     if missing:
         click.echo(
-            f"Note: member(s) {', '.join(missing)} have no email; send them notice of "
+            f"Note: {listing(map(int, missing), 'member')} "
+            f"{'has' if len(missing) == 1 else 'have'} no email; send them notice of "
             "meetings by post.",
             err=True,
         )
@@ -148,13 +149,13 @@ def show(app: App, email: str, as_json: bool) -> None:
             f"Member {member['number']}: {member['name']}, {member['address']}, "
             f"{member['email'] or 'no email'}; admitted {member['admitted_on']}"
             + (f", ceased {member['ceased_on']}" if member["ceased_on"] else "")
-            + f"; holds {member['shares']} share(s), "
+            + f"; holds {plural(member['shares'], 'share')}, "
             f"{Money(member['amount_paid'], currency).format()} paid."
         )
         for e in data["register_entries"]:
             cert = f", certificate {e['certificate_number']}" if e["certificate_number"] else ""
             click.echo(
-                f"  {e['entry_date']} {e['kind']} {e['shares']} share(s) "
+                f"  {e['entry_date']} {e['kind']} {plural(e['shares'], 'share')} "
                 f"{Money(e['amount'], e['currency']).format()}{cert}"
             )
     else:
@@ -198,9 +199,9 @@ def forget(app: App, email: str, dry_run: bool, as_json: bool) -> None:
         return
     verb = "Would erase" if dry_run else "Erased"
     click.echo(
-        f"{verb} the personal data on {len(result.pledges)} pledge(s); "
-        f"{result.mail_deleted} unsent message(s) deleted, {result.mail_erased} sent "
-        "message(s) kept without address."
+        f"{verb} the personal data on {plural(len(result.pledges), 'pledge')}; "
+        f"{plural(result.mail_deleted, 'unsent message')} deleted, "
+        f"{plural(result.mail_erased, 'sent message')} kept without the address."
     )
 
 
@@ -231,11 +232,11 @@ def withdraw(
     verb = "Would withdraw" if dry_run else "Withdrew"
     ceased = f" Member {number} ceases on {app.today()}." if result.ceased else ""
     click.echo(
-        f"{verb} {shares} share(s) from member {number}, {result.holding_after} left; "
+        f"{verb} {plural(shares, 'share')} from member {number}, {result.holding_after} left; "
         f"{result.amount.format()} to repay to them.{ceased}"
         + (
             f" Their certificates are taken back; balance certificate "
-            f"{result.balance_certificate} is for the {result.holding_after} share(s) left."
+            f"{result.balance_certificate} is for the {plural(result.holding_after, 'share')} left."
             if result.balance_certificate
             else ""
         )
@@ -267,7 +268,7 @@ def cancel_shares(app: App, pledge_id: int, reason: str, dry_run: bool, as_json:
     if not result.entries and not result.refunds and not result.settled_remainders:
         click.echo(f"Nothing to cancel for pledge {pledge_id}: already done.")
     else:
-        click.echo(f"{verb} {result.shares} share(s) paid by pledge {pledge_id}.")
+        click.echo(f"{verb} {plural(result.shares, 'share')} paid by pledge {pledge_id}.")
     for r in result.refunds:
         amount = Money(abs(r["amount"]), currency).format()
         if r["amount"] > 0:
@@ -306,7 +307,7 @@ def flagged(app: App, as_json: bool) -> None:
             else "wait: the pledge is " + f["pledge_status"]
         )
         click.echo(
-            f"member {f['member']}: {f['shares']} share(s) of entry {f['entry_id']}, "
+            f"Member {f['member']}: {plural(f['shares'], 'share')} of entry {f['entry_id']}, "
             f"pledge {f['pledge_id']} {f['reason']}; {hint}"
         )
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fundraiser.cli.app import App, pass_app
+from fundraiser.cli.app import App, listing, pass_app, plural
 from fundraiser.cli.pledges import pledges as pledges_group
 from fundraiser.money import Money, parse
 from fundraiser.payments.ratelimit import DEFAULT_RATE
@@ -46,7 +46,8 @@ def serve(app: App, host: str, port: int) -> None:
     Settings come from the environment: STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY,
     STRIPE_WEBHOOK_SECRET, FUNDRAISER_SECRET, SITE_ORIGIN, PLEDGE_API (the
     service's public address; on loopback it defaults to http://HOST:PORT), and
-    optionally STRIPE_API_BASE, FUNDRAISER_ALLOWED_HOSTS and the limits in README.
+    optionally STRIPE_API_BASE, STRIPE_JS_URL (as for the site build),
+    FUNDRAISER_ALLOWED_HOSTS and the limits in README.
     """
     from fundraiser.service import server
     from fundraiser.service.settings import Settings
@@ -115,49 +116,50 @@ def collect(
         return
     currency = app.campaign.currency
     if report.closed:
-        click.echo(f"Closed {report.closed} card form(s) never completed: pledges cancelled.")
+        click.echo(
+            f"Closed {plural(report.closed, 'card form')} never completed at the close; "
+            f"{'its pledge is' if report.closed == 1 else 'their pledges are'} cancelled."
+        )
     if report.cards_removed or report.customers_removed:
         click.echo(
-            f"Removed {report.cards_removed} saved card(s) and {report.customers_removed} "
-            "customer record(s) at Stripe, for pledges that will never be charged."
+            f"Removed {plural(report.cards_removed, 'saved card')} and "
+            f"{plural(report.customers_removed, 'customer record')} at Stripe, for pledges "
+            "that will never be charged."
         )
     if the_plan.decision == "release":
         click.echo(
-            f"The goal was not met: released {report.released} pledge(s); nothing was charged. "
-            "Backers' notices are queued."
+            f"The goal was not met: released {plural(report.released, 'pledge')}; nothing was "
+            "charged. Backers' notices are queued."
         )
         if the_plan.paid_offline:
             click.echo(
-                f"{the_plan.paid_offline} offline pledge(s) were paid by bank transfer: "
-                "return them by bank transfer."
+                f"{plural(the_plan.paid_offline, 'offline pledge')} "
+                f"{'was' if the_plan.paid_offline == 1 else 'were'} paid by bank transfer: "
+                "return the money by bank transfer."
             )
         return
+    failed = sum(report.failed.values())
+    why = ", ".join(f"{code.replace('_', ' ')}: {n}" for code, n in sorted(report.failed.items()))
     click.echo(
-        f"Charged {report.paid} pledge(s), {Money(report.collected, currency).format()}, "
-        f"in {report.seconds:.1f} s; {sum(report.failed.values())} failed"
-        + (
-            f" ({', '.join(f'{k}: {v}' for k, v in sorted(report.failed.items()))})"
-            if report.failed
-            else ""
-        )
-        + "."
+        f"Charged {plural(report.paid, 'pledge')}, {Money(report.collected, currency).format()}, "
+        f"in {report.seconds:.1f} s; {failed} failed" + (f" ({why})" if why else "") + "."
     )
     if report.failed_ids:
         click.echo(
-            "Failed (backers mailed a link to fix their card): "
-            + ", ".join(str(i) for i in sorted(report.failed_ids))
+            f"Failed: {listing(report.failed_ids, 'pledge')}. Each backer is mailed a link to "
+            "fix their card (`fundraiser mail send`)."
         )
     if report.lapsed:
-        click.echo(f"{report.lapsed} pledge(s) lapsed: their fix window ended.")
-    if report.closed:
         click.echo(
-            f"Closed {report.closed} card form(s) never completed; those pledges are cancelled."
+            f"{plural(report.lapsed, 'pledge')} lapsed: "
+            f"{'its' if report.lapsed == 1 else 'their'} time to fix the card ended."
         )
     for note in report.errors:
         click.echo(f"Warning: {note}", err=True)
     if report.unresolved:
         raise click.ClickException(
-            f"{len(report.unresolved)} charge(s) still in flight: rerun `fundraiser collect`"
+            f"{plural(len(report.unresolved), 'charge')} still in flight: rerun "
+            "`fundraiser collect`"
         )
 
 
@@ -177,25 +179,33 @@ def _print_plan(app: App, the_plan: object, as_json: bool) -> None:
     )
     if p.decision == "release":
         click.echo(
-            f"Would release {len(p.release)} pledge(s) and queue the notice; nothing charged."
+            f"Would release {plural(len(p.release), 'pledge')} and queue the backers' notices; "
+            "nothing would be charged."
         )
         if p.paid_offline:
-            click.echo(f"{p.paid_offline} bank-transfer pledge(s) would need returning by hand.")
+            click.echo(
+                f"{plural(p.paid_offline, 'bank-transfer pledge')} would need returning by hand."
+            )
     else:
         count = len(p.charge) + len(p.resume)
         click.echo(
-            f"Would charge {count} pledge(s), {p.total.format()}"
+            f"Would charge {plural(count, 'pledge')}, {p.total.format()}"
             + (f" ({len(p.resume)} left in flight by an earlier run)" if p.resume else "")
             + f". If 5-10% fail: {p.if_failing(10).format()} to {p.if_failing(5).format()}."
         )
         if p.lapse:
-            click.echo(f"Would lapse {len(p.lapse)} pledge(s) whose fix window ended.")
+            click.echo(
+                f"Would lapse {plural(len(p.lapse), 'pledge')} whose time to fix the card ended."
+            )
         if p.waiting_fix:
-            click.echo(f"{p.waiting_fix} failed pledge(s) are waiting for backers to fix cards.")
+            click.echo(
+                f"{plural(p.waiting_fix, 'failed pledge')} "
+                f"{'is' if p.waiting_fix == 1 else 'are'} waiting for the backer to fix the card."
+            )
         if p.never_saved:
             click.echo(
-                f"{p.never_saved} online pledge(s) never saved a card: not charged; "
-                "their card forms would be closed."
+                f"{plural(p.never_saved, 'online pledge')} never saved a card: not charged; "
+                f"{'its card form' if p.never_saved == 1 else 'their card forms'} would be closed."
             )
     click.echo("Nothing was charged or written.")
 
@@ -240,43 +250,39 @@ def sync(app: App, abandon_after: float, rate: float, as_json: bool) -> None:
     if as_json:
         app.print_json(report.as_json())
         return
-    click.echo(
-        f"Listed {report.listed} event(s): {report.stored} new, {report.applied} applied; "
-        f"re-read {report.intents_checked} intent(s), {report.intents_moved} moved"
-        + (
-            f"; {report.deferred} event(s) wait for objects we do not know yet"
-            if report.deferred
-            else ""
+    done = [
+        f"Read {plural(report.listed, 'event')} from Stripe: {report.stored} new, "
+        f"{report.applied} applied",
+        f"checked {plural(report.intents_checked, 'unfinished payment')} at Stripe, "
+        f"{report.intents_moved} moved on",
+    ]
+    if report.deferred:
+        done.append(
+            f"{plural(report.deferred, 'event')} "
+            f"{'waits' if report.deferred == 1 else 'wait'} for objects we do not know yet"
         )
-        + (
-            f"; closed {len(report.abandoned)} abandoned card form(s): pledge(s) "
-            + ", ".join(str(i) for i in report.abandoned)
-            + " cancelled"
-            if report.abandoned
-            else ""
+    if report.abandoned:
+        done.append(
+            f"closed {plural(len(report.abandoned), 'abandoned card form')}: "
+            f"{listing(report.abandoned, 'pledge')} cancelled"
         )
-        + (
-            f"; removed {len(report.leftovers_removed)} object(s) at Stripe no pledge named "
+    if report.leftovers_removed:
+        done.append(
+            f"removed {plural(len(report.leftovers_removed), 'object')} at Stripe no pledge named "
             "(a service stopped mid-pledge)"
             + (
-                ": pledge(s) "
-                + ", ".join(str(i) for i in report.leftover_pledges_cancelled)
-                + " cancelled"
+                f": {listing(report.leftover_pledges_cancelled, 'pledge')} cancelled"
                 if report.leftover_pledges_cancelled
                 else ""
             )
-            if report.leftovers_removed
-            else ""
         )
-        + (
-            f"; removed {len(report.cards_removed)} saved card(s) and "
-            f"{len(report.customers_removed)} customer record(s) at Stripe, for pledges "
+    if report.cards_removed or report.customers_removed:
+        done.append(
+            f"removed {plural(len(report.cards_removed), 'saved card')} and "
+            f"{plural(len(report.customers_removed), 'customer record')} at Stripe, for pledges "
             "that will never be charged"
-            if report.cards_removed or report.customers_removed
-            else ""
         )
-        + "."
-    )
+    click.echo("; ".join(done) + ".")
     for note in report.notes:
         click.echo(f"Warning: {note}", err=True)
 
@@ -306,9 +312,14 @@ def refund(app: App, pledge_id: int, amount: str | None, as_json: bool) -> None:
             }
         )
         return
+    whole = done.refunded_total >= done.paid
     click.echo(
-        f"Refunded {done.amount.format()} of pledge {done.pledge_id} "
-        f"({done.refunded_total.format()} of {done.paid.format()} refunded; {done.status.value})."
+        f"Refunded {done.amount.format()} of pledge {done.pledge_id}: "
+        + (
+            f"all {done.paid.format()} paid is now refunded."
+            if whole
+            else f"{done.refunded_total.format()} of the {done.paid.format()} paid is now refunded."
+        )
     )
 
 

@@ -10,10 +10,10 @@ import click
 
 import fundraiser.pledges  # whole path: `pledges` is this module's command group
 from fundraiser import acknowledge, cancel, importer, offline
-from fundraiser.cli.app import App, pass_app
-from fundraiser.errors import ProblemsError
+from fundraiser.cli.app import App, pass_app, plural
+from fundraiser.errors import Problem, ProblemsError
 from fundraiser.money import Money
-from fundraiser.pledges import Pledge, Source, Status
+from fundraiser.pledges import BY_HAND, Pledge, Source, Status
 
 NOTIFY_HELP = (
     "Queue each backer's 'we have your pledge' mail; unpaid pledges get the "
@@ -70,10 +70,13 @@ def add(
         amount=amount,
         round_id=round_id,
         status=status,
-        where="--",
     )
     if item is None:
-        raise ProblemsError("the pledge was not recorded:", problems)
+        # Each problem under the option that gave the value: "--email: ...".
+        raise ProblemsError(
+            "the pledge was not recorded:",
+            [Problem(f"--{p.where.replace('_', '-')}", p.message, p.fix) for p in problems],
+        )
     item = replace(
         item,
         reference=(reference or "").strip() or None,
@@ -99,14 +102,38 @@ def add(
     elif dry_run:
         click.echo(
             f"Dry run: would record {item.amount.format()} from {item.name} "
-            f"({item.status.value}, {item.round} round). Nothing was written."
+            f"({_added(item.status)}, {_round_name(app, item.round)}). Nothing was written."
         )
     else:
         click.echo(
             f"Recorded pledge {pledge_id}: {item.amount.format()} from {item.name} "
-            f"({item.status.value})."
+            f"({_added(item.status)})."
             + (" The backer's mail is queued: `fundraiser mail send`." if notify else "")
         )
+
+
+def _added(status: Status) -> str:
+    """How an offline pledge stands once recorded, in `pledges add`'s own words."""
+    return "paid" if status is Status.PAID else "pledged, not paid yet"
+
+
+def _round_name(app: App, round_id: str) -> str:
+    found = app.campaign.round(round_id)
+    return found.name if found else f"{round_id} round"
+
+
+def status_label(pledge: Pledge) -> str:
+    """A pledge's state as an organizer reads it in a table.
+
+    The state's own name (what `--status` takes), except that a pledge recorded by
+    hand and not paid yet is "pledged", as `pledges add` and the CSV call it, and
+    names read as words ("payment failed").
+    """
+    if pledge.status is Status.PENDING and pledge.source in BY_HAND:
+        return "pledged"
+    if pledge.status is Status.PAID and pledge.refunded.amount:
+        return "paid, part refunded"
+    return pledge.status.value.replace("_", " ")
 
 
 @pledges.command("import")
@@ -140,7 +167,7 @@ def import_(app: App, file: Path, notify: bool, dry_run: bool, as_json: bool) ->
         return
     verb = "Would import" if dry_run else "Imported"
     click.echo(
-        f"{verb} {len(plan.new)} pledge(s), {total.format()}"
+        f"{verb} {plural(len(plan.new), 'pledge')}, {total.format()}"
         + (f"; {plan.skipped} already in the ledger, skipped" if plan.skipped else "")
         + (". Nothing was written." if dry_run else ".")
         + (
@@ -157,7 +184,7 @@ def import_(app: App, file: Path, notify: bool, dry_run: bool, as_json: bool) ->
     "statuses",
     multiple=True,
     type=click.Choice([s.value for s in Status]),
-    help="Only pledges in this status (repeatable).",
+    help="Only pledges in this state (repeatable); pending includes pledged (unpaid, by hand).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print pledges as JSON.")
 @pass_app
@@ -179,11 +206,11 @@ def list_(app: App, statuses: tuple[str, ...], as_json: bool) -> None:
             p.email,
             p.amount.format(),
             p.round,
-            p.status.value,
+            status_label(p),
             p.reference or "",
         )
     app.out.print(table)
-    app.out.print(f"{len(found)} pledge(s)")
+    app.out.print(plural(len(found), "pledge"))
 
 
 def _cancel_at_stripe(app: App, pledge_id: int, reason: str) -> Pledge:
@@ -217,7 +244,9 @@ def cancel_(app: App, pledge_id: int, reason: str) -> None:
         at_stripe=lambda pid, why: _cancel_at_stripe(app, pid, why),
         stored_now=app.stored_now(),
     )
-    click.echo(f"Pledge {pledge.id} is now {pledge.status.value}.")
+    click.echo(
+        f"Pledge {pledge.id} is now cancelled. The backer's mail is queued: `fundraiser mail send`."
+    )
 
 
 @pledges.command("mark-paid")
@@ -231,7 +260,7 @@ def mark_paid(app: App, pledge_id: int, reference: str | None, notify: bool) -> 
         app.ledger, pledge_id, reference=reference, now=app.stored_now(), notify=notify
     )
     click.echo(
-        f"Pledge {pledge.id} is now {pledge.status.value} ({pledge.paid.format()})."
+        f"Pledge {pledge.id} is now paid ({pledge.paid.format()})."
         + (" The backer's mail is queued: `fundraiser mail send`." if notify else "")
     )
 

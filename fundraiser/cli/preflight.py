@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from fundraiser.cli.app import App, pass_app
+from fundraiser.cli.app import App, pass_app, plural
 
 
 @click.command()
@@ -83,13 +83,13 @@ def preflight(
     else:
         what = "a rehearsal" if rehearsal else "going live"
         if report.problems:
-            click.echo(f"{len(report.problems)} problem(s) before {what}:", err=True)
+            click.echo(f"{plural(len(report.problems), 'problem')} before {what}:", err=True)
             for problem in report.problems:
                 click.echo(f"  - {problem}", err=True)
         else:
             click.echo(f"Ready for {what}: no problem found.")
         if report.warnings:
-            click.echo(f"{len(report.warnings)} warning(s):", err=True)
+            click.echo(f"{plural(len(report.warnings), 'warning')}:", err=True)
             for warning in report.warnings:
                 click.echo(f"  - {warning}", err=True)
     if report.problems:

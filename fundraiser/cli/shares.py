@@ -6,9 +6,17 @@ import click
 from sqlalchemy.engine import Connection
 
 import fundraiser.register  # whole path: `register` is this module's command hook
-from fundraiser.allocation import Plan
-from fundraiser.cli.app import App, pass_app
+from fundraiser.allocation import Plan, RemainderReason
+from fundraiser.cli.app import App, pass_app, plural, span
 from fundraiser.money import Money
+
+#: Why part of a payment is refunded, in the plan's "Why" column.
+WHY = {
+    RemainderReason.FRACTION: "less than a share",
+    RemainderReason.CAP: "over the most one member may hold",
+    RemainderReason.BELOW_MINIMUM: "below the least one member may hold",
+    RemainderReason.SCALE_BACK: "offer scaled back",
+}
 
 
 @click.group()
@@ -71,7 +79,7 @@ def allocate(app: App, as_json: bool, dry_run: bool) -> None:
     table = Table("Order", "Name", "Paid", "Shares", "Refund", "Why", title="Allotment plan")
     for order, a in enumerate(plan.allotments, start=1):
         refund = Money(sum(r.amount.amount for r in a.remainders), plan.currency)
-        reasons = ", ".join(sorted({r.reason.value for r in a.remainders}))
+        reasons = ", ".join(sorted({WHY[r.reason] for r in a.remainders}))
         table.add_row(
             str(order),
             a.name,
@@ -82,8 +90,8 @@ def allocate(app: App, as_json: bool, dry_run: bool) -> None:
         )
     app.out.print(table)
     app.out.print(
-        f"{plan.total_shares} share(s) at {plan.price.format()} for "
-        f"{len(plan.admitted)} new member(s); {plan.total_remainders.format()} to refund."
+        f"{plural(plan.total_shares, 'share')} at {plan.price.format()} for "
+        f"{plural(len(plan.admitted), 'new member')}; {plan.total_remainders.format()} to refund."
     )
 
 
@@ -101,8 +109,8 @@ def issue(app: App, dry_run: bool, as_json: bool) -> None:
                 return
             plan = fundraiser.register.make_plan(conn, campaign)
         click.echo(
-            f"Dry run: would issue {plan.total_shares} share(s) to "
-            f"{sum(1 for a in plan.allotments if a.shares)} member(s) and list "
+            f"Dry run: would issue {plural(plan.total_shares, 'share')} to "
+            f"{plural(sum(1 for a in plan.allotments if a.shares), 'member')} and list "
             f"{plan.total_remainders.format()} for refund. Nothing was written."
         )
         return
@@ -124,15 +132,21 @@ def issue(app: App, dry_run: bool, as_json: bool) -> None:
     elif result.entries == 0 and result.remainders == 0:
         click.echo("Nothing to issue: every paid pledge is already in the register.")
     else:
-        members = (
-            f"members {result.first_member}-{result.last_member}"
+        admitted = (
+            f"admitted {plural(result.members_admitted, 'member')} "
+            f"({span(result.first_member, result.last_member or result.first_member, 'number')})"
             if result.first_member
             else "no new members"
         )
         click.echo(
-            f"Issued {result.shares} share(s) in {result.entries} register entr(ies); "
-            f"admitted {result.members_admitted} ({members}); "
-            f"{result.refund_total.format()} in {result.remainders} remainder(s) to refund."
+            f"Issued {plural(result.shares, 'share')} in "
+            f"{plural(result.entries, 'register entry', 'register entries')}; {admitted}; "
+            + (
+                f"{result.refund_total.format()} to refund in "
+                f"{plural(result.remainders, 'remainder')}."
+                if result.remainders
+                else "nothing to refund."
+            )
         )
 
 

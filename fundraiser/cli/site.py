@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from fundraiser.cli.app import App, pass_app
+from fundraiser.cli.app import App, pass_app, plural
 
 _output_option = click.option(
     "--output",
@@ -68,9 +68,9 @@ def build_command(app: App, publish: bool, output: Path | None, settings: Path |
         click.echo(f"Warning: {warning}", err=True)
     figures = report.data.figures
     click.echo(
-        f"Built {report.pages} pages into {report.output} in {report.seconds:.2f} s "
+        f"Built {plural(report.pages, 'page')} into {report.output} in {report.seconds:.2f} s "
         f"({figures.pledged.format()} of {figures.goal.format()} pledged, "
-        f"{figures.backers} backer{'' if figures.backers == 1 else 's'})."
+        f"{plural(figures.backers, 'backer')})."
     )
 
 
@@ -134,7 +134,7 @@ def figures_command(app: App, output: Path | None, settings: Path | None) -> Non
     path, figures = refresh_figures(folder, app.campaign_path, app.database_url, app.now())
     click.echo(
         f"Refreshed {path}: {figures.pledged.format()} of {figures.goal.format()} "
-        f"pledged, {figures.backers} backer{'' if figures.backers == 1 else 's'}."
+        f"pledged, {plural(figures.backers, 'backer')}."
     )
 
 

@@ -22,7 +22,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import jinja2
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import fundraiser.figures  # whole path: `figures` names what it computes
 from fundraiser import cancel, pledges
+from fundraiser.acknowledge import transfer_reference
 from fundraiser.errors import (
     FundraiserError,
     InvalidTransition,
@@ -44,7 +44,6 @@ from fundraiser.errors import (
 )
 from fundraiser.ledger import Ledger, open_ledger, stamp
 from fundraiser.links import FIX, MANAGE, BadToken, ServiceLinks, Signer
-from fundraiser.money import Money
 from fundraiser.payments import cardforms, intents, webhooks
 from fundraiser.payments.client import (
     CardError,
@@ -56,6 +55,7 @@ from fundraiser.payments.events import Context, pledge_row
 from fundraiser.pledges import NewPledge, Pledge, Status
 from fundraiser.service import validate
 from fundraiser.service.limits import PendingByAddress, RateLimit, Refused, Slot
+from fundraiser.service.pages import Pages, pledge_view
 from fundraiser.service.settings import Settings
 from fundraiser.stripekeys import ledger_keys
 
@@ -242,11 +242,8 @@ class Service:
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
         self.batcher = Batcher(self.ledger, self.writer)
         self._figures: tuple[float, dict[str, Any]] | None = None
-        self.templates = jinja2.Environment(
-            loader=jinja2.PackageLoader("fundraiser.service", "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
+        # The private pages, in the site's layout (the theme's templates; see pages.py).
+        self.pages = Pages(settings.campaign, settings.site_origin)
 
     # -- plumbing -----------------------------------------------------------
     def context(self) -> Context:
@@ -616,13 +613,61 @@ class Service:
             return error(502, "Stripe could not be reached: please try again shortly")
         return JSONResponse(_status_answer(pledge))
 
+    # -- the private pages (a backer's link, in the site's layout) -------------------
+    def purpose(self, token: str) -> str:
+        """MANAGE for the link that may cancel (the mail's, the thank-you page's), else FIX."""
+        try:
+            self.signer.check(token, (MANAGE,), self.settings.now())
+        except BadToken:
+            return FIX
+        return MANAGE
+
+    def pledge_page_view(self, row: Any, token: str) -> Any:
+        campaign = self.settings.campaign
+        view = self.view(row)
+        return pledge_view(
+            row,
+            campaign,
+            now=self.settings.now(),
+            can_cancel=view["can_cancel"] and self.purpose(token) == MANAGE,
+            transfer_reference=transfer_reference(row.id),
+        )
+
+    def private(
+        self, template: str, token: str, row: Any, title: str, status: int = 200
+    ) -> HTMLResponse:
+        view = self.pledge_page_view(row, token)
+        return self.page(
+            template,
+            status,
+            title=title,
+            p=view,
+            token=token,
+            stripe_form=template == "manage.html" and view.can_fix,
+        )
+
+    def bad_link(self, exc: BadToken) -> HTMLResponse:
+        title, message, advice = _LINK_PROBLEMS.get(str(exc), _LINK_PROBLEMS[""])
+        return self.page("message.html", 403, title=title, message=message, advice=advice)
+
     async def manage_page(self, request: Request) -> Response:
         token = request.path_params["token"]
         try:
             row = await run_in_threadpool(self.pledge_for, token)
         except BadToken as exc:
-            return self.page("message.html", 403, title="Link not valid", message=f"{exc}.")
-        return self.render_manage(token, self.view(row))
+            return self.bad_link(exc)
+        return self.private("manage.html", token, row, "Your pledge")
+
+    async def manage_page_cancel_ask(self, request: Request) -> Response:
+        """GET: ask first. Cancelling is a form's POST, so it needs no script."""
+        token = request.path_params["token"]
+        try:
+            row = await run_in_threadpool(self.pledge_for, token, (MANAGE,))
+        except BadToken as exc:
+            return self.bad_link(exc)
+        view = self.pledge_page_view(row, token)
+        title = "Cancel this pledge?" if view.can_cancel else "This pledge cannot be cancelled"
+        return self.private("cancel.html", token, row, title)
 
     async def manage_page_cancel(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -630,36 +675,50 @@ class Service:
             row = await run_in_threadpool(self.pledge_for, token, (MANAGE,))
             await run_in_threadpool(self.cancel, row)
         except BadToken as exc:
-            return self.page("message.html", 403, title="Link not valid", message=f"{exc}.")
-        except InvalidTransition as exc:
-            return self.page("message.html", 409, title="Not cancelled", message=f"{exc}.")
+            return self.bad_link(exc)
+        except InvalidTransition:
+            # Cancelled a moment ago, paid, or the campaign closed: the page says which.
+            row = await run_in_threadpool(self.pledge_for, token, (MANAGE,))
+            return self.private("cancel.html", token, row, "This pledge cannot be cancelled", 409)
         except PaymentError as exc:
             log.warning("cancel: Stripe failed: %s", exc)
-            text = "Your pledge could not be cancelled just now. Please try again."
-            return self.page("message.html", 502, title="Not cancelled", message=text)
-        return RedirectResponse(f"/manage/{token}", status_code=303)
+            return self.page(
+                "message.html",
+                502,
+                title="Your pledge is not cancelled yet",
+                message="We could not reach our payment processor to cancel it just now.",
+                advice="Nothing has changed. Please go back and try again in a minute.",
+            )
+        # After a POST, a page of its own: reloading it cancels nothing twice.
+        return RedirectResponse(f"/manage/{token}/cancelled", status_code=303)
 
-    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        """A page from fundraiser/service/templates (autoescaped: text from people stays text)."""
-        body = self.templates.get_template(template).render(**context)
-        return HTMLResponse(body, status_code=status)
-
-    def render_manage(self, token: str, view: dict[str, Any]) -> HTMLResponse:
-        return self.page(
-            "manage.html",
-            title="Your pledge",
-            view=view,
-            token=token,
-            amount=Money(view["amount"], view["currency"]).format(),
-            stripe_js=self.stripe_js,
-            site_origin=self.settings.site_origin,
-        )
+    async def manage_page_cancelled(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            row = await run_in_threadpool(self.pledge_for, token, (MANAGE,))
+        except BadToken as exc:
+            return self.bad_link(exc)
+        if Status(row.status) is not Status.CANCELLED:
+            return RedirectResponse(f"/manage/{token}", status_code=303)
+        return self.private("cancelled.html", token, row, "Your pledge is cancelled")
 
     @property
-    def stripe_js(self) -> str:
-        import os
+    def coop_name(self) -> str:
+        return self.settings.campaign.coop.name
 
-        return os.environ.get("STRIPE_JS_URL") or "https://js.stripe.com/v3/"
+    def page(
+        self, template: str, status: int = 200, *, stripe_form: bool = False, **context: Any
+    ) -> HTMLResponse:
+        """A private page in the site's layout (autoescaped: text from people stays text)."""
+        closed = self.settings.now() >= self.settings.campaign.campaign.deadline
+        body = self.pages.render(
+            template,
+            stripe_form=stripe_form,
+            stripe_js=self.settings.stripe_js,
+            closed=closed,
+            **context,
+        )
+        return HTMLResponse(body, status_code=status)
 
     def close(self) -> None:
         self.writer.shutdown(wait=True)
@@ -724,14 +783,49 @@ def _status_answer(pledge: Pledge) -> dict[str, Any]:
     }
 
 
-def _page_csp(settings: Settings, stripe_js: str) -> str:
+#: What a private link's page says when the link does not work, by BadToken's words.
+_LINK_PROBLEMS: dict[str, tuple[str, str, str]] = {
+    "this link has expired": (
+        "This link has expired",
+        "Private links to a pledge stop working when the campaign closes, and a link to "
+        "complete a payment when the time to do it has passed.",
+        "If you still need to do something about your pledge, write to us.",
+    ),
+    "this link is for something else": (
+        "This link cannot do that",
+        "This link is for completing a payment only.",
+        "To see or cancel your pledge, use the link in the email we sent when you pledged.",
+    ),
+    "": (
+        "This link does not work",
+        "We could not find a pledge for this link.",
+        "Check that you opened the whole link from your email: it is long, and some email "
+        "programs break it in two.",
+    ),
+}
+
+
+def _page_csp(settings: Settings) -> str:
+    """The private pages' policy: our own pages, the site's stylesheet and script, Stripe.js.
+
+    Real Stripe.js talks to api.stripe.com and opens frames from its own hosts
+    (Stripe's documented list); the emulator's fake one needs only its origin.
+    """
     from urllib.parse import urlsplit
 
-    parts = urlsplit(stripe_js)
-    stripe_origin = f"{parts.scheme}://{parts.netloc}"
+    parts = urlsplit(settings.stripe_js)
+    stripe = f"{parts.scheme}://{parts.netloc}"
+    if parts.hostname == "js.stripe.com":
+        scripts = f"{stripe} https://*.js.stripe.com"
+        frames = f"{stripe} https://*.js.stripe.com https://hooks.stripe.com"
+        connect = "https://api.stripe.com"
+    else:
+        scripts = frames = connect = stripe
+    site = settings.site_origin
     return (
-        f"default-src 'self'; script-src 'self' {settings.site_origin} {stripe_origin}; "
-        f"connect-src 'self' {stripe_origin}; frame-src {stripe_origin}; "
+        f"default-src 'self'; script-src 'self' {site} {scripts}; "
+        f"style-src 'self' {site}; img-src 'self' {site} data:; font-src 'self' {site}; "
+        f"connect-src 'self' {connect}; frame-src {frames}; "
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
     )
 
@@ -769,13 +863,15 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette
         route("/api/manage/{token}/fix", service.manage_fix, "POST"),
         route("/api/manage/{token}/fix/confirm", service.manage_fix_confirm, "POST"),
         route("/manage/{token}", service.manage_page, "GET"),
+        route("/manage/{token}/cancel", service.manage_page_cancel_ask, "GET"),
         route("/manage/{token}/cancel", service.manage_page_cancel, "POST"),
+        route("/manage/{token}/cancelled", service.manage_page_cancelled, "GET"),
         # A backer's browser asks for one on every private-link page; no icon
         # here, and "nothing" is an answer, not an error in the service's log.
         route("/favicon.ico", _no_icon, "GET"),
     ]
     middleware = [
-        Middleware(SecurityHeaders, page_csp=_page_csp(settings, service.stripe_js)),
+        Middleware(SecurityHeaders, page_csp=_page_csp(settings)),
         Middleware(AllowedHosts, hosts=settings.allowed_hosts),
         Middleware(
             CORSMiddleware,

@@ -25,6 +25,11 @@ HOSTS_ENV = "FUNDRAISER_ALLOWED_HOSTS"
 #: Online pledges still waiting for their card, at most, per email and per address.
 PER_EMAIL_ENV = "FUNDRAISER_PENDING_PER_EMAIL"
 PER_ADDRESS_ENV = "FUNDRAISER_PENDING_PER_ADDRESS"
+#: Where the private pages load Stripe.js from: the variable, and the default, that
+#: the site build's settings use for the pledge page (site/pelicanconf.py), so the
+#: site and the service load one Stripe.js (the emulator's fake one in the demo).
+STRIPE_JS_ENV = "STRIPE_JS_URL"
+STRIPE_JS = "https://js.stripe.com/v3/"
 
 
 class SettingsError(ProblemsError):
@@ -67,6 +72,8 @@ class Settings:
     #: and the host it answers to. Never taken from a request.
     public_base: str
     stripe_api_base: str | None = None
+    #: Stripe.js for the fix-your-card form (STRIPE_JS_URL), as the site build has it.
+    stripe_js: str = STRIPE_JS
     #: Other host names the service answers to (a proxy that sends its own).
     extra_hosts: tuple[str, ...] = ()
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -156,6 +163,15 @@ class Settings:
                         "give the scheme and host, e.g. https://pledge.hearth.example",
                     )
                 )
+        stripe_js = environ.get(STRIPE_JS_ENV, "").strip() or STRIPE_JS
+        if not stripe_js.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            problems.append(
+                Problem(
+                    STRIPE_JS_ENV,
+                    f"{stripe_js!r} is not an https address",
+                    f"unset it for {STRIPE_JS}, or give a local emulator's on 127.0.0.1",
+                )
+            )
         extra = tuple(h.strip().lower() for h in environ.get(HOSTS_ENV, "").split(",") if h.strip())
         try:
             hold = place_hold(environ)
@@ -175,6 +191,7 @@ class Settings:
             secret=get["FUNDRAISER_SECRET"],
             site_origin=origin,
             stripe_api_base=environ.get("STRIPE_API_BASE", "").strip() or None,
+            stripe_js=stripe_js,
             public_base=base,
             extra_hosts=extra,
             now=now or (lambda: datetime.now(UTC)),

@@ -104,14 +104,24 @@
         return;
       }
       if (manageUrl) {
-        const p = document.createElement("p");
-        p.append("Your private link to see or cancel your pledge until the deadline (keep it to yourself): ");
+        // The backer's private link: shown whole, so it can be copied and kept.
+        const heading = document.createElement("h3");
+        heading.textContent = "Keep this link";
+        const why = document.createElement("p");
+        why.textContent =
+          "It is your private page for this pledge: there you can see where it stands" +
+          (form.dataset.mode === "all-or-nothing" ? ", and cancel it until the deadline" : "") +
+          ". It is also in the email we are sending you. Keep it to yourself: anyone who has it can see your pledge.";
+        const box = document.createElement("p");
+        box.className = "hash";
+        const code = document.createElement("code");
         const a = document.createElement("a");
         a.href = manageUrl;
         a.id = "pledge-manage-link";
-        a.textContent = "manage my pledge";
-        p.append(a);
-        thanks.append(p);
+        a.textContent = manageUrl;
+        code.append(a);
+        box.append(code);
+        thanks.append(heading, why, box);
       }
       thanks.hidden = false;
       thanks.focus();
@@ -251,17 +261,30 @@
     const status = $("#pledge-status-line", form);
     const button = $("button[type=submit]", form);
     const base = api + "/api/manage/" + encodeURIComponent(token);
-    const opened = await postJSON(base + "/fix");
+    // The button stays disabled (as the page is sent) until the card form is ready.
+    const help = form.dataset.contact
+      ? " If it still does not work, write to us at " + form.dataset.contact + " and we will help you complete your payment."
+      : " If it still does not work, reply to our email and we will help you complete your payment.";
+    let opened;
+    try {
+      opened = await postJSON(base + "/fix");
+    } catch (error) {
+      say(status, "We could not reach our server. Check your connection and reload this page." + help, true);
+      return;
+    }
     if (!opened.ok) {
-      say(status, (opened.data && opened.data.error) || "This payment cannot be fixed now.", true);
-      if (button) button.disabled = true;
+      // The service's words ("this pledge has no payment to fix"), as a sentence.
+      const why = String((opened.data && opened.data.error) || "this payment cannot be completed now");
+      say(status, why.charAt(0).toUpperCase() + why.slice(1).replace(/\.?$/, ".") + help, true);
       return;
     }
     const stripeCard = cardForm(opened.data.publishable_key, $("#card-element", form));
     if (!stripeCard) {
-      say(status, "The card form could not load. Please reload the page.", true);
+      say(status, "The card form could not load. Reload this page to try again." + help, true);
       return;
     }
+    say(status, "");
+    if (button) button.disabled = false;
     let saved = false;
     form.addEventListener("submit", async function (event) {
       event.preventDefault();
