@@ -398,7 +398,10 @@ class StoppablePostgres(PostgresServer):
         self._run(str(PG_BIN / "pg_ctl"), "-D", data, "-l", str(self.dir / "log"), *args)
 
     def halt(self) -> None:
-        self.pg_ctl("-m", "immediate", "stop")
+        # Fast, not immediate: the session's servers run with synchronous_commit and
+        # fsync off for speed, so an immediate stop may lose the last commits (the
+        # tables themselves, seen as "relation pledges does not exist" after the restart).
+        self.pg_ctl("-m", "fast", "stop")
 
     def resume(self) -> None:
         self.pg_ctl(
