@@ -85,7 +85,7 @@ def queue_many(tx: Tx, rows: list[Row]) -> int:
         return 0
     known = _known_keys(tx, rows)
     fresh = [r for r in rows if r.dedupe_key not in known]
-    tx.insert_rows(schema.outbox, fresh, Row._fields)
+    tx.insert(schema.outbox, Row._fields, fresh)
     if fresh:
         kinds = sorted({r.kind for r in fresh})
         tx.record("mail.queue", "outbox", {"count": len(fresh), "kinds": kinds})

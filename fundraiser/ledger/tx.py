@@ -1,15 +1,25 @@
-"""One open write transaction: the journal's appends and the bulk writes inside it."""
+"""One open write transaction: its changes, the journal's appends, and bulk writes.
+
+The tables the journal proves (schema.py marks them `replayed`) change only
+through `insert`, `update` and `delete` here; each change is kept and goes
+into the journal with the next `record`. A write that changes them and
+records nothing is refused when it ends (see Ledger.write).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import UpdateBase
 
-from fundraiser.ledger import bulk, journal
+from fundraiser.errors import LedgerError
+from fundraiser.ledger import bulk, changes, journal, schema
+from fundraiser.ledger.changes import Change
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -23,23 +33,119 @@ class Tx:
         self.now = now
         self._head: tuple[int, str] | None = None
         self._second: ThreadPoolExecutor | None = None
+        self._fingerprint: changes.Fingerprint | None = None
+        self._kept: list[dict[str, Any]] = []  # journal forms of changes not yet recorded
 
     def execute(self, statement: Any, *args: Any) -> sa.CursorResult[Any]:
+        if isinstance(statement, UpdateBase) and _replayed(statement.table):
+            raise LedgerError(
+                f"{statement.table} changes only through Tx.insert/update/delete (journalled)"
+            )
         return self.conn.execute(statement, *args)
+
+    # -- changes to the tables the journal proves --------------------------------
+    def insert(
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        constants: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Insert rows (tuples in `columns` order); `constants` are the same in every row.
+
+        A table keyed by an integer `id` gets the next free ids when `columns`
+        has none: the journal names every row it makes.
+        """
+        if not rows:
+            return 0
+        columns, rows = list(columns), list(rows)
+        key = table.c.get("id")
+        if key is not None and "id" not in columns and "id" not in (constants or {}):
+            first = (self.conn.execute(sa.select(sa.func.max(key))).scalar() or 0) + 1
+            columns = ["id", *columns]
+            rows = [(first + n, *row) for n, row in enumerate(rows)]
+        change = Change(
+            table.name,
+            "insert",
+            columns=columns,
+            rows=changes.columnar(rows, len(columns)),
+            constants=dict(constants or {}),
+        )
+        return self._make(change)
+
+    def update(self, table: sa.Table, where: Mapping[str, Any], **values: Any) -> int:
+        """Set `values` on the rows `where` names (a value, None, or a list per column)."""
+        return self._make(Change(table.name, "update", where=dict(where), values=values))
+
+    def delete(self, table: sa.Table, where: Mapping[str, Any]) -> int:
+        return self._make(Change(table.name, "delete", where=dict(where)))
+
+    def keep(self, change: Change) -> None:
+        """Journal a change with the next record without making it (the tables have it)."""
+        self._kept.append(change.encode(self.fingerprint))
+
+    def _make(self, change: Change) -> int:
+        table = schema.metadata.tables[change.table]
+        if not _replayed(table):
+            raise LedgerError(f"{table.name} is not a replayed table: use execute")
+        touched = changes.apply(self.conn, change)
+        if touched or change.kind == "insert":
+            self._kept.append(change.encode(self.fingerprint))
+        return touched
+
+    @property
+    def fingerprint(self) -> changes.Fingerprint:
+        """This ledger's fingerprint of personal values (its salt made on first use)."""
+        if self._fingerprint is None:
+            found = self.conn.execute(
+                sa.select(schema.state.c.value).where(schema.state.c.key == changes.SALT_KEY)
+            ).scalar()
+            if found is None:
+                found = secrets.token_hex(32)
+                self.conn.execute(
+                    schema.state.insert().values(
+                        key=changes.SALT_KEY, value=found, updated_at=self.now
+                    )
+                )
+            self._fingerprint = changes.make_fingerprint(str(found))
+        return self._fingerprint
+
+    @property
+    def unrecorded(self) -> int:
+        """Changes made since the last `record` (a write must end with none)."""
+        return len(self._kept)
 
     # -- the journal ---------------------------------------------------------
     def record(self, action: str, subject: str, data: dict[str, Any]) -> None:
         self.record_many([(action, subject, data)])
 
     def record_encoded(self, action: str, subject: str, text: str) -> None:
-        """Append one entry whose data is canonical(data) already (encoded off the database)."""
+        """Append one entry whose data is canonical(data) already (encoded off the database).
+
+        The changes kept since the last entry go in under "changes": `text` must
+        be a JSON object.
+        """
+        if self._kept:
+            kept = journal.canonical(self._kept)
+            body = text[1:-1]
+            text = "{" + f'"changes":{kept}' + ("," + body if body else "") + "}"
+            self._kept = []
         self._append([(action, subject, text)])
 
     def record_many(self, entries: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-        """Append entries to the hash chain, in order, in this transaction."""
-        self._append(
-            [(action, subject, journal.canonical(data)) for action, subject, data in entries]
-        )
+        """Append entries to the hash chain, in order, in this transaction.
+
+        The changes kept since the last entry go into the first, under "changes".
+        """
+        encoded = []
+        for action, subject, data in entries:
+            if self._kept:
+                if "changes" in data:
+                    raise ValueError("a journal entry's own data may not be called 'changes'")
+                data = {"changes": self._kept, **data}
+                self._kept = []
+            encoded.append((action, subject, journal.canonical(data)))
+        self._append(encoded)
 
     def _append(self, entries: Sequence[tuple[str, str, str]]) -> None:
         if self._head is None:
@@ -54,7 +160,12 @@ class Tx:
         columns: Sequence[str] | None = None,
         constants: dict[str, Any] | None = None,
     ) -> None:
-        """Insert many rows (dicts, or tuples in `columns` order) through the driver."""
+        """Insert many rows (dicts, or tuples in `columns` order) through the driver.
+
+        Not for the replayed tables: they take `insert`, which journals the rows.
+        """
+        if _replayed(table):
+            raise LedgerError(f"{table.name} changes only through Tx.insert (journalled)")
         bulk.insert_rows(self.conn, table, rows, columns, constants)
 
     def fetch_rows(self, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
@@ -79,3 +190,7 @@ class Tx:
         if self._second is not None:
             self._second.shutdown(wait=True)
             self._second = None
+
+
+def _replayed(table: Any) -> bool:
+    return bool(getattr(table, "info", {}).get("replayed"))

@@ -1,0 +1,197 @@
+"""Changes to the tables the journal proves, made and replayed by the same code.
+
+Tables marked `info={"replayed": True}` in schema.py change only through
+`Tx.insert`, `Tx.update` and `Tx.delete`. Each call makes a `Change`, applies
+it to the live tables with `apply`, and keeps its journal form; the next
+`Tx.record` carries the kept changes in its journal entry. `fundraiser ledger
+verify` applies the same changes, with the same `apply`, to empty tables and
+compares the result with the live ones (ledger/replay.py).
+
+Personal values (columns marked `info={"personal": True}`: names, emails,
+addresses, references a person typed, Stripe's ids for the person) never
+enter the journal. It carries their fingerprint instead: a keyed BLAKE2b hash
+with this ledger's own salt, kept in the state table and never journalled.
+Replay writes the fingerprint where the value was, so a live table is
+compared with its replay column by column, a personal column by fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fundraiser.ledger import bulk, schema
+
+#: Where a ledger keeps the salt of its fingerprints (never in the journal).
+SALT_KEY = "journal.salt"
+#: Bound values per IN list, well under every database's limit.
+_IN_CHUNK = 5_000
+
+Fingerprint = Callable[[Any], Any]
+
+
+def replayed_tables() -> list[sa.Table]:
+    """The tables the journal proves, in the order their rows may depend on each other."""
+    return [t for t in schema.metadata.sorted_tables if t.info.get("replayed")]
+
+
+def personal_columns(table: sa.Table) -> frozenset[str]:
+    return frozenset(c.name for c in table.columns if c.info.get("personal"))
+
+
+def make_fingerprint(salt: str) -> Fingerprint:
+    """The fingerprint of a personal value under this salt; None stays None."""
+    key = bytes.fromhex(salt)
+
+    def fingerprint(value: Any) -> Any:
+        if value is None:
+            return None
+        text = value if isinstance(value, str) else str(value)
+        return "fp:" + hashlib.blake2b(text.encode("utf-8"), key=key, digest_size=12).hexdigest()
+
+    return fingerprint
+
+
+@dataclass
+class Change:
+    """One INSERT, UPDATE or DELETE of a replayed table, in plain values.
+
+    An insert carries its rows column by column (`columns`, `values`) and the
+    values every row shares (`constants`). An update or delete names its rows
+    by `where`: a value (equality, None for IS NULL) or a list (IN) per
+    column; an update sets `values`. Nothing else: no expressions, no clock,
+    so applying a change twice to equal tables gives equal tables.
+    """
+
+    table: str
+    kind: str  # "insert", "update", "delete"
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)  # per column, for an insert
+    constants: dict[str, Any] = field(default_factory=dict)
+    where: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def encode(self, fingerprint: Fingerprint) -> dict[str, Any]:
+        """The journal's form: personal values replaced by their fingerprints."""
+        personal = personal_columns(schema.metadata.tables[self.table])
+        if self.kind == "insert":
+            return {
+                "t": self.table,
+                "i": {
+                    column: ([fingerprint(v) for v in values] if column in personal else values)
+                    for column, values in zip(self.columns, self.rows, strict=True)
+                },
+                "k": {
+                    column: fingerprint(v) if column in personal else v
+                    for column, v in self.constants.items()
+                },
+            }
+        data: dict[str, Any] = {"t": self.table, "w": self.where}
+        if self.kind == "update":
+            data["s"] = {
+                column: fingerprint(v) if column in personal else v
+                for column, v in self.values.items()
+            }
+        else:
+            data["d"] = 1
+        return data
+
+    @classmethod
+    def decode(cls, data: Mapping[str, Any]) -> Change:
+        table = str(data["t"])
+        if "i" in data:
+            inserted: dict[str, list[Any]] = data["i"]
+            return cls(
+                table,
+                "insert",
+                columns=list(inserted),
+                rows=list(inserted.values()),
+                constants=dict(data.get("k") or {}),
+            )
+        if "s" in data:
+            return cls(table, "update", where=dict(data["w"]), values=dict(data["s"]))
+        return cls(table, "delete", where=dict(data["w"]))
+
+    @property
+    def count(self) -> int:
+        return len(self.rows[0]) if self.rows else 0
+
+
+def _check(table: sa.Table, columns: Sequence[str], where: Mapping[str, Any]) -> None:
+    known = set(table.columns.keys())
+    unknown = [c for c in [*columns, *where] if c not in known]
+    if unknown:
+        raise ValueError(f"not columns of {table.name}: {unknown}")
+    personal = personal_columns(table) & set(where)
+    if personal:
+        # A fingerprint in the journal cannot find the row again on replay.
+        raise ValueError(f"a change of {table.name} may not pick rows by {sorted(personal)}")
+
+
+def _where_sql(where: Mapping[str, Any]) -> tuple[str, list[Any], list[Any] | None]:
+    """The WHERE clause, its bound values, and the values of its one IN list (last)."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    listed: tuple[str, list[Any]] | None = None
+    for column, value in where.items():
+        if value is None:
+            conditions.append(f"{column} IS NULL")
+        elif isinstance(value, list):
+            if listed is not None:
+                raise ValueError("a change may name its rows by one list only")
+            listed = (column, value)
+        else:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    if listed is not None:
+        conditions.append(f"{listed[0]} IN ({{in}})")
+    return " AND ".join(conditions) or "1 = 1", params, None if listed is None else listed[1]
+
+
+def apply(conn: Connection, change: Change) -> int:
+    """Make the change in these tables; the number of rows it touched.
+
+    The one code path for the live tables (Tx.insert/update/delete) and for
+    the replay of the journal into empty ones.
+    """
+    table = schema.metadata.tables[change.table]
+    if change.kind == "insert":
+        _check(table, [*change.columns, *change.constants], {})
+        rows = list(zip(*change.rows, strict=True)) if change.rows else []
+        bulk.insert_rows(conn, table, rows, change.columns, change.constants or None)
+        return len(rows)
+    _check(table, list(change.values), change.where)
+    where, params, listed = _where_sql(change.where)
+    if change.kind == "update":
+        if not change.values:
+            return 0
+        assignments = ", ".join(f"{column} = ?" for column in change.values)
+        sql = f"UPDATE {table.name} SET {assignments} WHERE {where}"
+        params = [*change.values.values(), *params]
+    else:
+        sql = f"DELETE FROM {table.name} WHERE {where}"
+    if listed is None:
+        return bulk.run(conn, sql, params)
+    touched = 0
+    for start in range(0, len(listed), _IN_CHUNK):
+        chunk = listed[start : start + _IN_CHUNK]
+        text = sql.replace("{in}", ", ".join(["?"] * len(chunk)))
+        touched += bulk.run(conn, text, [*params, *chunk])
+    return touched
+
+
+def columnar(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Row tuples as one list per column (the journal's form of an insert)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def flatten(values: Sequence[Sequence[Any]]) -> list[Any]:
+    return list(chain.from_iterable(values))
