@@ -126,7 +126,7 @@ def test_a_published_head_catches_a_journal_cut_short(ledger: Ledger) -> None:
 
 def test_a_published_head_catches_a_rewritten_journal(ledger: Ledger) -> None:
     history(ledger)
-    seq, head = ledger.head()
+    seq, _ = ledger.head()
     verdict = audit.verify(ledger, head_hash="0" * 64, head_at=seq)
     assert verdict.head_problem is not None and "rewritten" in verdict.head_problem
 
