@@ -79,14 +79,17 @@ def message(
     )
 
 
-def queue_many(tx: Tx, rows: list[Row]) -> int:
-    """Queue messages whose dedupe key is new; returns how many were queued."""
+def queue_many(tx: Tx, rows: list[Row], *, record: bool = True) -> int:
+    """Queue messages whose dedupe key is new; returns how many were queued.
+
+    With `record=False` the caller journals them with its own change.
+    """
     if not rows:
         return 0
     known = _known_keys(tx, rows)
     fresh = [r for r in rows if r.dedupe_key not in known]
     tx.insert(schema.outbox, Row._fields, fresh)
-    if fresh:
+    if fresh and record:
         kinds = sorted({r.kind for r in fresh})
         tx.record("mail.queue", "outbox", {"count": len(fresh), "kinds": kinds})
     return len(fresh)
