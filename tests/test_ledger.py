@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from fundraiser.errors import LedgerError
-from fundraiser.ledger import open_ledger, schema
+from fundraiser.ledger import audit, open_ledger, schema
 from fundraiser.ledger.migrations import LATEST, V3_PLEDGE_COLUMNS, V4_REMAINDER_COLUMNS
 from fundraiser.money import Money
 from fundraiser.pledges import NewPledge, create
@@ -123,8 +123,12 @@ def test_migrates_forward_from_version_1(db_url: str) -> None:
         actions = conn.execute(
             sa.select(schema.journal.c.action).order_by(schema.journal.c.seq)
         ).scalars()
-        assert list(actions)[-1] == "ledger.migrate"
+        assert list(actions)[-2:] == ["ledger.migrate", "ledger.snapshot"]
     assert again.verify().ok
+    # From the snapshot its migration took, the journal proves the tables.
+    proof = audit.verify(again)
+    assert proof.ok, proof.lines()
+    assert proof.tables is not None and proof.tables.first > 1 and proof.tables.changes >= 1
     again.dispose()
 
 

@@ -36,6 +36,15 @@ class Verdict:
         return self.chain.ok and tables_ok and self.head_problem is None
 
     def lines(self) -> list[str]:
+        tables = self.tables
+        if self.ok and tables is not None:
+            summary = (
+                f"OK: {self.chain.entries} journal entries, head {self.chain.head}; every table "
+                f"equals the replay of entries {tables.first}-{tables.last} "
+                f"({tables.changes} changes)"
+                + ("; the published head matches." if self.head_checked else ".")
+            )
+            return [summary, *self.notes]
         chain = self.chain
         if chain.ok:
             out = [f"Chain: OK, {chain.entries} journal entries, head {chain.head}."]

@@ -62,17 +62,21 @@ def make_fingerprint(salt: str) -> Fingerprint:
 class Change:
     """One INSERT, UPDATE or DELETE of a replayed table, in plain values.
 
-    An insert carries its rows column by column (`columns`, `values`) and the
+    An insert carries its rows column by column (`columns`, `rows`) and the
     values every row shares (`constants`). An update or delete names its rows
     by `where`: a value (equality, None for IS NULL) or a list (IN) per
-    column; an update sets `values`. Nothing else: no expressions, no clock,
-    so applying a change twice to equal tables gives equal tables.
+    column; an update sets `values`. An update of many rows with their own
+    values (`update_rows`) carries, per row, the values of the `columns` it sets
+    and then of the `keys` that name (and guard) it: a key may be set too.
+    Nothing else: no expressions, no clock, so applying a change to equal
+    tables gives equal tables.
     """
 
     table: str
-    kind: str  # "insert", "update", "delete"
+    kind: str  # "insert", "update", "update_rows", "delete"
     columns: list[str] = field(default_factory=list)
-    rows: list[list[Any]] = field(default_factory=list)  # per column, for an insert
+    rows: list[list[Any]] = field(default_factory=list)  # per column: insert, update_rows
+    keys: list[str] = field(default_factory=list)  # update_rows: the columns naming each row
     constants: dict[str, Any] = field(default_factory=dict)
     where: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
@@ -92,6 +96,14 @@ class Change:
                     for column, v in self.constants.items()
                 },
             }
+        if self.kind == "update_rows":
+            width = len(self.columns)
+            sets = {
+                column: ([fingerprint(v) for v in values] if column in personal else values)
+                for column, values in zip(self.columns, self.rows[:width], strict=True)
+            }
+            keys = dict(zip(self.keys, self.rows[width:], strict=True))
+            return {"t": self.table, "r": {"s": sets, "w": keys}}
         data: dict[str, Any] = {"t": self.table, "w": self.where}
         if self.kind == "update":
             data["s"] = {
@@ -114,6 +126,16 @@ class Change:
                 rows=list(inserted.values()),
                 constants=dict(data.get("k") or {}),
             )
+        if "r" in data:
+            sets: dict[str, list[Any]] = data["r"]["s"]
+            keys: dict[str, list[Any]] = data["r"]["w"]
+            return cls(
+                table,
+                "update_rows",
+                columns=list(sets),
+                rows=[*sets.values(), *keys.values()],
+                keys=list(keys),
+            )
         if "s" in data:
             return cls(table, "update", where=dict(data["w"]), values=dict(data["s"]))
         return cls(table, "delete", where=dict(data["w"]))
@@ -132,6 +154,12 @@ def _check(table: sa.Table, columns: Sequence[str], where: Mapping[str, Any]) ->
     if personal:
         # A fingerprint in the journal cannot find the row again on replay.
         raise ValueError(f"a change of {table.name} may not pick rows by {sorted(personal)}")
+    unjournalled = {
+        c.name for c in table.columns if c.info.get("operational") or c.info.get("sent_only")
+    } & set(where)
+    if unjournalled:
+        # Those columns change outside the journal: the replay cannot pick rows by them.
+        raise ValueError(f"a change of {table.name} may not pick rows by {sorted(unjournalled)}")
 
 
 def _where_sql(where: Mapping[str, Any]) -> tuple[str, list[Any], list[Any] | None]:
@@ -166,6 +194,8 @@ def apply(conn: Connection, change: Change) -> int:
         rows = list(zip(*change.rows, strict=True)) if change.rows else []
         bulk.insert_rows(conn, table, rows, change.columns, change.constants or None)
         return len(rows)
+    if change.kind == "update_rows":
+        return _update_rows(conn, table, change)
     _check(table, list(change.values), change.where)
     where, params, listed = _where_sql(change.where)
     if change.kind == "update":
@@ -184,6 +214,17 @@ def apply(conn: Connection, change: Change) -> int:
         text = sql.replace("{in}", ", ".join(["?"] * len(chunk)))
         touched += bulk.run(conn, text, [*params, *chunk])
     return touched
+
+
+def _update_rows(conn: Connection, table: sa.Table, change: Change) -> int:
+    """Each row named by its `keys` gets its own values of `columns`."""
+    _check(table, change.columns, dict.fromkeys(change.keys))
+    if len(change.rows) != len(change.columns) + len(change.keys):
+        raise ValueError(f"update_rows of {table.name}: values for every column and key")
+    rows = list(zip(*change.rows, strict=True))
+    assignments = ", ".join(f"{column} = ?" for column in change.columns)
+    where = " AND ".join(f"{column} = ?" for column in change.keys)
+    return bulk.run_many(conn, f"UPDATE {table.name} SET {assignments} WHERE {where}", rows)
 
 
 def columnar(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:

@@ -216,7 +216,7 @@ bank_transactions = sa.Table(
     "bank_transactions",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("account", sa.Text, nullable=False, info=PERSONAL),
     sa.Column("bank_id", sa.Text, nullable=False),
     sa.Column("booked_on", sa.Text, nullable=False),
     sa.Column("amount", sa.BigInteger, nullable=False),

@@ -77,8 +77,42 @@ class Tx:
         """Set `values` on the rows `where` names (a value, None, or a list per column)."""
         return self._make(Change(table.name, "update", where=dict(where), values=values))
 
+    def update_rows(
+        self,
+        table: sa.Table,
+        keys: Sequence[str],
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> int:
+        """Update many rows, each with its own values: `rows` are tuples of the values
+        of `columns`, then of `keys`, which name the row and guard it."""
+        if not rows:
+            return 0
+        change = Change(
+            table.name,
+            "update_rows",
+            columns=list(columns),
+            rows=changes.columnar(rows, len(columns) + len(keys)),
+            keys=list(keys),
+        )
+        return self._make(change)
+
     def delete(self, table: sa.Table, where: Mapping[str, Any]) -> int:
         return self._make(Change(table.name, "delete", where=dict(where)))
+
+    def bookkeep(
+        self, table: sa.Table, where: sa.ColumnElement[bool], **values: Any
+    ) -> sa.CursorResult[Any]:
+        """Set a replayed table's own bookkeeping columns (the mail queue's attempts,
+        errors, claims), which are neither journalled nor compared. "sent" is not
+        bookkeeping: it goes through `update`, into the journal."""
+        for name in values:
+            info = table.c[name].info
+            if not (info.get("operational") or info.get("sent_only")):
+                raise LedgerError(f"{table.name}.{name} changes only through Tx.update")
+            if info.get("sent_only") and values[name] == "sent":
+                raise LedgerError(f"{table.name}.{name} = 'sent' is journalled: use Tx.update")
+        return self.conn.execute(table.update().where(where).values(**values))
 
     def keep(self, change: Change) -> None:
         """Journal a change with the next record without making it (the tables have it)."""
