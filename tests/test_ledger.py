@@ -67,6 +67,7 @@ def test_a_failed_transaction_leaves_no_trace(db_url: str) -> None:
         ("hash", "0" * 64),
     ],
 )
+@pytest.mark.tampers
 def test_verify_reports_the_first_edited_entry(db_url: str, column: str, value: str) -> None:
     ledger = open_ledger(db_url)
     for n in range(1, 5):
@@ -82,6 +83,7 @@ def test_verify_reports_the_first_edited_entry(db_url: str, column: str, value: 
     ledger.dispose()
 
 
+@pytest.mark.tampers
 def test_verify_reports_a_deleted_entry(db_url: str) -> None:
     ledger = open_ledger(db_url)
     for n in range(1, 4):
@@ -132,6 +134,7 @@ def test_migrates_forward_from_version_1(db_url: str) -> None:
     again.dispose()
 
 
+@pytest.mark.tampers
 def test_refuses_a_ledger_newer_than_the_code(db_url: str) -> None:
     ledger = open_ledger(db_url)
     with ledger.engine.begin() as conn:
@@ -160,6 +163,7 @@ def test_journal_holds_no_personal_data(db_url: str) -> None:
     ledger.dispose()
 
 
+@pytest.mark.tampers
 def test_cli_verify_reports_ok_and_broken(cli: object) -> None:
     from tests.conftest import Cli
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from fundraiser import outbox
 from fundraiser.ledger import Ledger, audit, open_ledger, schema
@@ -150,3 +152,137 @@ def test_direct_writes_to_a_proved_table_are_refused(ledger: Ledger) -> None:
 
     with pytest.raises(LedgerError, match="journalled"), ledger.write() as tx:
         tx.execute(schema.pledges.delete())
+
+
+# -- random histories: every one proves its tables; every tampering is named ------
+
+ROOT = Path(__file__).resolve().parent.parent
+PEOPLE = ["ada@example.org", "bob@example.org", "cy@example.org", "di@example.org"]
+
+Step = tuple[str, int, int]  # (action, who or which, size)
+
+
+def _run(ledger: Ledger, steps: list[Step]) -> None:
+    """Apply a history through the domain's own operations; refusals are part of life."""
+    from fundraiser import cancel, offline
+    from fundraiser.config import load_campaign
+    from fundraiser.errors import FundraiserError
+    from fundraiser.membership import privacy, withdrawal
+    from fundraiser.register import issue
+
+    campaign = load_campaign(ROOT / "campaign.toml")
+    now = campaign.campaign.opens
+    for action, who, size in steps:
+        email = PEOPLE[who % len(PEOPLE)]
+        try:
+            if action == "pledge":
+                offline.record_offline(
+                    ledger,
+                    NewPledge(
+                        name=f"Person {who}",
+                        email=email,
+                        address=f"{who} Lane\nTown",
+                        amount=Money(5000 * size, "GBP"),
+                        round="crowd",
+                        reference=None,
+                    ),
+                    notify=False,
+                )
+            elif action in ("pay", "cancel"):
+                with ledger.read() as conn:
+                    ids = conn.execute(sa.select(schema.pledges.c.id)).scalars().all()
+                if not ids:
+                    continue
+                target = ids[who % len(ids)]
+                if action == "pay":
+                    offline.mark_paid(ledger, target, notify=True)
+                else:
+                    cancel.cancel(
+                        ledger,
+                        target,
+                        who=cancel.Who.ORGANIZER,
+                        reason="changed their mind",
+                        now=now,
+                        deadline=campaign.campaign.deadline,
+                        at_stripe=lambda pid, reason: (_ for _ in ()).throw(
+                            AssertionError("no card pledges here")
+                        ),
+                    )
+            elif action == "issue":
+                issue(ledger, campaign, today="2027-03-01")
+            elif action == "withdraw":
+                withdrawal.withdraw(ledger, campaign, 1 + who % 3, size, today="2027-04-01")
+            elif action == "forget":
+                privacy.forget(ledger, email, today="2040-01-01")
+        except FundraiserError:
+            pass
+
+
+STEP = st.tuples(
+    st.sampled_from(["pledge", "pledge", "pay", "pay", "cancel", "issue", "withdraw", "forget"]),
+    st.integers(0, 7),
+    st.integers(1, 4),
+)
+# Most histories found the co-op first (pledges paid, shares issued), then go anywhere.
+FOUNDING: list[Step] = [("pledge", 0, 2), ("pledge", 1, 1), ("pay", 0, 1), ("pay", 1, 1)]
+STEPS = st.builds(
+    lambda founded, rest, issued: ([*FOUNDING, ("issue", 0, 0)] if founded else []) + rest + issued,
+    st.booleans(),
+    st.lists(STEP, min_size=2, max_size=12),
+    st.lists(st.just(("issue", 0, 0)), max_size=1),
+)
+
+
+# Edits a person with database access might make behind the journal's back.
+TAMPERING = [
+    (
+        "pledges",
+        "UPDATE pledges SET amount = amount * 100 WHERE id = (SELECT MIN(id) FROM pledges)",
+    ),
+    ("pledges", "UPDATE pledges SET status = 'refunded' WHERE id = (SELECT MAX(id) FROM pledges)"),
+    ("pledges", "UPDATE pledges SET name = 'Mallory' WHERE id = (SELECT MIN(id) FROM pledges)"),
+    (
+        "pledges",
+        "DELETE FROM pledges WHERE id = (SELECT MAX(id) FROM pledges) AND id NOT IN "
+        "(SELECT pledge_id FROM allotments UNION SELECT pledge_id FROM remainders "
+        "UNION SELECT pledge_id FROM outbox WHERE pledge_id IS NOT NULL)",
+    ),
+    ("members", "UPDATE members SET address = '1 Other Street' WHERE number = 1"),
+    ("members", "UPDATE members SET ceased_on = NULL WHERE ceased_on IS NOT NULL"),
+    ("register_entries", "UPDATE register_entries SET shares = shares * 100 WHERE id = 1"),
+    (
+        "register_entries",
+        "INSERT INTO register_entries (id, member_number, kind, shares, amount, "
+        "currency, entry_date, created_at) SELECT 999, number, 'issue', 150, "
+        "750000, 'GBP', '2027-03-01', 'x' FROM members LIMIT 1",
+    ),
+    ("remainders", "UPDATE remainders SET status = 'refunded' WHERE status = 'due'"),
+    ("outbox", "UPDATE outbox SET status = 'sent', sent_at = 'x' WHERE status = 'queued'"),
+]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=STEPS, tampering=st.sampled_from(TAMPERING))
+def test_random_histories_prove_their_tables_and_every_tampering_is_named(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[Step], tampering: tuple[str, str]
+) -> None:
+    folder = tmp_path_factory.mktemp("history")
+    ledger = open_ledger(f"sqlite:///{folder / 'ledger.sqlite'}")
+    try:
+        _run(ledger, steps)
+        honest = audit.verify(ledger)
+        assert honest.ok, honest.lines()
+        table, sql = tampering
+        with ledger.engine.begin() as conn:
+            touched = conn.execute(sa.text(sql)).rowcount
+        event(f"tampered with {table}" if touched else "nothing to tamper with")
+        if not touched:
+            return  # nothing of the kind in this history to tamper with
+        caught = audit.verify(ledger)
+        assert not caught.ok and caught.chain.ok
+        assert caught.tables is not None
+        assert table in {d.table for d in caught.tables.differences}, caught.lines()
+    finally:
+        ledger.dispose()

@@ -8,6 +8,7 @@ records nothing is refused when it ends (see Ledger.write).
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,10 +38,9 @@ class Tx:
         self._kept: list[dict[str, Any]] = []  # journal forms of changes not yet recorded
 
     def execute(self, statement: Any, *args: Any) -> sa.CursorResult[Any]:
-        if isinstance(statement, UpdateBase) and _replayed(statement.table):
-            raise LedgerError(
-                f"{statement.table} changes only through Tx.insert/update/delete (journalled)"
-            )
+        table = _written_table(statement)
+        if table is not None and _replayed(schema.metadata.tables.get(table)):
+            raise LedgerError(f"{table} changes only through Tx.insert/update/delete (journalled)")
         return self.conn.execute(statement, *args)
 
     # -- changes to the tables the journal proves --------------------------------
@@ -228,3 +228,16 @@ class Tx:
 
 def _replayed(table: Any) -> bool:
     return bool(getattr(table, "info", {}).get("replayed"))
+
+
+_DML = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
+
+
+def _written_table(statement: Any) -> str | None:
+    """The table an INSERT, UPDATE or DELETE writes (built or as text), else None."""
+    if isinstance(statement, UpdateBase):
+        return str(statement.table)
+    if isinstance(statement, sa.TextClause):
+        found = _DML.match(statement.text)
+        return found.group(1) if found else None
+    return None
