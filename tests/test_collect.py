@@ -146,6 +146,7 @@ def test_goal_missed_releases_everyone_and_charges_nothing(
     assert "campaign_failed" in kinds
 
 
+@pytest.mark.tampers
 def test_a_charge_made_before_a_crash_is_found_not_repeated(
     service: TestClient, stripe_env: dict[str, str], sqlite_cli: Cli, localstripe: LocalStripe
 ) -> None:
