@@ -58,25 +58,31 @@ def message(
     *,
     to_email: str,
     to_name: str,
-    data: dict[str, Any],
+    data: dict[str, Any] | str,
     now: str,
     pledge_id: int | None = None,
     member_number: int | None = None,
 ) -> Row:
-    """One outbox row, ready for `queue_many`."""
+    """One outbox row, ready for `queue_many`; `data` may come encoded already
+    (as `encode_data` would: an issue makes thousands at once)."""
     return Row(
         now,
         kind.value,
         dedupe_key,
         to_email,
         to_name,
-        _JSON.encode(data),
+        data if isinstance(data, str) else _JSON.encode(data),
         pledge_id,
         member_number,
         _QUEUED,
         0,
         now,
     )
+
+
+def encode_data(data: dict[str, Any]) -> str:
+    """A message's template data as the outbox stores it (sorted keys)."""
+    return _JSON.encode(data)
 
 
 def queue_many(tx: Tx, rows: list[Row], *, record: bool = True) -> int:

@@ -172,11 +172,10 @@ class Pledge:
         }
 
 
-# Columns of a new pledge row, in the order _row() gives them.
+# Columns of a new pledge row, in the order _row() gives them (the stamps and
+# the refunded total, the same in every new row, go in once as constants).
 PLEDGE_COLUMNS = (
     "id",
-    "created_at",
-    "updated_at",
     "person_key",
     "name",
     "email",
@@ -191,7 +190,6 @@ PLEDGE_COLUMNS = (
     "source",
     "reference",
     "paid_amount",
-    "refunded_amount",
     "paid_at",
     "request_key",
 )
@@ -202,8 +200,6 @@ def _row(pledge_id: int, new: NewPledge, now: str) -> tuple[Any, ...]:
     amount = new.amount.amount
     return (
         pledge_id,
-        now,
-        now,
         person_key(new.email),
         new.name.strip(),
         normal_email(new.email),
@@ -218,7 +214,6 @@ def _row(pledge_id: int, new: NewPledge, now: str) -> tuple[Any, ...]:
         new.source.value,
         new.reference,
         amount if paid else 0,
-        0,
         now if paid else None,
         new.request_key,
     )
@@ -245,7 +240,8 @@ def create_many(tx: Tx, items: Sequence[NewPledge]) -> list[int]:
     first = (tx.execute(sa.select(sa.func.max(schema.pledges.c.id))).scalar() or 0) + 1
     ids = list(range(first, first + len(items)))
     rows = [_row(pid, item, tx.now) for pid, item in zip(ids, items, strict=True)]
-    tx.insert(schema.pledges, PLEDGE_COLUMNS, rows)
+    stamps = {"created_at": tx.now, "updated_at": tx.now, "refunded_amount": 0}
+    tx.insert(schema.pledges, PLEDGE_COLUMNS, rows, stamps)
     if len(items) == 1:
         tx.record("pledge.create", f"pledge:{ids[0]}", _journal_data(ids[0], items[0]))
     else:

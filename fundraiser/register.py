@@ -312,13 +312,16 @@ def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> in
     The rows go into the issue's own journal entry (outbox.queue_many with
     record=False): one change, one entry.
     """
+    # The data as outbox.encode_data writes it (sorted keys), without an encoder
+    # run per member: {"admitted_on": ..., "member_number": N}.
+    head = outbox.encode_data({"admitted_on": today, "member_number": 0})[:-2]
     messages = [
         outbox.message(
             outbox.Kind.WELCOME,
             f"welcome:member:{number}",
             to_email=email,
             to_name=name,
-            data={"admitted_on": today, "member_number": number},
+            data=f"{head}{number}}}",
             now=tx.now,
             member_number=number,
         )

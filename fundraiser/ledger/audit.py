@@ -130,8 +130,7 @@ def verify(
     if head_hash is not None and head_at is not None:
         verdict.head_problem = _check_head(ledger, head_hash, head_at)
         verdict.head_checked = True
-    with ledger.read() as conn:
-        verdict.tables = replay.prove(conn, keep=keep)
+    verdict.tables = replay.prove(ledger, keep=keep)
     if verdict.tables.first > 1:
         verdict.notes.append(
             f"Entries before {verdict.tables.first} were written by an older version that "

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser.ledger import bulk, changes, replay, schema
+from fundraiser.ledger import bulk, changes, schema
 from fundraiser.ledger.tx import Tx
 
 # Payment details on pledges added in v3.
@@ -101,9 +101,5 @@ def snapshot(tx: Tx) -> None:
             tx.conn, sa.select(*[table.c[n] for n in columns]).order_by(*[table.c[k] for k in keys])
         )
         if rows:
-            tx.keep(
-                changes.Change(
-                    table.name, "insert", columns=columns, rows=changes.columnar(rows, len(columns))
-                )
-            )
-    tx.record(replay.SNAPSHOT, "schema", {"version": REPLAYED_FROM})
+            tx.keep(changes.Change(table.name, "insert", columns=columns, rows=rows))
+    tx.record(changes.SNAPSHOT, "schema", {"version": REPLAYED_FROM})

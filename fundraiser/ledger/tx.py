@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -25,6 +27,9 @@ from fundraiser.ledger.changes import Change
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: Rows per journal entry of a big change: bounds the memory an entry takes.
+PART = 20_000
+
 
 class Tx:
     """One open write transaction; `record` appends to the journal."""
@@ -34,8 +39,9 @@ class Tx:
         self.now = now
         self._head: tuple[int, str] | None = None
         self._second: ThreadPoolExecutor | None = None
-        self._fingerprint: changes.Fingerprint | None = None
+        self._fingerprint: changes.Fingerprinter | None = None
         self._kept: list[dict[str, Any]] = []  # journal forms of changes not yet recorded
+        self._encoder: ThreadPoolExecutor | None = None
 
     def execute(self, statement: Any, *args: Any) -> sa.CursorResult[Any]:
         table = _written_table(statement)
@@ -64,13 +70,10 @@ class Tx:
             first = (self.conn.execute(sa.select(sa.func.max(key))).scalar() or 0) + 1
             columns = ["id", *columns]
             rows = [(first + n, *row) for n, row in enumerate(rows)]
-        change = Change(
-            table.name,
-            "insert",
-            columns=columns,
-            rows=changes.columnar(rows, len(columns)),
-            constants=dict(constants or {}),
-        )
+        fixed = dict(constants or {})
+        if len(rows) >= _HOIST_FROM:
+            columns, rows = _hoist(columns, rows, fixed)
+        change = Change(table.name, "insert", columns=columns, rows=rows, constants=fixed)
         return self._make(change)
 
     def update(self, table: sa.Table, where: Mapping[str, Any], **values: Any) -> int:
@@ -92,7 +95,7 @@ class Tx:
             table.name,
             "update_rows",
             columns=list(columns),
-            rows=changes.columnar(rows, len(columns) + len(keys)),
+            rows=list(rows),
             keys=list(keys),
         )
         return self._make(change)
@@ -122,13 +125,44 @@ class Tx:
         table = schema.metadata.tables[change.table]
         if not _replayed(table):
             raise LedgerError(f"{table.name} is not a replayed table: use execute")
+        if len(change.rows) > PART:
+            return self._make_in_parts(change)
         touched = changes.apply(self.conn, change)
         if touched or change.kind == "insert":
             self._kept.append(change.encode(self.fingerprint))
         return touched
 
+    def _make_in_parts(self, change: Change) -> int:
+        """A change of many rows, made and journalled a part at a time.
+
+        Each part goes into the journal at once, as a `ledger.rows` entry; the
+        caller's own `record` follows. Memory stays that of one part, whatever
+        the size of an import or an issue. A part's journal text (fingerprints,
+        JSON: Python work) is made on a second thread while this one writes its
+        rows (the database's work, which lets go of the interpreter's lock).
+        """
+        if self._kept:  # what came before goes first, in its own entry
+            self.record("ledger.rows", change.table, {})
+        fingerprint = self.fingerprint  # read the salt here: the encoder never touches the database
+        if self._encoder is None:
+            self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-encode")
+        touched = 0
+        rows = change.rows
+        starts = range(0, len(rows), PART)
+        parts = [replace(change, rows=rows[start : start + PART]) for start in starts]
+        # One part ahead: the encoder works on the next while this thread writes one.
+        pending = deque([self._encoder.submit(_entry_text, parts[0], fingerprint)])
+        for index, part in enumerate(parts):
+            if index + 1 < len(parts):
+                pending.append(self._encoder.submit(_entry_text, parts[index + 1], fingerprint))
+            touched += changes.apply(self.conn, part)
+            first = starts[index] + 1
+            subject = f"{change.table}:{first}-{first + len(part.rows) - 1}/{len(rows)}"
+            self._append([("ledger.rows", subject, pending.popleft().result())])
+        return touched
+
     @property
-    def fingerprint(self) -> changes.Fingerprint:
+    def fingerprint(self) -> changes.Fingerprinter:
         """This ledger's fingerprint of personal values (its salt made on first use)."""
         if self._fingerprint is None:
             found = self.conn.execute(
@@ -221,9 +255,10 @@ class Tx:
 
     def finish(self) -> None:
         """Wait for a step still running alongside (Ledger.write calls it)."""
-        if self._second is not None:
-            self._second.shutdown(wait=True)
-            self._second = None
+        for pool in (self._second, self._encoder):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._second = self._encoder = None
 
 
 def _replayed(table: Any) -> bool:
@@ -241,3 +276,35 @@ def _written_table(statement: Any) -> str | None:
         found = _DML.match(statement.text)
         return found.group(1) if found else None
     return None
+
+
+#: From this many rows an insert looks for columns that hold one value throughout.
+_HOIST_FROM = 1_000
+
+
+def _hoist(
+    columns: list[str], rows: list[Sequence[Any]], fixed: dict[str, Any]
+) -> tuple[list[str], list[Sequence[Any]]]:
+    """Columns with the same value in every row become constants (into `fixed`):
+    bound once per statement and written once in the journal, not per row."""
+    by_column = list(zip(*rows, strict=True))
+    keep = []
+    for index, (name, values) in enumerate(zip(columns, by_column, strict=True)):
+        first = values[0]
+        if name != "id" and values.count(first) == len(values) and type(first) in _PLAIN:
+            fixed[name] = first
+        else:
+            keep.append(index)
+    if len(keep) == len(columns):
+        return columns, rows
+    kept = [by_column[i] for i in keep]
+    return [columns[i] for i in keep], list(zip(*kept, strict=True))
+
+
+# Only values that compare equal exactly as they are stored (1 == True, 1.0 == 1 do not).
+_PLAIN = (str, type(None))
+
+
+def _entry_text(change: Change, fingerprint: changes.Fingerprinter) -> str:
+    """A journal entry's data for one change: {"changes": [its journal form]}."""
+    return journal.canonical({"changes": [change.encode(fingerprint)]})
