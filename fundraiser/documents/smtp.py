@@ -395,14 +395,12 @@ class Postman:
             if not rows:
                 return []
             ids = [r.id for r in rows]
-            tx.execute(
-                schema.outbox.update()
-                .where(schema.outbox.c.id.in_(ids))
-                .values(
-                    status=MailStatus.SENDING.value,
-                    attempts=schema.outbox.c.attempts + 1,
-                    next_attempt_at=(now + LEASE).isoformat(timespec="microseconds"),
-                )
+            tx.bookkeep(
+                schema.outbox,
+                schema.outbox.c.id.in_(ids),
+                status=MailStatus.SENDING.value,
+                attempts=schema.outbox.c.attempts + 1,
+                next_attempt_at=(now + LEASE).isoformat(timespec="microseconds"),
             )
         # The rows as claimed: this attempt counted.
         return [replace(OutboxRow.from_row(r), attempts=int(r.attempts) + 1) for r in rows]
@@ -527,17 +525,23 @@ class Postman:
             report.failed += 1
         if result.error:
             report.errors.append((row.id, result.error))
+        status = values["status"]
+        sent: dict[str, Any] = {}
+        if status == MailStatus.SENT.value:  # that it went, and when, is the journal's
+            sent = {"status": values.pop("status"), "sent_at": values.pop("sent_at")}
         with self.ledger.write(stamp) as tx:
             # Guard on `sending`: only the run that claimed it may record it.
-            tx.execute(
-                schema.outbox.update()
-                .where(
+            claimed = tx.bookkeep(
+                schema.outbox,
+                sa.and_(
                     schema.outbox.c.id == row.id, schema.outbox.c.status == MailStatus.SENDING.value
-                )
-                .values(**values)
-            )
+                ),
+                **values,
+            ).rowcount
+            if claimed and sent:
+                tx.update(schema.outbox, {"id": row.id}, **sent)
             tx.record(
-                f"mail.{values['status']}",
+                f"mail.{status}",
                 f"outbox:{row.id}",
                 {"id": row.id, "kind": row.kind, "attempt": row.attempts},
             )
@@ -549,17 +553,15 @@ class Postman:
         now = self._now()
         with self.ledger.write(now) as tx:
             for row in rows:
-                tx.execute(
-                    schema.outbox.update()
-                    .where(
+                tx.bookkeep(
+                    schema.outbox,
+                    sa.and_(
                         schema.outbox.c.id == row.id,
                         schema.outbox.c.status == MailStatus.SENDING.value,
-                    )
-                    .values(
-                        status=MailStatus.QUEUED.value,
-                        attempts=row.attempts - 1,
-                        next_attempt_at=now,
-                    )
+                    ),
+                    status=MailStatus.QUEUED.value,
+                    attempts=row.attempts - 1,
+                    next_attempt_at=now,
                 )
 
 
@@ -576,11 +578,15 @@ def _reset(smtp: smtplib.SMTP) -> None:
 def requeue(ledger: Ledger, ids: list[int] | None, *, now: str) -> int:
     """Put failed messages back in the queue (all failed ones when ids is None)."""
     with ledger.write(now) as tx:
-        query = schema.outbox.update().where(schema.outbox.c.status == MailStatus.FAILED.value)
+        failed = schema.outbox.c.status == MailStatus.FAILED.value
         if ids is not None:
-            query = query.where(schema.outbox.c.id.in_(ids))
-        done = tx.execute(
-            query.values(status=MailStatus.QUEUED.value, attempts=0, next_attempt_at=now)
+            failed = sa.and_(failed, schema.outbox.c.id.in_(ids))
+        done = tx.bookkeep(
+            schema.outbox,
+            failed,
+            status=MailStatus.QUEUED.value,
+            attempts=0,
+            next_attempt_at=now,
         ).rowcount
         if done:
             tx.record("mail.requeue", "outbox", {"count": done, "ids": ids})
