@@ -156,7 +156,7 @@ def test_direct_writes_to_a_proved_table_are_refused(ledger: Ledger) -> None:
 
 # -- random histories: every one proves its tables; every tampering is named ------
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PEOPLE = ["ada@example.org", "bob@example.org", "cy@example.org", "di@example.org"]
 
 Step = tuple[str, int, int]  # (action, who or which, size)

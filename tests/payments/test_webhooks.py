@@ -26,12 +26,12 @@ from fundraiser.payments.events import Context
 from fundraiser.payments.webhooks import receive, signature_header
 from fundraiser.stripekeys import ledger_keys
 from tests import stripe_fixtures
+from tests.service.test_pledges import PLEDGE, post, save_card, sdk
 from tests.stripe_fixtures import (
     WEBHOOK_SECRET,
     LocalStripe,
     TestClient,
 )
-from tests.test_service_pledges import PLEDGE, post, save_card, sdk
 
 # pytest finds fixtures by name in the module: bind the shared ones here.
 localstripe = stripe_fixtures.localstripe

@@ -20,13 +20,13 @@ from fundraiser.ledger import open_ledger, schema
 from fundraiser.stripekeys import ledger_keys
 from tests import stripe_fixtures
 from tests.conftest import Cli
+from tests.service.test_pledges import PLEDGE, confirm, post, sdk
 from tests.stripe_fixtures import (
     AFTER_DEADLINE,
     LocalStripe,
     TestClient,
     copy_campaign,
 )
-from tests.test_service_pledges import PLEDGE, confirm, post, sdk
 
 # pytest finds fixtures by name in the module: bind the shared ones here.
 localstripe = stripe_fixtures.localstripe
@@ -185,7 +185,7 @@ def test_collect_killed_at_random_points_charges_each_pledge_at_most_once(
 ) -> None:
     cards = ["pm_card_visa"] * 20 + [DECLINE] * 4
     ids = authorized(service, stripe_env, cards)
-    env = {**os.environ, **after(stripe_env), "PYTHONPATH": str(Path(__file__).parent.parent)}
+    env = {**os.environ, **after(stripe_env), "PYTHONPATH": str(Path(__file__).parents[2])}
     args = [
         sys.executable,
         "-c",
