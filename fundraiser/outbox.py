@@ -58,19 +58,20 @@ def message(
     *,
     to_email: str,
     to_name: str,
-    data: dict[str, Any],
+    data: dict[str, Any] | str,
     now: str,
     pledge_id: int | None = None,
     member_number: int | None = None,
 ) -> Row:
-    """One outbox row, ready for `queue_many`."""
+    """One outbox row, ready for `queue_many`; `data` may come encoded already
+    (as `encode_data` would: an issue makes thousands at once)."""
     return Row(
         now,
         kind.value,
         dedupe_key,
         to_email,
         to_name,
-        _JSON.encode(data),
+        data if isinstance(data, str) else _JSON.encode(data),
         pledge_id,
         member_number,
         _QUEUED,
@@ -79,14 +80,22 @@ def message(
     )
 
 
-def queue_many(tx: Tx, rows: list[Row]) -> int:
-    """Queue messages whose dedupe key is new; returns how many were queued."""
+def encode_data(data: dict[str, Any]) -> str:
+    """A message's template data as the outbox stores it (sorted keys)."""
+    return _JSON.encode(data)
+
+
+def queue_many(tx: Tx, rows: list[Row], *, record: bool = True) -> int:
+    """Queue messages whose dedupe key is new; returns how many were queued.
+
+    With `record=False` the caller journals them with its own change.
+    """
     if not rows:
         return 0
     known = _known_keys(tx, rows)
     fresh = [r for r in rows if r.dedupe_key not in known]
-    tx.insert_rows(schema.outbox, fresh, Row._fields)
-    if fresh:
+    tx.insert(schema.outbox, Row._fields, fresh)
+    if fresh and record:
         kinds = sorted({r.kind for r in fresh})
         tx.record("mail.queue", "outbox", {"count": len(fresh), "kinds": kinds})
     return len(fresh)
@@ -120,17 +129,15 @@ def drop_queued(tx: Tx, pledge_id: int, kind: Kind) -> int:
 
     Only queued ones: a message a send run has claimed is on its way already.
     """
-    done = tx.execute(
-        schema.outbox.delete().where(
+    waiting = tx.execute(
+        sa.select(schema.outbox.c.id).where(
             schema.outbox.c.pledge_id == pledge_id,
             schema.outbox.c.kind == kind.value,
             schema.outbox.c.status == _QUEUED,
         )
-    )
-    if done.rowcount:
-        tx.record(
-            "mail.drop",
-            "outbox",
-            {"count": done.rowcount, "kind": kind.value, "pledge": pledge_id},
-        )
-    return int(done.rowcount)
+    ).scalars()
+    # By id: which mail is still queued is the sender's business, not the journal's.
+    done = tx.delete(schema.outbox, {"id": list(waiting)})
+    if done:
+        tx.record("mail.drop", "outbox", {"count": done, "kind": kind.value, "pledge": pledge_id})
+    return done

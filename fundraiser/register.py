@@ -24,7 +24,7 @@ from fundraiser import outbox
 from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
 from fundraiser.config import Campaign
 from fundraiser.errors import LedgerError, NotFound
-from fundraiser.ledger import Ledger, Tx, bulk, canonical, schema
+from fundraiser.ledger import Ledger, Tx, bulk, schema
 from fundraiser.money import Money
 from fundraiser.pledges import Status
 from fundraiser.remainders import RemainderStatus
@@ -155,18 +155,16 @@ def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = N
 
 
 def _issue(tx: Tx, campaign: Campaign, today: str) -> IssueResult:
-    """Two statements run alongside (tx.alongside) while Python works.
+    """The pledges are stamped alongside (tx.alongside) while Python allocates.
 
-    The pledges are stamped while Python allocates, and the welcome mail is
-    queued while Python encodes the journal entry. Between a step's start and
-    its result this thread does not touch the database (the write waits for
-    the step, also when something fails).
+    Between the step's start and its result this thread does not touch the
+    database (the write waits for the step, also when something fails).
     """
     paid = paid_unallotted(tx.conn)
     if not paid:
         return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
     existing, start = existing_holdings(tx.conn), _Start.read(tx)
-    marking = tx.alongside(_mark_allotted, tx, len(paid))
+    marking = tx.alongside(_mark_allotted, tx, [p.pledge_id for p in paid])
     plan = allocate(  # pure Python: no database here while the stamp runs
         paid, campaign.shares, offer_max_shares=campaign.offer_max_shares, existing=existing
     )
@@ -175,31 +173,18 @@ def _issue(tx: Tx, campaign: Campaign, today: str) -> IssueResult:
     if rows.planned != len(paid):  # rolls the whole issue back
         raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
     _write(tx, rows, plan.currency, today)
-    welcoming = tx.alongside(_queue_welcome, tx, rows.new_members, today)
-    journal = canonical(rows.journal(plan, start.member))
-    welcoming.result()
-    # The whole issue is one change, so one journal entry records all of it.
-    tx.record_encoded("shares.issue", "register", journal)
+    welcomed = _queue_welcome(tx, rows.new_members, today)
+    # The whole issue is one change, so one journal entry records all of it:
+    # its rows are the entry's changes, this the summary a person reads.
+    tx.record("shares.issue", "register", rows.journal(plan, start.member, welcomed))
     return rows.result(plan, start.member)
 
 
-def _mark_allotted(tx: Tx, count: int) -> None:
-    """Stamp every paid pledge not yet allotted, in one statement.
-
-    They are exactly the pledges paid_unallotted read, in this same write
-    transaction (no other writer can run), and every one is in the plan.
-    """
-    done = tx.execute(
-        schema.pledges.update()
-        .where(
-            schema.pledges.c.status == Status.PAID.value,
-            schema.pledges.c.allotted_at.is_(None),
-            schema.pledges.c.paid_amount > schema.pledges.c.refunded_amount,
-        )
-        .values(allotted_at=tx.now)
-    )
-    if done.rowcount != count:  # rolls the whole issue back
-        raise LedgerError(f"issue read {count} paid pledges but found {done.rowcount} to mark")
+def _mark_allotted(tx: Tx, pledge_ids: list[int]) -> None:
+    """Stamp the paid pledges the issue read (in this same write: no other writer runs)."""
+    done = tx.update(schema.pledges, {"id": pledge_ids}, allotted_at=tx.now)
+    if done != len(pledge_ids):  # rolls the whole issue back
+        raise LedgerError(f"issue read {len(pledge_ids)} paid pledges but marked {done}")
 
 
 def _next(tx: Tx, column: sa.Column[Any]) -> int:
@@ -242,7 +227,6 @@ class _Rows:
     entries: list[tuple[Any, ...]]
     links: list[tuple[int, int, int]]
     refunds: list[tuple[Any, ...]]
-    journal_pledges: list[list[int]]
     planned: int
 
     @classmethod
@@ -254,9 +238,6 @@ class _Rows:
         entries: list[tuple[Any, ...]] = []
         links: list[tuple[int, int, int]] = []
         refunds: list[tuple[Any, ...]] = []
-        # The journal keeps ids and amounts only, one list per field: it is one
-        # entry for the whole issue, and long flat lists encode fastest.
-        journal_pledges: list[list[int]] = []
         planned = 0
         for allotment in plan.allotments:
             key, pledge_ids, shares = allotment.person_key, allotment.pledge_ids, allotment.shares
@@ -274,36 +255,26 @@ class _Rows:
                 )
             amount = price * shares
             entries.append((next_entry, number, shares, amount, next_certificate))
-            journal_pledges.append(list(pledge_ids))
             if len(pledge_ids) == 1:  # kept money is the price of the shares
                 links.append((next_entry, pledge_ids[0], amount))
             else:
                 _link_pledges(links, next_entry, allotment.remainders, pledge_ids, held)
             next_entry += 1
             next_certificate += 1
-        return cls(new_members, entries, links, refunds, journal_pledges, planned)
+        return cls(new_members, entries, links, refunds, planned)
 
-    def journal(self, plan: Plan, first_member: int) -> dict[str, Any]:
-        """The one journal entry for the whole issue: ids and amounts, no names."""
-        entries, refunds, admitted = self.entries, self.refunds, len(self.new_members)
+    def journal(self, plan: Plan, first_member: int, welcomed: int) -> dict[str, Any]:
+        """The issue's summary for its journal entry (its rows are the entry's changes)."""
+        admitted = len(self.new_members)
         return {
             "members_admitted": admitted,
             "members": [first_member, first_member + admitted - 1] if admitted else None,
+            "entries": len(self.entries),
             "shares": plan.total_shares,
             "price": plan.price.amount,
             "currency": plan.currency,
-            "entries": {
-                "entry": [e[0] for e in entries],
-                "member": [e[1] for e in entries],
-                "shares": [e[2] for e in entries],
-                "certificate": [e[4] for e in entries],
-                "pledges": self.journal_pledges,
-            },
-            "remainders": {
-                "pledge": [r[0] for r in refunds],
-                "amount": [r[2] for r in refunds],
-                "reason": [r[3] for r in refunds],
-            },
+            "remainders": len(self.refunds),
+            "welcome_mail": welcomed,
         }
 
     def result(self, plan: Plan, first_member: int) -> IssueResult:
@@ -322,56 +293,42 @@ class _Rows:
 def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
     """Insert an issue's rows: members, register entries, their pledges, remainders."""
     stamped = {"created_at": tx.now}
-    tx.insert_rows(
-        schema.members, rows.new_members, MEMBER_COLUMNS, {"admitted_on": today, **stamped}
-    )
+    tx.insert(schema.members, MEMBER_COLUMNS, rows.new_members, {"admitted_on": today, **stamped})
     entry_constants = {
         "kind": EntryKind.ISSUE.value,
         "currency": currency,
         "entry_date": today,
         **stamped,
     }
-    tx.insert_rows(schema.register_entries, rows.entries, ENTRY_COLUMNS, entry_constants)
-    tx.insert_rows(schema.allotments, rows.links, LINK_COLUMNS)
+    tx.insert(schema.register_entries, ENTRY_COLUMNS, rows.entries, entry_constants)
+    tx.insert(schema.allotments, LINK_COLUMNS, rows.links)
     due = {"currency": currency, "status": RemainderStatus.DUE.value, **stamped}
-    tx.insert_rows(schema.remainders, rows.refunds, REMAINDER_COLUMNS, due)
+    tx.insert(schema.remainders, REMAINDER_COLUMNS, rows.refunds, due)
 
 
-def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> None:
-    """Queue a welcome mail for the new members, in one INSERT ... SELECT.
+def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> int:
+    """Queue a welcome mail for each new member with an email; how many were queued.
 
-    The rows come from the members just written: no Python object per
-    member. The template data is the canonical JSON outbox.message() writes
-    ({"admitted_on", "member_number"}, sorted keys), and a dedupe key already
-    in the outbox is skipped, as queue_many would.
+    The rows go into the issue's own journal entry (outbox.queue_many with
+    record=False): one change, one entry.
     """
-    if not new_members:
-        return
-    first, last = new_members[0][0], new_members[-1][0]  # rows as MEMBER_COLUMNS
-    number = sa.cast(schema.members.c.number, sa.Text)
-    key = sa.literal("welcome:member:") + number
-    data = sa.literal(f'{{"admitted_on": {json.dumps(today)}, "member_number": ') + number + "}"
-    kind, queued = outbox.Kind.WELCOME.value, outbox.MailStatus.QUEUED.value
-    taken = sa.select(schema.outbox.c.id).where(schema.outbox.c.dedupe_key == key).exists()
-    rows = sa.select(
-        sa.literal(tx.now),
-        sa.literal(kind),
-        key,
-        schema.members.c.email,
-        schema.members.c.name,
-        data,
-        schema.members.c.number,
-        sa.literal(queued),
-        sa.literal(0),
-        sa.literal(tx.now),
-    ).where(
-        schema.members.c.number.between(first, last), schema.members.c.email.is_not(None), ~taken
-    )
-    columns = ["created_at", "kind", "dedupe_key", "to_email", "to_name", "data"]
-    columns += ["member_number", "status", "attempts", "next_attempt_at"]
-    done = tx.execute(schema.outbox.insert().from_select(columns, rows))
-    if done.rowcount:
-        tx.record("mail.queue", "outbox", {"count": done.rowcount, "kinds": [kind]})
+    # The data as outbox.encode_data writes it (sorted keys), without an encoder
+    # run per member: {"admitted_on": ..., "member_number": N}.
+    head = outbox.encode_data({"admitted_on": today, "member_number": 0})[:-2]
+    messages = [
+        outbox.message(
+            outbox.Kind.WELCOME,
+            f"welcome:member:{number}",
+            to_email=email,
+            to_name=name,
+            data=f"{head}{number}}}",
+            now=tx.now,
+            member_number=number,
+        )
+        for number, _key, name, email, _address in new_members  # rows as MEMBER_COLUMNS
+        if email is not None
+    ]
+    return outbox.queue_many(tx, messages, record=False)
 
 
 def _link_pledges(
@@ -492,27 +449,22 @@ def _take_back(
     after = held - shares
     entry_id = _next(tx, schema.register_entries.c.id)
     balance = _next(tx, schema.register_entries.c.certificate_number) if after > 0 else None
-    tx.execute(
-        schema.register_entries.insert().values(
-            id=entry_id,
-            member_number=number,
-            kind=kind.value,
-            shares=shares,
-            amount=amount.amount,
-            currency=amount.currency,
-            pledge_id=pledge_id,
-            certificate_number=balance,
-            entry_date=today,
-            note=note,
-            created_at=tx.now,
-        )
-    )
+    entry = {
+        "id": entry_id,
+        "member_number": number,
+        "kind": kind.value,
+        "shares": shares,
+        "amount": amount.amount,
+        "currency": amount.currency,
+        "pledge_id": pledge_id,
+        "certificate_number": balance,
+        "entry_date": today,
+        "note": note,
+        "created_at": tx.now,
+    }
+    tx.insert(schema.register_entries, list(entry), [tuple(entry.values())])
     if after == 0:
-        tx.execute(
-            schema.members.update()
-            .where(schema.members.c.number == number, schema.members.c.ceased_on.is_(None))
-            .values(ceased_on=today)
-        )
+        tx.update(schema.members, {"number": number, "ceased_on": None}, ceased_on=today)
     return Reduction(entry_id, shares, amount, balance, after, after == 0)
 
 

@@ -253,25 +253,31 @@ def record_refund(
     # a refund of the pledge.
     counted = sum(line.amount for line in lines if line.reason not in OUTSIDE_PAID)
     ids = [line.id for line in lines]
-    done = tx.execute(
-        schema.remainders.update()
-        .where(schema.remainders.c.id.in_(ids), schema.remainders.c.status == status.value)
-        .values(
-            status=RemainderStatus.REFUNDED.value, refunded_at=tx.now, refund_reference=reference
-        )
+    done = tx.update(
+        schema.remainders,
+        {"id": ids, "status": status.value},
+        status=RemainderStatus.REFUNDED.value,
+        refunded_at=tx.now,
+        refund_reference=reference,
     )
-    if done.rowcount != len(ids):
+    if done != len(ids):
         raise FundraiserError(f"pledge {pledge_id}'s remainders changed while we worked: try again")
     if bump_refunded and counted:
-        bumped = tx.execute(
-            schema.pledges.update()
-            .where(
-                schema.pledges.c.id == pledge_id,
-                schema.pledges.c.refunded_amount + counted <= schema.pledges.c.paid_amount,
+        found = tx.execute(
+            sa.select(schema.pledges.c.paid_amount, schema.pledges.c.refunded_amount).where(
+                schema.pledges.c.id == pledge_id
             )
-            .values(refunded_amount=schema.pledges.c.refunded_amount + counted, updated_at=tx.now)
-        )
-        if bumped.rowcount != 1:
+        ).one()
+        paid, refunded = int(found.paid_amount), int(found.refunded_amount)
+        bumped = 0
+        if refunded + counted <= paid:  # never beyond what was paid
+            bumped = tx.update(
+                schema.pledges,
+                {"id": pledge_id, "refunded_amount": refunded},
+                refunded_amount=refunded + counted,
+                updated_at=tx.now,
+            )
+        if bumped != 1:
             raise UserInputError(
                 f"pledge {pledge_id}: refunding {Money(counted, item.currency)} would return "
                 "more than was paid; check its refunds with `fundraiser members show EMAIL`"
@@ -400,11 +406,10 @@ def set_account(ledger: Ledger, pledge_id: int, account: Account, *, now: str) -
             "updated_at": tx.now,
         }
         table = schema.refund_accounts
-        replaced = (
-            tx.execute(table.update().where(table.c.pledge_id == pledge_id).values(**values))
-        ).rowcount == 1
+        replaced = tx.update(table, {"pledge_id": pledge_id}, **values) == 1
         if not replaced:
-            tx.execute(table.insert().values(pledge_id=pledge_id, created_at=tx.now, **values))
+            fresh = {"pledge_id": pledge_id, "created_at": tx.now, **values}
+            tx.insert(table, list(fresh), [tuple(fresh.values())])
         tx.record(
             "refund.account",
             f"pledge:{pledge_id}",
@@ -427,17 +432,13 @@ def accounts_for(conn: Connection, pledge_ids: list[int]) -> dict[int, Account]:
 def mark_sent(tx: Tx, items: list[RefundDue], batch: str) -> int:
     """Mark these pledges' due remainders as sent in the payment file `batch`."""
     ids = [line.id for item in items for line in item.lines]
-    done = 0
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        done += tx.execute(
-            schema.remainders.update()
-            .where(
-                schema.remainders.c.id.in_(chunk),
-                schema.remainders.c.status == RemainderStatus.DUE.value,
-            )
-            .values(status=RemainderStatus.SENT.value, sent_at=tx.now, payout_batch=batch)
-        ).rowcount
+    done = tx.update(
+        schema.remainders,
+        {"id": ids, "status": RemainderStatus.DUE.value},
+        status=RemainderStatus.SENT.value,
+        sent_at=tx.now,
+        payout_batch=batch,
+    )
     if done != len(ids):
         raise FundraiserError("the refunds changed while the payment file was made: try again")
     tx.record(

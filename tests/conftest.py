@@ -33,9 +33,34 @@ def campaign_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def proved(url: str, request: pytest.FixtureRequest) -> None:
+    """Every ledger a test leaves behind equals the replay of its journal.
+
+    The check the journal makes possible (`fundraiser ledger verify`), run after
+    every test that used a ledger: a write that bypassed the journal fails here.
+    Tests that edit tables behind the journal's back on purpose are marked
+    `tampers`.
+    """
+    from fundraiser.ledger import audit, open_ledger
+
+    if request.node.get_closest_marker("tampers"):
+        return
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return
+    ledger = open_ledger(url)
+    try:
+        verdict = audit.verify(ledger)
+    finally:
+        ledger.dispose()
+    tables = verdict.tables
+    assert tables is None or tables.ok, "\n".join(verdict.lines())
+
+
 @pytest.fixture
-def sqlite_url(campaign_dir: Path) -> str:
-    return f"sqlite:///{campaign_dir / 'var' / 'ledger.sqlite'}"
+def sqlite_url(campaign_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    url = f"sqlite:///{campaign_dir / 'var' / 'ledger.sqlite'}"
+    yield url
+    proved(url, request)
 
 
 class Cli:
@@ -133,12 +158,15 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[str]:
     """Each ledger test runs on a real SQLite file and on a real PostgreSQL database."""
     if request.param == "sqlite":
-        return sqlite_url
+        yield sqlite_url
+        return
     server: PostgresServer = request.getfixturevalue("postgres")
-    return server.new_database()
+    url = server.new_database()
+    yield url
+    proved(url, request)
 
 
 @pytest.fixture

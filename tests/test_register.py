@@ -95,11 +95,13 @@ def test_a_withdrawal_entry_carries_a_balance_certificate_until_the_member_cease
         part = register.enter_withdrawal(
             tx, 2, 3, Money(15000, "GBP"), today="2026-12-12", note="minute 7"
         )
+        tx.record("register.test", "register", {})  # its callers journal it
     assert part == register.Reduction(3, 3, Money(15000, "GBP"), 3, 2, False)
     with ledger.write() as tx:
         rest = register.enter_withdrawal(
             tx, 2, 2, Money(10000, "GBP"), today="2026-12-13", note=None
         )
+        tx.record("register.test", "register", {})  # its callers journal it
     assert rest == register.Reduction(4, 2, Money(10000, "GBP"), None, 0, True)
     assert entries(ledger)[2:] == [
         (3, 2, "withdraw", 3, 15000, None, 3, "2026-12-12"),
@@ -122,6 +124,7 @@ def test_a_cancel_entry_names_its_pledge_and_is_counted_for_it_only(
         taken = register.enter_cancellation(
             tx, 1, 1, Money(5000, "GBP"), today=TODAY, pledge_id=1, note="pledge 1 refunded"
         )
+        tx.record("register.test", "register", {})  # its callers journal it
     assert taken == register.Reduction(3, 1, Money(5000, "GBP"), 3, 1, False)
     assert entries(ledger)[2] == (3, 1, "cancel", 1, 5000, 1, 3, TODAY)
     with ledger.read() as conn:
@@ -133,6 +136,7 @@ def test_a_cancel_entry_names_its_pledge_and_is_counted_for_it_only(
         last = register.enter_cancellation(
             tx, 1, 1, Money(5000, "GBP"), today=TODAY, pledge_id=1, note="pledge 1 refunded"
         )
+        tx.record("register.test", "register", {})  # its callers journal it
     assert (last.entry_id, last.balance_certificate, last.ceased) == (4, None, True)
     with ledger.read() as conn:
         assert register.cancelled_shares(conn, 1, [1]) == 2

@@ -466,9 +466,8 @@ def _write(tx: Tx, report: ImportReport, pledges: dict[int, _Pledge], notify: bo
     recorded = [p for p in report.placed if p.outcome is not None]
     if not recorded:
         return  # nothing new: a statement imported again changes nothing, journal included
-    # Remainders first: the transactions name them. One by one, letting the
-    # database number them as every other writer of remainders does (on
-    # PostgreSQL an id given by hand would leave its sequence behind).
+    # Remainders first: the transactions name them. Numbered here, as every
+    # journalled insert is (Tx.insert): the journal names each row it makes.
     remainder_rows = []
     remainder_of: dict[int, int] = {}
     for item in recorded:
@@ -477,19 +476,18 @@ def _write(tx: Tx, report: ImportReport, pledges: dict[int, _Pledge], notify: bo
             reason = (
                 remainders.UNWANTED if item.outcome is Outcome.UNWANTED else remainders.OVERPAID
             )
-            new_id = tx.execute(
-                schema.remainders.insert()
-                .values(
-                    pledge_id=pledge.id,
-                    person_key=pledge.person_key,
-                    amount=item.refund,
-                    currency=pledge.currency,
-                    reason=reason,
-                    status=remainders.RemainderStatus.DUE.value,
-                    created_at=tx.now,
-                )
-                .returning(schema.remainders.c.id)
-            ).scalar_one()
+            new_id = _next_id(tx, schema.remainders.c.id)
+            owe = {
+                "id": new_id,
+                "pledge_id": pledge.id,
+                "person_key": pledge.person_key,
+                "amount": item.refund,
+                "currency": pledge.currency,
+                "reason": reason,
+                "status": remainders.RemainderStatus.DUE.value,
+                "created_at": tx.now,
+            }
+            tx.insert(schema.remainders, list(owe), [tuple(owe.values())])
             remainder_rows.append((int(new_id), pledge.id, item.refund, reason))
             remainder_of[id(item)] = int(new_id)
     # The transactions: new ones inserted, stored unmatched ones now accepted updated.
@@ -500,22 +498,17 @@ def _write(tx: Tx, report: ImportReport, pledges: dict[int, _Pledge], notify: bo
         remittance = line.text[:_REMITTANCE_KEPT] if item.outcome is Outcome.UNMATCHED else None
         if item.stored_id is not None:
             item.row_id = item.stored_id
-            done = tx.execute(
-                schema.bank_transactions.update()
-                .where(
-                    schema.bank_transactions.c.id == item.stored_id,
-                    schema.bank_transactions.c.outcome == Outcome.UNMATCHED.value,
-                )
-                .values(
-                    outcome=item.outcome.value if item.outcome else None,
-                    pledge_id=item.pledge_id,
-                    applied=item.applied,
-                    remainder_id=remainder_of.get(id(item)),
-                    remittance=None,
-                    updated_at=tx.now,
-                )
+            done = tx.update(
+                schema.bank_transactions,
+                {"id": item.stored_id, "outcome": Outcome.UNMATCHED.value},
+                outcome=item.outcome.value if item.outcome else None,
+                pledge_id=item.pledge_id,
+                applied=item.applied,
+                remainder_id=remainder_of.get(id(item)),
+                remittance=None,
+                updated_at=tx.now,
             )
-            if done.rowcount != 1:
+            if done != 1:
                 raise UserInputError(
                     f"transaction {line.bank_id} changed while we worked: import again"
                 )
@@ -540,9 +533,8 @@ def _write(tx: Tx, report: ImportReport, pledges: dict[int, _Pledge], notify: bo
                 tx.now,
             )
         )
-    tx.insert_rows(
+    tx.insert(
         schema.bank_transactions,
-        new_rows,
         (
             "id",
             "account",
@@ -559,6 +551,7 @@ def _write(tx: Tx, report: ImportReport, pledges: dict[int, _Pledge], notify: bo
             "imported_at",
             "updated_at",
         ),
+        new_rows,
     )
     moved = _move_pledges(tx, pledges)
     tx.record(
@@ -641,20 +634,13 @@ def _move_pledges(tx: Tx, pledges: dict[int, _Pledge]) -> dict[str, list[Any]]:
             )
         )
     if rows:
-        sql = (
-            "UPDATE pledges SET status = ?, paid_amount = ?, paid_at = ?, status_reason = ?, "
-            "updated_at = ? WHERE id = ? AND status = ? AND paid_amount = ?"
+        # Each guarded on what was read: a pledge another writer moved is not overwritten.
+        done = tx.update_rows(
+            schema.pledges,
+            ("id", "status", "paid_amount"),
+            ("status", "paid_amount", "paid_at", "status_reason", "updated_at"),
+            rows,
         )
-        if tx.conn.dialect.name != "sqlite":
-            sql = sql.replace("?", "%s")
-        cursor = tx.conn.connection.cursor()
-        try:
-            done = 0
-            for start in range(0, len(rows), 5000):
-                cursor.executemany(sql, rows[start : start + 5000])
-                done += cursor.rowcount
-        finally:
-            cursor.close()
         if done != len(rows):
             raise UserInputError("pledges changed while the statement was imported: import again")
     return {

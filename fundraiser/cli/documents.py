@@ -16,7 +16,8 @@ from fundraiser import remainders
 from fundraiser.cli.app import App, fail, listing, pass_app, plural, stderr_is_tty
 from fundraiser.documents.certificates import Documents
 from fundraiser.documents.mail import Sender, get_row, list_rows
-from fundraiser.documents.smtp import Postman, SendReport, SmtpSettings, requeue
+from fundraiser.documents.postman import Postman, SendReport, requeue
+from fundraiser.documents.smtp import SmtpSettings
 from fundraiser.money import Money
 from fundraiser.outbox import MailStatus
 
@@ -151,7 +152,7 @@ def send(
     settings = SmtpSettings.from_url(smtp_url)
     total = 0
     if stderr_is_tty():
-        from fundraiser.documents.smtp import count_due
+        from fundraiser.documents.postman import count_due
 
         total = count_due(app.ledger, app.stored_now())
     with _progress(min(total, limit or total), "Sending") as tick:

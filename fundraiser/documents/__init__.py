@@ -1,10 +1,10 @@
-"""Documents for members: share certificates (PDF), mail, and the refund list.
+"""Documents for members: share certificates (PDF) and mail.
 
 - certificates: one PDF per issue entry, or a share-account statement per
   member when the co-op's rules issue no certificates.
 - mail: outbox messages rendered from Markdown + Jinja2 templates.
-- smtp: delivers the outbox over SMTP, each message once.
-- refunds: remainders owed back to backers, and recording them as paid.
+- smtp: the connection to the mail server (SMTP_URL read, checked, opened).
+- postman: delivers the outbox over that connection, each message once.
 
 Templates live in fundraiser/documents/templates/; a co-op restyles them by
 putting files of the same name under templates/documents/ beside campaign.toml.

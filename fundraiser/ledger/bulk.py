@@ -46,6 +46,21 @@ def run(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
         cursor.close()
 
 
+def run_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+    """Run one INSERT, UPDATE or DELETE for each row of values; the rows they changed."""
+    if conn.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
+    cursor = conn.connection.cursor()
+    try:
+        done = 0
+        for start in range(0, len(rows), 5000):
+            cursor.executemany(sql, rows[start : start + 5000])
+            done += int(cursor.rowcount)
+        return done
+    finally:
+        cursor.close()
+
+
 def first(conn: Connection, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
     """The first row of a SELECT as a plain tuple, or None."""
     cursor = _cursor(conn, sql, params)

@@ -64,6 +64,10 @@ class Ledger:
                 yield tx
             finally:
                 tx.finish()
+            if tx.unrecorded:  # a bug, not a user's mistake: roll the change back
+                raise LedgerError(
+                    f"{tx.unrecorded} change(s) to the register's tables were not journalled"
+                )
 
     def version(self) -> int:
         with self.read() as conn:

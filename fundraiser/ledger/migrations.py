@@ -10,7 +10,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser.ledger import schema
+from fundraiser.ledger import bulk, changes, schema
 from fundraiser.ledger.tx import Tx
 
 # Payment details on pledges added in v3.
@@ -49,12 +49,19 @@ def _v4_bank(conn: Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE remainders ADD COLUMN {column.name} {kind}"))
 
 
+def _v5_snapshot(conn: Connection) -> None:
+    """Nothing changes in the tables: the upgrade journals them as they stand (see upgrade)."""
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v2_stripe_events,
     2: _v3_outbox_state_flags,
     3: _v4_bank,
+    4: _v5_snapshot,
 }
-LATEST = 4
+LATEST = 5
+#: From this version every change of a replayed table is journalled with it.
+REPLAYED_FROM = 5
 
 
 def current_version(conn: Connection) -> int:
@@ -77,3 +84,22 @@ def upgrade(tx: Tx) -> None:
         version += 1
         tx.execute(schema.schema_version.insert(), [{"version": version, "applied_at": tx.now}])
         tx.record("ledger.migrate", "schema", {"version": version})
+        if version == REPLAYED_FROM:
+            snapshot(tx)
+
+
+def snapshot(tx: Tx) -> None:
+    """Journal the replayed tables as they stand: where a replay of an older ledger starts.
+
+    A ledger written before its journal carried every change cannot be
+    replayed from its first entry; from here on it can.
+    """
+    for table in changes.replayed_tables():
+        columns = [c.name for c in table.columns if not c.info.get("operational")]
+        keys = [c.name for c in table.primary_key.columns]
+        rows = bulk.fetch_rows(
+            tx.conn, sa.select(*[table.c[n] for n in columns]).order_by(*[table.c[k] for k in keys])
+        )
+        if rows:
+            tx.keep(changes.Change(table.name, "insert", columns=columns, rows=rows))
+    tx.record(changes.SNAPSHOT, "schema", {"version": REPLAYED_FROM})

@@ -8,9 +8,22 @@ own objects are.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+# Marks read by the journal's replay (ledger/changes.py, ledger/replay.py):
+# a REPLAYED table changes only through Tx.insert/update/delete
+# and is proved by the journal; a PERSONAL column enters the journal only as a
+# salted fingerprint; an OPERATIONAL column is the mail queue's own bookkeeping
+# (attempts, errors), neither journalled nor compared; SENT_ONLY: of the mail
+# queue's status only "sent" is journalled, so only sent-or-not is compared.
+REPLAYED: dict[str, Any] = {"replayed": True}
+PERSONAL: dict[str, Any] = {"personal": True}
+OPERATIONAL: dict[str, Any] = {"operational": True}
+SENT_ONLY: dict[str, Any] = {"sent_only": True}
 
 schema_version = sa.Table(
     "schema_version",
@@ -37,11 +50,11 @@ pledges = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
-    sa.Column("person_key", sa.Text, nullable=False, index=True),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("email", sa.Text, nullable=False),
-    sa.Column("address", sa.Text, nullable=False),
-    sa.Column("display_name", sa.Text),
+    sa.Column("person_key", sa.Text, nullable=False, index=True, info=PERSONAL),
+    sa.Column("name", sa.Text, nullable=False, info=PERSONAL),
+    sa.Column("email", sa.Text, nullable=False, info=PERSONAL),
+    sa.Column("address", sa.Text, nullable=False, info=PERSONAL),
+    sa.Column("display_name", sa.Text, info=PERSONAL),
     sa.Column("round", sa.Text, nullable=False),
     sa.Column("tier", sa.Text),
     sa.Column("shares", sa.Integer),
@@ -50,15 +63,15 @@ pledges = sa.Table(
     sa.Column("status", sa.Text, nullable=False, index=True),
     sa.Column("status_reason", sa.Text),
     sa.Column("source", sa.Text, nullable=False),
-    sa.Column("reference", sa.Text),
+    sa.Column("reference", sa.Text, info=PERSONAL),
     sa.Column("paid_amount", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("refunded_amount", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("paid_at", sa.Text),
     sa.Column("allotted_at", sa.Text),
-    sa.Column("request_key", sa.Text, unique=True),
-    sa.Column("stripe_customer", sa.Text),
+    sa.Column("request_key", sa.Text, unique=True, info=PERSONAL),
+    sa.Column("stripe_customer", sa.Text, info=PERSONAL),
     sa.Column("stripe_intent", sa.Text, unique=True),
-    sa.Column("stripe_payment_method", sa.Text),
+    sa.Column("stripe_payment_method", sa.Text, info=PERSONAL),
     sa.Column("livemode", sa.Boolean),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("stripe_charge", sa.Text),
@@ -67,19 +80,21 @@ pledges = sa.Table(
     sa.Index("ix_pledges_stripe_charge", "stripe_charge", unique=True),
     sa.CheckConstraint("amount > 0", name="pledge_amount_positive"),
     sa.CheckConstraint("refunded_amount <= paid_amount", name="pledge_refund_within_paid"),
+    info=REPLAYED,
 )
 
 members = sa.Table(
     "members",
     metadata,
     sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("person_key", sa.Text, nullable=False, unique=True),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("email", sa.Text),
-    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("person_key", sa.Text, nullable=False, unique=True, info=PERSONAL),
+    sa.Column("name", sa.Text, nullable=False, info=PERSONAL),
+    sa.Column("email", sa.Text, info=PERSONAL),
+    sa.Column("address", sa.Text, nullable=False, info=PERSONAL),
     sa.Column("admitted_on", sa.Text, nullable=False),
     sa.Column("ceased_on", sa.Text),
     sa.Column("created_at", sa.Text, nullable=False),
+    info=REPLAYED,
 )
 
 register_entries = sa.Table(
@@ -96,9 +111,10 @@ register_entries = sa.Table(
     sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id")),
     sa.Column("certificate_number", sa.Integer, unique=True),
     sa.Column("entry_date", sa.Text, nullable=False),
-    sa.Column("note", sa.Text),
+    sa.Column("note", sa.Text, info=PERSONAL),
     sa.Column("created_at", sa.Text, nullable=False),
     sa.CheckConstraint("shares > 0", name="entry_shares_positive"),
+    info=REPLAYED,
 )
 
 # Which pledge's money paid for which issue entry (one entry per member per issue).
@@ -108,6 +124,7 @@ allotments = sa.Table(
     sa.Column("entry_id", sa.Integer, sa.ForeignKey("register_entries.id"), primary_key=True),
     sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), primary_key=True),
     sa.Column("amount", sa.BigInteger, nullable=False),
+    info=REPLAYED,
 )
 
 remainders = sa.Table(
@@ -115,17 +132,18 @@ remainders = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), nullable=False, index=True),
-    sa.Column("person_key", sa.Text, nullable=False),
+    sa.Column("person_key", sa.Text, nullable=False, info=PERSONAL),
     sa.Column("amount", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("status", sa.Text, nullable=False),  # due, refunded
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("refunded_at", sa.Text),
-    sa.Column("refund_reference", sa.Text),
+    sa.Column("refund_reference", sa.Text, info=PERSONAL),
     sa.Column("sent_at", sa.Text),  # v4: in a bank payment file, not yet seen leaving
     sa.Column("payout_batch", sa.Text),  # v4: that file's message id
     sa.CheckConstraint("amount > 0", name="remainder_amount_positive"),
+    info=REPLAYED,
 )
 
 # Raw Stripe events, stored once by their id (schema version 2).
@@ -150,17 +168,18 @@ outbox = sa.Table(
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("kind", sa.Text, nullable=False),  # welcome, pledge_received, payment_failed, ...
     sa.Column("dedupe_key", sa.Text, nullable=False, unique=True),  # one message per cause
-    sa.Column("to_email", sa.Text, nullable=False),
-    sa.Column("to_name", sa.Text, nullable=False),
-    sa.Column("data", sa.Text, nullable=False),  # JSON for the template
+    sa.Column("to_email", sa.Text, nullable=False, info=PERSONAL),
+    sa.Column("to_name", sa.Text, nullable=False, info=PERSONAL),
+    sa.Column("data", sa.Text, nullable=False, info=PERSONAL),  # JSON for the template
     sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id")),
     sa.Column("member_number", sa.Integer, sa.ForeignKey("members.number")),
-    sa.Column("status", sa.Text, nullable=False),  # queued, sending, sent, failed
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("next_attempt_at", sa.Text),
-    sa.Column("last_error", sa.Text),
+    sa.Column("status", sa.Text, nullable=False, info=SENT_ONLY),  # queued, sending, sent, failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0", info=OPERATIONAL),
+    sa.Column("next_attempt_at", sa.Text, info=OPERATIONAL),
+    sa.Column("last_error", sa.Text, info=OPERATIONAL),
     sa.Column("sent_at", sa.Text),
-    sa.Column("message_id", sa.Text),
+    sa.Column("message_id", sa.Text, info=OPERATIONAL),
+    info=REPLAYED,
 )
 
 # Small named values that commands resume from, e.g. the Stripe sync cursor (v3).
@@ -183,6 +202,7 @@ register_flags = sa.Table(
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("resolved_at", sa.Text),
     sa.UniqueConstraint("entry_id", "pledge_id", "reason", name="flag_once"),
+    info=REPLAYED,
 )
 
 
@@ -196,7 +216,7 @@ bank_transactions = sa.Table(
     "bank_transactions",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("account", sa.Text, nullable=False, info=PERSONAL),
     sa.Column("bank_id", sa.Text, nullable=False),
     sa.Column("booked_on", sa.Text, nullable=False),
     sa.Column("amount", sa.BigInteger, nullable=False),
@@ -205,11 +225,12 @@ bank_transactions = sa.Table(
     sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), index=True),
     sa.Column("applied", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("remainder_id", sa.Integer, sa.ForeignKey("remainders.id")),
-    sa.Column("remittance", sa.Text),
+    sa.Column("remittance", sa.Text, info=PERSONAL),
     sa.Column("source", sa.Text, nullable=False),  # camt053, mt940, ofx, csv
     sa.Column("imported_at", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
     sa.UniqueConstraint("account", "bank_id", name="bank_transaction_once"),
+    info=REPLAYED,
 )
 
 # The account a bank payer gave for their refund: personal data, never in the
@@ -218,11 +239,12 @@ refund_accounts = sa.Table(
     "refund_accounts",
     metadata,
     sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), primary_key=True),
-    sa.Column("holder", sa.Text, nullable=False),
-    sa.Column("iban", sa.Text),
-    sa.Column("bic", sa.Text),
-    sa.Column("sort_code", sa.Text),
-    sa.Column("account_number", sa.Text),
+    sa.Column("holder", sa.Text, nullable=False, info=PERSONAL),
+    sa.Column("iban", sa.Text, info=PERSONAL),
+    sa.Column("bic", sa.Text, info=PERSONAL),
+    sa.Column("sort_code", sa.Text, info=PERSONAL),
+    sa.Column("account_number", sa.Text, info=PERSONAL),
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
+    info=REPLAYED,
 )

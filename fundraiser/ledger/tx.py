@@ -1,18 +1,34 @@
-"""One open write transaction: the journal's appends and the bulk writes inside it."""
+"""One open write transaction: its changes, the journal's appends, and bulk writes.
+
+The tables the journal proves (schema.py marks them `replayed`) change only
+through `insert`, `update` and `delete` here; each change is kept and goes
+into the journal with the next `record`. A write that changes them and
+records nothing is refused when it ends (see Ledger.write).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+import secrets
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import UpdateBase
 
-from fundraiser.ledger import bulk, journal
+from fundraiser.errors import LedgerError
+from fundraiser.ledger import bulk, changes, journal, schema
+from fundraiser.ledger.changes import Change
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: Rows per journal entry of a big change: bounds the memory an entry takes.
+PART = 20_000
 
 
 class Tx:
@@ -23,23 +39,181 @@ class Tx:
         self.now = now
         self._head: tuple[int, str] | None = None
         self._second: ThreadPoolExecutor | None = None
+        self._fingerprint: changes.Fingerprinter | None = None
+        self._kept: list[dict[str, Any]] = []  # journal forms of changes not yet recorded
+        self._encoder: ThreadPoolExecutor | None = None
 
     def execute(self, statement: Any, *args: Any) -> sa.CursorResult[Any]:
+        table = _written_table(statement)
+        if table is not None and _replayed(schema.metadata.tables.get(table)):
+            raise LedgerError(f"{table} changes only through Tx.insert/update/delete (journalled)")
         return self.conn.execute(statement, *args)
+
+    # -- changes to the tables the journal proves --------------------------------
+    def insert(
+        self,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        constants: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Insert rows (tuples in `columns` order); `constants` are the same in every row.
+
+        A table keyed by an integer `id` gets the next free ids when `columns`
+        has none: the journal names every row it makes.
+        """
+        if not rows:
+            return 0
+        columns, rows = list(columns), list(rows)
+        key = table.c.get("id")
+        if key is not None and "id" not in columns and "id" not in (constants or {}):
+            first = (self.conn.execute(sa.select(sa.func.max(key))).scalar() or 0) + 1
+            columns = ["id", *columns]
+            rows = [(first + n, *row) for n, row in enumerate(rows)]
+        fixed = dict(constants or {})
+        if len(rows) >= _HOIST_FROM:
+            columns, rows = _hoist(columns, rows, fixed)
+        change = Change(table.name, "insert", columns=columns, rows=rows, constants=fixed)
+        return self._make(change)
+
+    def update(self, table: sa.Table, where: Mapping[str, Any], **values: Any) -> int:
+        """Set `values` on the rows `where` names (a value, None, or a list per column)."""
+        return self._make(Change(table.name, "update", where=dict(where), values=values))
+
+    def update_rows(
+        self,
+        table: sa.Table,
+        keys: Sequence[str],
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> int:
+        """Update many rows, each with its own values: `rows` are tuples of the values
+        of `columns`, then of `keys`, which name the row and guard it."""
+        if not rows:
+            return 0
+        change = Change(
+            table.name,
+            "update_rows",
+            columns=list(columns),
+            rows=list(rows),
+            keys=list(keys),
+        )
+        return self._make(change)
+
+    def delete(self, table: sa.Table, where: Mapping[str, Any]) -> int:
+        return self._make(Change(table.name, "delete", where=dict(where)))
+
+    def bookkeep(
+        self, table: sa.Table, where: sa.ColumnElement[bool], **values: Any
+    ) -> sa.CursorResult[Any]:
+        """Set a replayed table's own bookkeeping columns (the mail queue's attempts,
+        errors, claims), which are neither journalled nor compared. "sent" is not
+        bookkeeping: it goes through `update`, into the journal."""
+        for name in values:
+            info = table.c[name].info
+            if not (info.get("operational") or info.get("sent_only")):
+                raise LedgerError(f"{table.name}.{name} changes only through Tx.update")
+            if info.get("sent_only") and values[name] == "sent":
+                raise LedgerError(f"{table.name}.{name} = 'sent' is journalled: use Tx.update")
+        return self.conn.execute(table.update().where(where).values(**values))
+
+    def keep(self, change: Change) -> None:
+        """Journal a change with the next record without making it (the tables have it)."""
+        self._kept.append(change.encode(self.fingerprint))
+
+    def _make(self, change: Change) -> int:
+        table = schema.metadata.tables[change.table]
+        if not _replayed(table):
+            raise LedgerError(f"{table.name} is not a replayed table: use execute")
+        if len(change.rows) > PART:
+            return self._make_in_parts(change)
+        touched = changes.apply(self.conn, change)
+        if touched or change.kind == "insert":
+            self._kept.append(change.encode(self.fingerprint))
+        return touched
+
+    def _make_in_parts(self, change: Change) -> int:
+        """A change of many rows, made and journalled a part at a time.
+
+        Each part goes into the journal at once, as a `ledger.rows` entry; the
+        caller's own `record` follows. Memory stays that of one part, whatever
+        the size of an import or an issue. A part's journal text (fingerprints,
+        JSON: Python work) is made on a second thread while this one writes its
+        rows (the database's work, which lets go of the interpreter's lock).
+        """
+        if self._kept:  # what came before goes first, in its own entry
+            self.record("ledger.rows", change.table, {})
+        fingerprint = self.fingerprint  # read the salt here: the encoder never touches the database
+        if self._encoder is None:
+            self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-encode")
+        touched = 0
+        rows = change.rows
+        starts = range(0, len(rows), PART)
+        parts = [replace(change, rows=rows[start : start + PART]) for start in starts]
+        # One part ahead: the encoder works on the next while this thread writes one.
+        pending = deque([self._encoder.submit(_entry_text, parts[0], fingerprint)])
+        for index, part in enumerate(parts):
+            if index + 1 < len(parts):
+                pending.append(self._encoder.submit(_entry_text, parts[index + 1], fingerprint))
+            touched += changes.apply(self.conn, part)
+            first = starts[index] + 1
+            subject = f"{change.table}:{first}-{first + len(part.rows) - 1}/{len(rows)}"
+            self._append([("ledger.rows", subject, pending.popleft().result())])
+        return touched
+
+    @property
+    def fingerprint(self) -> changes.Fingerprinter:
+        """This ledger's fingerprint of personal values (its salt made on first use)."""
+        if self._fingerprint is None:
+            found = self.conn.execute(
+                sa.select(schema.state.c.value).where(schema.state.c.key == changes.SALT_KEY)
+            ).scalar()
+            if found is None:
+                found = secrets.token_hex(32)
+                self.conn.execute(
+                    schema.state.insert().values(
+                        key=changes.SALT_KEY, value=found, updated_at=self.now
+                    )
+                )
+            self._fingerprint = changes.make_fingerprint(str(found))
+        return self._fingerprint
+
+    @property
+    def unrecorded(self) -> int:
+        """Changes made since the last `record` (a write must end with none)."""
+        return len(self._kept)
 
     # -- the journal ---------------------------------------------------------
     def record(self, action: str, subject: str, data: dict[str, Any]) -> None:
         self.record_many([(action, subject, data)])
 
     def record_encoded(self, action: str, subject: str, text: str) -> None:
-        """Append one entry whose data is canonical(data) already (encoded off the database)."""
+        """Append one entry whose data is canonical(data) already (encoded off the database).
+
+        The changes kept since the last entry go in under "changes": `text` must
+        be a JSON object.
+        """
+        if self._kept:
+            kept = journal.canonical(self._kept)
+            body = text[1:-1]
+            text = "{" + f'"changes":{kept}' + ("," + body if body else "") + "}"
+            self._kept = []
         self._append([(action, subject, text)])
 
     def record_many(self, entries: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-        """Append entries to the hash chain, in order, in this transaction."""
-        self._append(
-            [(action, subject, journal.canonical(data)) for action, subject, data in entries]
-        )
+        """Append entries to the hash chain, in order, in this transaction.
+
+        The changes kept since the last entry go into the first, under "changes".
+        """
+        encoded = []
+        for action, subject, data in entries:
+            if self._kept:
+                if "changes" in data:
+                    raise ValueError("a journal entry's own data may not be called 'changes'")
+                data = {"changes": self._kept, **data}
+                self._kept = []
+            encoded.append((action, subject, journal.canonical(data)))
+        self._append(encoded)
 
     def _append(self, entries: Sequence[tuple[str, str, str]]) -> None:
         if self._head is None:
@@ -54,7 +228,12 @@ class Tx:
         columns: Sequence[str] | None = None,
         constants: dict[str, Any] | None = None,
     ) -> None:
-        """Insert many rows (dicts, or tuples in `columns` order) through the driver."""
+        """Insert many rows (dicts, or tuples in `columns` order) through the driver.
+
+        Not for the replayed tables: they take `insert`, which journals the rows.
+        """
+        if _replayed(table):
+            raise LedgerError(f"{table.name} changes only through Tx.insert (journalled)")
         bulk.insert_rows(self.conn, table, rows, columns, constants)
 
     def fetch_rows(self, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
@@ -76,6 +255,56 @@ class Tx:
 
     def finish(self) -> None:
         """Wait for a step still running alongside (Ledger.write calls it)."""
-        if self._second is not None:
-            self._second.shutdown(wait=True)
-            self._second = None
+        for pool in (self._second, self._encoder):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._second = self._encoder = None
+
+
+def _replayed(table: Any) -> bool:
+    return bool(getattr(table, "info", {}).get("replayed"))
+
+
+_DML = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
+
+
+def _written_table(statement: Any) -> str | None:
+    """The table an INSERT, UPDATE or DELETE writes (built or as text), else None."""
+    if isinstance(statement, UpdateBase):
+        return str(statement.table)
+    if isinstance(statement, sa.TextClause):
+        found = _DML.match(statement.text)
+        return found.group(1) if found else None
+    return None
+
+
+#: From this many rows an insert looks for columns that hold one value throughout.
+_HOIST_FROM = 1_000
+
+
+def _hoist(
+    columns: list[str], rows: list[Sequence[Any]], fixed: dict[str, Any]
+) -> tuple[list[str], list[Sequence[Any]]]:
+    """Columns with the same value in every row become constants (into `fixed`):
+    bound once per statement and written once in the journal, not per row."""
+    by_column = list(zip(*rows, strict=True))
+    keep = []
+    for index, (name, values) in enumerate(zip(columns, by_column, strict=True)):
+        first = values[0]
+        if name != "id" and values.count(first) == len(values) and type(first) in _PLAIN:
+            fixed[name] = first
+        else:
+            keep.append(index)
+    if len(keep) == len(columns):
+        return columns, rows
+    kept = [by_column[i] for i in keep]
+    return [columns[i] for i in keep], list(zip(*kept, strict=True))
+
+
+# Only values that compare equal exactly as they are stored (1 == True, 1.0 == 1 do not).
+_PLAIN = (str, type(None))
+
+
+def _entry_text(change: Change, fingerprint: changes.Fingerprinter) -> str:
+    """A journal entry's data for one change: {"changes": [its journal form]}."""
+    return journal.canonical({"changes": [change.encode(fingerprint)]})

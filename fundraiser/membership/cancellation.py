@@ -121,24 +121,17 @@ def cancel_for_pledge(
         ).scalars()
         result.settled_remainders = sorted(settled)
         if result.settled_remainders:
-            tx.execute(
-                schema.remainders.update()
-                .where(schema.remainders.c.id.in_(result.settled_remainders))
-                .values(
-                    status=RemainderStatus.REFUNDED.value,
-                    refunded_at=tx.now,
-                    refund_reference=f"included in the full refund of pledge {pledge_id}",
-                )
+            tx.update(
+                schema.remainders,
+                {"id": result.settled_remainders},
+                status=RemainderStatus.REFUNDED.value,
+                refunded_at=tx.now,
+                refund_reference=f"included in the full refund of pledge {pledge_id}",
             )
-    tx.execute(
-        schema.register_flags.update()
-        .where(
-            schema.register_flags.c.pledge_id == pledge_id,
-            schema.register_flags.c.resolved_at.is_(None),
-        )
-        .values(resolved_at=tx.now)
+    resolved = tx.update(
+        schema.register_flags, {"pledge_id": pledge_id, "resolved_at": None}, resolved_at=tx.now
     )
-    if result.entries or result.settled_remainders or result.refunds:
+    if result.entries or result.settled_remainders or result.refunds or resolved:
         tx.record(
             "register.cancel",
             f"pledge:{pledge_id}",
@@ -236,13 +229,15 @@ def _cancel_entry(
         held_after = taken.holding_after
         if taken.ceased:
             # Not a member any more: a welcome still waiting would be wrong.
-            tx.execute(
-                schema.outbox.delete().where(
+            waiting = tx.execute(
+                sa.select(schema.outbox.c.id).where(
                     schema.outbox.c.member_number == number,
                     schema.outbox.c.kind == Kind.WELCOME.value,
                     schema.outbox.c.status == MailStatus.QUEUED.value,
                 )
-            )
+            ).scalars()
+            # By id: which mail is still queued is the sender's business, not the journal's.
+            tx.delete(schema.outbox, {"id": list(waiting)})
             result.ceased.append(number)
         elif min_shares is not None and held_after < min_shares:
             result.warnings.append(
@@ -266,17 +261,16 @@ def _cancel_entry(
         if take <= 0:
             continue
         person = rows[pid].person_key
-        tx.execute(
-            schema.remainders.insert().values(
-                pledge_id=pid,
-                person_key=person,
-                amount=take,
-                currency=entry.currency,
-                reason=CANCEL_REASON,
-                status=RemainderStatus.DUE.value,
-                created_at=tx.now,
-            )
-        )
+        owe = {
+            "pledge_id": pid,
+            "person_key": person,
+            "amount": take,
+            "currency": entry.currency,
+            "reason": CANCEL_REASON,
+            "status": RemainderStatus.DUE.value,
+            "created_at": tx.now,
+        }
+        tx.insert(schema.remainders, list(owe), [tuple(owe.values())])
         result.refunds.append({"pledge_id": pid, "amount": take, "currency": entry.currency})
         owed -= take
     if owed < 0:
@@ -305,13 +299,9 @@ def _reduce_listed(
             break
         cut = min(int(rem.amount), surplus)
         if cut == int(rem.amount):
-            tx.execute(schema.remainders.delete().where(schema.remainders.c.id == rem.id))
+            tx.delete(schema.remainders, {"id": rem.id})
         else:
-            tx.execute(
-                schema.remainders.update()
-                .where(schema.remainders.c.id == rem.id)
-                .values(amount=schema.remainders.c.amount - cut)
-            )
+            tx.update(schema.remainders, {"id": rem.id}, amount=int(rem.amount) - cut)
         result.refunds.append({"pledge_id": rem.pledge_id, "amount": -cut, "currency": currency})
         surplus -= cut
     if surplus > 0:

@@ -251,47 +251,33 @@ def forget(
         if dry_run:
             return Erasure(ids, len(unsent), len(sent), number)
         for pid in ids:
-            tx.execute(
-                schema.pledges.update()
-                .where(schema.pledges.c.id == pid)
-                .values(
-                    person_key=f"erased:{pid}",
-                    name=ERASED,
-                    email=ERASED,
-                    address=ERASED,
-                    display_name=None,
-                    updated_at=tx.now,
-                )
+            tx.update(
+                schema.pledges,
+                {"id": pid},
+                person_key=f"erased:{pid}",
+                name=ERASED,
+                email=ERASED,
+                address=ERASED,
+                display_name=None,
+                updated_at=tx.now,
             )
-            tx.execute(
-                schema.remainders.update()
-                .where(schema.remainders.c.pledge_id == pid)
-                .values(person_key=f"erased:{pid}")
-            )
+            tx.update(schema.remainders, {"pledge_id": pid}, person_key=f"erased:{pid}")
         scrubbed = _scrub_stripe_events(tx, ids)
         if ids:  # a bank account given for a refund
-            tx.execute(
-                schema.refund_accounts.delete().where(schema.refund_accounts.c.pledge_id.in_(ids))
-            )
+            tx.delete(schema.refund_accounts, {"pledge_id": ids})
         if unsent:
-            tx.execute(schema.outbox.delete().where(schema.outbox.c.id.in_(unsent)))
+            tx.delete(schema.outbox, {"id": unsent})
         if sent:
             # The count and dates of mail sent stay (what we did); who it went to goes.
-            tx.execute(
-                schema.outbox.update()
-                .where(schema.outbox.c.id.in_(sent))
-                .values(to_email=ERASED, to_name=ERASED, data="{}")
-            )
+            tx.update(schema.outbox, {"id": sent}, to_email=ERASED, to_name=ERASED, data="{}")
         if member is not None:
-            tx.execute(
-                schema.members.update()
-                .where(schema.members.c.number == member.number)
-                .values(
-                    person_key=f"erased:member:{member.number}",
-                    name=ERASED,
-                    email=None,
-                    address=ERASED,
-                )
+            tx.update(
+                schema.members,
+                {"number": member.number},
+                person_key=f"erased:member:{member.number}",
+                name=ERASED,
+                email=None,
+                address=ERASED,
             )
         tx.record(
             "person.forget",

@@ -272,11 +272,10 @@ def _forget(
 ) -> bool:
     """Clear one Stripe id on the pledge, if it still holds it; journalled."""
     with ledger.write(now) as tx:
-        changed = tx.execute(
-            schema.pledges.update()
-            .where(schema.pledges.c.id == pledge_id, column == value)
-            .values({column.name: None, "updated_at": tx.now})
-        )
-        if changed.rowcount:
-            tx.record(_FORGOTTEN[column.name], f"pledge:{pledge_id}", {"id": pledge_id})
-    return bool(changed.rowcount)
+        held = tx.execute(sa.select(column).where(schema.pledges.c.id == pledge_id)).scalar()
+        if held != value:
+            return False
+        # By id: the journal keeps a fingerprint of the Stripe id, which cannot pick a row.
+        tx.update(schema.pledges, {"id": pledge_id}, **{column.name: None, "updated_at": tx.now})
+        tx.record(_FORGOTTEN[column.name], f"pledge:{pledge_id}", {"id": pledge_id})
+    return True

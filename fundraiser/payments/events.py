@@ -307,10 +307,10 @@ def flag_shares(tx: Tx, pledge_id: int, reason: str) -> int:
             )
         ).first()
         if known is None:
-            tx.execute(
-                schema.register_flags.insert().values(
-                    entry_id=entry, pledge_id=pledge_id, reason=reason, created_at=tx.now
-                )
+            tx.insert(
+                schema.register_flags,
+                ("entry_id", "pledge_id", "reason", "created_at"),
+                [(entry, pledge_id, reason, tx.now)],
             )
             added += 1
     if added:
@@ -351,11 +351,7 @@ def apply_charge(tx: Tx, ctx: Context, charge: Mapping[str, Any]) -> Outcome:
         if refunded >= paid and current in HELD:
             move(tx, row, Status.REFUNDED, reason="refunded", extra={"refunded_amount": refunded})
         else:
-            tx.execute(
-                schema.pledges.update()
-                .where(schema.pledges.c.id == row.id)
-                .values(refunded_amount=refunded, updated_at=tx.now)
-            )
+            tx.update(schema.pledges, {"id": row.id}, refunded_amount=refunded, updated_at=tx.now)
             tx.record(
                 "pledge.refund",
                 f"pledge:{row.id}",
@@ -426,16 +422,14 @@ def apply_dispute(tx: Tx, ctx: Context, dispute: Mapping[str, Any]) -> Outcome:
         )
     elif closed:
         changed |= move(tx, row, Status.PAID, reason="dispute won")
-        done = tx.execute(
-            schema.register_flags.update()
-            .where(
-                schema.register_flags.c.pledge_id == row.id,
-                schema.register_flags.c.reason == "disputed",
-                schema.register_flags.c.resolved_at.is_(None),
-            )
-            .values(resolved_at=tx.now)
+        done = tx.update(
+            schema.register_flags,
+            {"pledge_id": row.id, "reason": "disputed", "resolved_at": None},
+            resolved_at=tx.now,
         )
-        changed |= done.rowcount > 0
+        if done:
+            tx.record("register.unflag", f"pledge:{row.id}", {"pledge": row.id, "won": True})
+        changed |= done > 0
     else:
         changed |= move(tx, row, Status.DISPUTED, reason="the bank is disputing the charge")
     return Outcome.APPLIED if changed else Outcome.UNCHANGED

@@ -122,15 +122,13 @@ def start(
                 params=params, options=opts(keys.key(pledge_id, f"payment-{tag}"))
             )
     with ledger.write() as tx:
-        tx.execute(
-            schema.pledges.update()
-            .where(schema.pledges.c.id == pledge_id, schema.pledges.c.stripe_intent.is_(None))
-            .values(
-                stripe_customer=customer,
-                stripe_intent=intent.id,
-                livemode=bool(intent.livemode),
-                updated_at=tx.now,
-            )
+        tx.update(
+            schema.pledges,
+            {"id": pledge_id, "stripe_intent": None},
+            stripe_customer=customer,
+            stripe_intent=intent.id,
+            livemode=bool(intent.livemode),
+            updated_at=tx.now,
         )
         tx.record("pledge.stripe", f"pledge:{pledge_id}", {"id": pledge_id, "intent": kind})
     return Started(

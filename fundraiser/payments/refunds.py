@@ -220,10 +220,11 @@ def refund_remainder(
         # Stripe's cumulative total, never lowering ours: a webhook that already
         # counted this refund (after a crash) is not counted twice.
         refunded = min(max(int(row.refunded_amount), in_stripe), int(row.paid_amount))
-        tx.execute(
-            schema.pledges.update()
-            .where(schema.pledges.c.id == pledge_id)
-            .values(refunded_amount=refunded, updated_at=tx.now)
+        tx.update(schema.pledges, {"id": pledge_id}, refunded_amount=refunded, updated_at=tx.now)
+        tx.record(
+            "pledge.refund",
+            f"pledge:{pledge_id}",
+            {"id": pledge_id, "refunded": refunded, "paid": int(row.paid_amount)},
         )
         # The same key as the charge.refunded webhook's, so the backer gets one mail.
         queue_refund_mail(tx, row, refund_id, int(rem.amount))

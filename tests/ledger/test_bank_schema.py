@@ -11,21 +11,16 @@ from fundraiser.pledges import NewPledge, create
 
 
 def test_a_version_3_ledger_migrates_forward_to_4_keeping_its_rows(db_url: str) -> None:
-    assert LATEST == 4
+    assert LATEST >= 4
     ledger = open_ledger(db_url)
     with ledger.write() as tx:
         pid = create(tx, NewPledge("Ann", "a@x.org", "1 Road", Money(5000, "GBP"), "crowd"))
-        tx.execute(
-            schema.remainders.insert().values(
-                pledge_id=pid,
-                person_key="k",
-                amount=100,
-                currency="GBP",
-                reason="fraction",
-                status="due",
-                created_at="2027-01-01",
-            )
+        tx.insert(
+            schema.remainders,
+            ("pledge_id", "person_key", "amount", "currency", "reason", "status", "created_at"),
+            [(pid, "k", 100, "GBP", "fraction", "due", "2027-01-01")],
         )
+        tx.record("refund.owed", f"pledge:{pid}", {"pledge": pid})
     with ledger.engine.begin() as conn:  # as a version 3 ledger was
         for table in (schema.bank_transactions, schema.refund_accounts):
             table.drop(conn)
@@ -36,18 +31,16 @@ def test_a_version_3_ledger_migrates_forward_to_4_keeping_its_rows(db_url: str) 
     ledger.dispose()
 
     again = open_ledger(db_url)
-    assert again.version() == 4
+    assert again.version() == LATEST
     with again.read() as conn:
         inspector = sa.inspect(conn)
         assert inspector.has_table("bank_transactions") and inspector.has_table("refund_accounts")
         columns = {c["name"] for c in inspector.get_columns("remainders")}
         assert {"sent_at", "payout_batch"} <= columns
         assert conn.execute(sa.select(schema.remainders.c.amount)).scalar() == 100
-        last = conn.execute(
-            sa.select(schema.journal.c.action, schema.journal.c.data).order_by(
-                schema.journal.c.seq.desc()
-            )
-        ).first()
-        assert last is not None and last.action == "ledger.migrate" and '"version":4' in last.data
+        migrated = conn.execute(
+            sa.select(schema.journal.c.data).where(schema.journal.c.action == "ledger.migrate")
+        ).scalars()
+        assert any('"version":4' in data for data in migrated)
     assert again.verify().ok
     again.dispose()

@@ -22,13 +22,14 @@ from typing import Any
 
 import pytest
 
-from tests import stripe_fixtures, test_pledge_browser
+from tests import stripe_fixtures
 from tests.browser import axe_violations, browser_page, fill_test_card, launch, needs_chromium
 from tests.conftest import Cli, free_port
+from tests.journeys import test_pledge_browser
+from tests.journeys.test_demo import start_demo
+from tests.journeys.test_pledge_browser import Site, fix_link, pledge_in_browser, serving
+from tests.payments.test_collect import after
 from tests.stripe_fixtures import AFTER_DEADLINE, LocalStripe, make_settings
-from tests.test_collect import after
-from tests.test_demo import start_demo
-from tests.test_pledge_browser import Site, fix_link, pledge_in_browser, serving
 
 # Fixtures by name (see tests/stripe_fixtures.py): the pledge page's browser tests' site.
 localstripe = stripe_fixtures.localstripe

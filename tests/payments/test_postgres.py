@@ -15,10 +15,10 @@ from fundraiser.payments.client import as_dict
 from fundraiser.service.app import create_app
 from tests import stripe_fixtures
 from tests.conftest import Cli, PostgresServer
+from tests.payments.test_collect import after
+from tests.payments.test_webhooks import deliver, event
+from tests.service.test_pledges import PLEDGE, post, save_card, sdk
 from tests.stripe_fixtures import TestClient, make_settings
-from tests.test_collect import after
-from tests.test_service_pledges import PLEDGE, post, save_card, sdk
-from tests.test_webhooks import deliver, event
 
 localstripe = stripe_fixtures.localstripe
 small_goal = stripe_fixtures.small_goal

@@ -20,11 +20,11 @@ from fundraiser.service.pages import Pages, Stage, ThemeError, pledge_view, stag
 from fundraiser.service.settings import SettingsError
 from tests import stripe_fixtures
 from tests.conftest import Cli
+from tests.documents.test_mail_truth import only, send, text_of
+from tests.payments.test_collect import DECLINE, after, authorized
+from tests.service.test_pledges import PLEDGE, confirm, post, save_card
 from tests.smtp_fixtures import SmtpServer, fixture_smtp_server  # noqa: F401 - fixture
 from tests.stripe_fixtures import NOW, TestClient, make_settings
-from tests.test_collect import DECLINE, after, authorized
-from tests.test_mail_truth import only, send, text_of
-from tests.test_service_pledges import PLEDGE, confirm, post, save_card
 
 localstripe = stripe_fixtures.localstripe
 small_goal = stripe_fixtures.small_goal
@@ -340,7 +340,7 @@ def test_a_fix_link_cannot_cancel_and_bad_links_say_what_to_do(
 ) -> None:
     [pid] = authorized(service, stripe_env, [DECLINE])
     sqlite_cli.ok("collect", env=after(stripe_env))
-    from tests.test_pledge_browser import fix_link
+    from tests.journeys.test_pledge_browser import fix_link
 
     fix_token = fix_link(sqlite_cli.db_url, pid).rsplit("/", 1)[1]
     page = Page(service.get(f"/manage/{fix_token}").text)
@@ -371,7 +371,7 @@ def test_the_fix_form_is_sent_disabled_with_what_to_do_if_it_never_loads(
     with TestClient(create_app(settings)) as client:
         [pid] = authorized(client, stripe_env, [DECLINE])
         sqlite_cli.ok("collect", env=after(stripe_env))
-        from tests.test_pledge_browser import fix_link
+        from tests.journeys.test_pledge_browser import fix_link
 
         answer = client.get(f"/manage/{fix_link(sqlite_url, pid).rsplit('/', 1)[1]}")
     page = Page(answer.text)

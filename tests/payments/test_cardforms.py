@@ -19,10 +19,10 @@ from fundraiser.payments.events import id_of
 from fundraiser.service.app import create_app
 from tests import stripe_fixtures
 from tests.conftest import Cli
+from tests.payments.test_collect import after, authorized, listed
+from tests.payments.test_webhooks import deliver, event
+from tests.service.test_pledges import PLEDGE, confirm, post, save_card, sdk
 from tests.stripe_fixtures import NOW, LocalStripe, TestClient, copy_campaign, make_settings
-from tests.test_collect import after, authorized, listed
-from tests.test_service_pledges import PLEDGE, confirm, post, save_card, sdk
-from tests.test_webhooks import deliver, event
 
 localstripe = stripe_fixtures.localstripe
 service = stripe_fixtures.service

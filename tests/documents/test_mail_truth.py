@@ -27,10 +27,10 @@ from fundraiser import outbox
 from fundraiser.ledger import open_ledger, schema
 from tests import stripe_fixtures
 from tests.conftest import Cli
+from tests.payments.test_collect import DECLINE, after, authorized
+from tests.service.test_pledges import PLEDGE, confirm, post, save_card
 from tests.smtp_fixtures import SmtpServer, fixture_smtp_server  # noqa: F401 - fixture
 from tests.stripe_fixtures import AFTER_DEADLINE, LocalStripe, TestClient
-from tests.test_collect import DECLINE, after, authorized
-from tests.test_service_pledges import PLEDGE, confirm, post, save_card
 
 localstripe = stripe_fixtures.localstripe
 service = stripe_fixtures.service

@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 
 from tests import stripe_fixtures
 from tests.conftest import Cli
+from tests.payments.test_collect import after, authorized, listed
+from tests.service.test_pledges import PLEDGE, post, sdk
 from tests.stripe_fixtures import (
     LocalStripe,
     TestClient,
     copy_campaign,
 )
-from tests.test_collect import after, authorized, listed
-from tests.test_service_pledges import PLEDGE, post, sdk
 
 # pytest finds fixtures by name in the module: bind the shared ones here.
 localstripe = stripe_fixtures.localstripe

@@ -34,9 +34,9 @@ from fundraiser.ledger import open_ledger, schema
 from fundraiser.service.app import create_app
 from tests import stripe_fixtures
 from tests.conftest import Cli, PostgresServer
+from tests.service.test_pledges import PLEDGE, sdk
 from tests.service_process import Served
 from tests.stripe_fixtures import LocalStripe, TestClient, make_settings
-from tests.test_service_pledges import PLEDGE, sdk
 
 localstripe = stripe_fixtures.localstripe
 stripe_env = stripe_fixtures.stripe_env

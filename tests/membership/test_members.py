@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from fundraiser import pledges as pledges_mod
 from fundraiser.config import load_campaign
-from fundraiser.ledger import open_ledger
+from fundraiser.ledger import open_ledger, schema
 from fundraiser.membership import privacy
 from fundraiser.pledges import UNSETTLED, Status
 from fundraiser.sitegen.aggregates import pledge_sizes
@@ -185,12 +185,12 @@ def test_cancel_shares_of_a_refunded_pledge(cli: Cli) -> None:
     refund_pledge(cli, 3)
     ledger = open_ledger(cli.db_url)
     with ledger.write() as tx:  # as the payments code flags it when the refund arrives
-        tx.execute(
-            sa.text(
-                "INSERT INTO register_flags (entry_id, pledge_id, reason, created_at) "
-                "VALUES (1, 3, 'refunded', '2026-12-10T12:00:00+00:00')"
-            )
+        tx.insert(
+            schema.register_flags,
+            ("entry_id", "pledge_id", "reason", "created_at"),
+            [(1, 3, "refunded", "2026-12-10T12:00:00+00:00")],
         )
+        tx.record("register.flag", "pledge:3", {"pledge": 3, "reason": "refunded"})
     ledger.dispose()
     flags = json.loads(cli.ok("members", "flagged", "--json").output)
     assert [(f["member"], f["pledge_id"], f["pledge_status"]) for f in flags] == [
@@ -288,11 +288,8 @@ def test_forget_erases_the_backers_stripe_events_too(cli: Cli) -> None:
         }
     )
     with ledger.write() as tx:
-        tx.execute(
-            sa.text(
-                "UPDATE pledges SET stripe_intent='pi_eve', stripe_customer='cus_eve' WHERE id=5"
-            )
-        )
+        tx.update(schema.pledges, {"id": 5}, stripe_intent="pi_eve", stripe_customer="cus_eve")
+        tx.record("pledge.stripe", "pledge:5", {"id": 5})
         tx.execute(
             sa.text(
                 "INSERT INTO stripe_events (id, type, livemode, created, payload, "

@@ -26,12 +26,12 @@ from fundraiser.payments.events import Context
 from fundraiser.payments.webhooks import receive, signature_header
 from fundraiser.stripekeys import ledger_keys
 from tests import stripe_fixtures
+from tests.service.test_pledges import PLEDGE, post, save_card, sdk
 from tests.stripe_fixtures import (
     WEBHOOK_SECRET,
     LocalStripe,
     TestClient,
 )
-from tests.test_service_pledges import PLEDGE, post, save_card, sdk
 
 # pytest finds fixtures by name in the module: bind the shared ones here.
 localstripe = stripe_fixtures.localstripe
@@ -214,28 +214,26 @@ def test_shuffled_duplicated_stream_matches_in_order(
     ledger = open_ledger(sqlite_url)
     ns = ledger_keys(ledger).namespace
     with ledger.write() as tx:  # shares issued from pledge 2, to see them flagged
-        tx.execute(
-            schema.members.insert().values(
-                number=1,
-                person_key="backer2@example.org",
-                name="B",
-                address="A",
-                admitted_on="2027-03-02",
-                created_at=tx.now,
-            )
+        tx.insert(
+            schema.members,
+            ("number", "person_key", "name", "address", "admitted_on", "created_at"),
+            [(1, "backer2@example.org", "B", "A", "2027-03-02", tx.now)],
         )
-        tx.execute(
-            schema.register_entries.insert().values(
-                member_number=1,
-                kind="issue",
-                shares=4,
-                amount=20000,
-                currency="GBP",
-                pledge_id=made[2]["pledge_id"],
-                entry_date="2027-03-02",
-                created_at=tx.now,
-            )
+        tx.insert(
+            schema.register_entries,
+            (
+                "member_number",
+                "kind",
+                "shares",
+                "amount",
+                "currency",
+                "pledge_id",
+                "entry_date",
+                "created_at",
+            ),
+            [(1, "issue", 4, 20000, "GBP", made[2]["pledge_id"], "2027-03-02", tx.now)],
         )
+        tx.record("shares.issue", "register", {"test": "shares from pledge 2"})
     shutil.copy(base_path, tmp_path / "base.sqlite")
     ledger.dispose()
 

@@ -24,7 +24,7 @@ from fundraiser.documents.certificates import (
     Renderer,
     certificate_spec,
 )
-from fundraiser.ledger import open_ledger
+from fundraiser.ledger import open_ledger, schema
 from fundraiser.stripekeys import ledger_keys
 from tests.conftest import ROOT, Cli
 from tests.smtp_fixtures import found, pay
@@ -413,7 +413,9 @@ def test_refund_list_bank_and_card(cli: Cli, tmp_path: Path) -> None:
     pay(cli, "Card Payer", "card@example.org", "75.00", "R5")
     ledger = open_ledger(cli.db_url)
     with ledger.write() as tx:  # as if Stripe took it
-        tx.execute(sa.text("UPDATE pledges SET source='online' WHERE reference='R5'"))
+        (pid,) = tx.execute(sa.text("SELECT id FROM pledges WHERE reference='R5'")).one()
+        tx.update(schema.pledges, {"id": pid}, source="online")
+        tx.record("test.setup", f"pledge:{pid}", {"source": "online"})
     ledger.dispose()
     cli.ok("shares", "issue")
     items = json.loads(cli.ok("refunds", "list", "--json").output)
@@ -476,7 +478,8 @@ def test_card_refunds_wait_for_the_payments_module(sqlite_cli: Cli, campaign_dir
     pay(sqlite_cli, "Card Payer", "card@example.org", "75.00", "R5")
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.write() as tx:
-        tx.execute(sa.text("UPDATE pledges SET source='online' WHERE id=1"))
+        tx.update(schema.pledges, {"id": 1}, source="online")
+        tx.record("test.setup", "pledge:1", {"source": "online"})
     ledger.dispose()
     sqlite_cli.ok("shares", "issue")
     ledger_file = campaign_dir / "var" / "ledger.sqlite"

@@ -31,9 +31,9 @@ from fundraiser.service.app import create_app
 from fundraiser.service.settings import SettingsError
 from tests import stripe_fixtures
 from tests.conftest import PG_BIN, Cli, PostgresServer
+from tests.service.test_pledges import PLEDGE, confirm, post, save_card
 from tests.service_process import Served
 from tests.stripe_fixtures import TestClient, make_settings
-from tests.test_service_pledges import PLEDGE, confirm, post, save_card
 
 localstripe = stripe_fixtures.localstripe
 service = stripe_fixtures.service

@@ -24,6 +24,7 @@ from fundraiser.service.settings import Settings
 from tests import stripe_fixtures
 from tests.browser import axe_violations, browser_page, fill_test_card, needs_chromium
 from tests.conftest import Cli
+from tests.payments.test_collect import after, listed
 from tests.stripe_fixtures import (
     AFTER_DEADLINE,
     NOW,
@@ -32,7 +33,6 @@ from tests.stripe_fixtures import (
     free_port,
     make_settings,
 )
-from tests.test_collect import after, listed
 
 # pytest finds fixtures by name in the module: bind the shared ones here.
 localstripe = stripe_fixtures.localstripe

@@ -27,8 +27,8 @@ from fundraiser.service.app import create_app
 from fundraiser.service.settings import Settings
 from tests import stripe_fixtures
 from tests.conftest import Cli
+from tests.service.test_pledges import PLEDGE, confirm, post, save_card, sdk
 from tests.stripe_fixtures import NOW, TestClient, copy_campaign, make_settings
-from tests.test_service_pledges import PLEDGE, confirm, post, save_card, sdk
 
 localstripe = stripe_fixtures.localstripe
 small_goal = stripe_fixtures.small_goal

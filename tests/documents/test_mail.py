@@ -10,7 +10,7 @@ from pathlib import Path
 import pypdf
 import sqlalchemy as sa
 
-from fundraiser.ledger import open_ledger
+from fundraiser.ledger import open_ledger, schema
 from tests.conftest import Cli
 from tests.smtp_fixtures import (  # noqa: F401 - fixtures
     SmtpServer,
@@ -159,11 +159,12 @@ def test_a_message_left_sending_by_a_crash_goes_again_with_the_same_id(
     found(sqlite_cli)
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.write() as tx:  # a run that claimed message 1, then died
-        tx.execute(
-            sa.text(
-                "UPDATE outbox SET status='sending', attempts=1, "
-                "next_attempt_at='2026-12-10T11:50:00+00:00' WHERE id=1"
-            )
+        tx.bookkeep(
+            schema.outbox,
+            schema.outbox.c.id == 1,
+            status="sending",
+            attempts=1,
+            next_attempt_at="2026-12-10T11:50:00+00:00",
         )
     ledger.dispose()
     sqlite_cli.ok("mail", "send", env={"SMTP_URL": smtp_server.url})
@@ -234,9 +235,8 @@ def test_every_kind_of_message_renders(sqlite_cli: Cli) -> None:
     ledger = open_ledger(sqlite_cli.db_url)
     with ledger.write() as tx:
         # The shapes are the card payments': the pledge as if made online, card saved.
-        tx.execute(
-            sa.text("UPDATE pledges SET source = 'online', status = 'authorized' WHERE id = 1")
-        )
+        tx.update(schema.pledges, {"id": 1}, source="online", status="authorized")
+        tx.record("test.setup", "pledge:1", {"source": "online"})
         for kind, data in kinds.items():
             outbox_mod.queue(
                 tx, kind, f"test-{kind.value}", to_email="ada@example.org", to_name="Ada",

@@ -17,7 +17,7 @@ from fundraiser.membership.cancellation import cancel_for_pledge
 from fundraiser.money import Money
 from fundraiser.register import holding
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRICE = 5000
 
 # Per person: the pledges they paid (in pounds) and which of them are refunded later.

@@ -1,0 +1,479 @@
+"""Proof of the tables: replay the journal into empty tables and compare.
+
+The journal is the history; the tables are a view of it. Every change of a
+replayed table went into the journal as a Change (ledger/changes.py), so
+applying those changes, in order and with the same code, to empty tables must
+give back the ledger's own tables exactly. Anything else is named: the table,
+the row, the column, what the journal says and what the table says. A personal
+column is compared by its fingerprint, so no name is read out of the journal
+(there is none in it) and none is printed here.
+
+A ledger made before its journal carried changes starts its replay at the
+snapshot its migration wrote (`ledger.snapshot`): the tables as they stood.
+
+How, and why so: the replay goes into an in-memory SQLite database (tables
+with their keys only: no indexes to keep up), and the ledger's own tables are
+copied beside it, their personal columns as fingerprints, read in the same
+read transaction as the journal, so a write made meanwhile cannot look like a
+difference. The comparison is then SQL (EXCEPT, both ways), and only the rows
+that differ are read into Python to name their columns.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import StaticPool
+
+from fundraiser.errors import LedgerError
+from fundraiser.ledger import changes, schema
+from fundraiser.ledger.changes import Change, Fingerprinter
+from fundraiser.ledger.engine import Ledger, sqlite_path
+
+SNAPSHOT = changes.SNAPSHOT
+_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class Difference:
+    table: str
+    row: str  # its key, e.g. "id=5"
+    column: str  # "(row)" when the whole row is missing or extra
+    journal: Any  # what replaying the journal gives
+    found: Any  # what the table holds
+
+    def describe(self) -> str:
+        if self.column == "(row)":
+            return f"{self.table} {self.row}: {self.journal}; the table {self.found}"
+        return (
+            f"{self.table} {self.row} {self.column}: the journal says {self.journal!r}, "
+            f"the table says {self.found!r}"
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "row": self.row,
+            "column": self.column,
+            "journal": self.journal,
+            "table_value": self.found,
+        }
+
+
+@dataclass
+class ReplayReport:
+    first: int = 0  # the first entry replayed (0: none)
+    last: int = 0
+    changes: int = 0
+    differences: list[Difference] = field(default_factory=list)
+    more: int = 0  # differences found beyond those kept
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences and not self.more
+
+    def note(self, difference: Difference, keep: int) -> None:
+        if len(self.differences) < keep:
+            self.differences.append(difference)
+        else:
+            self.more += 1
+
+
+def _bare(table: sa.Table, metadata: sa.MetaData, schema_name: str | None) -> sa.Table:
+    """The table's columns and key only: no indexes or constraints to keep up."""
+    return sa.Table(
+        table.name,
+        metadata,
+        *[
+            sa.Column(
+                c.name,
+                c.type,
+                primary_key=c.primary_key,
+                autoincrement=False,
+                server_default=(
+                    c.server_default.arg  # type: ignore[attr-defined]
+                    if c.server_default is not None
+                    else None
+                ),
+            )
+            for c in table.columns
+        ],
+        schema=schema_name,
+    )
+
+
+def _create(scratch: Connection, schema_name: str | None) -> None:
+    metadata = sa.MetaData()
+    for table in changes.replayed_tables():
+        _bare(table, metadata, schema_name)
+    metadata.create_all(scratch)
+
+
+def _entries(conn: Connection, journal: str) -> Iterator[tuple[int, str, str]]:
+    start = conn.exec_driver_sql(
+        f"SELECT MAX(seq) FROM {journal} WHERE action = ?"
+        if conn.dialect.name == "sqlite"
+        else f"SELECT MAX(seq) FROM {journal} WHERE action = %s",
+        (SNAPSHOT,),
+    ).scalar()
+    cursor = conn.connection.cursor()
+    try:
+        mark = "?" if conn.dialect.name == "sqlite" else "%s"
+        cursor.execute(
+            f"SELECT seq, action, data FROM {journal} WHERE seq >= {mark} ORDER BY seq",
+            (int(start or 0),),
+        )
+        while True:
+            batch = cursor.fetchmany(_BATCH)
+            if not batch:
+                return
+            for seq, action, data in batch:
+                yield int(seq), str(action), str(data)
+    finally:
+        cursor.close()
+
+
+def replay_into(
+    journal: Iterator[tuple[int, str, str]], scratch: Connection, report: ReplayReport
+) -> None:
+    """Apply every journalled change to the scratch tables, in the journal's order."""
+    for seq, _action, data in journal:
+        if report.first == 0:
+            report.first = seq
+        report.last = seq
+        if '"changes"' not in data:  # most entries carry none: skip the parse
+            continue
+        for item in json.loads(data).get("changes") or []:
+            changes.apply(scratch, Change.decode(item))
+            report.changes += 1
+
+
+def _copy(live: Connection, scratch: Connection) -> None:
+    """A PostgreSQL ledger's proved tables, copied as they are into the scratch
+    database's `live` schema (the same shape as an attached SQLite ledger)."""
+    scratch.exec_driver_sql("ATTACH DATABASE ':memory:' AS live")
+    _create(scratch, "live")
+    raw = scratch.connection.dbapi_connection
+    assert raw is not None
+    for table in changes.replayed_tables():
+        names = [c.name for c in table.columns]
+        insert = (
+            f"INSERT INTO live.{table.name} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' * len(names))})"
+        )
+        cursor = live.connection.cursor()
+        try:
+            cursor.execute(f"SELECT {', '.join(names)} FROM {table.name}")
+            while batch := cursor.fetchmany(_BATCH):
+                raw.executemany(insert, batch)
+        finally:
+            cursor.close()
+
+
+def _personal(table: sa.Table) -> list[sa.Column[Any]]:
+    return [c for c in table.columns if c.info.get("personal")]
+
+
+def _plain_columns(table: sa.Table) -> list[sa.Column[Any]]:
+    """The compared columns that are not personal (bookkeeping is not compared)."""
+    return [
+        c for c in table.columns if not c.info.get("operational") and not c.info.get("personal")
+    ]
+
+
+def _fingerprinted_sql(table: sa.Table, name: str) -> str:
+    """SQL making `name`: the ledger's table (schema `live`) as the replay holds it.
+
+    Its personal columns become one text, their fingerprints joined (`fp_row`:
+    one call from SQL per row, not per value), compared with the replay's joined
+    alike.
+    """
+    exprs = [c.name for c in _plain_columns(table)]
+    personal = _personal(table)
+    if personal:
+        exprs.append(f"fp_row({', '.join(c.name for c in personal)}) AS personal")
+    return f"CREATE TABLE {name} AS SELECT {', '.join(exprs)} FROM live.{table.name}"
+
+
+def _same(column: sa.Column[Any], ours: str, theirs: str) -> str:
+    """SQL that is true when the two sides hold the same for this column."""
+    a, b = f"{ours}.{column.name}", f"{theirs}.{column.name}"
+    if column.info.get("sent_only"):  # of the mail queue's states only "sent" is journalled
+        return f"({a} = 'sent') IS ({b} = 'sent')"
+    return f"{a} IS {b}"
+
+
+def _joined_personal(table: sa.Table, side: str) -> str:
+    """The replay's personal fingerprints joined as fp_row joins the ledger's."""
+    return " || char(31) || ".join(f"COALESCE({side}.{c.name}, '')" for c in _personal(table))
+
+
+def _compare_table(
+    scratch: Connection,
+    table: sa.Table,
+    theirs: str,
+    fingerprint: Any,
+    report: ReplayReport,
+    keep: int,
+) -> None:
+    """One table against its replay: SQL finds the rows that differ, Python names how.
+
+    `theirs` is the ledger's table as `_fingerprinted` made it.
+    """
+    keys = [c.name for c in table.primary_key.columns]
+    plain = _plain_columns(table)
+    joined = " AND ".join(f"m.{k} = l.{k}" for k in keys)
+    unequal = [f"NOT ({_same(c, 'm', 'l')})" for c in plain]
+    if _personal(table):
+        unequal.append(f"NOT ({_joined_personal(table, 'm')} IS l.personal)")
+    differing = scratch.exec_driver_sql(
+        f"SELECT {', '.join('l.' + k for k in keys)} FROM {theirs} AS l "
+        f"LEFT JOIN main.{table.name} AS m ON {joined} "
+        f"WHERE m.{keys[0]} IS NULL OR {' OR '.join(unequal)} "
+        f"UNION SELECT {', '.join('m.' + k for k in keys)} FROM main.{table.name} AS m "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {theirs} AS l WHERE {joined}) "
+        f"ORDER BY {', '.join(str(n + 1) for n in range(len(keys)))}"
+    ).all()
+    compared = [c for c in table.columns if not c.info.get("operational")]
+    names = ", ".join(c.name for c in compared)
+    where = " AND ".join(f"{k} = ?" for k in keys)
+    for key in differing:
+        if len(report.differences) >= keep:
+            report.more += 1
+            continue
+        label = ",".join(f"{k}={v}" for k, v in zip(keys, key, strict=True))
+        made, found = (
+            scratch.exec_driver_sql(f"SELECT {names} FROM {side} WHERE {where}", tuple(key)).first()
+            for side in (f"main.{table.name}", f"live.{table.name}")
+        )
+        if made is None:
+            report.differences.append(
+                Difference(table.name, label, "(row)", "has no such row", "has it")
+            )
+            continue
+        if found is None:
+            report.differences.append(
+                Difference(table.name, label, "(row)", "has this row", "does not")
+            )
+            continue
+        for index, column in enumerate(compared):
+            a, b = made[index], found[index]
+            if column.info.get("sent_only"):
+                a, b = _sent(a), _sent(b)
+            if column.info.get("personal"):
+                if a != (None if b is None else fingerprint(b)):
+                    report.differences.append(
+                        Difference(
+                            table.name,
+                            label,
+                            column.name,
+                            "(personal: fingerprint differs)",
+                            "(personal)",
+                        )
+                    )
+            elif a != b:
+                report.differences.append(Difference(table.name, label, column.name, a, b))
+
+
+def prove(ledger: Ledger, *, keep: int = 200) -> ReplayReport:
+    """Replay the journal into empty tables and compare them with the ledger's own.
+
+    The journal and the tables are read in one snapshot (REPEATABLE READ on
+    PostgreSQL; on SQLite two readers that see the same journal head), so a
+    write made meanwhile is wholly in both or in neither.
+    """
+    report = ReplayReport()
+    path = sqlite_path(ledger.url)
+    engine = sa.create_engine("sqlite://", poolclass=StaticPool)
+    try:
+        with engine.connect() as scratch:
+            raw = scratch.connection.dbapi_connection
+            assert raw is not None
+            raw.isolation_level = None  # BEGIN and ROLLBACK are ours
+            _create(scratch, None)
+            if path is not None:
+                _prove_sqlite(scratch, path, report, keep)
+            else:
+                _prove_copied(ledger, scratch, report, keep)
+    finally:
+        engine.dispose()
+    return report
+
+
+def _head(conn: Any, journal: str) -> tuple[int, str]:
+    row = conn.execute(f"SELECT seq, hash FROM {journal} ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, "")
+
+
+def _prove_sqlite(scratch: Connection, path: Path, report: ReplayReport, keep: int) -> None:
+    """A SQLite ledger, on two cores: this process replays the journal while a forked
+    one fingerprints copies of the tables; both read the same snapshot of the ledger.
+
+    A process, not a thread: both halves are Python-heavy (the journal's JSON, the
+    fingerprints), and two threads would take turns on the interpreter's lock.
+    """
+    raw = scratch.connection.dbapi_connection
+    assert raw is not None
+    scratch.exec_driver_sql("ATTACH DATABASE ? AS live", (str(path),))
+    with tempfile.TemporaryDirectory(prefix="fundraiser-verify-", dir=_fast_tmp()) as folder:
+        copies = Path(folder) / "copies.sqlite"
+        scratch.exec_driver_sql("BEGIN")
+        try:
+            head = _head(raw, "live.journal")  # the snapshot starts here: writers now wait
+            salt = scratch.exec_driver_sql(
+                "SELECT value FROM live.state WHERE key = ?", (changes.SALT_KEY,)
+            ).scalar()
+            second = _start(_fingerprint_copies, path, copies, head, salt)
+            try:
+                replay_into(_entries(scratch, "live.journal"), scratch, report)
+            finally:
+                second.join()
+            if second.exitcode == _MOVED:
+                raise LedgerError("the ledger changed while it was being verified: run it again")
+            if second.exitcode != 0:
+                raise LedgerError(
+                    f"verifying stopped: the copying process failed ({second.exitcode})"
+                )
+        finally:
+            # Keeps the replay (written in this transaction), ends the read of the ledger.
+            scratch.exec_driver_sql("COMMIT")
+        scratch.exec_driver_sql("ATTACH DATABASE ? AS copied", (str(copies),))
+        fingerprint = _fingerprinter(salt)
+        for table in changes.replayed_tables():
+            theirs = f"copied.fingerprinted_{table.name}"
+            _compare_table(scratch, table, theirs, fingerprint, report, keep)
+        scratch.exec_driver_sql("DETACH DATABASE copied")
+
+
+_MOVED = 3  # the copying process's exit code when the ledger moved between the two reads
+
+
+def _fast_tmp() -> str | None:
+    """RAM-backed /dev/shm where there is one: the copies are written and read once."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def _start(target: Any, *args: Any) -> Any:
+    """Run `target(*args)` in a forked process (a thread where there is no fork)."""
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:
+        context = None
+    if context is None:
+        import threading
+
+        class _Thread(threading.Thread):
+            exitcode = 0
+
+            def run(self) -> None:
+                try:
+                    target(*args)
+                except SystemExit as exc:
+                    self.exitcode = int(exc.code or 0)
+
+        thread = _Thread(daemon=True)
+        thread.start()
+        return thread
+    process = context.Process(target=target, args=args, daemon=True)
+    process.start()
+    return process
+
+
+def _fingerprint_copies(path: Path, copies: Path, head: tuple[int, str], salt: Any) -> None:
+    """In the second process: the ledger's tables into `copies`, their personal columns
+    as joined fingerprints, from a snapshot with the same journal head."""
+    conn = sqlite3.connect(copies, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.create_function(
+            "fp_row", -1, _row_fingerprints(_fingerprinter(salt)), deterministic=True
+        )
+        conn.execute("ATTACH DATABASE ? AS live", (str(path),))
+        conn.execute("BEGIN")
+        if _head(conn, "live.journal") != head:  # WAL: a write came between the two reads
+            raise SystemExit(_MOVED)
+        for table in changes.replayed_tables():
+            conn.execute(_fingerprinted_sql(table, f"main.fingerprinted_{table.name}"))
+            keys = ", ".join(c.name for c in table.primary_key.columns)
+            conn.execute(
+                f"CREATE UNIQUE INDEX main.fingerprinted_{table.name}_key "
+                f"ON fingerprinted_{table.name} ({keys})"
+            )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, keep: int) -> None:
+    """A PostgreSQL ledger: its journal read and its tables copied in one transaction."""
+    with ledger.read() as live:
+        live = live.execution_options(isolation_level="REPEATABLE READ")
+        salt = live.execute(
+            sa.select(schema.state.c.value).where(schema.state.c.key == changes.SALT_KEY)
+        ).scalar()
+        replay_into(_entries(live, "journal"), scratch, report)
+        _copy(live, scratch)
+    fingerprint = _fingerprinter(salt)
+    raw = scratch.connection.dbapi_connection
+    assert raw is not None
+    raw.create_function("fp_row", -1, _row_fingerprints(fingerprint), deterministic=True)
+    for table in changes.replayed_tables():
+        theirs = f"temp.fingerprinted_{table.name}"
+        scratch.exec_driver_sql(_fingerprinted_sql(table, theirs))
+        keys = ", ".join(c.name for c in table.primary_key.columns)
+        scratch.exec_driver_sql(
+            f"CREATE UNIQUE INDEX temp.fingerprinted_{table.name}_key "
+            f"ON fingerprinted_{table.name} ({keys})"
+        )
+        _compare_table(scratch, table, theirs, fingerprint, report, keep)
+
+
+def _row_fingerprints(fingerprint: Any) -> Any:
+    """fp_row(...): a row's personal values' fingerprints, joined by U+001F ("" for NULL).
+
+    Called from SQL once per row of every proved table: the fingerprinter's
+    memory and hash are inlined here, because this is the verify's hot loop.
+    """
+    if not isinstance(fingerprint, Fingerprinter):
+        return lambda *values: "\x1f".join("" if v is None else fingerprint(v) for v in values)
+    known, copy = fingerprint.known, fingerprint.keyed_copy
+
+    def fp_row(*values: Any) -> str:
+        out = []
+        for value in values:
+            if value is None:
+                out.append("")
+                continue
+            text = value if type(value) is str else str(value)
+            found = known.get(text)
+            if found is None:
+                state = copy()
+                state.update(text.encode())
+                found = known[text] = "fp:" + state.hexdigest()
+            out.append(found)
+        return "\x1f".join(out)
+
+    return fp_row
+
+
+def _fingerprinter(salt: Any) -> Any:
+    """This ledger's fingerprints; without a salt, a mark that matches no journal."""
+    if not salt:
+        return lambda value: None if value is None else "(no salt)"
+    return Fingerprinter(str(salt))
+
+
+def _sent(status: Any) -> str:
+    return "sent" if status == "sent" else "not sent"
