@@ -8,7 +8,6 @@ import os
 import sqlite3
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -278,21 +277,3 @@ def test_backup_is_a_consistent_private_copy_that_verifies(sqlite_cli: Cli) -> N
     sqlite_cli.ok("backup")
     sqlite_cli.ok("backup")
     assert len(list(copy.parent.glob("ledger-*.sqlite"))) == 3
-
-
-def test_backup_of_a_postgresql_ledger_says_to_use_pg_dump(tmp_path: Path) -> None:
-    (tmp_path / "campaign.toml").write_text(
-        (Path(__file__).resolve().parent.parent / "campaign.toml").read_text()
-    )
-    result: Any = CliRunner().invoke(
-        main,
-        [
-            "--campaign",
-            str(tmp_path / "campaign.toml"),
-            "--db",
-            "postgresql://x@127.0.0.1/x",
-            "backup",
-        ],
-    )
-    assert result.exit_code == 2
-    assert "pg_dump" in result.output and "Traceback" not in result.output

@@ -35,6 +35,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "demo": ("demo",),
     "preflight": ("preflight",),
     "backup": ("preflight",),
+    "restore": ("preflight",),
     "bank": ("bank",),
     "books": ("books",),
 }

@@ -117,7 +117,7 @@ def _database_url(app: App, folder: Path) -> str:
 )
 @pass_app
 def backup(app: App, folder: Path | None) -> None:
-    """Write a consistent copy of the SQLite ledger, while the service runs."""
+    """Write a consistent copy of the ledger, while the service runs (pg_dump for PostgreSQL)."""
     from fundraiser.backups import BACKUPS
     from fundraiser.backups import backup as make_backup
 
@@ -126,6 +126,28 @@ def backup(app: App, folder: Path | None) -> None:
     click.echo(f"Backed up the ledger to {made.path} ({made.size:,} bytes).")
 
 
+@click.command()
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check that the copy proves itself; change nothing.")
+@pass_app
+def restore(app: App, source: Path, dry_run: bool) -> None:
+    """Put a backup in the ledger's place, only if its journal proves every table.
+
+    A SQLite ledger being replaced is kept beside it (ledger.before-restore-TIME.sqlite);
+    stop the pledge service first. A PostgreSQL copy goes into an empty database.
+    """
+    from fundraiser.backups import restore as put_back
+
+    done = put_back(source, app.database_url, app.now(), dry_run=dry_run)
+    proved = f"{done.entries:,} journal entries, head {done.head}"
+    if dry_run:
+        click.echo(f"{source} proves itself ({proved}). Nothing was changed.")
+        return
+    kept = f" The ledger it replaced is kept as {done.kept}." if done.kept else ""
+    click.echo(f"Restored the ledger from {source} ({proved}).{kept}")
+
+
 def register(main: click.Group) -> None:
     main.add_command(preflight)
     main.add_command(backup)
+    main.add_command(restore)
