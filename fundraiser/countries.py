@@ -73,13 +73,13 @@ PRESETS: dict[str, Preset] = {
             LegalForm(
                 "scic",
                 "société coopérative d'intérêt collectif (SCIC)",
-                "France under loi n° 47-1775 du 10 septembre 1947, titre II ter",
+                "France (loi n° 47-1775 du 10 septembre 1947, titre II ter)",
                 _RCS,
             ),
             LegalForm(
                 "scop",
                 "société coopérative et participative (SCOP)",
-                "France under loi n° 78-763 du 19 juillet 1978",
+                "France (loi n° 78-763 du 19 juillet 1978)",
                 _RCS,
             ),
         )
@@ -89,7 +89,7 @@ PRESETS: dict[str, Preset] = {
             LegalForm(
                 "eg",
                 "co-operative (eingetragene Genossenschaft, eG)",
-                "Germany under the Genossenschaftsgesetz (GenG)",
+                "Germany (Genossenschaftsgesetz, GenG)",
                 "Genossenschaftsregister of the local court (Amtsgericht)",
                 note="An eG joins an auditing association (Prüfungsverband) before it "
                 "is registered.",
@@ -102,7 +102,7 @@ PRESETS: dict[str, Preset] = {
             LegalForm(
                 "cooperativa",
                 "sociedad cooperativa",
-                "Spain under Ley 27/1999, de 16 de julio, de Cooperativas",
+                "Spain (Ley 27/1999, de 16 de julio, de Cooperativas)",
                 "Registro de Sociedades Cooperativas",
                 note="A co-operative working mainly in one autonomous community registers "
                 "under that community's own law: edit coop.jurisdiction if so.",

@@ -1,9 +1,11 @@
 """Money, numbers and dates as a reader of the campaign's language expects them (Babel).
 
-One place for the words a person reads: the site's Jinja filters
-(sitegen.filters) and the pledge service's private pages format with these,
-so "£1,250.00" and "28 February 2027" read the same on both. Dates are the
-day in the campaign's time zone, never the server's.
+One place for the figures a person reads: the site's Jinja filters
+(sitegen.filters), the pledge service's private pages, the mails and the
+certificates format with these, so "£1,250.00" and "28 February 2027" read
+the same on all of them, and "1 250,00 €" and "28 février 2027" in French.
+Dates are the day in the campaign's time zone, never the server's. Each
+function takes the Babel locale (fundraiser.i18n.Language.locale).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ _DECIMALS = re.compile(r"\.0+")
 
 
 def babel_locale(language: str, default: str = "en_GB") -> str:
-    """Babel's name for a BCP 47 tag from campaign.toml: 'en-GB' -> 'en_GB', 'fr' -> 'fr'."""
+    """Babel's name for a BCP 47 tag from campaign.toml: 'en-GB' -> 'en_GB', 'fr' -> 'fr'
+    (Babel's own name is taken as it is: 'en_GB' -> 'en_GB')."""
     try:
-        return str(Locale.parse(language.strip(), sep="-"))
+        return str(Locale.parse(language.strip().replace("_", "-"), sep="-"))
     except (ValueError, UnknownLocaleError):
         return default
 
@@ -93,11 +96,32 @@ def _moment(value: date | datetime | str) -> date | datetime:
     return value
 
 
+@lru_cache(maxsize=32)
+def _datetime_pattern(locale: str) -> str:
+    """The locale's long date and short time, joined as it joins them, with the zone:
+    'd MMMM y, HH:mm zzz' in en_GB and fr, 'MMMM d, y, h:mm a zzz' in en_US."""
+    data = Locale.parse(locale)
+    time = f"{data.time_formats['short'].pattern} zzz"
+    return str(data.datetime_formats["medium"]).format(time, data.date_formats["long"].pattern)
+
+
+_OFFSET = re.compile(r"[+-]\d{4}\b")
+
+
 def local_datetime(value: datetime | str, *, zone: str = "UTC", locale: str = "en_GB") -> str:
-    """'28 February 2027, 18:00 GMT' in the campaign's time zone."""
+    """'28 February 2027, 18:00 GMT' in the campaign's time zone ('28 février 2027, 19:00
+    UTC+01:00' in fr, whose CLDR data has no short name for the zone)."""
     moment = _moment(value)
     assert isinstance(moment, datetime)
-    return str(format_datetime(moment, "d MMMM y, HH:mm zzz", tzinfo=ZoneInfo(zone), locale=locale))
+    pattern = _datetime_pattern(locale)
+    text = str(format_datetime(moment, pattern, tzinfo=ZoneInfo(zone), locale=locale))
+    if _OFFSET.search(text):  # a bare "+0100": the locale's "UTC+01:00" reads better
+        text = str(
+            format_datetime(
+                moment, pattern.replace("zzz", "OOOO"), tzinfo=ZoneInfo(zone), locale=locale
+            )
+        )
+    return text
 
 
 def local_date(value: date | datetime | str, *, zone: str = "UTC", locale: str = "en_GB") -> str:

@@ -14,6 +14,11 @@ their account with a running balance, dated by the latest entry.
 A certificate is one page, A4 or US Letter (see `paper_for`), with everything
 inside its double border. Names and addresses are text, never markup (the
 templates autoescape), and an address keeps the lines it was written in.
+
+Both are in the campaign's language (fundraiser.i18n): the templates' words
+from the kit's catalogs, money and dates formatted for its locale
+(fundraiser.formatting). The language and its catalogs are part of what a
+document is made from, so a new translation remakes the documents it changes.
 """
 
 from __future__ import annotations
@@ -24,20 +29,21 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import date
 from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from sqlalchemy.engine import Connection
 
+from fundraiser import i18n
 from fundraiser.config import Campaign, Coop
 from fundraiser.documents import DocumentError, template_dirs
 from fundraiser.errors import NotFound
+from fundraiser.formatting import local_date, money
+from fundraiser.i18n import N_
 from fundraiser.ledger import canonical, schema
 from fundraiser.money import Money
 from fundraiser.register import EntryKind
@@ -108,13 +114,22 @@ def output_dir(campaign: Campaign) -> Path:
     return campaign.directory / "var" / "certificates"
 
 
-def long_date(iso: str) -> str:
-    """'2026-12-10' -> '10 December 2026' (the register's dates are ISO)."""
-    return str(format_date(date.fromisoformat(iso), format="long", locale="en_GB"))
+@dataclass(frozen=True)
+class Words:
+    """How one campaign's documents speak: its language, and money and dates in it."""
 
+    language: i18n.Language
 
-def money_text(amount: int, currency: str) -> str:
-    return Money(int(amount), currency).format()
+    @classmethod
+    def for_campaign(cls, campaign: Campaign) -> Words:
+        return cls(i18n.for_campaign(campaign))
+
+    def date(self, iso: str) -> str:
+        """'2026-12-10' -> '10 December 2026' ('10 décembre 2026'): the register's ISO dates."""
+        return local_date(iso, locale=self.language.locale)
+
+    def money(self, amount: int, currency: str) -> str:
+        return money(Money(int(amount), currency), locale=self.language.locale)
 
 
 @dataclass(frozen=True)
@@ -220,20 +235,24 @@ def certificate_specs(
     conn: Connection, campaign: Campaign, member: int | None = None
 ) -> Iterator[Spec]:
     """One spec per certificate (of one member, or all), current or taken back."""
+    words = Words.for_campaign(campaign)
     for cert in certificates(conn, member):
-        yield certificate_spec(campaign, cert)
+        yield certificate_spec(campaign, cert, words)
 
 
-def certificate_spec(campaign: Campaign, cert: Certificate) -> Spec:
+def certificate_spec(campaign: Campaign, cert: Certificate, words: Words | None = None) -> Spec:
     """What one certificate is made from: its file name, template and context."""
+    words = words or Words.for_campaign(campaign)
     row, number = cert.member, cert.number
     lines = address_lines(row.address or "")
     return Spec(
         filename=f"certificate-{number:06d}.pdf",
         template=CERTIFICATE,
-        title=f"Share certificate {number}, {campaign.coop.name}",
+        title=words.language.gettext("Share certificate %(number)s, %(coop)s")
+        % {"number": number, "coop": campaign.coop.name},
         created=cert.issued_on,
         context={
+            "language": words.language.tag,
             "coop": _coop_context(campaign.coop),
             "paper": paper_for(campaign),
             "member": {
@@ -247,15 +266,15 @@ def certificate_spec(campaign: Campaign, cert: Certificate) -> Spec:
                 "number": number,
                 "entry_id": cert.entry_id,
                 "shares": cert.shares,
-                "price": money_text(cert.price, cert.currency),
-                "value": money_text(cert.price * cert.shares, cert.currency),
-                "date": long_date(cert.issued_on),
+                "price": words.money(cert.price, cert.currency),
+                "value": words.money(cert.price * cert.shares, cert.currency),
+                "date": words.date(cert.issued_on),
                 "iso_date": cert.issued_on,
                 "balance": cert.balance,
                 "cancelled": None
                 if cert.cancelled_on is None
                 else {
-                    "date": long_date(cert.cancelled_on),
+                    "date": words.date(cert.cancelled_on),
                     "entry_id": cert.cancelled_by,
                     "why": "withdrawn"
                     if cert.cancelled_kind == EntryKind.WITHDRAW
@@ -267,9 +286,9 @@ def certificate_spec(campaign: Campaign, cert: Certificate) -> Spec:
 
 
 KIND_LABEL: dict[str, str] = {
-    EntryKind.ISSUE: "Shares issued",
-    EntryKind.WITHDRAW: "Shares withdrawn",
-    EntryKind.CANCEL: "Shares cancelled",
+    EntryKind.ISSUE: N_("Shares issued"),
+    EntryKind.WITHDRAW: N_("Shares withdrawn"),
+    EntryKind.CANCEL: N_("Shares cancelled"),
 }
 
 
@@ -278,6 +297,8 @@ def statement_specs(
 ) -> Iterator[Spec]:
     """One share-account statement per member with entries: history and balance."""
     coop = _coop_context(campaign.coop)
+    words = Words.for_campaign(campaign)
+    language = words.language
     query = (
         sa.select(
             schema.register_entries.c.member_number,
@@ -312,9 +333,11 @@ def statement_specs(
         return Spec(
             filename=f"statement-{current:06d}.pdf",
             template=STATEMENT,
-            title=f"Share account statement, member {current}, {campaign.coop.name}",
+            title=language.gettext("Share account statement, member %(number)s, %(coop)s")
+            % {"number": current, "coop": campaign.coop.name},
             created=as_at,
             context={
+                "language": language.tag,
                 "coop": coop,
                 "paper": paper,
                 "member": {
@@ -322,13 +345,13 @@ def statement_specs(
                     "name": person.name,
                     "address": person.address,
                     "address_lines": address_lines(person.address or ""),
-                    "admitted_on": long_date(person.admitted_on),
-                    "ceased_on": long_date(person.ceased_on) if person.ceased_on else None,
+                    "admitted_on": words.date(person.admitted_on),
+                    "ceased_on": words.date(person.ceased_on) if person.ceased_on else None,
                 },
                 "lines": list(lines),
                 "shares": balance,
-                "paid": money_text(paid, currency),
-                "as_at": long_date(as_at),
+                "paid": words.money(paid, currency),
+                "as_at": words.date(as_at),
             },
         )
 
@@ -343,11 +366,13 @@ def statement_specs(
         currency = row.currency
         lines.append(
             {
-                "date": long_date(row.entry_date),
+                "date": words.date(row.entry_date),
                 "iso_date": row.entry_date,
-                "kind": KIND_LABEL.get(row.kind, row.kind),
+                "kind": language.gettext(KIND_LABEL[row.kind])
+                if row.kind in KIND_LABEL
+                else row.kind,
                 "shares": sign * int(row.shares),
-                "amount": money_text(sign * int(row.amount), row.currency),
+                "amount": words.money(sign * int(row.amount), row.currency),
                 "balance": balance,
                 "note": row.note or "",
             }
@@ -359,7 +384,9 @@ def statement_specs(
 class Renderer:
     """Renders specs to PDF bytes; build once, reuse for many documents."""
 
-    def __init__(self, dirs: list[Path]) -> None:
+    def __init__(self, dirs: list[Path], language: str = "en-GB", own: Path | None = None) -> None:
+        """`language`: the campaign's ([coop] language); `own`: its folder, for its own
+        catalogs (fundraiser.i18n)."""
         # Imported here: WeasyPrint loads Pango, which commands without PDFs skip.
         from weasyprint import CSS  # type: ignore[import-untyped,unused-ignore]
         from weasyprint.text.fonts import (  # type: ignore[import-untyped,unused-ignore]
@@ -373,6 +400,8 @@ class Renderer:
             undefined=StrictUndefined,
             keep_trailing_newline=True,
         )
+        words = i18n.translations(language, own)
+        i18n.install(self.env, words)
         self.fonts = FontConfiguration()
         try:
             css_source = self.env.loader.get_source(self.env, STYLESHEET)[0]  # type: ignore[union-attr]
@@ -381,10 +410,14 @@ class Renderer:
         # The first folder is the base for relative URLs (a co-op's logo.png).
         self.base_url = str(dirs[0]) + os.sep
         self.css = CSS(string=css_source, font_config=self.fonts, base_url=self.base_url)
-        # The sheet's size, after the stylesheet so that it wins: one per paper.
+        # The sheet's size, after the stylesheet so that it wins: one per paper. With it,
+        # the statement's page numbers in the campaign's language.
+        label = words.gettext("Page").replace("\\", "\\\\").replace('"', '\\"')
+        numbers = f'@bottom-right {{ content: "{label} " counter(page) }}'
         self.paper_css = {
             paper: CSS(
-                string=f"@page {{ size: {size} }} @page statement {{ size: {paper} portrait }} "
+                string=f"@page {{ size: {size} }} "
+                f"@page statement {{ size: {paper} portrait; {numbers} }} "
                 f".certificate {{ height: {height}mm }}",
                 font_config=self.fonts,
             )
@@ -465,7 +498,8 @@ def inputs_digest(fingerprint: str, spec: Spec) -> str:
     return _sha(canonical(material).encode("utf-8"))
 
 
-def templates_fingerprint(dirs: list[Path]) -> str:
+def templates_fingerprint(dirs: list[Path], catalogs: Iterable[Path] = ()) -> str:
+    """What every document is made with: WeasyPrint, the templates, the catalogs read."""
     from weasyprint import __version__  # type: ignore[import-untyped,unused-ignore]
 
     digest = hashlib.sha256(f"weasyprint {__version__}".encode())
@@ -473,6 +507,8 @@ def templates_fingerprint(dirs: list[Path]) -> str:
         for path in sorted((folder / "certificates").glob("**/*")):
             if path.is_file():
                 digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    for catalog in catalogs:
+        digest.update(b"catalog\0" + catalog.read_bytes())
     return digest.hexdigest()
 
 
@@ -484,9 +520,9 @@ MANIFEST = ".made.json"
 _worker: Renderer | None = None
 
 
-def _init_worker(dirs: list[Path]) -> None:
+def _init_worker(dirs: list[Path], language: str, own: Path | None) -> None:
     global _worker
-    _worker = Renderer(dirs)
+    _worker = Renderer(dirs, language, own)
 
 
 def _make_one(item: tuple[Spec, Path]) -> tuple[bool, str]:
@@ -536,7 +572,8 @@ class Documents:
     @property
     def renderer(self) -> Renderer:
         if self._renderer is None:
-            self._renderer = Renderer(self.dirs)
+            coop = self.campaign.coop
+            self._renderer = Renderer(self.dirs, coop.language, self.campaign.directory)
         return self._renderer
 
     def specs(self, conn: Connection, member: int | None = None) -> Iterator[Spec]:
@@ -575,7 +612,8 @@ class Documents:
         self._mkdir()
         result = MakeResult(self.kind, self.folder)
         manifest = self._load_manifest()
-        fingerprint = templates_fingerprint(self.dirs)
+        catalogs = i18n.catalog_files(self.campaign.coop.language, self.campaign.directory)
+        fingerprint = templates_fingerprint(self.dirs, catalogs)
         todo: list[tuple[Spec, str]] = []
         for spec in specs:
             digest = inputs_digest(fingerprint, spec)
@@ -632,7 +670,7 @@ class Documents:
             max_workers=workers,
             mp_context=get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.dirs,),
+            initargs=(self.dirs, self.campaign.coop.language, self.campaign.directory),
         ) as pool:
             yield from pool.map(_make_one, [(s, self.folder) for s in specs], chunksize=16)
 

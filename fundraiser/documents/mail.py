@@ -24,6 +24,13 @@ transfer_reference, and what kind of backer this is, from the named groups in
 fundraiser/pledges.py: `by_bank` (recorded by hand, paid by transfer),
 `paid_in` (money received and held), `card_saved`, `card_unfinished`, `ended`).
 Templates test those, never raw status or source strings.
+
+The words are the kit's catalogs' in the campaign's language (fundraiser.i18n):
+`{% trans %}` blocks, whose values go through the placeholders above like any
+other value, while the words around them are Markdown like the template's own
+text. Money and dates are formatted in the campaign's locale
+(fundraiser.formatting), and `status_word` and `decline_reason` say a pledge's
+status and a card's decline in words.
 """
 
 from __future__ import annotations
@@ -40,8 +47,10 @@ from email import message_from_bytes, policy
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
+from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import markdown as markdown_lib  # type: ignore[import-untyped,unused-ignore]
 import sqlalchemy as sa
@@ -57,11 +66,13 @@ from jinja2.runtime import Context
 from markupsafe import Markup, escape
 from sqlalchemy.engine import Connection
 
+from fundraiser import i18n
 from fundraiser.acknowledge import transfer_reference
 from fundraiser.config import Campaign
 from fundraiser.documents import DocumentError, MailSettingsError, template_dirs
-from fundraiser.documents.certificates import long_date, money_text
 from fundraiser.errors import NotFound
+from fundraiser.formatting import local_date, money
+from fundraiser.i18n import N_
 from fundraiser.ledger import schema
 from fundraiser.people import check_email
 from fundraiser.pledges import BY_HAND, ENDED_UNPAID, HELD, Source, Status
@@ -245,11 +256,83 @@ class Slots:
 _SLOTS = "_fundraiser_slots"
 
 
+class Words(str):
+    """A message from the catalogs, its values already held: Markdown, like the
+    template's own text, never a value to hold back."""
+
+    __slots__ = ()
+
+
 @pass_context
 def _hold(context: Context, value: object) -> object:
     """Jinja's `finalize` for the HTML part: every {{ value }} becomes a placeholder."""
     slots = context.get(_SLOTS)
-    return value if slots is None else slots.hold(value)
+    if slots is None or isinstance(value, Words):
+        return value
+    return slots.hold(value)
+
+
+def _held(context: Context, values: dict[str, Any]) -> dict[str, Any]:
+    slots = context.get(_SLOTS)
+    return values if slots is None else {k: slots.hold(v) for k, v in values.items()}
+
+
+def _html_gettext(words: i18n.Language) -> tuple[Any, Any]:
+    """gettext and ngettext for the HTML part: each value held back from Markdown, the
+    message's own words (a translator's `**bold**` too) left to Markdown."""
+
+    @pass_context
+    def gettext(context: Context, message: str, **values: Any) -> Words:
+        return Words(words.gettext(message) % _held(context, values))
+
+    @pass_context
+    def ngettext(context: Context, singular: str, plural: str, num: int, **values: Any) -> Words:
+        values.setdefault("num", num)
+        return Words(words.ngettext(singular, plural, num) % _held(context, values))
+
+    return gettext, ngettext
+
+
+#: A pledge's status as a backer reads it ("This pledge is no longer open (lapsed)").
+STATUS_WORDS: dict[str, str] = {
+    Status.PENDING: N_("not complete"),
+    Status.AUTHORIZED: N_("card saved"),
+    Status.PROCESSING: N_("payment in progress"),
+    Status.PAID: N_("paid"),
+    Status.PAYMENT_FAILED: N_("payment failed"),
+    Status.FAILED: N_("lapsed"),
+    Status.CANCELLED: N_("cancelled"),
+    Status.RELEASED: N_("released"),
+    Status.REFUNDED: N_("refunded"),
+    Status.DISPUTED: N_("disputed"),
+}
+
+#: Stripe's commonest reasons for a declined card (its decline codes), in words.
+DECLINE_WORDS: dict[str, str] = {
+    "card_declined": N_("card declined"),
+    "generic_decline": N_("card declined"),
+    "insufficient_funds": N_("insufficient funds"),
+    "expired_card": N_("expired card"),
+    "incorrect_cvc": N_("incorrect security code"),
+    "incorrect_number": N_("incorrect card number"),
+    "lost_card": N_("card reported lost"),
+    "stolen_card": N_("card reported stolen"),
+    "do_not_honor": N_("declined by your bank"),
+    "processing_error": N_("processing error"),
+    "authentication_required": N_("your bank asked you to confirm the payment"),
+}
+
+
+def status_word(words: i18n.Language, status: str) -> str:
+    """A status in words; one we do not know is shown as it is, spaced."""
+    known = STATUS_WORDS.get(status)
+    return words.gettext(known) if known else status.replace("_", " ")
+
+
+def decline_reason(words: i18n.Language, code: str) -> str:
+    """Stripe's decline code in words ('insufficient_funds'); others as they are, spaced."""
+    known = DECLINE_WORDS.get(code)
+    return words.gettext(known) if known else code.replace("_", " ")
 
 
 class MailRenderer:
@@ -268,9 +351,19 @@ class MailRenderer:
         self.html_env = Environment(autoescape=True, finalize=_hold, **common)
         # The layout is HTML already: plain autoescaping is all it needs.
         self.page_env = Environment(autoescape=True, **common)
+        #: The campaign's language: the mails' words, money and dates.
+        self.language = words = i18n.for_campaign(campaign)
+        self.locale = locale = words.locale
+        zone = campaign.campaign.timezone
+        i18n.install(self.text_env, words.translations)
+        i18n.install(self.page_env, words.translations)
+        i18n.install_callables(self.html_env, *_html_gettext(words))
         for env in (self.text_env, self.html_env, self.page_env):
-            env.filters["money"] = money_text
-            env.filters["long_date"] = long_date
+            env.filters["money"] = partial(money, locale=locale)
+            env.filters["long_date"] = partial(local_date, zone=zone, locale=locale)
+            env.globals["status_word"] = partial(status_word, words)
+            env.globals["decline_reason"] = partial(decline_reason, words)
+            env.globals["language"] = words.tag
         self._members: dict[int, dict[str, Any]] = {}
         self.md = markdown_lib.Markdown(extensions=["sane_lists"], output_format="html")
         coop = campaign.coop
@@ -286,9 +379,12 @@ class MailRenderer:
             },
             "campaign": {
                 "currency": campaign.currency,
-                "goal": campaign.campaign.goal.format(),
-                "deadline": campaign.campaign.deadline.date().isoformat(),
-                "share_price": campaign.shares.price.format(),
+                "goal": money(campaign.campaign.goal, locale=locale),
+                # The day it closes where the co-op is (templates: `| long_date`).
+                "deadline": campaign.campaign.deadline.astimezone(ZoneInfo(zone))
+                .date()
+                .isoformat(),
+                "share_price": money(campaign.shares.price, locale=locale),
                 "mode": campaign.campaign.mode.value,
             },
             "bank": None
@@ -299,7 +395,9 @@ class MailRenderer:
     def prefetch(self, conn: Connection, rows: list[OutboxRow]) -> None:
         """Load the members a batch of messages names in one query, not two each."""
         numbers = sorted({r.member_number for r in rows if r.member_number is not None})
-        self._members = _members(conn, numbers, self.campaign.currency) if numbers else {}
+        self._members = (
+            _members(conn, numbers, self.campaign.currency, self.locale) if numbers else {}
+        )
 
     def context(self, conn: Connection, row: OutboxRow) -> dict[str, Any]:
         number = row.member_number
@@ -308,7 +406,7 @@ class MailRenderer:
         elif number in self._members:
             member = self._members[number]
         else:
-            member = _members(conn, [number], self.campaign.currency).get(number)
+            member = _members(conn, [number], self.campaign.currency, self.locale).get(number)
         ctx = dict(self.base)
         ctx.update(
             kind=row.kind,
@@ -316,7 +414,7 @@ class MailRenderer:
             to_email=row.to_email,
             data=row.data,
             member=member,
-            pledge=_pledge(conn, row.pledge_id),
+            pledge=_pledge(conn, row.pledge_id, self.locale),
         )
         return ctx
 
@@ -462,21 +560,23 @@ def _one_line(value: str) -> str:
     return " ".join(value.split())
 
 
-def _members(conn: Connection, numbers: list[int], currency: str) -> dict[int, dict[str, Any]]:
+def _members(
+    conn: Connection, numbers: list[int], currency: str, locale: str
+) -> dict[int, dict[str, Any]]:
     return {
         h.number: {
             "number": h.number,
             "name": h.name,
             "shares": h.shares,
-            "paid": money_text(h.paid.amount, currency),
-            "admitted_on": long_date(h.admitted_on),
-            "ceased_on": long_date(h.ceased_on) if h.ceased_on else None,
+            "paid": money(h.paid.amount, currency, locale=locale),
+            "admitted_on": local_date(h.admitted_on, locale=locale),
+            "ceased_on": local_date(h.ceased_on, locale=locale) if h.ceased_on else None,
         }
         for h in holdings(conn, currency, numbers)
     }
 
 
-def _pledge(conn: Connection, pledge_id: int | None) -> dict[str, Any] | None:
+def _pledge(conn: Connection, pledge_id: int | None, locale: str) -> dict[str, Any] | None:
     if pledge_id is None:
         return None
     row = conn.execute(sa.select(schema.pledges).where(schema.pledges.c.id == pledge_id)).first()
@@ -486,9 +586,9 @@ def _pledge(conn: Connection, pledge_id: int | None) -> dict[str, Any] | None:
     status, by_bank = Status(row.status), Source(row.source) in BY_HAND
     return {
         "id": row.id,
-        "amount": money_text(row.amount, cur),
-        "paid": money_text(row.paid_amount, cur),
-        "refunded": money_text(row.refunded_amount, cur),
+        "amount": money(int(row.amount), cur, locale=locale),
+        "paid": money(int(row.paid_amount), cur, locale=locale),
+        "refunded": money(int(row.refunded_amount), cur, locale=locale),
         "status": row.status,
         "source": row.source,
         "reference": row.reference,

@@ -42,6 +42,7 @@ from fundraiser.errors import (
     PaymentError,
     WebhookRejected,
 )
+from fundraiser.i18n import N_
 from fundraiser.ledger import Ledger, open_ledger, stamp
 from fundraiser.links import FIX, MANAGE, BadToken, ServiceLinks, Signer
 from fundraiser.payments import cardforms, intents, webhooks
@@ -647,7 +648,7 @@ class Service:
         )
 
     def bad_link(self, exc: BadToken) -> HTMLResponse:
-        title, message, advice = _LINK_PROBLEMS.get(str(exc), _LINK_PROBLEMS[""])
+        title, message, advice = map(self.gettext, _LINK_PROBLEMS.get(str(exc), _LINK_PROBLEMS[""]))
         return self.page("message.html", 403, title=title, message=message, advice=advice)
 
     async def manage_page(self, request: Request) -> Response:
@@ -656,7 +657,7 @@ class Service:
             row = await run_in_threadpool(self.pledge_for, token)
         except BadToken as exc:
             return self.bad_link(exc)
-        return self.private("manage.html", token, row, "Your pledge")
+        return self.private("manage.html", token, row, self.gettext("Your pledge"))
 
     async def manage_page_cancel_ask(self, request: Request) -> Response:
         """GET: ask first. Cancelling is a form's POST, so it needs no script."""
@@ -666,7 +667,10 @@ class Service:
         except BadToken as exc:
             return self.bad_link(exc)
         view = self.pledge_page_view(row, token)
-        title = "Cancel this pledge?" if view.can_cancel else "This pledge cannot be cancelled"
+        if view.can_cancel:
+            title = self.gettext("Cancel this pledge?")
+        else:
+            title = self.gettext("This pledge cannot be cancelled")
         return self.private("cancel.html", token, row, title)
 
     async def manage_page_cancel(self, request: Request) -> Response:
@@ -679,15 +683,20 @@ class Service:
         except InvalidTransition:
             # Cancelled a moment ago, paid, or the campaign closed: the page says which.
             row = await run_in_threadpool(self.pledge_for, token, (MANAGE,))
-            return self.private("cancel.html", token, row, "This pledge cannot be cancelled", 409)
+            title = self.gettext("This pledge cannot be cancelled")
+            return self.private("cancel.html", token, row, title, 409)
         except PaymentError as exc:
             log.warning("cancel: Stripe failed: %s", exc)
             return self.page(
                 "message.html",
                 502,
-                title="Your pledge is not cancelled yet",
-                message="We could not reach our payment processor to cancel it just now.",
-                advice="Nothing has changed. Please go back and try again in a minute.",
+                title=self.gettext("Your pledge is not cancelled yet"),
+                message=self.gettext(
+                    "We could not reach our payment processor to cancel it just now."
+                ),
+                advice=self.gettext(
+                    "Nothing has changed. Please go back and try again in a minute."
+                ),
             )
         # After a POST, a page of its own: reloading it cancels nothing twice.
         return RedirectResponse(f"/manage/{token}/cancelled", status_code=303)
@@ -700,7 +709,11 @@ class Service:
             return self.bad_link(exc)
         if Status(row.status) is not Status.CANCELLED:
             return RedirectResponse(f"/manage/{token}", status_code=303)
-        return self.private("cancelled.html", token, row, "Your pledge is cancelled")
+        return self.private("cancelled.html", token, row, self.gettext("Your pledge is cancelled"))
+
+    def gettext(self, message: str) -> str:
+        """A message of the private pages, in the campaign's language."""
+        return self.pages.language.gettext(message)
 
     @property
     def coop_name(self) -> str:
@@ -754,16 +767,20 @@ def outage(request: Request, exc: BaseException) -> Response:
     headers = {"retry-after": str(OUTAGE_RETRY_AFTER)}
     if request.url.path.startswith("/manage/"):  # a person's page, not the page's script
         service: Service = request.app.state.service
-        done = (
-            "Nothing was changed: we cannot reach our records just now."
-            if request.method == "POST"
-            else "Your pledge is safe, but we cannot show it just now."
-        )
+        if request.method == "POST":
+            message = N_(
+                "Nothing was changed: we cannot reach our records just now. "
+                "Please try again in a moment."
+            )
+        else:
+            message = N_(
+                "Your pledge is safe, but we cannot show it just now. Please try again in a moment."
+            )
         page = service.page(
             "message.html",
             503,
-            title="Please try again in a moment",
-            message=f"{done} Please try again in a moment.",
+            title=service.gettext("Please try again in a moment"),
+            message=service.gettext(message),
         )
         page.headers.update(headers)
         return page
@@ -786,21 +803,25 @@ def _status_answer(pledge: Pledge) -> dict[str, Any]:
 #: What a private link's page says when the link does not work, by BadToken's words.
 _LINK_PROBLEMS: dict[str, tuple[str, str, str]] = {
     "this link has expired": (
-        "This link has expired",
-        "Private links to a pledge stop working when the campaign closes, and a link to "
-        "complete a payment when the time to do it has passed.",
-        "If you still need to do something about your pledge, write to us.",
+        N_("This link has expired"),
+        N_(
+            "Private links to a pledge stop working when the campaign closes, and a link to "
+            "complete a payment when the time to do it has passed."
+        ),
+        N_("If you still need to do something about your pledge, write to us."),
     ),
     "this link is for something else": (
-        "This link cannot do that",
-        "This link is for completing a payment only.",
-        "To see or cancel your pledge, use the link in the email we sent when you pledged.",
+        N_("This link cannot do that"),
+        N_("This link is for completing a payment only."),
+        N_("To see or cancel your pledge, use the link in the email we sent when you pledged."),
     ),
     "": (
-        "This link does not work",
-        "We could not find a pledge for this link.",
-        "Check that you opened the whole link from your email: it is long, and some email "
-        "programs break it in two.",
+        N_("This link does not work"),
+        N_("We could not find a pledge for this link."),
+        N_(
+            "Check that you opened the whole link from your email: it is long, and some email "
+            "programs break it in two."
+        ),
     ),
 }
 

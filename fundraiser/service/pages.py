@@ -6,10 +6,12 @@ extends the theme's `base.html`, the layout of every page of the site. Templates
 are looked up as the site build looks them up: the co-op's own theme/templates
 first, then the kit's, so a co-op's changes to its layout reach these pages too.
 The context is what a build gives base.html (the site's name and address, its
-language, the campaign, menus) and the filters of fundraiser.formatting in the
-campaign's locale and time zone. The stylesheet and pledge.js are the site's,
-loaded from its address (SITE_ORIGIN; the pages' content security policy allows
-it), so the site's look is these pages' look without a second copy.
+language, the campaign, menus), the filters of fundraiser.formatting in the
+campaign's locale and time zone, and the kit's catalogs in the campaign's
+language (fundraiser.i18n), as the site build installs them. The stylesheet and
+pledge.js are the site's, loaded from its address (SITE_ORIGIN; the pages'
+content security policy allows it), so the site's look is these pages' look
+without a second copy.
 
 What a pledge's page says is decided here once (`stage`), in words the backer
 reads; the templates never print a status name.
@@ -26,10 +28,10 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from fundraiser import kit
+from fundraiser import i18n, kit
 from fundraiser.config import Campaign, Mode
 from fundraiser.errors import FundraiserError
-from fundraiser.formatting import babel_locale, jinja_filters
+from fundraiser.formatting import jinja_filters
 from fundraiser.money import Money
 from fundraiser.pledges import BY_HAND, Source, Status
 
@@ -226,16 +228,27 @@ class Pages:
             undefined=jinja2.ChainableUndefined,
         )
         coop = campaign.coop
-        locale = babel_locale(coop.language)
-        self.env.filters.update(jinja_filters(locale, campaign.campaign.timezone))
+        #: The campaign's language: the pages' words and how they show money and dates.
+        self.language = language = i18n.for_campaign(campaign)
+        i18n.install(self.env, language.translations)
+        self.env.filters.update(jinja_filters(language.locale, campaign.campaign.timezone))
         self.env.filters["absolute_url"] = lambda relative: f"{self.site}/{relative}"
-        share_offer = {"slug": "share-offer", "title": "Share offer", "url": SHARE_OFFER}
+        share_offer = {
+            "slug": "share-offer",
+            "title": language.gettext("Share offer"),
+            "url": SHARE_OFFER,
+        }
+        own_static = kit.static_paths(campaign.directory / kit.OWN_THEME)[1:]
+        scripts = i18n.script_files([kit.theme() / "static", *map(Path, own_static)])
         self.globals: dict[str, Any] = {
             "SITENAME": coop.name,
             "SITEURL": self.site,
-            "HTML_LANG": coop.language,
-            "DEFAULT_LANG": coop.language.split("-")[0],
-            "FUNDRAISER_LOCALE": locale,
+            "HTML_LANG": language.tag,
+            "DEFAULT_LANG": language.primary,
+            "FUNDRAISER_LOCALE": language.locale,
+            "OG_LOCALE": language.og_locale,
+            # The words of pledge.js (the fix-card form), as the site's pages carry them.
+            "script_messages": i18n.script_messages(language, scripts),
             "UPDATES_SAVE_AS": UPDATES,
             "campaign": campaign,
             # The site's menus are made from its pages at build time; these pages

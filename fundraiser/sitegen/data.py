@@ -178,15 +178,25 @@ def write_campaign_json(output_dir: Path, payload: dict[str, Any]) -> Path:
     return target
 
 
-def refresh_share_image(output_dir: Path, figures: Figures) -> Path | None:
-    """Draw the share image again with new figures, as the build last drew it (if it did)."""
+def refresh_share_image(
+    output_dir: Path, figures: Figures, campaign: Campaign | None = None
+) -> Path | None:
+    """Draw the share image again with new figures, as the build last drew it (if it did),
+    in the language it was drawn in (with the campaign's own catalogs, when given)."""
+    from fundraiser import i18n
     from fundraiser.sitegen.shareimage import SHARE_IMAGE, built_with, share_text, write_share_image
 
     drawn = built_with(output_dir / SHARE_IMAGE)
     if drawn is None:
         return None
     name, locale, website = drawn
-    return write_share_image(output_dir, share_text(name, figures, website, locale))
+    coop = campaign.coop if campaign is not None else None
+    language = i18n.language(
+        locale,
+        coop.country if coop is not None else None,
+        campaign.directory if campaign is not None else None,
+    )
+    return write_share_image(output_dir, share_text(name, figures, website, language))
 
 
 def refresh_figures(
@@ -210,7 +220,7 @@ def refresh_figures(
         ledger.dispose()
     try:
         path = write_campaign_json(output_dir, figures_payload(figures, entries, head, now))
-        refresh_share_image(output_dir, figures)
+        refresh_share_image(output_dir, figures, campaign)
     except OSError as exc:
         raise SiteBuildError(
             f"cannot write {exc.filename or output_dir / CAMPAIGN_JSON}: {exc.strerror}. "

@@ -5,10 +5,12 @@ module-level functions connected in `register()`. They act only on builds that
 enabled this plugin, so another Pelican build in the same process is untouched.
 
 - initialized: load campaign.toml and the ledger's aggregates once (unless
-  `fundraiser site build` already did), take the site's name, time zone
-  and public address from the campaign, and check the optional images;
-- generator_init: turn on autoescaping and add `campaign`, `figures`, `site`,
-  `transparency`, `images` and the `money`, `number` and date filters to Jinja;
+  `fundraiser site build` already did), take the site's name, time zone,
+  language and public address from the campaign, and check the optional images;
+- generator_init: turn on autoescaping, install the co-op's language (Jinja's
+  i18n extension with the kit's catalogs: `{% trans %}`, `_()`, `ngettext()`)
+  and add `campaign`, `figures`, `site`, `transparency`, `images`,
+  `script_messages` and the `money`, `number` and date filters to Jinja;
 - article_generator_finalized: link each update to the next newer and older one;
 - page_generator_finalized: work out the menus once, from MENU_PAGES and FOOTER_PAGES;
 - content_written: note each page written, for the sitemap;
@@ -27,6 +29,7 @@ from typing import Any
 
 from pelican import signals  # type: ignore[import-untyped]
 
+from fundraiser import i18n
 from fundraiser.money import exponent
 from fundraiser.sitegen import SiteBuildError
 from fundraiser.sitegen.data import SiteData, load_site_data, parse_now, write_campaign_json
@@ -45,6 +48,8 @@ WRITTEN = "FUNDRAISER_WRITTEN"
 MENUS = "FUNDRAISER_MENUS"
 IMAGES = "FUNDRAISER_IMAGES"
 BASE_URL = "SITE_BASE_URL"
+LANGUAGE = "FUNDRAISER_LANGUAGE"
+SCRIPT_MESSAGES = "FUNDRAISER_SCRIPT_MESSAGES"
 
 _SECRET_PREFIXES = ("sk_", "rk_", "whsec_")
 
@@ -168,6 +173,7 @@ def initialized(pelican: Any) -> None:
         settings[SITE_DATA] = data
     check_public_settings(settings)
     coop = data.campaign.coop
+    language = set_language(settings, i18n.for_campaign(data.campaign))
     # Dates in Markdown without an offset are in the campaign's time zone.
     settings["TIMEZONE"] = data.campaign.campaign.timezone
     if not settings.get("SITENAME") or settings["SITENAME"] == "A Pelican Blog":
@@ -186,12 +192,41 @@ def initialized(pelican: Any) -> None:
     settings[BASE_URL] = siteurl.rstrip("/") if absolute else website
     settings[WRITTEN] = []
     settings[MENUS] = {"main": [], "footer": [], "pledge": []}
-    settings[TRANSPARENCY] = build_transparency(data, _locale(settings))
+    settings[TRANSPARENCY] = build_transparency(data, language)
     settings[IMAGES] = check_images(settings)
+    settings[SCRIPT_MESSAGES] = i18n.script_messages(
+        language, i18n.script_files(static_folders(settings))
+    )
 
 
-def _locale(settings: dict[str, Any]) -> str:
-    return str(settings.get("FUNDRAISER_LOCALE") or "en_GB")
+def set_language(settings: dict[str, Any], language: i18n.Language) -> i18n.Language:
+    """The site's language is the campaign's ([coop] language), whatever the settings
+    file says: `lang`, Open Graph's locale, Babel's locale for money and dates."""
+    settings[LANGUAGE] = language
+    settings["HTML_LANG"] = language.tag
+    settings["DEFAULT_LANG"] = language.primary
+    settings["FUNDRAISER_LOCALE"] = language.locale
+    settings["OG_LOCALE"] = language.og_locale
+    if not language.has_catalog():
+        logger.warning(
+            "the kit has no catalog for the language %r (campaign.toml's [coop] language), "
+            "so the theme's own words stay in English: add one as README.md's "
+            '"Your language" says',
+            language.tag,
+        )
+    return language
+
+
+def static_folders(settings: dict[str, Any]) -> list[Path]:
+    """The theme's static folders, in the order the build copies them (later wins)."""
+    theme = Path(str(settings.get("THEME") or "."))
+    folders = [Path(str(p)).expanduser() for p in settings.get("THEME_STATIC_PATHS") or ["static"]]
+    return [p if p.is_absolute() else theme / p for p in folders]
+
+
+def _language(settings: dict[str, Any]) -> i18n.Language:
+    found = settings.get(LANGUAGE)
+    return found if isinstance(found, i18n.Language) else i18n.language("en-GB")
 
 
 def generator_init(generator: Any) -> None:
@@ -201,7 +236,9 @@ def generator_init(generator: Any) -> None:
     env = generator.env
     # Display names are typed by backers: they must render as text, never markup.
     env.autoescape = True
-    env.filters.update(make_filters(_locale(generator.settings), data.campaign.campaign.timezone))
+    language = _language(generator.settings)
+    i18n.install(env, language.translations)
+    env.filters.update(make_filters(language.locale, data.campaign.campaign.timezone))
     env.filters["absolute_url"] = partial(_absolute_url, base=generator.settings.get(BASE_URL))
     env.globals.update(
         campaign=data.campaign,
@@ -212,6 +249,8 @@ def generator_init(generator: Any) -> None:
         images=generator.settings.get(IMAGES) or {"logo": None, "hero": None},
         # Digits after the decimal point, for the pledge form's running total.
         money_exponent=exponent(data.campaign.currency),
+        # The scripts' words in the site's language (templates/_messages.html).
+        script_messages=generator.settings.get(SCRIPT_MESSAGES) or {},
     )
 
 
@@ -274,7 +313,7 @@ def finalized(pelican: Any) -> None:
     write_campaign_json(output, data.campaign_json())
     coop = data.campaign.coop
     write_share_image(
-        output, share_text(settings["SITENAME"], data.figures, coop.website, _locale(settings))
+        output, share_text(settings["SITENAME"], data.figures, coop.website, _language(settings))
     )
     base = settings.get(BASE_URL)
     if base:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fundraiser.figures import Figures
+from fundraiser.i18n import Language
 from fundraiser.sitegen.filters import money, number
 
 if TYPE_CHECKING:
@@ -81,29 +82,41 @@ class ShareText:
     goal: int
 
 
-def share_text(name: str, figures: Figures, website: str | None, locale: str) -> ShareText:
+def share_text(name: str, figures: Figures, website: str | None, language: Language) -> ShareText:
+    """The image's words, in the co-op's language."""
+    locale = language.locale
     pledged = money(figures.pledged, whole=True, locale=locale)
     goal = money(figures.goal, whole=True, locale=locale)
-    backers = (
-        f"{number(figures.backers, locale=locale)} backer{'' if figures.backers == 1 else 's'}"
-    )
+    backers = language.ngettext("%(count)s backer", "%(count)s backers", figures.backers) % {
+        "count": number(figures.backers, locale=locale)
+    }
     if figures.state == "open":
         days = figures.days_left
-        timing = f"{number(days, locale=locale)} day{'' if days == 1 else 's'} left"
+        timing = language.ngettext("%(count)s day left", "%(count)s days left", days) % {
+            "count": number(days, locale=locale)
+        }
     elif figures.state == "upcoming":
-        timing = "Pledges open soon"
+        timing = language.gettext("Pledges open soon")
     else:
-        timing = "Offer closed"
-    mode = "All or nothing" if figures.mode == "all-or-nothing" else "Keep it all"
+        timing = language.gettext("Offer closed")
+    if figures.mode == "all-or-nothing":
+        mode = language.gettext("All or nothing")
+    else:
+        mode = language.gettext("Keep it all")
     address = (website or "").removeprefix("https://").removeprefix("http://").rstrip("/")
-    footer = "Pledge for shares and become a founding member"
+    footer = language.gettext("Pledge for shares and become a founding member")
     return ShareText(
         name=name,
-        locale=locale,
+        locale=language.locale,
         website=website or "",
         raised=pledged,
-        goal_line=f"pledged of a {goal} goal",
-        stats=(f"{figures.percent}% of the goal", backers, timing, mode),
+        goal_line=language.gettext("pledged of a %(goal)s goal") % {"goal": goal},
+        stats=(
+            language.gettext("%(percent)s%% of the goal") % {"percent": figures.percent},
+            backers,
+            timing,
+            mode,
+        ),
         footer=f"{footer} · {address}" if address else footer,
         pledged=figures.pledged.amount,
         goal=figures.goal.amount,

@@ -8,6 +8,7 @@ from datetime import date
 from babel.dates import format_date
 from markupsafe import Markup
 
+from fundraiser.i18n import Language
 from fundraiser.money import Money
 from fundraiser.sitegen.charts import Point, bar_chart
 from fundraiser.sitegen.data import SiteData
@@ -37,11 +38,9 @@ def _day_label(day: date, locale: str) -> str:
     return str(format_date(day, "d MMM", locale=locale))
 
 
-def _shares(label: str) -> str:
-    return f"{label} share{'' if label == '1' else 's'}"
-
-
-def build(data: SiteData, locale: str) -> Transparency:
+def build(data: SiteData, language: Language) -> Transparency:
+    """The charts and their tables, in the co-op's language."""
+    locale = language.locale
     currency = data.campaign.currency
 
     def axis_money(value: int) -> str:
@@ -51,7 +50,13 @@ def build(data: SiteData, locale: str) -> Transparency:
         return number(value, locale=locale)
 
     def pledges_text(count: int) -> str:
-        return f"{number(count, locale=locale)} pledge{'' if count == 1 else 's'}"
+        shown = number(count, locale=locale)
+        return language.ngettext("%(count)s pledge", "%(count)s pledges", count) % {"count": shown}
+
+    def shares_text(label: str) -> str:
+        # A band's label is a count ("1") or a range ("5-9"): one share, or shares.
+        many = 1 if label == "1" else 2
+        return language.ngettext("%(band)s share", "%(band)s shares", many) % {"band": label}
 
     days_svg = None
     if data.days:
@@ -61,18 +66,26 @@ def build(data: SiteData, locale: str) -> Transparency:
             Point(_day_label(d.day, locale), d.amount.amount, money(d.amount, locale=locale))
             for d in data.days
         ]
+        days = len(data.days)
         days_svg = bar_chart(
             points,
             chart_id="chart-days",
-            title="Money pledged per day",
-            description=(
-                f"{money(Money(total, currency), locale=locale)} pledged over "
-                f"{len(data.days)} day{'' if len(data.days) == 1 else 's'}, from "
-                f"{_day_label(data.days[0].day, locale)} to "
-                f"{_day_label(data.days[-1].day, locale)}. "
-                f"The most in one day was {money(best.amount, locale=locale)}, on "
-                f"{_day_label(best.day, locale)}."
-            ),
+            title=language.gettext("Money pledged per day"),
+            description=language.ngettext(
+                "%(total)s pledged over %(days)s day, from %(first)s to %(last)s. The most in "
+                "one day was %(best)s, on %(best_day)s.",
+                "%(total)s pledged over %(days)s days, from %(first)s to %(last)s. The most in "
+                "one day was %(best)s, on %(best_day)s.",
+                days,
+            )
+            % {
+                "total": money(Money(total, currency), locale=locale),
+                "days": number(days, locale=locale),
+                "first": _day_label(data.days[0].day, locale),
+                "last": _day_label(data.days[-1].day, locale),
+                "best": money(best.amount, locale=locale),
+                "best_day": _day_label(best.day, locale),
+            },
             axis_label=axis_money,
         )
     day_rows = tuple(
@@ -91,18 +104,22 @@ def build(data: SiteData, locale: str) -> Transparency:
         sizes_svg = bar_chart(
             [Point(b.label, b.pledges, pledges_text(b.pledges)) for b in data.bands],
             chart_id="chart-sizes",
-            title="Pledges by size, in shares",
-            description=(
-                f"How many pledges fall in each size band, counted in shares of "
-                f"{money(data.campaign.shares.price, locale=locale)}. The most common band is "
-                f"{_shares(busiest.label)}, with {pledges_text(busiest.pledges)}."
-            ),
+            title=language.gettext("Pledges by size, in shares"),
+            description=language.gettext(
+                "How many pledges fall in each size band, counted in shares of %(price)s. "
+                "The most common band is %(band)s, with %(pledges)s."
+            )
+            % {
+                "price": money(data.campaign.shares.price, locale=locale),
+                "band": shares_text(busiest.label),
+                "pledges": pledges_text(busiest.pledges),
+            },
             axis_label=axis_count,
             max_labels=len(data.bands),
         )
     size_rows = tuple(
         Row(
-            f"{b.label} share{'' if b.label == '1' else 's'}",
+            shares_text(b.label),
             money(b.amount, locale=locale),
             number(b.pledges, locale=locale),
         )

@@ -65,7 +65,7 @@ PRESETS = [
     pytest.param(
         ["--country", "FR", "--legal-form", "scic"],
         ("société coopérative d'intérêt collectif (SCIC)",
-         "France under loi n° 47-1775 du 10 septembre 1947, titre II ter",
+         "France (loi n° 47-1775 du 10 septembre 1947, titre II ter)",
          "Registre du commerce et des sociétés (RCS)"),
         ("EUR", "Europe/Paris", "fr"),
         id="france-scic",
@@ -73,7 +73,7 @@ PRESETS = [
     pytest.param(
         ["--country", "fr", "--legal-form", "scop"],
         ("société coopérative et participative (SCOP)",
-         "France under loi n° 78-763 du 19 juillet 1978",
+         "France (loi n° 78-763 du 19 juillet 1978)",
          "Registre du commerce et des sociétés (RCS)"),
         ("EUR", "Europe/Paris", "fr"),
         id="france-scop",
@@ -81,14 +81,14 @@ PRESETS = [
     pytest.param(
         ["--country", "DE"],
         ("co-operative (eingetragene Genossenschaft, eG)",
-         "Germany under the Genossenschaftsgesetz (GenG)",
+         "Germany (Genossenschaftsgesetz, GenG)",
          "Genossenschaftsregister of the local court (Amtsgericht)"),
         ("EUR", "Europe/Berlin", "de"),
         id="germany-eg",
     ),
     pytest.param(
         ["--country", "ES"],
-        ("sociedad cooperativa", "Spain under Ley 27/1999, de 16 de julio, de Cooperativas",
+        ("sociedad cooperativa", "Spain (Ley 27/1999, de 16 de julio, de Cooperativas)",
          "Registro de Sociedades Cooperativas"),
         ("EUR", "Europe/Madrid", "es"),
         id="spain-cooperativa",
@@ -154,12 +154,12 @@ def test_a_french_scic_in_euros_from_options(tmp_path: Path) -> None:
     built = run(target / "campaign.toml", "site", "build")
     assert built.exit_code == 0, built.output
     footer = visible_text(target / "site" / "output" / "index.html")
-    # The legal form as written: "(SCIC)", not lower-cased to "(scic)".
+    # The legal form as written: "(SCIC)", not lower-cased to "(scic)"; in French.
     assert (
-        "Les Fourneaux, a société coopérative d'intérêt collectif (SCIC) in France under "
-        "loi n° 47-1775 du 10 septembre 1947, titre II ter, registered number "
-        "RCS Lyon 912 345 678." in footer
-    )
+        "Les Fourneaux — forme juridique : société coopérative d'intérêt collectif "
+        "(SCIC) ; droit applicable : France (loi n° 47-1775 du 10 septembre 1947, "
+        "titre II ter) ; numéro d’immatriculation RCS Lyon 912 345 678." in footer
+    ), footer
 
 
 def test_other_legal_form_is_asked_for_in_words(tmp_path: Path) -> None:

@@ -9,6 +9,32 @@
   }
   var locale = script.getAttribute("data-locale") || document.documentElement.lang || "en-GB";
 
+  // This script's words in the site's language, in its data-messages (made by the build
+  // from the kit's catalogs); English when it carries none. See pledge.js.
+  var messages = {};
+  try {
+    messages = JSON.parse(script.getAttribute("data-messages") || "{}") || {};
+  } catch (ignored) { messages = {}; }
+  function fill(text, values) {
+    return String(text).replace(/%(?:\((\w+)\))?([sd%])/g, function (whole, name, kind) {
+      if (kind === "%") { return "%"; }
+      return name && values && values[name] !== undefined ? String(values[name]) : whole;
+    });
+  }
+  function _(message, values) {
+    var text = messages[message];
+    return fill(typeof text === "string" ? text : message, values);
+  }
+  function ngettext(singular, plural, count, values) {
+    var forms = messages[singular];
+    var text = count === 1 ? singular : plural;
+    if (forms && typeof forms === "object") {
+      var kind = window.Intl && Intl.PluralRules ? new Intl.PluralRules(locale).select(count) : "";
+      text = forms[kind] || forms.other || text;
+    }
+    return fill(text, values);
+  }
+
   // Headline figures drop zero pennies ("£250,000"), as the build does; tables keep them.
   function money(amount, currency, exponent, headline) {
     var whole = headline && amount % Math.pow(10, exponent) === 0;
@@ -44,9 +70,13 @@
         limitedLeft += tier.left;
         document.querySelectorAll('[data-tier-left="' + tier.id + '"]').forEach(function (el) {
           var inLabel = el.tagName === "SPAN";
-          var text = tier.left === 0 ? "all taken"
-            : number(tier.left) + " of " + number(tier.limit) + " left";
-          if (!inLabel && tier.left === 0) { text = "All " + number(tier.limit) + " taken"; }
+          var text = tier.left === 0 ? _("all taken")
+            : ngettext("%(left)s of %(limit)s left", "%(left)s of %(limit)s left", tier.left,
+                       { left: number(tier.left), limit: number(tier.limit) });
+          if (!inLabel && tier.left === 0) {
+            text = ngettext("All %(limit)s taken", "All %(limit)s taken", tier.limit,
+                            { limit: number(tier.limit) });
+          }
           el.textContent = inLabel ? "(" + text + ")" : text;
         });
       });

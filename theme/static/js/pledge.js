@@ -4,8 +4,46 @@
 // says happened: it re-reads the outcome from Stripe.
 //
 // Also drives the fix-your-card form on the service's private-link page.
+//
+// Its words are messages of the kit's catalogs: the form carries them, translated,
+// as JSON in its data-messages (made by the build: fundraiser/i18n.py); `_()` and
+// `ngettext()` read them, and Babel's extraction finds them here (babel.cfg).
+// English where a form carries none.
 (function () {
   "use strict";
+
+  const locale = document.documentElement.lang || undefined;
+  const messages = (function () {
+    const form = document.querySelector("#pledge-form[data-messages], #fix-form[data-messages]");
+    try {
+      return (form && JSON.parse(form.dataset.messages)) || {};
+    } catch (ignored) {
+      return {};
+    }
+  })();
+
+  // "%(name)s" filled in from values, "%%" a percent sign: as Python and Jinja do it.
+  function fill(text, values) {
+    return String(text).replace(/%(?:\((\w+)\))?([sd%])/g, function (whole, name, kind) {
+      if (kind === "%") return "%";
+      return name && values && values[name] !== undefined ? String(values[name]) : whole;
+    });
+  }
+
+  function _(message, values) {
+    const text = messages[message];
+    return fill(typeof text === "string" ? text : message, values);
+  }
+
+  function ngettext(singular, plural, count, values) {
+    const forms = messages[singular];
+    let text = count === 1 ? singular : plural;
+    if (forms && typeof forms === "object") {
+      const kind = window.Intl && Intl.PluralRules ? new Intl.PluralRules(locale).select(count) : "";
+      text = forms[kind] || forms.other || text;
+    }
+    return fill(text, values);
+  }
 
   function $(selector, root) {
     return (root || document).querySelector(selector);
@@ -57,7 +95,11 @@
     let idempotencyKey = newKey();
 
     if (!stripeCard) {
-      say(status, "The card form could not load. Please reload the page, or write to us to pledge by bank transfer.", true);
+      say(
+        status,
+        _("The card form could not load. Please reload the page, or write to us to pledge by bank transfer."),
+        true
+      );
       if (button) button.disabled = true;
       return;
     }
@@ -87,31 +129,38 @@
 
     function showFieldError(answer) {
       const field = answer.data && answer.data.field;
-      const message = (answer.data && answer.data.error) || "Something went wrong. Please try again.";
+      const message = (answer.data && answer.data.error) || _("Something went wrong. Please try again.");
       const input = field ? form.querySelector("[name='" + field + "']") : null;
       if (input) {
         input.setAttribute("aria-invalid", "true");
         input.focus();
       }
-      say(status, (field && field !== "body" ? field.replace("_", " ") + ": " : "") + message, true);
+      // The service names the field by its key ("display_name"); say it as the form does.
+      const label = input && input.id ? form.querySelector("label[for='" + input.id + "']") : null;
+      const name = label ? label.textContent.trim() : field ? field.replace("_", " ") : "";
+      say(status, field && field !== "body" ? _("%(field)s: %(problem)s", { field: name, problem: message }) : message, true);
     }
 
     function thank(manageUrl) {
       const thanks = $("#pledge-thanks");
       form.hidden = true;
       if (!thanks) {
-        say(status, "Thank you: your pledge is recorded.");
+        say(status, _("Thank you: your pledge is recorded."));
         return;
       }
       if (manageUrl) {
         // The backer's private link: shown whole, so it can be copied and kept.
         const heading = document.createElement("h3");
-        heading.textContent = "Keep this link";
+        heading.textContent = _("Keep this link");
         const why = document.createElement("p");
         why.textContent =
-          "It is your private page for this pledge: there you can see where it stands" +
-          (form.dataset.mode === "all-or-nothing" ? ", and cancel it until the deadline" : "") +
-          ". It is also in the email we are sending you. Keep it to yourself: anyone who has it can see your pledge.";
+          form.dataset.mode === "all-or-nothing"
+            ? _(
+                "It is your private page for this pledge: there you can see where it stands, and cancel it until the deadline. It is also in the email we are sending you. Keep it to yourself: anyone who has it can see your pledge."
+              )
+            : _(
+                "It is your private page for this pledge: there you can see where it stands. It is also in the email we are sending you. Keep it to yourself: anyone who has it can see your pledge."
+              );
         const box = document.createElement("p");
         box.className = "hash";
         const code = document.createElement("code");
@@ -133,7 +182,7 @@
         el.removeAttribute("aria-invalid");
       });
       if (button) button.disabled = true;
-      say(status, "Recording your pledge…");
+      say(status, _("Recording your pledge…"));
       try {
         const body = request();
         const created = await postJSON(api + "/api/pledges", body, {
@@ -144,7 +193,7 @@
           return;
         }
         const pledge = created.data;
-        say(status, "Checking your card with Stripe…");
+        say(status, _("Checking your card with Stripe…"));
         const details = {
           payment_method: {
             card: stripeCard.card,
@@ -156,7 +205,13 @@
             ? await stripeCard.stripe.confirmCardSetup(pledge.client_secret, details)
             : await stripeCard.stripe.confirmCardPayment(pledge.client_secret, details);
         if (result.error) {
-          say(status, (result.error.message || "Your card was not accepted.") + " Check the card details and try again.", true);
+          say(
+            status,
+            _("%(problem)s Check the card details and try again.", {
+              problem: result.error.message || _("Your card was not accepted."),
+            }),
+            true
+          );
           return;
         }
         // The pledge's own token (from the answer that made it): without it the
@@ -170,12 +225,12 @@
           idempotencyKey = newKey();
           thank(pledge.manage_url);
         } else if (confirmed.ok) {
-          say(status, "Your card is being checked. We will email you when it is done.");
+          say(status, _("Your card is being checked. We will email you when it is done."));
         } else {
-          say(status, "We could not reach our server. Your card is saved; we will email you.", true);
+          say(status, _("We could not reach our server. Your card is saved; we will email you."), true);
         }
       } catch (error) {
-        say(status, "The network failed. Please try again: you will not be charged twice.", true);
+        say(status, _("The network failed. Please try again: you will not be charged twice."), true);
       } finally {
         if (button) button.disabled = false;
       }
@@ -224,17 +279,30 @@
       let total = "";
       if (choice.shares) {
         total = money.format((choice.shares * price) / Math.pow(10, exponent));
-        text =
-          (choice.tier ? choice.tier + ": " : "") +
-          count.format(choice.shares) +
-          (choice.shares === 1 ? " share" : " shares") +
-          " \u00d7 " +
-          money.format(price / Math.pow(10, exponent)) +
-          " = " +
-          total;
+        const values = {
+          tier: choice.tier,
+          shares: count.format(choice.shares),
+          price: money.format(price / Math.pow(10, exponent)),
+          total: total,
+        };
+        text = choice.tier
+          ? ngettext(
+              "%(tier)s: %(shares)s share \u00d7 %(price)s = %(total)s",
+              "%(tier)s: %(shares)s shares \u00d7 %(price)s = %(total)s",
+              choice.shares,
+              values
+            )
+          : ngettext(
+              "%(shares)s share \u00d7 %(price)s = %(total)s",
+              "%(shares)s shares \u00d7 %(price)s = %(total)s",
+              choice.shares,
+              values
+            );
       } else if (choice.invalid) {
-        text =
-          "Enter a whole number of shares from " + count.format(least) + " to " + count.format(most) + ".";
+        text = _("Enter a whole number of shares from %(least)s to %(most)s.", {
+          least: count.format(least),
+          most: count.format(most),
+        });
       }
       shown.forEach(function (el) {
         el.textContent = text;
@@ -262,25 +330,29 @@
     const button = $("button[type=submit]", form);
     const base = api + "/api/manage/" + encodeURIComponent(token);
     // The button stays disabled (as the page is sent) until the card form is ready.
-    const help = form.dataset.contact
-      ? " If it still does not work, write to us at " + form.dataset.contact + " and we will help you complete your payment."
-      : " If it still does not work, reply to our email and we will help you complete your payment.";
+    const help =
+      " " +
+      (form.dataset.contact
+        ? _("If it still does not work, write to us at %(email)s and we will help you complete your payment.", {
+            email: form.dataset.contact,
+          })
+        : _("If it still does not work, reply to our email and we will help you complete your payment."));
     let opened;
     try {
       opened = await postJSON(base + "/fix");
     } catch (error) {
-      say(status, "We could not reach our server. Check your connection and reload this page." + help, true);
+      say(status, _("We could not reach our server. Check your connection and reload this page.") + help, true);
       return;
     }
     if (!opened.ok) {
       // The service's words ("this pledge has no payment to fix"), as a sentence.
-      const why = String((opened.data && opened.data.error) || "this payment cannot be completed now");
+      const why = String((opened.data && opened.data.error) || _("this payment cannot be completed now"));
       say(status, why.charAt(0).toUpperCase() + why.slice(1).replace(/\.?$/, ".") + help, true);
       return;
     }
     const stripeCard = cardForm(opened.data.publishable_key, $("#card-element", form));
     if (!stripeCard) {
-      say(status, "The card form could not load. Reload this page to try again." + help, true);
+      say(status, _("The card form could not load. Reload this page to try again.") + help, true);
       return;
     }
     say(status, "");
@@ -295,7 +367,7 @@
           payment_method: { card: stripeCard.card },
         });
         if (result.error) {
-          say(status, result.error.message || "Your card was not accepted.", true);
+          say(status, result.error.message || _("Your card was not accepted."), true);
           return;
         }
         const done = await postJSON(base + "/fix/confirm", {
@@ -305,12 +377,12 @@
         say(
           status,
           saved
-            ? "Thank you: your card is saved and will be charged shortly."
-            : "We could not confirm your card yet. Please try again.",
+            ? _("Thank you: your card is saved and will be charged shortly.")
+            : _("We could not confirm your card yet. Please try again."),
           !saved
         );
       } catch (error) {
-        say(status, "The network failed. Please try again: you will not be charged twice.", true);
+        say(status, _("The network failed. Please try again: you will not be charged twice."), true);
       } finally {
         // Once the card is saved there is nothing left to submit.
         if (button) button.disabled = saved;
