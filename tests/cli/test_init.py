@@ -158,7 +158,7 @@ def test_a_french_scic_in_euros_from_options(tmp_path: Path) -> None:
     assert (
         "Les Fourneaux — forme juridique : société coopérative d'intérêt collectif "
         "(SCIC) ; droit applicable : France (loi n° 47-1775 du 10 septembre 1947, "
-        "titre II ter) ; numéro d’immatriculation RCS Lyon 912 345 678." in footer
+        "titre II ter) ; numéro d’immatriculation RCS Lyon 912 345 678." in footer  # noqa: RUF001 - French typography
     ), footer
 
 
