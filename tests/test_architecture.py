@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "accounts",
             "csvsafe",
             "formatting",
+            "i18n",
         },
     ),
     (

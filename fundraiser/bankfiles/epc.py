@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import unicodedata
 
+from fundraiser.bank.instructions import Transfer
 from fundraiser.money import Money
 
 #: The guideline's limits, in characters.
@@ -50,6 +51,19 @@ def payload(*, name: str, iban: str, bic: str | None, amount: Money, reference: 
         _one_line(reference, TEXT_LIMIT),
     ]
     return "\n".join(lines)
+
+
+def for_transfer(transfer: Transfer) -> str | None:
+    """The payload for a backer's transfer, when a scan can pay it."""
+    if not transfer.scannable or transfer.iban is None:
+        return None
+    return payload(
+        name=transfer.account_name,
+        iban=transfer.iban,
+        bic=transfer.bic,
+        amount=transfer.due,
+        reference=transfer.reference,
+    )
 
 
 def _code(text: str):  # type: ignore[no-untyped-def]  # segno is typed loosely

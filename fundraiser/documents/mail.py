@@ -68,12 +68,15 @@ from sqlalchemy.engine import Connection
 
 from fundraiser import i18n
 from fundraiser.acknowledge import transfer_reference
+from fundraiser.bank import instructions
+from fundraiser.bankfiles import epc
 from fundraiser.config import Campaign
 from fundraiser.documents import DocumentError, MailSettingsError, template_dirs
 from fundraiser.errors import NotFound
 from fundraiser.formatting import local_date, money
 from fundraiser.i18n import N_
 from fundraiser.ledger import schema
+from fundraiser.money import Money
 from fundraiser.people import check_email
 from fundraiser.pledges import BY_HAND, ENDED_UNPAID, HELD, Source, Status
 from fundraiser.register import holdings
@@ -158,6 +161,8 @@ class Rendered:
     subject: str
     text: str
     html: str
+    #: Files the mail itself makes (a payment QR code), attached after any PDFs.
+    files: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -254,6 +259,8 @@ class Slots:
 
 
 _SLOTS = "_fundraiser_slots"
+#: The EPC payment QR code's file in a pledge mail to someone paying by bank.
+PAYCODE_FILE = "pay-by-bank-qr.png"
 
 
 class Words(str):
@@ -408,13 +415,20 @@ class MailRenderer:
         else:
             member = _members(conn, [number], self.campaign.currency, self.locale).get(number)
         ctx = dict(self.base)
+        pledge = _pledge(conn, row.pledge_id, self.locale)
+        transfer = None
+        if pledge and pledge["by_bank"] and not (pledge["paid_in"] or pledge["ended"]):
+            transfer = instructions.for_pledge(self.campaign.bank, pledge["id"], pledge["due"])
         ctx.update(
             kind=row.kind,
             to_name=row.to_name,
             to_email=row.to_email,
             data=row.data,
             member=member,
-            pledge=_pledge(conn, row.pledge_id, self.locale),
+            pledge=pledge,
+            transfer=transfer,
+            # The payment QR code is attached to the mail that gives the bank details.
+            paycode=epc.for_transfer(transfer) if transfer else None,
         )
         return ctx
 
@@ -438,7 +452,9 @@ class MailRenderer:
             ) from None
         except TemplateError as exc:
             raise DocumentError(f"the mail template {name} failed: {exc}") from None
-        return Rendered(subject, body, html)
+        code = ctx["paycode"]
+        files = ((PAYCODE_FILE, epc.png(code)),) if code else ()
+        return Rendered(subject, body, html, files)
 
     def build(
         self,
@@ -464,6 +480,7 @@ class MailRenderer:
             headers["Reply-To"] = contact
         headers["Auto-Submitted"] = "auto-generated"
         files = [(item.filename, item.read()) for item in attachments or []]
+        files += rendered.files
         data = wire_message(headers, rendered, files, boundary=f"=_fr{row.id}")
         return Outgoing(row, data, rendered, list(attachments or []), headers)
 
@@ -506,7 +523,7 @@ def wire_message(
             lines += [
                 "",
                 f"--{mixed}",
-                f'Content-Type: application/pdf; name="{filename}"',
+                f'Content-Type: {_file_type(filename)}; name="{filename}"',
                 "Content-Transfer-Encoding: base64",
                 f'Content-Disposition: attachment; filename="{filename}"',
                 "",
@@ -517,6 +534,10 @@ def wire_message(
         lines += [f'Content-Type: multipart/alternative; boundary="{alt}"', ""]
         lines += body
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def _file_type(filename: str) -> str:
+    return "image/png" if filename.endswith(".png") else "application/pdf"
 
 
 def _qp(text: str) -> str:
@@ -587,6 +608,8 @@ def _pledge(conn: Connection, pledge_id: int | None, locale: str) -> dict[str, A
     return {
         "id": row.id,
         "amount": money(int(row.amount), cur, locale=locale),
+        # What is still to pay (a transfer that fell short waits for the rest).
+        "due": Money(max(int(row.amount) - int(row.paid_amount), 0), cur),
         "paid": money(int(row.paid_amount), cur, locale=locale),
         "refunded": money(int(row.refunded_amount), cur, locale=locale),
         "status": row.status,

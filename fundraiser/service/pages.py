@@ -27,8 +27,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
+from markupsafe import Markup
 
 from fundraiser import i18n, kit
+from fundraiser.bank import instructions
+from fundraiser.bank.instructions import Transfer
+from fundraiser.bankfiles import epc
 from fundraiser.config import Campaign, Mode
 from fundraiser.errors import FundraiserError
 from fundraiser.formatting import jinja_filters
@@ -142,6 +146,8 @@ class PledgeView:
     can_fix: bool
     allotted: bool
     attempted: bool  # a charge was tried: the goal was met and collection began
+    #: How to pay by bank, while the transfer is awaited and the co-op gave an account.
+    transfer: Transfer | None = None
 
     @property
     def tone(self) -> str:
@@ -158,16 +164,19 @@ def pledge_view(
     refunded = int(row.refunded_amount)
     attempted = int(row.attempts or 0) > 0
     tier = campaign.tier(row.tier) if row.tier else None
+    where = stage(
+        status,
+        by_bank=by_bank,
+        refunded=refunded,
+        closed=now >= campaign.campaign.deadline,
+        mode=campaign.campaign.mode,
+        attempted=attempted,
+    )
+    due = Money(max(int(row.amount) - int(row.paid_amount), 0), currency)
+    awaited = where is Stage.AWAITING_TRANSFER
     return PledgeView(
         id=row.id,
-        stage=stage(
-            status,
-            by_bank=by_bank,
-            refunded=refunded,
-            closed=now >= campaign.campaign.deadline,
-            mode=campaign.campaign.mode,
-            attempted=attempted,
-        ),
+        stage=where,
         status=status,
         amount=Money(int(row.amount), currency),
         shares=row.shares,
@@ -185,7 +194,14 @@ def pledge_view(
         can_fix=status is Status.PAYMENT_FAILED,
         allotted=bool(row.allotted_at),
         attempted=attempted,
+        transfer=instructions.for_pledge(campaign.bank, row.id, due) if awaited else None,
     )
+
+
+def paycode(transfer: Transfer | None, title: str) -> Markup | None:
+    """The EPC payment QR code as inline SVG, for a transfer a scan can pay."""
+    code = epc.for_transfer(transfer) if transfer else None
+    return Markup(epc.svg(code, title=title)) if code else None
 
 
 def site_address(campaign: Campaign, site_origin: str) -> str:
@@ -259,6 +275,7 @@ class Pages:
             "all_or_nothing": campaign.campaign.mode is Mode.ALL_OR_NOTHING,
             "goal": campaign.campaign.goal,
             "bank": campaign.bank,
+            "paycode": paycode,
             "pledge_page": f"{self.site}/{PLEDGE_PAGE}",
         }
         self._check()

@@ -178,8 +178,8 @@ SAYS: list[tuple[Status, dict[str, Any], str]] = [
     (
         Status.PENDING,
         {"source": "offline"},
-        "Please send £200.00 to Hearth Social Co-operative Ltd (Sort code 08-92-99, account "
-        "65432100) with the reference PLEDGE-7",
+        "Please send £200.00 by bank transfer with the reference below, so that we can "
+        "match it to your pledge.",
     ),
     (
         Status.AUTHORIZED,
