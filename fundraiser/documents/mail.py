@@ -35,18 +35,13 @@ status and a card's decline in words.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
-import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes, policy
-from email.header import Header
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, formataddr
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -60,10 +55,8 @@ from jinja2 import (
     StrictUndefined,
     TemplateError,
     TemplateNotFound,
-    pass_context,
 )
-from jinja2.runtime import Context
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy.engine import Connection
 
 from fundraiser import i18n
@@ -72,6 +65,8 @@ from fundraiser.bank import instructions
 from fundraiser.bankfiles import epc
 from fundraiser.config import Campaign
 from fundraiser.documents import DocumentError, MailSettingsError, template_dirs
+from fundraiser.documents.markup import SLOTS, Slots, hold, html_gettext
+from fundraiser.documents.mime import display_name, one_line, wire_message
 from fundraiser.errors import NotFound
 from fundraiser.formatting import local_date, money
 from fundraiser.i18n import N_
@@ -236,68 +231,8 @@ def _split(source: str, template: str) -> tuple[str, str]:
     return subject, body.strip() + "\n"
 
 
-class Slots:
-    """Values of one HTML render, held back from Markdown behind placeholders.
-
-    A placeholder is letters and digits only (Markdown leaves those alone) and
-    carries a random part new for each render, so no text a person typed can
-    forge one.
-    """
-
-    def __init__(self) -> None:
-        self.prefix = f"zq{secrets.token_hex(6)}v"
-        self.values: list[object] = []
-        self.pattern = re.compile(rf"{self.prefix}(\d+)z")
-
-    def hold(self, value: object) -> str:
-        self.values.append(value)
-        return f"{self.prefix}{len(self.values) - 1}z"
-
-    def fill(self, html: str) -> str:
-        """Each placeholder replaced by its value, escaped for HTML (Markup kept as it is)."""
-        return self.pattern.sub(lambda m: str(escape(self.values[int(m.group(1))])), html)
-
-
-_SLOTS = "_fundraiser_slots"
 #: The EPC payment QR code's file in a pledge mail to someone paying by bank.
 PAYCODE_FILE = "pay-by-bank-qr.png"
-
-
-class Words(str):
-    """A message from the catalogs, its values already held: Markdown, like the
-    template's own text, never a value to hold back."""
-
-    __slots__ = ()
-
-
-@pass_context
-def _hold(context: Context, value: object) -> object:
-    """Jinja's `finalize` for the HTML part: every {{ value }} becomes a placeholder."""
-    slots = context.get(_SLOTS)
-    if slots is None or isinstance(value, Words):
-        return value
-    return slots.hold(value)
-
-
-def _held(context: Context, values: dict[str, Any]) -> dict[str, Any]:
-    slots = context.get(_SLOTS)
-    return values if slots is None else {k: slots.hold(v) for k, v in values.items()}
-
-
-def _html_gettext(words: i18n.Language) -> tuple[Any, Any]:
-    """gettext and ngettext for the HTML part: each value held back from Markdown, the
-    message's own words (a translator's `**bold**` too) left to Markdown."""
-
-    @pass_context
-    def gettext(context: Context, message: str, **values: Any) -> Words:
-        return Words(words.gettext(message) % _held(context, values))
-
-    @pass_context
-    def ngettext(context: Context, singular: str, plural: str, num: int, **values: Any) -> Words:
-        values.setdefault("num", num)
-        return Words(words.ngettext(singular, plural, num) % _held(context, values))
-
-    return gettext, ngettext
 
 
 #: A pledge's status as a backer reads it ("This pledge is no longer open (lapsed)").
@@ -355,7 +290,7 @@ class MailRenderer:
         }
         self.text_env = Environment(autoescape=False, **common)
         # The body's HTML: values held back from Markdown (see Slots).
-        self.html_env = Environment(autoescape=True, finalize=_hold, **common)
+        self.html_env = Environment(autoescape=True, finalize=hold, **common)
         # The layout is HTML already: plain autoescaping is all it needs.
         self.page_env = Environment(autoescape=True, **common)
         #: The campaign's language: the mails' words, money and dates.
@@ -364,7 +299,7 @@ class MailRenderer:
         zone = campaign.campaign.timezone
         i18n.install(self.text_env, words.translations)
         i18n.install(self.page_env, words.translations)
-        i18n.install_callables(self.html_env, *_html_gettext(words))
+        i18n.install_callables(self.html_env, *html_gettext(words))
         for env in (self.text_env, self.html_env, self.page_env):
             env.filters["money"] = partial(money, locale=locale)
             env.filters["long_date"] = partial(local_date, zone=zone, locale=locale)
@@ -438,7 +373,7 @@ class MailRenderer:
         try:
             text = self.text_env.get_template(name).render(ctx)
             slots = Slots()
-            held = self.html_env.get_template(name).render(ctx, **{_SLOTS: slots})
+            held = self.html_env.get_template(name).render(ctx, **{SLOTS: slots})
             subject, body = _split(text, name)
             _, html_body = _split(held, name)
             self.md.reset()
@@ -468,9 +403,9 @@ class MailRenderer:
         """The message as SMTP carries it: text and HTML alternatives, then any PDFs."""
         rendered = self.render(conn, row)
         headers = {
-            "From": formataddr((_display(sender.name), sender.address)),
-            "To": formataddr((_display(row.to_name), row.to_email)),
-            "Subject": _one_line(rendered.subject),
+            "From": formataddr((display_name(sender.name), sender.address)),
+            "To": formataddr((display_name(row.to_name), row.to_email)),
+            "Subject": one_line(rendered.subject),
             "Message-ID": message_id_for(row, sender.domain),
         }
         if when is not None:
@@ -481,104 +416,8 @@ class MailRenderer:
         headers["Auto-Submitted"] = "auto-generated"
         files = [(item.filename, item.read()) for item in attachments or []]
         files += rendered.files
-        data = wire_message(headers, rendered, files, boundary=f"=_fr{row.id}")
+        data = wire_message(headers, rendered.text, rendered.html, files, boundary=f"=_fr{row.id}")
         return Outgoing(row, data, rendered, list(attachments or []), headers)
-
-
-def wire_message(
-    headers: dict[str, str],
-    rendered: Rendered,
-    files: list[tuple[str, bytes]],
-    *,
-    boundary: str,
-) -> bytes:
-    """MIME by hand: the email package's generator took most of the time per mail.
-
-    The structure is fixed (multipart/alternative of text and HTML, inside
-    multipart/mixed when PDFs are attached), the bodies are quoted-printable and
-    base64, whose output can never contain "=_", so boundaries starting "=_"
-    cannot collide with content. Tests parse the result with the email package.
-    """
-    alt, mixed = boundary + "a", boundary + "m"
-    lines = [f"{name}: {_header(name, value)}" for name, value in headers.items()]
-    lines.append("MIME-Version: 1.0")
-    body = [
-        f"--{alt}",
-        'Content-Type: text/plain; charset="utf-8"',
-        "Content-Transfer-Encoding: quoted-printable",
-        "",
-        _qp(rendered.text),
-        f"--{alt}",
-        'Content-Type: text/html; charset="utf-8"',
-        "Content-Transfer-Encoding: quoted-printable",
-        "",
-        _qp(rendered.html),
-        f"--{alt}--",
-    ]
-    if files:
-        lines += [f'Content-Type: multipart/mixed; boundary="{mixed}"', ""]
-        lines += [f"--{mixed}", f'Content-Type: multipart/alternative; boundary="{alt}"', ""]
-        lines += body
-        for filename, content in files:
-            lines += [
-                "",
-                f"--{mixed}",
-                f'Content-Type: {_file_type(filename)}; name="{filename}"',
-                "Content-Transfer-Encoding: base64",
-                f'Content-Disposition: attachment; filename="{filename}"',
-                "",
-                base64.encodebytes(content).decode("ascii").rstrip("\n").replace("\n", "\r\n"),
-            ]
-        lines.append(f"--{mixed}--")
-    else:
-        lines += [f'Content-Type: multipart/alternative; boundary="{alt}"', ""]
-        lines += body
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
-
-
-def _file_type(filename: str) -> str:
-    return "image/png" if filename.endswith(".png") else "application/pdf"
-
-
-def _qp(text: str) -> str:
-    normal = text.replace("\r\n", "\n").replace("\r", "\n")
-    encoded = binascii.b2a_qp(normal.encode("utf-8"), istext=True).decode("ascii")
-    # A final newline is content; the CRLF the join adds belongs to the boundary.
-    return encoded.replace("\n", "\r\n")
-
-
-#: SMTP's limit on a line (RFC 5321): a longer header must be folded.
-_MAX_LINE = 998
-#: A display name in From/To is a courtesy; the body carries the name in full.
-_MAX_DISPLAY = 100
-
-
-def _header(name: str, value: str) -> str:
-    """A header value in ASCII (RFC 2047 words for names and subjects that need them)."""
-    if value.isascii() and len(name) + 2 + len(value) <= _MAX_LINE:
-        return value
-    if name in ("From", "To", "Reply-To"):
-        display, address = parseaddr(value)
-        encoded = formataddr((display, address), charset="utf-8")
-    else:
-        # Folded onto short lines: a long subject must not break the line limit.
-        encoded = Header(value, "utf-8", header_name=name).encode()
-    return encoded.replace("\n", "\r\n")
-
-
-def _display(name: str) -> str:
-    """A person's name for a From/To header: one line, and short enough for one.
-
-    A backer may give a name thousands of characters long; written into the
-    header in full it would break the line limit servers enforce.
-    """
-    line = _one_line(name)
-    return line if len(line) <= _MAX_DISPLAY else line[: _MAX_DISPLAY - 3].rstrip() + "..."
-
-
-def _one_line(value: str) -> str:
-    """Header text on one line: a CR or LF in a name must not start a new header."""
-    return " ".join(value.split())
 
 
 def _members(

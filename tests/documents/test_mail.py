@@ -261,7 +261,7 @@ def test_every_kind_of_message_renders(sqlite_cli: Cli) -> None:
 def test_wire_format_is_crlf_and_encodes_non_ascii() -> None:
     from email import message_from_bytes, policy
 
-    from fundraiser.documents.mail import Rendered, wire_message
+    from fundraiser.documents.mime import wire_message
 
     pdf = bytes(range(256)) * 40
     data = wire_message(
@@ -270,7 +270,8 @@ def test_wire_format_is_crlf_and_encodes_non_ascii() -> None:
             "To": "Zoë Ünïcode <z@example.org>",
             "Subject": "Bienvenue à la coopérative, membre numéro 1 — merci",
         },
-        Rendered("s", "héllo\r\n.\n" + "x" * 300 + "\n", "<p>hé</p>"),
+        "héllo\r\n.\n" + "x" * 300 + "\n",
+        "<p>hé</p>",
         [("certificate-000001.pdf", pdf)],
         boundary="=_fr1",
     )  # fmt: skip
