@@ -146,6 +146,11 @@ def test_a_french_scic_starts_and_builds_from_the_wheel_naming_no_path_of_this_m
     home_page = html.unescape((output / "index.html").read_text())
     assert "Les Fourneaux" in home_page and "société coopérative d'intérêt collectif" in home_page
     assert (output / "theme" / "css" / "site.css").is_file()
+    # A French co-op's pages are in French, with money as French readers write it.
+    pledge_page = html.unescape((output / "pledge.html").read_text())
+    assert '<html lang="fr"' in pledge_page
+    words = " ".join(pledge_page.split())  # French puts no-break spaces before ? and €
+    assert "Combien de parts ?" in words and "Chaque part coûte 50,00 €." in words
     assert "Refreshed" in run([fundraiser, "site", "figures"], coop, env)
     assert naming(coop, machine_paths(installed)) == []
 
