@@ -3,19 +3,33 @@
 Excel, LibreOffice and Google Sheets run a cell that starts with = + - @ (and,
 in some versions, a tab or carriage return) as a formula; a backer's name
 such as `=HYPERLINK(...)` would then run on the treasurer's machine (OWASP's
-"CSV injection"). Such cells get a leading apostrophe, which every one of
-them shows as text and drops from the value. Numbers we write ourselves
-(amounts like -12.50) are passed as `Plain` so they stay numbers.
+"CSV injection"). Such cells get a leading apostrophe (OWASP's advice): each
+of them then reads the cell as text, never as a formula. Numbers we write ourselves
+(amounts like -12.50) are passed as `Plain` so they stay numbers: what is
+neutralised is text that came from people, not our own columns.
+
+Also neutralised, as cheap precautions: the same characters after leading
+spaces (some imports trim them) and their fullwidth forms (U+FF1D, U+FF0B, U+FF0D, U+FF20, which
+CJK input methods and some spreadsheets read as the ASCII ones).
+
+Why not the `defusedcsv` package: it decides by the cell's shape, not by who
+wrote it (so our negative amounts would need its number pattern to escape
+nothing), it rewrites `|` inside a person's text, and it is a thin wrapper
+over the same `csv` module. One short module of ours, used by every writer,
+states the rule where it is applied.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+from fundraiser import privatefiles
+
+_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 class Plain(str):
@@ -31,7 +45,7 @@ def cell(value: Any) -> str:
     if isinstance(value, Plain | int):
         return str(value)
     text = str(value)
-    if text.startswith(_TRIGGERS):
+    if text.lstrip(" \u00a0\u3000\n").startswith(_TRIGGERS):
         return "'" + text
     return text
 
@@ -40,9 +54,15 @@ def row(values: Iterable[Any]) -> list[str]:
     return [cell(v) for v in values]
 
 
-def write(handle: IO[str], header: Sequence[str], rows: Iterable[Iterable[Any]]) -> int:
+def write(
+    handle: IO[str],
+    header: Sequence[str],
+    rows: Iterable[Iterable[Any]],
+    *,
+    lineterminator: str = "\r\n",
+) -> int:
     """Write a header and rows to an open text handle; the number of rows."""
-    writer = csv.writer(handle, lineterminator="\r\n")
+    writer = csv.writer(handle, lineterminator=lineterminator)
     writer.writerow(row(header))
     count = 0
     for values in rows:
@@ -51,10 +71,14 @@ def write(handle: IO[str], header: Sequence[str], rows: Iterable[Iterable[Any]])
     return count
 
 
+def as_text(header: Sequence[str], rows: Iterable[Iterable[Any]]) -> str:
+    """The CSV as a string, lines ending in a newline (for standard output)."""
+    out = io.StringIO(newline="")
+    write(out, header, rows, lineterminator="\n")
+    return out.getvalue()
+
+
 def write_file(path: Path, header: Sequence[str], rows: Iterable[Iterable[Any]]) -> int:
-    """Write a CSV file whole or not at all (through a temporary file beside it)."""
-    tmp = path.with_name(path.name + ".part")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        count = write(handle, header, rows)
-    tmp.replace(path)
-    return count
+    """Write a CSV file 0600, whole or not at all (it carries people's data)."""
+    with privatefiles.open_private(path) as handle:
+        return write(handle, header, rows)

@@ -9,21 +9,21 @@ or cancelled live in fundraiser.membership.
 
 from __future__ import annotations
 
-import csv
 import enum
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import outbox
+from fundraiser import closing, csvsafe, outbox, privatefiles
 from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
 from fundraiser.config import Campaign
-from fundraiser.errors import LedgerError, NotFound
+from fundraiser.errors import LedgerError, NotFound, UserInputError
 from fundraiser.ledger import Ledger, Tx, bulk, schema
 from fundraiser.money import Money
 from fundraiser.pledges import Status
@@ -160,6 +160,11 @@ def _issue(tx: Tx, campaign: Campaign, today: str) -> IssueResult:
     Between the step's start and its result this thread does not touch the
     database (the write waits for the step, also when something fails).
     """
+    # An all-or-nothing offer issues nothing before it closes with its goal met:
+    # checked in the issuing write itself, so no close can slip in between.
+    refused = closing.may_issue(tx.conn, campaign, _moment(tx.now))
+    if refused is not None:
+        raise UserInputError(f"shares cannot be issued: {refused}")
     paid = paid_unallotted(tx.conn)
     if not paid:
         return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
@@ -178,6 +183,11 @@ def _issue(tx: Tx, campaign: Campaign, today: str) -> IssueResult:
     # its rows are the entry's changes, this the summary a person reads.
     tx.record("shares.issue", "register", rows.journal(plan, start.member, welcomed))
     return rows.result(plan, start.member)
+
+
+def _moment(stamp: str) -> datetime:
+    moment = datetime.fromisoformat(stamp)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _mark_allotted(tx: Tx, pledge_ids: list[int]) -> None:
@@ -496,35 +506,30 @@ EXPORT_COLUMNS = (
 
 
 def export(conn: Connection, currency: str, path: Path, fmt: str = "csv") -> int:
-    """Write the register for the board; returns the number of members."""
-    count = 0
-    tmp = path.with_name(path.name + ".part")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        if fmt == "json":
-            items = []
-            for h in holdings(conn, currency):
-                items.append(h.as_json())
-            json.dump(
-                {"currency": currency, "members": items}, handle, indent=2, ensure_ascii=False
-            )
-            count = len(items)
-        else:
-            writer = csv.writer(handle)
-            writer.writerow(EXPORT_COLUMNS)
-            for h in holdings(conn, currency):
-                writer.writerow(
-                    [
-                        h.number,
-                        h.name,
-                        h.address,
-                        h.email or "",
-                        h.shares,
-                        h.paid.plain(),
-                        currency,
-                        h.admitted_on,
-                        h.ceased_on or "",
-                    ]
-                )
-                count += 1
-    tmp.replace(path)  # readers never see a half-written export
-    return count
+    """Write the register for the board (0600: names, addresses); the number of members.
+
+    As CSV, a person's text that a spreadsheet would run as a formula is
+    neutralised (csvsafe); our own numbers and dates stay numbers and dates.
+    """
+    if fmt == "json":
+        items = [h.as_json() for h in holdings(conn, currency)]
+        privatefiles.write(
+            path,
+            json.dumps({"currency": currency, "members": items}, indent=2, ensure_ascii=False),
+        )
+        return len(items)
+    rows = (
+        [
+            h.number,
+            h.name,
+            h.address,
+            h.email or "",
+            h.shares,
+            csvsafe.Plain(h.paid.plain()),
+            csvsafe.Plain(currency),
+            csvsafe.Plain(h.admitted_on),
+            csvsafe.Plain(h.ceased_on or ""),
+        ]
+        for h in holdings(conn, currency)
+    )
+    return csvsafe.write_file(path, EXPORT_COLUMNS, rows)

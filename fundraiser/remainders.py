@@ -24,7 +24,6 @@ never in the journal, erased with the person.
 
 from __future__ import annotations
 
-import csv
 import enum
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import outbox
+from fundraiser import csvsafe, outbox
 from fundraiser.accounts import Account
 from fundraiser.errors import FundraiserError, NotFound, UserInputError
 from fundraiser.ledger import Ledger, Tx, schema
@@ -55,6 +54,8 @@ OWED = frozenset({RemainderStatus.DUE, RemainderStatus.SENT})
 #: allocation.RemainderReason, and membership's "cancel").
 OVERPAID = "overpaid"  # a transfer paid more than the pledge owed
 UNWANTED = "unwanted"  # a transfer arrived for a pledge already paid, cancelled or ended
+#: An all-or-nothing campaign missed its goal: a bank payment owed back in full (closing.py).
+GOAL_MISSED = "goal missed"
 #: Money outside the pledge's paid total: refunding it leaves refunded_amount alone.
 OUTSIDE_PAID = frozenset({OVERPAID, UNWANTED})
 
@@ -350,26 +351,24 @@ BANK_CSV_COLUMNS = (
 
 
 def write_bank_csv(items: list[RefundDue], path: Path) -> int:
-    """The bank refunds to pay now (none on hold), one row per pledge."""
+    """The bank refunds to pay now (none on hold), one row per pledge (0600; csvsafe)."""
     rows = [i for i in items if i.method == BANK and not i.hold]
-    tmp = path.with_name(path.name + ".part")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(BANK_CSV_COLUMNS)
-        for i in rows:
-            writer.writerow(
-                [
-                    i.pledge_id,
-                    i.name,
-                    i.total.plain(),
-                    i.currency,
-                    i.transfer_reference,
-                    i.pledge_reference or "",
-                    " ".join(sorted({line.reason for line in i.lines})),
-                ]
-            )
-    tmp.replace(path)
-    return len(rows)
+    return csvsafe.write_file(
+        path,
+        BANK_CSV_COLUMNS,
+        (
+            [
+                i.pledge_id,
+                i.name,
+                csvsafe.Plain(i.total.plain()),
+                csvsafe.Plain(i.currency),
+                csvsafe.Plain(i.transfer_reference),
+                i.pledge_reference or "",
+                " ".join(sorted({line.reason for line in i.lines})),
+            ]
+            for i in rows
+        ),
+    )
 
 
 # -- where a bank refund goes ---------------------------------------------------

@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def make_campaign(folder: Path, policy: str, offer_max: str) -> Path:
     text = (ROOT / "campaign.toml").read_text()
+    # Keep-it-all: shares are issued at once (all-or-nothing waits for the close).
+    text = text.replace('mode = "all-or-nothing"', 'mode = "keep-it-all"')
     text = text.replace('scale_back = "small-first"', f'scale_back = "{policy}"')
     text = text.replace('offer_maximum = "400000.00"', f'offer_maximum = "{offer_max}"')
     path = folder / "campaign.toml"

@@ -66,6 +66,8 @@ def serve_smtp(port: int, count: Synchronized, stop: Any) -> None:  # type: igno
 
 def make_campaign(folder: Path) -> Path:
     text = (ROOT / "campaign.toml").read_text()
+    # Keep-it-all: shares are issued at once (all-or-nothing waits for the close).
+    text = text.replace('mode = "all-or-nothing"', 'mode = "keep-it-all"')
     # Room for everyone: no offer maximum, so nothing is scaled back.
     text = text.replace('offer_maximum = "400000.00"\n', "")
     path = folder / "campaign.toml"

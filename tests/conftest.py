@@ -27,9 +27,19 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def campaign_dir(tmp_path: Path) -> Path:
-    """A copy of the example campaign in its own folder (ledger under var/)."""
+def campaign_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """A copy of the example campaign in its own folder (ledger under var/).
+
+    Marked `keep_it_all`, the campaign is keep-it-all: for tests of what happens
+    after shares are issued, which an all-or-nothing campaign allows only once it
+    has closed with its goal met (tests/test_closing.py tests that rule).
+    """
     shutil.copy(ROOT / "campaign.toml", tmp_path / "campaign.toml")
+    if request.node.get_closest_marker("keep_it_all"):
+        path = tmp_path / "campaign.toml"
+        text = path.read_text(encoding="utf-8")
+        assert 'mode = "all-or-nothing"' in text
+        path.write_text(text.replace('mode = "all-or-nothing"', 'mode = "keep-it-all"'), "utf-8")
     return tmp_path
 
 

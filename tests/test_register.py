@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from fundraiser.errors import NotFound
 from fundraiser.ledger import Ledger, open_ledger, schema
 from fundraiser.money import Money
 from fundraiser.pledges import NewPledge, Status, create_many
+from tests.conftest import Cli
+from tests.spreadsheet import ATTACKS, as_typed, is_number, live_formulas, mode, open_csv
+
+# Shares are issued before the deadline here: a keep-it-all campaign may.
+pytestmark = pytest.mark.keep_it_all
 
 TODAY = "2026-12-10"
 
@@ -151,3 +157,54 @@ def test_an_unknown_member_holds_nothing_and_is_not_found(ledger: Ledger) -> Non
             NotFound, match="member 9 does not exist: see `fundraiser members list`"
         ):
             register.get_member(conn, 9)
+
+
+# -- the register as the board opens it (issue 13, items 5 and 16) --------------------
+
+
+def _attackers(cli: Cli) -> None:
+    for n, name in enumerate(ATTACKS):
+        cli.ok(
+            "pledges", "add", "--name", name, "--email", f"a{n}@example.org", "--address", name,
+            "--amount", "120.00", "--status", "paid", "--reference", f"R{n}",
+        )  # fmt: skip
+    cli.ok("shares", "issue")
+
+
+def test_the_register_csv_runs_no_formula_and_keeps_numbers_and_text(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    _attackers(sqlite_cli)
+    out = tmp_path / "register.csv"
+    sqlite_cli.ok("members", "export", "--format", "csv", "--out", str(out))
+    rows = open_csv(out)
+    assert len(rows) == len(ATTACKS)
+    assert live_formulas(rows) == []
+    assert [as_typed(r["name"]) for r in rows] == [
+        a.strip() for a in ATTACKS
+    ]  # as typed, shown as text
+    assert [as_typed(r["address"]) for r in rows] == [a.strip() for a in ATTACKS]
+    for r in rows:  # our own columns stay numbers and dates
+        assert is_number(r["number"]) and is_number(r["shares"]) and is_number(r["amount_paid"])
+        assert r["amount_paid"] == "100.00" and r["shares"] == "2"  # £20 each is a remainder
+        assert r["admitted_on"] == TODAY and r["currency"] == "GBP"
+
+
+def test_register_exports_are_readable_by_their_owner_only(sqlite_cli: Cli, tmp_path: Path) -> None:
+    _attackers(sqlite_cli)
+    old = os.umask(0o022)  # the usual umask would make them world-readable
+    try:
+        for fmt in ("csv", "json"):
+            out = tmp_path / f"register.{fmt}"
+            out.write_text("an older export, world-readable")
+            out.chmod(0o644)
+            (tmp_path / f"register.{fmt}.part").write_text("left by a crash")
+            (tmp_path / f"register.{fmt}.part").chmod(0o644)
+            sqlite_cli.ok("members", "export", "--format", fmt, "--out", str(out))
+            assert mode(out) == 0o600, fmt
+            assert not (tmp_path / f"register.{fmt}.part").exists()
+        public = tmp_path / "summary.csv"
+        sqlite_cli.ok("members", "export", "--public", "--out", str(public))
+        assert mode(public) == 0o600
+    finally:
+        os.umask(old)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from fundraiser import privatefiles
 from fundraiser.cli.app import App, fail, pass_app, plural
 
 
@@ -34,9 +35,7 @@ def export(app: App, fmt: str, out: Path, as_json: bool) -> None:
     with app.ledger.read() as conn:
         data = movements.collect(conn, app.campaign)
     if fmt == "beancount":
-        tmp = out.with_name(out.name + ".part")
-        tmp.write_text(beancount.render(data, f"{app.campaign.coop.name}: books"), encoding="utf-8")
-        tmp.replace(out)
+        privatefiles.write(out, beancount.render(data, f"{app.campaign.coop.name}: books"))
     else:
         table.write(data, out)
     balances = data.balances()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.table import Table
 
-from fundraiser import remainders
+from fundraiser import privatefiles, remainders
 from fundraiser.cli.app import App, fail, listing, pass_app, plural, stderr_is_tty
 from fundraiser.documents.certificates import Documents
 from fundraiser.documents.mail import Sender, get_row, list_rows
@@ -422,11 +422,11 @@ def _send_by_bank(app: App, dry_run: bool, out: Path | None, batch: str | None) 
     verb = "Would write" if dry_run else "Wrote"
     if not dry_run and out is not None:
         data = _payment_file(app, plan)
-        tmp = out.with_name(out.name + ".part")
-        tmp.write_bytes(data)
-        if not batch:
-            payouts.mark_sent(app.ledger, plan, now=app.stored_now())
-        tmp.replace(out)
+        # Names and accounts: owner-only. The file appears only once the refunds are marked.
+        with privatefiles.open_private(out, "wb") as handle:
+            handle.write(data)
+            if not batch:
+                payouts.mark_sent(app.ledger, plan, now=app.stored_now())
     kind = "SEPA credit transfer (pain.001)" if plan.scheme == "sepa" else "UK bulk payment CSV"
     click.echo(
         f"{verb} {plural(len(plan.payouts), 'refund')}, {plan.total.format()} in all, as a {kind}"

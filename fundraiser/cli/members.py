@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 import fundraiser.register  # whole path: `register` is this module's command hook
+from fundraiser import privatefiles
 from fundraiser.cli.app import App, listing, pass_app, plural
 from fundraiser.membership import cancellation, privacy, summary, voters, withdrawal
 from fundraiser.money import Money
@@ -52,9 +53,7 @@ def _check_out(out: Path) -> None:
 
 
 def _write(out: Path, text: str) -> None:
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)  # readers never see a half-written file
+    privatefiles.write(out, text)  # owner-only, and never seen half-written
 
 
 @members.command()

@@ -13,6 +13,7 @@ from fundraiser.money import Money, parse
 from fundraiser.payments.ratelimit import DEFAULT_RATE
 
 if TYPE_CHECKING:
+    from fundraiser.payments.collect import Plan, Report
     from fundraiser.payments.env import Payments
 
 
@@ -97,6 +98,21 @@ def collect(
     if dry_run:
         _print_plan(app, the_plan, as_json)
         return
+    if not the_plan.at_stripe:  # paid by bank transfer only: the close needs no Stripe
+        report = fundraiser.payments.collect.close_without_stripe(
+            app.ledger, the_plan, now=app.stored_now()
+        )
+        if as_json:
+            app.print_json({"plan": the_plan.as_json(), "result": report.as_json()})
+        elif the_plan.decision == "charge":
+            click.echo(
+                f"The goal was met ({the_plan.secured.format()} of {the_plan.goal.format()}); "
+                "the close is recorded and no card is waiting to be charged. Issue the shares: "
+                "`fundraiser shares issue`."
+            )
+        else:
+            _say_released(the_plan, report)
+        return
     env = _payments(app, fix_days=fix_days, need_links=the_plan.decision == "charge")
     collector = fundraiser.payments.collect.Collector(
         app.ledger,
@@ -127,16 +143,7 @@ def collect(
             "that will never be charged."
         )
     if the_plan.decision == "release":
-        click.echo(
-            f"The goal was not met: released {plural(report.released, 'pledge')}; nothing was "
-            "charged. Backers' notices are queued."
-        )
-        if the_plan.paid_offline:
-            click.echo(
-                f"{plural(the_plan.paid_offline, 'offline pledge')} "
-                f"{'was' if the_plan.paid_offline == 1 else 'were'} paid by bank transfer: "
-                "return the money by bank transfer."
-            )
+        _say_released(the_plan, report)
         return
     failed = sum(report.failed.values())
     why = ", ".join(f"{code.replace('_', ' ')}: {n}" for code, n in sorted(report.failed.items()))
@@ -163,6 +170,21 @@ def collect(
         )
 
 
+def _say_released(the_plan: Plan, report: Report) -> None:
+    click.echo(
+        f"The goal was not met ({the_plan.secured.format()} of {the_plan.goal.format()}): "
+        f"released {plural(report.released, 'pledge')}; nothing was charged, and no shares "
+        "will be issued. Backers' notices are queued (`fundraiser mail send`)."
+    )
+    if report.owed_back:
+        click.echo(
+            f"{plural(report.owed_back, 'bank payment')} "
+            f"{'is' if report.owed_back == 1 else 'are'} owed back in full: pay "
+            f"{'it' if report.owed_back == 1 else 'them'} back by bank transfer "
+            "(`fundraiser refunds list`)."
+        )
+
+
 def _print_plan(app: App, the_plan: object, as_json: bool) -> None:
     from fundraiser.payments.collect import Plan
 
@@ -184,7 +206,8 @@ def _print_plan(app: App, the_plan: object, as_json: bool) -> None:
         )
         if p.paid_offline:
             click.echo(
-                f"{plural(p.paid_offline, 'bank-transfer pledge')} would need returning by hand."
+                f"{plural(p.paid_offline, 'bank-transfer pledge')} paid would be owed back in "
+                "full by bank transfer (listed by `fundraiser refunds list`)."
             )
     else:
         count = len(p.charge) + len(p.resume)

@@ -6,8 +6,10 @@ import click
 from sqlalchemy.engine import Connection
 
 import fundraiser.register  # whole path: `register` is this module's command hook
+from fundraiser import closing
 from fundraiser.allocation import Plan, RemainderReason
 from fundraiser.cli.app import App, pass_app, plural, span
+from fundraiser.errors import UserInputError
 from fundraiser.money import Money
 
 #: Why part of a payment is refunded, in the plan's "Why" column.
@@ -49,7 +51,9 @@ def plan_json(plan: Plan) -> dict[str, object]:
     }
 
 
-def _print_json(app: App, conn: Connection, plan: Plan, *, dry_run: bool = False) -> None:
+def _print_json(
+    app: App, conn: Connection, plan: Plan, why_not: str | None, *, dry_run: bool = False
+) -> None:
     """Print a plan read in bulk work, while the collector still sleeps.
 
     The snapshot ends first, so a slow reader of the output (a pager, a pipe)
@@ -57,7 +61,8 @@ def _print_json(app: App, conn: Connection, plan: Plan, *, dry_run: bool = False
     read does; alive when the collector wakes, its first pass would walk them.
     """
     conn.rollback()
-    app.print_json({"dry_run": True, **plan_json(plan)} if dry_run else plan_json(plan))
+    shown = {**plan_json(plan), "can_issue": why_not is None, "why_not": why_not}
+    app.print_json({"dry_run": True, **shown} if dry_run else shown)
 
 
 @shares.command()
@@ -70,8 +75,9 @@ def allocate(app: App, as_json: bool, dry_run: bool) -> None:
     # Bulk work: a big campaign's plan and its JSON are 100,000s of small objects
     # and no cycles. As JSON, all are freed before the collector wakes.
     with app.ledger.read(bulk_work=True) as conn:
+        why_not = closing.may_issue(conn, campaign, app.now())
         if as_json:
-            _print_json(app, conn, fundraiser.register.make_plan(conn, campaign))
+            _print_json(app, conn, fundraiser.register.make_plan(conn, campaign), why_not)
             return
         plan = fundraiser.register.make_plan(conn, campaign)
     from rich.table import Table  # only for a person's table: --json never loads rich
@@ -93,6 +99,8 @@ def allocate(app: App, as_json: bool, dry_run: bool) -> None:
         f"{plural(plan.total_shares, 'share')} at {plan.price.format()} for "
         f"{plural(len(plan.admitted), 'new member')}; {plan.total_remainders.format()} to refund."
     )
+    if why_not is not None:
+        app.out.print(f"Note: this plan cannot be issued yet: {why_not}.")
 
 
 @shares.command()
@@ -104,8 +112,13 @@ def issue(app: App, dry_run: bool, as_json: bool) -> None:
     campaign = app.campaign
     if dry_run:
         with app.ledger.read(bulk_work=True) as conn:  # as in `shares allocate`
+            why_not = closing.may_issue(conn, campaign, app.now())
+            if why_not is not None:  # the dry run says what the issue would say
+                raise UserInputError(f"shares cannot be issued: {why_not}")
             if as_json:
-                _print_json(app, conn, fundraiser.register.make_plan(conn, campaign), dry_run=True)
+                _print_json(
+                    app, conn, fundraiser.register.make_plan(conn, campaign), None, dry_run=True
+                )
                 return
             plan = fundraiser.register.make_plan(conn, campaign)
         click.echo(

@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from sqlalchemy.engine import Connection
 
-from fundraiser import i18n
+from fundraiser import i18n, privatefiles
 from fundraiser.config import Campaign, Coop
 from fundraiser.documents import DocumentError, template_dirs
 from fundraiser.errors import NotFound
@@ -472,12 +472,11 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     """Write atomically unless the file already holds these bytes; True if written."""
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
+            privatefiles.restrict(path)  # one made before files were owner-only
             return False
     except FileNotFoundError:
         pass
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    privatefiles.write(path, data)  # a member's name, address and holding: owner-only
     return True
 
 
@@ -582,7 +581,7 @@ class Documents:
 
     def _mkdir(self) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            privatefiles.make_dir(self.folder)
         except OSError as exc:
             raise DocumentError(f"cannot make the folder {self.folder}: {exc.strerror}") from None
 
@@ -623,6 +622,7 @@ class Documents:
                 and known.get("inputs") == digest
                 and known.get("sha256") == _file_sha(self.folder / spec.filename)
             ):
+                privatefiles.restrict(self.folder / spec.filename)  # one an older kit left 0644
                 result.unchanged += 1
                 if progress:
                     progress(1)
@@ -654,10 +654,8 @@ class Documents:
         return files if isinstance(files, dict) else {}
 
     def _save_manifest(self, files: dict[str, dict[str, str]]) -> None:
-        path = self.folder / MANIFEST
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(json.dumps({"version": 1, "files": files}, sort_keys=True), "utf-8")
-        tmp.replace(path)
+        text = json.dumps({"version": 1, "files": files}, sort_keys=True)
+        privatefiles.write(self.folder / MANIFEST, text)
 
     def _render_all(self, specs: list[Spec], workers: int) -> Iterable[tuple[bool, str]]:
         if workers <= 1 or len(specs) < 2:

@@ -7,13 +7,11 @@ bands (fundraiser.bands).
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from fundraiser import register
+from fundraiser import csvsafe, register
 from fundraiser.bands import size_bands
 from fundraiser.config import Campaign
 
@@ -58,12 +56,9 @@ def public_summary(conn: Connection, campaign: Campaign) -> dict[str, Any]:
 
 
 def public_csv(summary: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["band", "min_shares", "max_shares", "members", "shares"])
-    for band in summary["bands"]:
-        writer.writerow(
-            [band["band"], band["min_shares"], band["max_shares"], band["members"], band["shares"]]
-        )
-    writer.writerow(["total", "", "", summary["members"], summary["shares"]])
-    return out.getvalue()
+    rows: list[list[Any]] = [
+        [band["band"], band["min_shares"], band["max_shares"], band["members"], band["shares"]]
+        for band in summary["bands"]
+    ]
+    rows.append(["total", "", "", summary["members"], summary["shares"]])
+    return csvsafe.as_text(["band", "min_shares", "max_shares", "members", "shares"], rows)

@@ -24,10 +24,10 @@ import sqlalchemy as sa
 import stripe
 from sqlalchemy.engine import Connection
 
-from fundraiser import outbox
+from fundraiser import closing
 from fundraiser.config import Campaign, Mode
 from fundraiser.errors import PaymentError, UserInputError
-from fundraiser.ledger import Ledger, schema
+from fundraiser.ledger import Ledger, Tx, schema
 from fundraiser.money import Money
 from fundraiser.payments import cardforms
 from fundraiser.payments.client import (
@@ -41,15 +41,13 @@ from fundraiser.payments.events import (
     AUTH_REQUIRED,
     Context,
     apply_intent,
-    mail_backer,
     move,
     pledge_row,
     record_failure,
 )
 from fundraiser.payments.ratelimit import DEFAULT_RATE, RateLimiter
-from fundraiser.pledges import LIVE, UNSETTLED, Source, Status
+from fundraiser.pledges import BY_HAND, ENDED_UNPAID, UNSETTLED, Source, Status
 
-DECISION_KEY = "collect.decision"
 #: Declines a retry cannot fix: only the backer (a new card) can.
 HARD_DECLINES = frozenset(
     {
@@ -65,32 +63,6 @@ HARD_DECLINES = frozenset(
 )
 RETRY_AFTER = timedelta(hours=48)
 MAX_ATTEMPTS = 4
-
-
-def _collectable(conn: Connection) -> Money | None:
-    """Money that can still be collected or has been: live pledges with a card or paid.
-
-    Online pledges still pending never saved a card and cannot be charged, so
-    they do not count towards the goal at the close.
-    """
-    live = [s.value for s in LIVE]
-    row = conn.execute(
-        sa.select(
-            sa.func.coalesce(
-                sa.func.sum(schema.pledges.c.amount - schema.pledges.c.refunded_amount), 0
-            ),
-            sa.func.max(schema.pledges.c.currency),
-        ).where(
-            schema.pledges.c.status.in_(live),
-            sa.not_(
-                sa.and_(
-                    schema.pledges.c.source == Source.ONLINE.value,
-                    schema.pledges.c.status == Status.PENDING.value,
-                )
-            ),
-        )
-    ).one()
-    return None if row[1] is None else Money(int(row[0]), str(row[1]))
 
 
 def _ids(conn: Connection, statuses: Iterable[Status], **where: Any) -> list[int]:
@@ -136,6 +108,9 @@ class Plan:
     # Online pledges whose card form is still open: closed at the close, so a
     # form finished after the deadline cannot save a card (or take money).
     close: list[int] = field(default_factory=list)
+    # Whether anything of this campaign is at Stripe (a card pledge not yet
+    # settled, or a saved card or customer to remove): if not, the close needs no Stripe.
+    at_stripe: bool = True
 
     def if_failing(self, per_cent: int) -> Money:
         """What is collected if `per_cent` of the money to charge fails."""
@@ -162,13 +137,6 @@ class Plan:
         }
 
 
-def _decision(conn: Connection) -> str | None:
-    value = conn.execute(
-        sa.select(schema.state.c.value).where(schema.state.c.key == DECISION_KEY)
-    ).scalar()
-    return None if value is None else str(value)
-
-
 def plan(ledger: Ledger, campaign: Campaign, now: datetime, *, retry: bool = False) -> Plan:
     """What `collect` would do now; raises if the campaign cannot be collected."""
     settings = campaign.campaign
@@ -185,8 +153,8 @@ def plan(ledger: Ledger, campaign: Campaign, now: datetime, *, retry: bool = Fal
     currency = campaign.currency
     stamp = now.astimezone(UTC).isoformat()
     with ledger.read() as conn:
-        decided = _decision(conn)
-        secured = _collectable(conn) or Money(0, currency)
+        decided = closing.decision(conn)
+        secured = closing.secured(conn, currency)
         decision = decided or ("charge" if secured >= settings.goal else "release")
         resume = _ids(conn, [Status.PROCESSING])
         charge: list[int] = []
@@ -220,7 +188,8 @@ def plan(ledger: Ledger, campaign: Campaign, now: datetime, *, retry: bool = Fal
             )
             resume = []
         open_forms = _ids(conn, [Status.PENDING], source=Source.ONLINE)
-        paid_offline = len(_ids(conn, [Status.PAID], source=Source.OFFLINE))
+        paid_offline = sum(len(_ids(conn, [Status.PAID], source=s)) for s in BY_HAND)
+        at_stripe = _at_stripe(conn)
         total = Money(_sum(conn, charge + resume), currency)
     return Plan(
         decision=decision,
@@ -236,7 +205,50 @@ def plan(ledger: Ledger, campaign: Campaign, now: datetime, *, retry: bool = Fal
         never_saved=len(open_forms) if decision == "charge" else 0,
         paid_offline=paid_offline if decision == "release" else 0,
         close=open_forms,
+        at_stripe=at_stripe,
     )
+
+
+def _at_stripe(conn: Connection) -> bool:
+    """Anything of this ledger's at Stripe that the close must act on."""
+    online = schema.pledges.c.source == Source.ONLINE.value
+    unsettled = schema.pledges.c.status.in_([s.value for s in UNSETTLED])
+    kept = sa.and_(
+        schema.pledges.c.status.in_([s.value for s in ENDED_UNPAID]),
+        sa.or_(
+            schema.pledges.c.stripe_payment_method.is_not(None),
+            schema.pledges.c.stripe_customer.is_not(None),
+        ),
+    )
+    found = conn.execute(
+        sa.select(schema.pledges.c.id).where(online, sa.or_(unsettled, kept)).limit(1)
+    ).first()
+    return found is not None
+
+
+def release_all(tx: Tx, report: Report, ids: list[int]) -> None:
+    """Record a missed goal: the decision, bank payments owed back, the rest released.
+
+    Needs no Stripe: `close_without_stripe` and the collector share it.
+    """
+    closing.decide(tx, closing.RELEASE)
+    report.owed_back += closing.owe_back(tx)
+    report.released += closing.release(tx, ids)
+
+
+def close_without_stripe(ledger: Ledger, the_plan: Plan, *, now: str | None = None) -> Report:
+    """The close when nothing is at Stripe (a campaign paid by bank transfer only)."""
+    if the_plan.at_stripe:
+        raise UserInputError("card pledges are at Stripe: closing them needs STRIPE_SECRET_KEY")
+    report = Report()
+    started = time.perf_counter()
+    with ledger.write(now) as tx:
+        if the_plan.decision == closing.RELEASE:
+            release_all(tx, report, the_plan.release)
+        else:
+            closing.decide(tx, closing.CHARGE)
+    report.seconds = time.perf_counter() - started
+    return report
 
 
 @dataclass
@@ -259,6 +271,7 @@ class Report:
     unresolved: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     released: int = 0
+    owed_back: int = 0  # bank payments owed back in full (the goal was missed)
     lapsed: int = 0
     closed: int = 0  # card forms left open at the deadline, closed at Stripe
     cards_removed: int = 0  # saved cards of pledges that ended unpaid, detached
@@ -276,6 +289,7 @@ class Report:
             "unresolved": sorted(self.unresolved),
             "errors": self.errors,
             "released": self.released,
+            "owed_back": self.owed_back,
             "lapsed": self.lapsed,
             "forms_closed": self.closed,
             "cards_removed": self.cards_removed,
@@ -554,13 +568,7 @@ class Collector:
 
     def _decide(self, decision: str) -> None:
         with self._lock, self._write() as tx:
-            if _decision(tx.conn) is None:
-                tx.execute(
-                    schema.state.insert().values(
-                        key=DECISION_KEY, value=decision, updated_at=tx.now
-                    )
-                )
-                tx.record("collect.decide", "campaign", {"decision": decision})
+            closing.decide(tx, decision)
 
     def lapse(self, ids: list[int]) -> None:
         with self._lock, self._write() as tx:
@@ -572,23 +580,6 @@ class Collector:
                     self.report.lapsed += 1
 
     def release(self, ids: list[int]) -> None:
-        """The goal was missed: nothing is charged; every backer is told."""
+        """The goal was missed: nothing is charged, bank payments are owed back."""
         with self._lock, self._write() as tx:
-            if _decision(tx.conn) is None:
-                tx.execute(
-                    schema.state.insert().values(
-                        key=DECISION_KEY, value="release", updated_at=tx.now
-                    )
-                )
-                tx.record("collect.decide", "campaign", {"decision": "release"})
-            for pledge_id in ids:
-                row = pledge_row(tx.conn, id=pledge_id)
-                if row is None or not move(
-                    tx, row, Status.RELEASED, reason="the goal was not met: nothing charged"
-                ):
-                    continue
-                self.report.released += 1
-                data = {"pledge_id": pledge_id, "amount": int(row.amount), "currency": row.currency}
-                mail_backer(
-                    tx, row, outbox.Kind.CAMPAIGN_FAILED, f"pledge-{pledge_id}-released", data
-                )
+            release_all(tx, self.report, ids)

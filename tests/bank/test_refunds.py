@@ -15,6 +15,7 @@ import xmlschema
 from fundraiser.ledger import open_ledger, schema
 from tests.bankfixtures import Tx, camt053, mt940, use_eur
 from tests.conftest import Cli
+from tests.spreadsheet import mode
 
 PAIN_XSD = Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.03.xsd"
 
@@ -75,6 +76,7 @@ def test_sepa_refunds_go_out_in_a_valid_pain001_and_a_statement_confirms_them(
     assert "Skipped pledge 3 (€5.00): gave no account" in result.output
     assert "Wrote 2 refunds, €90.00 in all" in result.output, result.output
 
+    assert mode(out) == 0o600  # names and accounts: the owner's only
     xmlschema.XMLSchema(str(PAIN_XSD)).validate(str(out))  # raises on any schema error
     doc = xmlschema.XMLSchema(str(PAIN_XSD)).to_dict(str(out))
     info = doc["CstmrCdtTrfInitn"]
@@ -158,6 +160,7 @@ def test_gbp_refunds_go_out_as_a_uk_bulk_payment_csv(cli: Cli, tmp_path: Path) -
     assert bad.exit_code == 2 and "is not a sort code" in bad.output
     out = tmp_path / "refunds.csv"
     cli.ok("refunds", "send", "--bank", "--out", str(out))
+    assert mode(out) == 0o600
     rows = list(csv.reader(io.StringIO(out.read_text())))
     assert rows == [
         ["Sort code", "Account number", "Account name", "Amount", "Reference"],

@@ -11,6 +11,9 @@ import pytest
 
 from tests.conftest import Cli
 
+#: Shares are issued before the deadline: a keep-it-all campaign may.
+KEEP_IT_ALL = pytest.mark.keep_it_all
+
 AFTER_DEADLINE = {"FUNDRAISER_NOW": "2027-03-01T09:00:00+00:00"}
 #: "pledge(s)", "entr(ies)": a count that did not bother to agree with its noun.
 LAZY_PLURAL = re.compile(r"\w\((s|es|ies)\)")
@@ -52,6 +55,7 @@ def test_status_json_keeps_its_keys(sqlite_cli: Cli) -> None:
     assert data["by_round"] == {"seed": 0, "crowd": 0}  # ids for scripts, names for people
 
 
+@KEEP_IT_ALL
 def test_one_member_one_entry_reads_in_the_singular(sqlite_cli: Cli) -> None:
     pay(sqlite_cli, "Grace Hopper", "grace@example.org", "50.00", "BT-1")
     plan = sqlite_cli.ok("shares", "allocate", env=AFTER_DEADLINE).output
@@ -64,6 +68,7 @@ def test_one_member_one_entry_reads_in_the_singular(sqlite_cli: Cli) -> None:
     assert listed.rstrip().endswith("1 member")
 
 
+@KEEP_IT_ALL
 def test_many_members_read_in_the_plural_with_their_numbers(sqlite_cli: Cli) -> None:
     pay(sqlite_cli, "Grace Hopper", "grace@example.org", "275.00", "BT-1")
     pay(sqlite_cli, "Ada Lovelace", "ada@example.org", "100.00", "BT-2")
@@ -155,6 +160,7 @@ def test_an_empty_outbox_says_so_instead_of_an_empty_table(sqlite_cli: Cli) -> N
 
 
 @pytest.mark.parametrize("count", [1, 2])
+@KEEP_IT_ALL
 def test_counts_agree_with_their_nouns_across_commands(
     sqlite_cli: Cli, campaign_dir: Path, count: int
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,6 +29,10 @@ from fundraiser.ledger import open_ledger, schema
 from fundraiser.stripekeys import ledger_keys
 from tests.conftest import ROOT, Cli
 from tests.smtp_fixtures import found, pay
+from tests.spreadsheet import mode
+
+# Shares are issued before the deadline here: a keep-it-all campaign may.
+pytestmark = pytest.mark.keep_it_all
 
 
 def text_of(path: Path) -> str:
@@ -527,3 +532,24 @@ def test_a_withdrawal_takes_certificates_back_and_issues_a_balance(
     with ledger.read() as conn:
         assert documents.filenames(conn, 3) == []
     ledger.dispose()
+
+
+def test_certificates_are_readable_by_their_owner_only(sqlite_cli: Cli, campaign_dir: Path) -> None:
+    """Names, addresses and holdings: 0600 files in a 0700 folder (issue 13, item 16)."""
+    found(sqlite_cli)
+    old = os.umask(0o022)  # the usual umask would make them world-readable
+    try:
+        sqlite_cli.ok("certificates", "make")
+        folder = campaign_dir / "var" / "certificates"
+        assert mode(folder) == 0o700
+        made = sorted(folder.iterdir())
+        assert [p.name for p in made if p.suffix == ".pdf"] == [
+            f"certificate-00000{n}.pdf" for n in (1, 2, 3)
+        ]
+        assert {p.name: mode(p) for p in made} == {p.name: 0o600 for p in made}
+        first = folder / "certificate-000001.pdf"
+        first.chmod(0o644)  # as an older kit left it
+        sqlite_cli.ok("certificates", "make")  # unchanged, yet made private
+        assert mode(first) == 0o600
+    finally:
+        os.umask(old)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pypdf
+import pytest
 import sqlalchemy as sa
 
 from fundraiser.ledger import open_ledger, schema
@@ -19,6 +20,9 @@ from tests.smtp_fixtures import (  # noqa: F401 - fixtures
     fixture_smtp_tls_server,
     found,
 )
+
+#: Shares are issued before the deadline: a keep-it-all campaign may.
+KEEP_IT_ALL = pytest.mark.keep_it_all
 
 LATER = "2026-12-10T14:00:00+00:00"
 
@@ -41,6 +45,7 @@ def pdf_text(data: bytes) -> str:
     return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages)
 
 
+@KEEP_IT_ALL
 def test_welcome_mail_is_sent_once_with_the_certificate(cli: Cli, smtp_server: SmtpServer) -> None:
     found(cli)
     result = cli.ok("mail", "send", env={"SMTP_URL": smtp_server.url})
@@ -68,6 +73,7 @@ def test_welcome_mail_is_sent_once_with_the_certificate(cli: Cli, smtp_server: S
     assert "Sent 0 messages" in again.output and len(smtp_server.inbox) == 3
 
 
+@KEEP_IT_ALL
 def test_starttls_and_login(sqlite_cli: Cli, smtp_tls_server: SmtpServer) -> None:
     found(sqlite_cli)
     result = sqlite_cli.ok("mail", "send", "--json", env={"SMTP_URL": smtp_tls_server.url})
@@ -75,6 +81,7 @@ def test_starttls_and_login(sqlite_cli: Cli, smtp_tls_server: SmtpServer) -> Non
     assert len(smtp_tls_server.inbox) == 3
 
 
+@KEEP_IT_ALL
 def test_wrong_password_stops_and_marks_nothing(
     sqlite_cli: Cli, smtp_tls_server: SmtpServer, campaign_dir: Path
 ) -> None:
@@ -87,6 +94,7 @@ def test_wrong_password_stops_and_marks_nothing(
     assert digest(campaign_dir / "var" / "ledger.sqlite") == before
 
 
+@KEEP_IT_ALL
 def test_tls_without_the_ca_is_explained(sqlite_cli: Cli, smtp_tls_server: SmtpServer) -> None:
     found(sqlite_cli)
     url = smtp_tls_server.url.split("&cafile=")[0]
@@ -95,6 +103,7 @@ def test_tls_without_the_ca_is_explained(sqlite_cli: Cli, smtp_tls_server: SmtpS
     assert "cafile" in result.output
 
 
+@KEEP_IT_ALL
 def test_unreachable_server_changes_nothing(sqlite_cli: Cli, campaign_dir: Path) -> None:
     from tests.conftest import free_port
 
@@ -108,6 +117,7 @@ def test_unreachable_server_changes_nothing(sqlite_cli: Cli, campaign_dir: Path)
     assert digest(ledger_file) == before
 
 
+@KEEP_IT_ALL
 def test_bad_settings_are_usage_errors(sqlite_cli: Cli, campaign_dir: Path) -> None:
     found(sqlite_cli)
     ledger_file = campaign_dir / "var" / "ledger.sqlite"
@@ -126,6 +136,7 @@ def test_bad_settings_are_usage_errors(sqlite_cli: Cli, campaign_dir: Path) -> N
     assert digest(ledger_file) == before
 
 
+@KEEP_IT_ALL
 def test_temporary_and_permanent_refusals(cli: Cli, smtp_server: SmtpServer) -> None:
     found(cli)
     smtp_server.handler.refuse_temporarily.add("alan@example.org")
@@ -153,6 +164,7 @@ def test_temporary_and_permanent_refusals(cli: Cli, smtp_server: SmtpServer) -> 
     assert "Sent 1" in cli.ok("mail", "send", env={"SMTP_URL": smtp_server.url}).output
 
 
+@KEEP_IT_ALL
 def test_a_message_left_sending_by_a_crash_goes_again_with_the_same_id(
     sqlite_cli: Cli, smtp_server: SmtpServer
 ) -> None:
@@ -173,6 +185,7 @@ def test_a_message_left_sending_by_a_crash_goes_again_with_the_same_id(
     assert outbox_rows(sqlite_cli)[0]["attempts"] == 2
 
 
+@KEEP_IT_ALL
 def test_preview_shows_without_sending(sqlite_cli: Cli, smtp_server: SmtpServer) -> None:
     found(sqlite_cli)
     result = sqlite_cli.ok("mail", "preview", "2")
@@ -189,6 +202,7 @@ def test_preview_shows_without_sending(sqlite_cli: Cli, smtp_server: SmtpServer)
     assert missing.exit_code == 2 and "message 99 does not exist" in missing.output
 
 
+@KEEP_IT_ALL
 def test_names_cannot_inject_html(sqlite_cli: Cli, smtp_server: SmtpServer) -> None:
     sqlite_cli.ok(
         "pledges", "add", "--name", "<script>alert(1)</script> & Co", "--email",
@@ -202,6 +216,7 @@ def test_names_cannot_inject_html(sqlite_cli: Cli, smtp_server: SmtpServer) -> N
     assert "Dear <script>alert(1)</script> & Co" in msg.get_body(("plain",)).get_content()
 
 
+@KEEP_IT_ALL
 def test_list_and_dry_run(sqlite_cli: Cli) -> None:
     found(sqlite_cli)
     listed = json.loads(sqlite_cli.ok("mail", "list", "--json").output)

@@ -32,6 +32,9 @@ from tests.service.test_pledges import PLEDGE, confirm, post, save_card
 from tests.smtp_fixtures import SmtpServer, fixture_smtp_server  # noqa: F401 - fixture
 from tests.stripe_fixtures import AFTER_DEADLINE, LocalStripe, TestClient
 
+#: Shares are issued before the deadline: a keep-it-all campaign may.
+KEEP_IT_ALL = pytest.mark.keep_it_all
+
 localstripe = stripe_fixtures.localstripe
 service = stripe_fixtures.service
 small_goal = stripe_fixtures.small_goal
@@ -189,6 +192,7 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
+@KEEP_IT_ALL
 def test_no_kind_of_mail_reads_a_persons_text_as_markup(
     sqlite_cli: Cli, smtp_server: SmtpServer
 ) -> None:
@@ -251,6 +255,7 @@ def test_no_kind_of_mail_reads_a_persons_text_as_markup(
     assert re.search(r'<a href="https://hearth.example/fix/\d+\?t=abc&amp;u=1">', html), html
 
 
+@KEEP_IT_ALL
 def test_certificates_show_a_persons_text_as_typed(sqlite_cli: Cli, campaign_dir: Path) -> None:
     names = ATTACKS[:6]
     for n, name in enumerate(names):

@@ -268,3 +268,37 @@ def test_the_rate_limiter_spaces_calls_and_refuses_zero() -> None:
     assert limiter.calls == 11
     with pytest.raises(UserInputError, match="--rate"):
         RateLimiter(0)
+
+
+def test_goal_missed_owes_bank_payments_back_and_releases_cards(
+    service: TestClient,
+    stripe_env: dict[str, str],
+    sqlite_cli: Cli,
+    localstripe: LocalStripe,
+    campaign_dir: Path,
+) -> None:
+    """A card saved and a bank transfer received, goal missed: the card is never charged,
+    the transfer is owed back in full (issue 13, item 1)."""
+    [card] = authorized(service, stripe_env, ["pm_card_visa"])
+    sqlite_cli.ok(
+        "pledges", "add", "--name", "Bea Bank", "--email", "bea@example.org", "--address",
+        "1 Bank Row", "--amount", "150.00", "--status", "paid", "--reference", "BT-9",
+    )  # fmt: skip
+    copy_campaign(campaign_dir, 'goal = "100.00"', 'goal = "5000.00"')
+    done = json.loads(sqlite_cli.ok("collect", "--json", env=after(stripe_env)).output)
+    assert done["plan"]["decision"] == "release" and done["plan"]["paid_offline"] == 1
+    assert done["result"]["owed_back"] == 1
+    assert listed(sqlite_cli)[card]["status"] == "released"
+    assert localstripe.succeeded_charges() == []
+    owed = json.loads(sqlite_cli.ok("refunds", "list", "--json").output)
+    assert [(r["email"], r["method"], r["amount"]) for r in owed] == [
+        ("bea@example.org", "bank", 15000)
+    ]
+    assert owed[0]["remainders"][0]["reason"] == "goal missed"
+    ledger = open_ledger(sqlite_cli.db_url)
+    with ledger.read() as conn:
+        told = conn.execute(
+            sa.select(schema.outbox.c.to_email).where(schema.outbox.c.kind == "campaign_failed")
+        ).scalars()
+        assert sorted(told) == sorted(["bea@example.org", listed(sqlite_cli)[card]["email"]])
+    ledger.dispose()
