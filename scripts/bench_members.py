@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from fundraiser import pledges, register  # noqa: E402
 from fundraiser.config import load_campaign  # noqa: E402
-from fundraiser.documents.certificates import Documents  # noqa: E402
 from fundraiser.documents.mail import Sender  # noqa: E402
 from fundraiser.documents.postman import Postman  # noqa: E402
+from fundraiser.documents.printing import Documents  # noqa: E402
 from fundraiser.documents.smtp import SmtpSettings  # noqa: E402
 from fundraiser.ledger import open_ledger  # noqa: E402
 from fundraiser.money import Money  # noqa: E402

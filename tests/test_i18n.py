@@ -27,7 +27,8 @@ from babel.messages.pofile import read_po
 
 from fundraiser import i18n
 from fundraiser.config import load_campaign
-from fundraiser.documents.certificates import Renderer, Spec
+from fundraiser.documents.certificates import Spec
+from fundraiser.documents.printing import Renderer
 from tests.conftest import ROOT
 
 LOCALES = ROOT / "fundraiser" / "locale"
@@ -191,7 +192,7 @@ def test_a_broken_catalog_is_named_with_the_fix(tmp_path: Path) -> None:
 
 def test_a_certificate_remade_when_its_catalog_changes(tmp_path: Path) -> None:
     from fundraiser.documents import PACKAGE_TEMPLATES
-    from fundraiser.documents.certificates import templates_fingerprint
+    from fundraiser.documents.printing import templates_fingerprint
 
     before = templates_fingerprint([PACKAGE_TEMPLATES], i18n.catalog_files("fr"))
     own = tmp_path / "locale" / "fr" / "LC_MESSAGES"

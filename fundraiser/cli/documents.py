@@ -14,9 +14,9 @@ from rich.table import Table
 
 from fundraiser import privatefiles, remainders
 from fundraiser.cli.app import App, fail, listing, pass_app, plural, stderr_is_tty
-from fundraiser.documents.certificates import Documents
 from fundraiser.documents.mail import Sender, get_row, list_rows
 from fundraiser.documents.postman import Postman, SendReport, requeue
+from fundraiser.documents.printing import Documents
 from fundraiser.documents.smtp import SmtpSettings
 from fundraiser.money import Money
 from fundraiser.outbox import MailStatus

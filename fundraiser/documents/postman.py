@@ -35,7 +35,6 @@ import sqlalchemy as sa
 
 from fundraiser.config import Campaign
 from fundraiser.documents import DocumentError, MailError
-from fundraiser.documents.certificates import Documents
 from fundraiser.documents.mail import (
     Attachment,
     MailRenderer,
@@ -44,6 +43,7 @@ from fundraiser.documents.mail import (
     Sender,
     message_id_for,
 )
+from fundraiser.documents.printing import Documents
 from fundraiser.documents.smtp import SmtpSettings, close, reason_for
 from fundraiser.ledger import Ledger, schema
 from fundraiser.outbox import Kind, MailStatus

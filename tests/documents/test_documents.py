@@ -19,12 +19,8 @@ from hypothesis import strategies as st
 
 from fundraiser.config import load_campaign
 from fundraiser.documents import PACKAGE_TEMPLATES
-from fundraiser.documents.certificates import (
-    Certificate,
-    Documents,
-    Renderer,
-    certificate_spec,
-)
+from fundraiser.documents.certificates import Certificate, certificate_spec
+from fundraiser.documents.printing import Documents, Renderer
 from fundraiser.ledger import open_ledger, schema
 from fundraiser.stripekeys import ledger_keys
 from tests.conftest import ROOT, Cli
