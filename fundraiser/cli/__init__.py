@@ -25,7 +25,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "members": ("members",),
     "certificates": ("documents",),
     "mail": ("documents",),
-    "refunds": ("documents",),
+    "refunds": ("refunds",),
     "serve": ("payments",),
     "collect": ("payments",),
     "stripe": ("payments",),
