@@ -386,8 +386,9 @@ def collect_once(count: int, rate: float, folder: Path, emulator: str) -> tuple[
 
     from fundraiser.config import load_campaign
     from fundraiser.payments.client import make_client
-    from fundraiser.payments.collect import Collector, plan
+    from fundraiser.payments.collect import Collector
     from fundraiser.payments.events import Context
+    from fundraiser.payments.plan import plan
 
     source = LOCALSTRIPE + (LOCALSTRIPE_INDEX if emulator == "indexed" else "") + LOCALSTRIPE_RUN
     port = free_port()

@@ -13,8 +13,9 @@ from fundraiser.money import Money, parse
 from fundraiser.payments.ratelimit import DEFAULT_RATE
 
 if TYPE_CHECKING:
-    from fundraiser.payments.collect import Plan, Report
+    from fundraiser.payments.collect import Report
     from fundraiser.payments.env import Payments
+    from fundraiser.payments.plan import Plan
 
 
 # One pace for every command that calls Stripe in bulk (collect, stripe sync).
@@ -92,9 +93,10 @@ def collect(
     Safe to interrupt and rerun: no pledge is ever charged twice.
     """
     import fundraiser.payments.collect  # whole path: this function is `collect`
+    from fundraiser.payments.plan import plan
 
     now = app.now()
-    the_plan = fundraiser.payments.collect.plan(app.ledger, app.campaign, now, retry=retry)
+    the_plan = plan(app.ledger, app.campaign, now, retry=retry)
     if dry_run:
         _print_plan(app, the_plan, as_json)
         return
@@ -186,7 +188,7 @@ def _say_released(the_plan: Plan, report: Report) -> None:
 
 
 def _print_plan(app: App, the_plan: object, as_json: bool) -> None:
-    from fundraiser.payments.collect import Plan
+    from fundraiser.payments.plan import Plan
 
     assert isinstance(the_plan, Plan)
     if as_json:
