@@ -42,6 +42,7 @@ class Tx:
         self._fingerprint: changes.Fingerprinter | None = None
         self._kept: list[dict[str, Any]] = []  # journal forms of changes not yet recorded
         self._encoder: ThreadPoolExecutor | None = None
+        self._lz4 = False  # long journal texts compressed with lz4 (journal.prefer_lz4)
 
     def execute(self, statement: Any, *args: Any) -> sa.CursorResult[Any]:
         table = _written_table(statement)
@@ -218,6 +219,9 @@ class Tx:
     def _append(self, entries: Sequence[tuple[str, str, str]]) -> None:
         if self._head is None:
             self._head = journal.head(self.conn)
+        if not self._lz4 and any(len(text) >= journal.BIG_ENTRY for _, _, text in entries):
+            journal.prefer_lz4(self.conn)
+            self._lz4 = True
         self._head = journal.append(self.conn, self._head, self.now, entries)
 
     # -- bulk writes -----------------------------------------------------------
