@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -121,9 +122,10 @@ def _key(row: dict[str, str], seen: Counter[str]) -> str:
     return "row:" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-def read_rows(text: str, source: str) -> list[tuple[int, dict[str, str]]]:
-    """Rows with their line numbers; raise ImportRejected for a bad header."""
-    body = csv.reader(io.StringIO(text, newline=""))
+def read_rows(lines: Iterable[str], source: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows with their line numbers, read as they are asked for; ImportRejected for a
+    bad header (at once). `lines`: the file's lines, as text."""
+    body = csv.reader(lines)
     header = [h.strip().lower() for h in next(body, [])]
     if not header:
         raise ImportRejected(
@@ -158,24 +160,29 @@ def read_rows(text: str, source: str) -> list[tuple[int, dict[str, str]]]:
             ],
         )
     index = [(column, header.index(column)) for column in COLUMNS]
-    width = len(header)
-    rows = []
+    return _records(body, index, len(header))
+
+
+def _records(
+    body: Any, index: list[tuple[str, int]], width: int
+) -> Iterator[tuple[int, dict[str, str]]]:
     # csv.reader with column positions: DictReader costs twice as much per row.
+    # One row at a time: a file of a million rows never sits whole in memory.
     for record in body:
         if not any(record):
             continue  # blank lines, as DictReader skips them
         clean = {column: (record[i] if i < len(record) else "") for column, i in index}
         if len(record) > width:
             clean["__extra__"] = ",".join(record[width:])
-        rows.append((body.line_num, clean))
-    return rows
+        yield body.line_num, clean
 
 
 def plan_import(conn: Connection, campaign: Campaign, path: Path) -> ImportPlan:
     """Validate every row; raise ImportRejected listing all bad rows."""
-    source = path.name
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        # Universal newlines, as the whole file read as text had them.
+        with path.open(encoding="utf-8-sig") as handle:
+            staged, problems = _check_rows(campaign, read_rows(handle, path.name), path.name)
     except FileNotFoundError:
         raise ImportRejected(
             f"{path} not found", [Problem(str(path), "does not exist", "check the path")]
@@ -185,7 +192,28 @@ def plan_import(conn: Connection, campaign: Campaign, path: Path) -> ImportPlan:
             f"{path} is not UTF-8 text",
             [Problem(str(path), "is not UTF-8 text", "export the sheet as CSV UTF-8")],
         ) from None
-    rows = read_rows(text, source)
+    source = path.name
+    if problems:
+        raise ImportRejected(
+            f"{source}: {len(problems)} {'problem' if len(problems) == 1 else 'problems'}; "
+            "nothing was imported",
+            problems,
+        )
+    if not staged:
+        raise ImportRejected(
+            f"{source} has no rows",
+            [Problem(source, "has a header but no rows", "add one row per pledge")],
+        )
+    known = _known_keys(conn, [key for key, _ in staged])
+    new = [pledge for key, pledge in staged if key not in known]
+    return ImportPlan(new=new, skipped=len(staged) - len(new))
+
+
+def _check_rows(
+    campaign: Campaign, rows: Iterator[tuple[int, dict[str, str]]], source: str
+) -> tuple[list[tuple[str, NewPledge]], list[Problem]]:
+    """Each row checked as it is read: the pledges to make (with their import keys)
+    and every problem, named by line."""
     problems: list[Problem] = []
     staged: list[tuple[str, NewPledge]] = []
     seen: Counter[str] = Counter()
@@ -228,20 +256,7 @@ def plan_import(conn: Connection, campaign: Campaign, path: Path) -> ImportPlan:
         problems.extend(found)
         if pledge is not None:
             staged.append((key, pledge))
-    if problems:
-        raise ImportRejected(
-            f"{source}: {len(problems)} {'problem' if len(problems) == 1 else 'problems'}; "
-            "nothing was imported",
-            problems,
-        )
-    if not staged:
-        raise ImportRejected(
-            f"{source} has no rows",
-            [Problem(source, "has a header but no rows", "add one row per pledge")],
-        )
-    known = _known_keys(conn, [key for key, _ in staged])
-    new = [pledge for key, pledge in staged if key not in known]
-    return ImportPlan(new=new, skipped=len(staged) - len(new))
+    return staged, problems
 
 
 def _known_keys(conn: Connection, keys: list[str]) -> set[str]:

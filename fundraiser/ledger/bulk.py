@@ -115,7 +115,8 @@ def insert_rows(
     """Insert many rows through the driver, in the caller's transaction.
 
     Rows are dicts, or tuples in the order of `columns`. Tuples go in as
-    multi-row INSERTs, a third faster again than executemany; `constants`
+    multi-row INSERTs on SQLite, a third faster again than executemany, and
+    through COPY on PostgreSQL; `constants`
     (the same value in every row: a currency, a status, a timestamp) are
     bound once per statement instead of once per row. SQLAlchemy's per-row
     parameter processing costs more than SQLite itself on a bulk import; our
@@ -134,11 +135,9 @@ def insert_rows(
             )
             return
         fixed = dict(constants or {})
-        if fixed and mark != "?":
-            # PostgreSQL types a VALUES list from its rows (a NULL reads as
-            # text): there, the constants go into each row instead.
-            rows = [(*row, *fixed.values()) for row in rows]
-            columns, fixed = [*columns, *fixed], {}
+        if mark != "?":
+            _copy_rows(cursor, table, columns, rows, fixed)
+            return
         names = ", ".join([*columns, *fixed])
         picked = [f"v.column{n}" for n in range(1, len(columns) + 1)] + [mark] * len(fixed)
         one = "(" + ", ".join([mark] * len(columns)) + ")"
@@ -154,6 +153,33 @@ def insert_rows(
             )
     finally:
         cursor.close()
+
+
+def _copy_rows(
+    cursor: Any,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    constants: Mapping[str, Any],
+) -> None:
+    """PostgreSQL: the rows through COPY, a stream psycopg formats in C.
+
+    A multi-row INSERT there costs more in the driver (psycopg parses every
+    statement's thousands of placeholders in Python) than in the server;
+    COPY has no statement to parse and is ten times faster again. Text
+    format, so each value is typed by its column as an INSERT would type it;
+    the constants go into each row.
+    """
+    names = ", ".join([*columns, *constants])
+    extra = tuple(constants.values())
+    with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        write = copy.write_row
+        if extra:
+            for row in rows:
+                write((*row, *extra))
+        else:
+            for row in rows:
+                write(row)
 
 
 def fetch_rows(conn: Connection, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from operator import itemgetter
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -42,6 +43,7 @@ class Tx:
         self._fingerprint: changes.Fingerprinter | None = None
         self._kept: list[dict[str, Any]] = []  # journal forms of changes not yet recorded
         self._encoder: ThreadPoolExecutor | None = None
+        self._lz4 = False  # long journal texts compressed with lz4 (journal.prefer_lz4)
 
     def execute(self, statement: Any, *args: Any) -> sa.CursorResult[Any]:
         table = _written_table(statement)
@@ -71,10 +73,13 @@ class Tx:
             columns = ["id", *columns]
             rows = [(first + n, *row) for n, row in enumerate(rows)]
         fixed = dict(constants or {})
+        pick: Callable[[Sequence[Any]], tuple[Any, ...]] | None = None
         if len(rows) >= _HOIST_FROM:
-            columns, rows = _hoist(columns, rows, fixed)
+            columns, pick = _hoist(columns, rows, fixed)
+        if pick is not None and len(rows) <= PART:
+            rows, pick = [pick(row) for row in rows], None
         change = Change(table.name, "insert", columns=columns, rows=rows, constants=fixed)
-        return self._make(change)
+        return self._make(change, pick)
 
     def update(self, table: sa.Table, where: Mapping[str, Any], **values: Any) -> int:
         """Set `values` on the rows `where` names (a value, None, or a list per column)."""
@@ -121,18 +126,24 @@ class Tx:
         """Journal a change with the next record without making it (the tables have it)."""
         self._kept.append(change.encode(self.fingerprint))
 
-    def _make(self, change: Change) -> int:
+    def _make(
+        self, change: Change, pick: Callable[[Sequence[Any]], tuple[Any, ...]] | None = None
+    ) -> int:
+        """Apply and keep a change; `pick` (an insert of many rows only) takes each
+        row's values of the change's columns, a part at a time."""
         table = schema.metadata.tables[change.table]
         if not _replayed(table):
             raise LedgerError(f"{table.name} is not a replayed table: use execute")
         if len(change.rows) > PART:
-            return self._make_in_parts(change)
+            return self._make_in_parts(change, pick)
         touched = changes.apply(self.conn, change)
         if touched or change.kind == "insert":
             self._kept.append(change.encode(self.fingerprint))
         return touched
 
-    def _make_in_parts(self, change: Change) -> int:
+    def _make_in_parts(
+        self, change: Change, pick: Callable[[Sequence[Any]], tuple[Any, ...]] | None
+    ) -> int:
         """A change of many rows, made and journalled a part at a time.
 
         Each part goes into the journal at once, as a `ledger.rows` entry; the
@@ -149,12 +160,20 @@ class Tx:
         touched = 0
         rows = change.rows
         starts = range(0, len(rows), PART)
-        parts = [replace(change, rows=rows[start : start + PART]) for start in starts]
+
+        def part_at(start: int) -> Change:
+            # A part's rows are picked as it comes: never a second copy of them all.
+            chunk = rows[start : start + PART]
+            return replace(change, rows=chunk if pick is None else [pick(r) for r in chunk])
+
+        next_part = part_at(0)
         # One part ahead: the encoder works on the next while this thread writes one.
-        pending = deque([self._encoder.submit(_entry_text, parts[0], fingerprint)])
-        for index, part in enumerate(parts):
-            if index + 1 < len(parts):
-                pending.append(self._encoder.submit(_entry_text, parts[index + 1], fingerprint))
+        pending = deque([self._encoder.submit(_entry_text, next_part, fingerprint)])
+        for index in range(len(starts)):
+            part = next_part
+            if index + 1 < len(starts):
+                next_part = part_at(starts[index + 1])
+                pending.append(self._encoder.submit(_entry_text, next_part, fingerprint))
             touched += changes.apply(self.conn, part)
             first = starts[index] + 1
             subject = f"{change.table}:{first}-{first + len(part.rows) - 1}/{len(rows)}"
@@ -218,6 +237,9 @@ class Tx:
     def _append(self, entries: Sequence[tuple[str, str, str]]) -> None:
         if self._head is None:
             self._head = journal.head(self.conn)
+        if not self._lz4 and any(len(text) >= journal.BIG_ENTRY for _, _, text in entries):
+            journal.prefer_lz4(self.conn)
+            self._lz4 = True
         self._head = journal.append(self.conn, self._head, self.now, entries)
 
     # -- bulk writes -----------------------------------------------------------
@@ -284,21 +306,31 @@ _HOIST_FROM = 1_000
 
 def _hoist(
     columns: list[str], rows: list[Sequence[Any]], fixed: dict[str, Any]
-) -> tuple[list[str], list[Sequence[Any]]]:
+) -> tuple[list[str], Callable[[Sequence[Any]], tuple[Any, ...]] | None]:
     """Columns with the same value in every row become constants (into `fixed`):
-    bound once per statement and written once in the journal, not per row."""
-    by_column = list(zip(*rows, strict=True))
+    bound once per statement and written once in the journal, not per row.
+
+    The columns left, and what picks their values from a row (None: all of
+    them). Read a column at a time, so a big insert is never copied whole.
+    """
     keep = []
-    for index, (name, values) in enumerate(zip(columns, by_column, strict=True)):
+    for index, name in enumerate(columns):
+        values = list(map(itemgetter(index), rows))
         first = values[0]
-        if name != "id" and values.count(first) == len(values) and type(first) in _PLAIN:
+        if name != "id" and type(first) in _PLAIN and values.count(first) == len(values):
             fixed[name] = first
         else:
             keep.append(index)
+    if not keep:  # every column the same: one stays, so each row is still a row
+        keep = [0]
+        del fixed[columns[0]]
     if len(keep) == len(columns):
-        return columns, rows
-    kept = [by_column[i] for i in keep]
-    return [columns[i] for i in keep], list(zip(*kept, strict=True))
+        return columns, None
+    kept = [columns[i] for i in keep]
+    if len(keep) == 1:
+        only = keep[0]
+        return kept, lambda row: (row[only],)
+    return kept, itemgetter(*keep)
 
 
 # Only values that compare equal exactly as they are stored (1 == True, 1.0 == 1 do not).
