@@ -197,8 +197,11 @@ def _ci() -> bool:
 
 
 @pytest.fixture
-def french_cli(campaign_dir: Path, sqlite_url: str) -> Cli:
-    copy_campaign(campaign_dir, replace=FRENCH)
+def french_cli(campaign_dir: Path, sqlite_url: str, request: pytest.FixtureRequest) -> Cli:
+    # Marked keep_it_all: shares issued before the deadline (only keep-it-all may).
+    mode = ('mode = "all-or-nothing"', 'mode = "keep-it-all"')
+    keep = (mode,) if request.node.get_closest_marker("keep_it_all") else ()
+    copy_campaign(campaign_dir, replace=(*FRENCH, *keep))
     return Cli(campaign_dir / "campaign.toml", sqlite_url)
 
 
@@ -236,6 +239,7 @@ def test_a_french_backer_gets_french_mail_from_the_smtp_server(
     has(html, "forme juridique : société coopérative d&#39;intérêt collectif")
 
 
+@pytest.mark.keep_it_all
 def test_a_french_members_welcome_and_certificate_read_french(
     french_cli: Cli, smtp_server: SmtpServer, campaign_dir: Path
 ) -> None:
@@ -273,6 +277,7 @@ def test_a_french_members_welcome_and_certificate_read_french(
     )
 
 
+@pytest.mark.keep_it_all
 def test_a_french_statement_reads_french(french_cli: Cli, campaign_dir: Path) -> None:
     toml = campaign_dir / "campaign.toml"
     toml.write_text(toml.read_text().replace("certificates = true", "certificates = false"))
