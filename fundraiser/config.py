@@ -127,6 +127,11 @@ class Books:
     withdrawals: str = "Liabilities:Withdrawals-Payable"
     share_capital: str = "Equity:Share-Capital"
     fees: str = "Expenses:Payment-Fees"  # for Stripe's fees, once the ledger records them
+    #: The treasurer's own beancount file, which the transparency page sums up (resolved
+    #: against campaign.toml's folder). Only its shape is checked here: the pledge service
+    #: reads campaign.toml on a server that need not hold the books; `check` and the site
+    #: build load them (fundraiser/books/spending.py).
+    path: Path | None = None
 
     #: Each account's type: a share-capital account under Assets would make
     #: every balance sheet the treasurer draws from the books wrong.
@@ -800,8 +805,26 @@ def _books(reader: _Reader, table: _Table) -> Books:
             )
         else:
             values[key] = raw
+    path = reader.text(table, "path", required=False, check=_check_books_path)
     reader.unknown_keys(table)
-    return Books(**values)
+    return Books(**values, path=_books_path(reader.path, path))
+
+
+def _check_books_path(value: str) -> str:
+    text = check_one_line(value)
+    if text.endswith(("/", "\\")):
+        raise Invalid(
+            f"{text!r} is a folder", 'name the beancount file, e.g. path = "books/coop.beancount"'
+        )
+    return text
+
+
+def _books_path(campaign_file: Path, given: str | None) -> Path | None:
+    """The books' file: as written when absolute, else beside campaign.toml."""
+    if given is None:
+        return None
+    path = Path(given).expanduser()
+    return path if path.is_absolute() else campaign_file.resolve().parent / path
 
 
 def _coop(reader: _Reader, table: _Table) -> Coop | None:

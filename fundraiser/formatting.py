@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.numbers import format_compact_currency, format_currency, format_decimal
 
 from fundraiser.money import Money, exponent
@@ -130,6 +130,11 @@ def local_date(value: date | datetime | str, *, zone: str = "UTC", locale: str =
     if isinstance(value, datetime):
         value = value.astimezone(ZoneInfo(zone)).date() if value.tzinfo else value.date()
     return str(format_date(value, "long", locale=locale))
+
+
+def local_month(value: date, *, short: bool = False, locale: str = "en_GB") -> str:
+    """'March 2027' ('mars 2027'); short: 'Mar 2027' ('mars 2027'), for chart labels."""
+    return str(format_skeleton("yMMM" if short else "yMMMM", value, locale=locale))
 
 
 def iso_date(value: date | datetime | str, *, zone: str = "UTC") -> str:

@@ -73,6 +73,10 @@ def check(setup: Setup) -> Report:
     report = Report()
     env = {k: v.strip() for k, v in setup.environ.items()}
     campaign = _campaign(setup, report)
+    if campaign is not None and campaign.books.path is not None:
+        from fundraiser.books import spending  # the site build would refuse them too
+
+        report.problems += spending.check(campaign)
     report.problems += stripe_keys(env, setup.rehearsal)
     report.problems += webhook_and_links(env)
     report.problems += addresses(env, campaign)

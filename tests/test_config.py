@@ -734,3 +734,39 @@ def test_the_language_defaults_to_the_countrys(tmp_path: Path, country: str, lan
     coop = load_campaign(write(tmp_path, text)).coop
     assert coop.language == language
     assert coop.country == (country.split('"')[1] if country else None)
+
+
+# -- [books] path: the treasurer's books, beside campaign.toml ---------------------------------
+
+
+def test_the_books_path_is_read_from_campaign_tomls_folder(tmp_path: Path) -> None:
+    path = write(tmp_path, EXAMPLE + '\n[books]\npath = "books/coop.beancount"\n')
+    campaign = load_campaign(path)
+    assert campaign.books.path == tmp_path.resolve() / "books" / "coop.beancount"
+    # Whether the file is there is `check`'s and the site build's business: the pledge
+    # service reads campaign.toml on servers that need not hold the books.
+    assert check_campaign(path) == []
+    assert load_campaign(write(tmp_path, EXAMPLE)).books.path is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('"books/"', "'books/' is a folder"),
+        ('"books/a\\nb.beancount"', "has a line break"),
+        ("3", "must be text"),
+    ],
+    ids=["folder", "line-break", "number"],
+)
+def test_a_books_path_that_cannot_be_a_file_is_refused(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    problems = assert_refused(write(tmp_path, EXAMPLE + f"\n[books]\npath = {value}\n"), [])
+    (problem,) = [p for p in problems if p.where == "campaign.toml: books.path"]
+    assert message in problem.message and problem.fix
+
+
+def test_a_misspelt_books_path_is_named_with_the_key_it_meant(tmp_path: Path) -> None:
+    problems = assert_refused(write(tmp_path, EXAMPLE + '\n[books]\npaht = "b.beancount"\n'), [])
+    (problem,) = [p for p in problems if p.where == "campaign.toml: books.paht"]
+    assert problem.fix == "did you mean `path`?"

@@ -148,6 +148,16 @@ def test_a_deliberately_wrong_configuration_names_each_problem(coop: Path) -> No
     assert 'contact_email = ""' in campaign.read_text()
 
 
+def test_books_that_do_not_load_are_named_by_file_and_line(coop: Path) -> None:
+    campaign = coop / "campaign.toml"
+    campaign.write_text(campaign.read_text() + '\n[books]\npath = "books/coop.beancount"\n')
+    named(problems(coop), "campaign.toml: books.path", "books/coop.beancount does not exist")
+    books = coop / "books" / "coop.beancount"
+    books.parent.mkdir()
+    books.write_text("2027-01-01 open Assets:Bank:Current GBP\n2027-01-02 open Nonsense\n")
+    named(problems(coop), "books/coop.beancount:2", "Invalid token")
+
+
 @pytest.mark.parametrize(
     ("env", "args", "where", "words"),
     [

@@ -383,7 +383,11 @@ def _print_warnings(warnings: list[Problem]) -> None:
 def check(app: App, as_json: bool) -> None:
     """Check campaign.toml; list every problem (exit 1 if any) and every warning."""
     review = review_campaign(app.campaign_path)
-    problems = review.problems
+    problems = list(review.problems)
+    if not problems and app.campaign.books.path is not None:
+        from fundraiser.books import spending  # beancount: only for a co-op that keeps books
+
+        problems += spending.check(app.campaign)
     if as_json:
         app.print_json(
             {

@@ -50,10 +50,13 @@ def bar_chart(
     description: str,
     axis_label: Callable[[int], str],
     max_labels: int = 8,
+    highest: int | None = None,
 ) -> Markup:
-    """One SVG bar chart; axis_label formats a y value for the gridlines."""
+    """One SVG bar chart; axis_label formats a y value for the gridlines. Charts meant
+    to be compared pass the same `highest`, so their axes share one scale."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    top = nice_ceiling(max((p.value for p in points), default=0))
+    tallest = max((p.value for p in points), default=0)
+    top = nice_ceiling(tallest if highest is None else max(highest, tallest))
     parts = [
         f'<svg class="chart" id="{escape(chart_id)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'role="img" aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc" '

@@ -1,9 +1,10 @@
 """What the site shows, read once per build: the campaign, its figures, aggregates.
 
 Everything in SiteData is safe to publish: settings from campaign.toml, sums
-and counts from the ledger, the journal's head hash, and the display names
-that backers chose to show. `campaign.json` is written from the same data,
-and can be refreshed on its own without running Pelican.
+and counts from the ledger, the journal's head hash, the display names that
+backers chose to show, and the treasurer's books summed up (books/spending.py).
+`campaign.json` is written from the same data, and can be refreshed on its own
+without running Pelican.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from fundraiser import redact
+from fundraiser.books import spending
 from fundraiser.config import Campaign, Round, load_campaign
 from fundraiser.figures import Figures, compute
 from fundraiser.ledger import Ledger, open_ledger
@@ -72,6 +74,8 @@ class SiteData:
     journal_entries: int
     journal_head: str
     generated_at: datetime
+    #: The co-op's books summed up; None when campaign.toml names none ([books] path).
+    books: spending.Spending | None = None
 
     @property
     def open_round(self) -> Round | None:
@@ -121,9 +125,10 @@ def load_site_data(campaign_path: Path | str, database_url: str | None, now: dat
     """Load campaign.toml and read every published figure from the ledger.
 
     Raises ConfigError (campaign.toml), LedgerError or SiteBuildError (ledger),
-    each saying what to fix.
+    BooksUnreadable (the treasurer's books), each saying what to fix.
     """
     campaign = load_campaign(campaign_path)
+    books = spending.read(campaign)
     ledger = open_site_ledger(campaign, database_url)
     try:
         entries, head = ledger.head()
@@ -147,6 +152,7 @@ def load_site_data(campaign_path: Path | str, database_url: str | None, now: dat
         entries,
         head,
         now,
+        books,
     )
 
 
