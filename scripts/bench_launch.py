@@ -500,10 +500,9 @@ def startup(args: argparse.Namespace) -> bool:
         campaign = Path(tmp) / "campaign.toml"
         shutil.copy(ROOT / "campaign.toml", campaign)
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
             "FUNDRAISER_CAMPAIGN": str(campaign),
             "FUNDRAISER_NOW": NOW,
-            "DATABASE_URL": f"sqlite:///{tmp}/ledger.sqlite",
             "PYTHONPATH": str(ROOT),
         }
         subprocess.run([command, "status", "--json"], env=env, check=True, capture_output=True)

@@ -208,7 +208,8 @@ def seed_pledges(url: str, count: int, *, customers: list[str] | None = None) ->
                 )
             else:
                 values["stripe_customer"] = f"cus_bench{pid}"
-            tx.execute(schema.pledges.update().where(schema.pledges.c.id == pid).values(**values))
+            tx.update(schema.pledges, {"id": pid}, **values)
+        tx.record("bench.seed", "pledges", {"pledges": len(ids)})
     ledger.dispose()
     return ids
 
