@@ -10,9 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from schwifty import BIC, IBAN
-from schwifty.exceptions import SchwiftyException
-
 
 class BadAccount(ValueError):
     """An account number that cannot be right, with how to fix it."""
@@ -26,6 +23,9 @@ class BadAccount(ValueError):
 def iban(text: str) -> str:
     """The IBAN in its compact form (DE89370400440532013000), or BadAccount."""
     raw = text.strip()
+    from schwifty import IBAN  # its bank registry loads when first used
+    from schwifty.exceptions import SchwiftyException
+
     try:
         return str(IBAN(raw).compact)
     except SchwiftyException as exc:
@@ -42,6 +42,9 @@ def spaced(compact_iban: str) -> str:
 
 def bic(text: str) -> str:
     raw = text.strip()
+    from schwifty import BIC  # its bank registry loads when first used
+    from schwifty.exceptions import SchwiftyException
+
     try:
         return str(BIC(raw).compact)
     except SchwiftyException as exc:
@@ -52,6 +55,9 @@ def bic(text: str) -> str:
 
 def bic_of(iban_text: str) -> str | None:
     """The BIC schwifty knows for an IBAN's bank, if any."""
+    from schwifty import IBAN  # its bank registry loads when first used
+    from schwifty.exceptions import SchwiftyException
+
     try:
         found = IBAN(iban_text).bic
     except SchwiftyException:

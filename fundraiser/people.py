@@ -21,8 +21,6 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from email_validator import EmailNotValidError, validate_email
-
 from fundraiser.errors import Problem
 
 #: Characters that show as nothing (or as a blank) yet make a different string.
@@ -87,6 +85,8 @@ def _key(text: str) -> str:
     folded = _fold(text)
     if folded.isascii():
         return folded
+    from email_validator import EmailNotValidError, validate_email  # ~0.1 s: when used
+
     try:
         found = validate_email(folded, check_deliverability=False)
     except EmailNotValidError:
@@ -105,6 +105,8 @@ def normal_email(email: str) -> str:
     if text.isascii():
         return text
     normal = unicodedata.normalize("NFKC", text).strip()
+    from email_validator import EmailNotValidError, validate_email  # ~0.1 s: when used
+
     try:
         found = validate_email(normal, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError:
@@ -166,6 +168,8 @@ def email_problem(email: str, where: str = "email") -> Problem | None:
                 f"{text!r} has letters other than a-z before the @, which our mail cannot reach",
                 "give an address written in plain letters before the @",
             )
+        from email_validator import EmailNotValidError, validate_email  # ~0.1 s: when used
+
         try:
             found = validate_email(normal, check_deliverability=False, allow_smtputf8=False)
         except EmailNotValidError as exc:

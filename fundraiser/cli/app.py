@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -21,15 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
-import sqlalchemy as sa
 
-from fundraiser.config import Campaign, load_campaign
 from fundraiser.errors import FundraiserError, ProblemsError
-from fundraiser.ledger import Ledger, open_ledger, stamp
-from fundraiser.ledger.engine import sqlite_path
 
+# SQLAlchemy, the campaign's checks (Babel, the bank registries) and rich load
+# when a command first uses them: `fundraiser --version` and `--help` need none.
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from fundraiser.config import Campaign
+    from fundraiser.ledger import Ledger
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,6 +72,8 @@ class App:
     @property
     def campaign(self) -> Campaign:
         if self._campaign is None:
+            from fundraiser.config import load_campaign
+
             self._campaign = load_campaign(self.campaign_path)
         return self._campaign
 
@@ -79,6 +81,8 @@ class App:
     def database_url(self) -> str:
         """The ledger's URL. Only the default ledger beside campaign.toml is made on
         first use: a named one that does not exist is a mistyped path, refused."""
+        from fundraiser.ledger.engine import sqlite_path
+
         default = self.campaign.default_database_url()
         if self.db_url is None:
             return default
@@ -94,6 +98,8 @@ class App:
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
+            from fundraiser.ledger import open_ledger
+
             self._ledger = open_ledger(self.database_url)
             click.get_current_context().call_on_close(self._ledger.dispose)
         return self._ledger
@@ -115,6 +121,8 @@ class App:
         return datetime.now(UTC)
 
     def stored_now(self) -> str:
+        from fundraiser.ledger import stamp
+
         return stamp(self.now())
 
     def today(self) -> str:
@@ -181,10 +189,12 @@ def converted_errors() -> Iterator[None]:
 
 def _database_error(exc: Exception) -> Exception | None:
     """The driver's own error, if this is one (through SQLAlchemy or straight from it)."""
-    if isinstance(exc, sa.exc.DBAPIError):
-        return exc.orig
-    if isinstance(exc, sqlite3.Error):
-        return exc
+    sa_exc = sys.modules.get("sqlalchemy.exc")  # no ledger was opened without it
+    if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
+        return exc.orig  # type: ignore[no-any-return]  # Any from sys.modules
+    sqlite3 = sys.modules.get("sqlite3")  # loaded with a SQLite ledger
+    if sqlite3 is not None and isinstance(exc, sqlite3.Error):
+        return exc  # type: ignore[no-any-return]  # Any from sys.modules
     psycopg = sys.modules.get("psycopg")  # loaded only when a PostgreSQL ledger is open
     if psycopg is not None and isinstance(exc, psycopg.Error):
         return exc  # type: ignore[no-any-return]  # psycopg is Any from sys.modules

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.progress_bar import ProgressBar
-from rich.table import Table
 
 import fundraiser.figures  # whole path: `figures` names what it computes
 from fundraiser import countries
@@ -427,6 +425,9 @@ def status(app: App, as_json: bool) -> None:
     if as_json:
         app.print_json({**figures.as_json(), "attention": attention})
         return
+    from rich.progress_bar import ProgressBar  # for people only: --json never loads rich
+    from rich.table import Table
+
     out = app.out
     when = app.local_datetime(figures.deadline)
     if figures.state == "upcoming":

@@ -96,6 +96,12 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout = 30000")
         # 64 MB of page cache: bulk imports touch several indexes at random.
         cursor.execute("PRAGMA cache_size = -65536")
+        # Write-ahead log, synced at checkpoints rather than at every commit: a
+        # commit is an append to the log, and readers never wait for a writer.
+        # A power cut can lose the last commits (never corrupt the file); what
+        # bounds that loss is in docs/architecture.md ("Durability of SQLite").
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")

@@ -1,7 +1,9 @@
 """A pledge's Stripe objects: Customer and SetupIntent/PaymentIntent, and confirming.
 
 All-or-nothing saves the card (SetupIntent, off-session use); keep-it-all charges
-at once (PaymentIntent). The intent's metadata holds our pledge id and ledger
+at once (PaymentIntent). A pledge is recorded first (`admit`), its Stripe objects
+made with our ids in their idempotency keys and metadata (`open_card_form`), then
+recorded (`record_card_form`). The intent's metadata holds our pledge id and ledger
 namespace, so any event or re-read can be matched back to the pledge.
 """
 
@@ -18,7 +20,7 @@ from sqlalchemy.engine import Connection
 from fundraiser import pledges
 from fundraiser.config import Mode
 from fundraiser.errors import NotFound, PaymentError, UserInputError
-from fundraiser.ledger import Ledger, schema
+from fundraiser.ledger import Ledger, Tx, schema
 from fundraiser.money import Money
 from fundraiser.payments.client import CardError, as_dict, opts, stripe_errors
 from fundraiser.payments.events import Context, apply_intent, id_of, pledge_row
@@ -47,96 +49,119 @@ def intent_mode(mode: Mode) -> str:
     return "setup" if mode is Mode.ALL_OR_NOTHING else "payment"
 
 
-def start(
-    ledger: Ledger,
-    client: stripe.StripeClient,
-    ctx: Context,
-    mode: Mode,
-    check: Callable[[Connection], NewPledge],
-) -> Started:
-    """Record a pending online pledge and make its Stripe Customer and intent.
+@dataclass(frozen=True)
+class Admitted:
+    """A pledge recorded by `admit`, or found again (`replayed`): its row."""
 
-    `check` validates the request inside the write transaction (so the last
-    place in a tier cannot be taken twice) and returns the pledge to record;
-    a pledge with the same request key is returned again instead.
+    row: Any
+    replayed: bool
+
+
+def admit(tx: Tx, check: Callable[[Connection], NewPledge]) -> Admitted:
+    """Record a pending online pledge in the caller's transaction, or find the one
+    this request made before.
+
+    `check` validates the request in the transaction (so the last place in a
+    tier cannot be taken twice) and returns the pledge to record. Every refusal
+    (`check`'s, IdempotencyConflict, PledgeClosed) is raised before anything is
+    written, so a writer that groups pledges into one transaction can refuse one
+    and keep the others.
     """
-    replayed = False
-    with ledger.write() as tx:
-        item = replace(check(tx.conn), source=Source.ONLINE, status=Status.PENDING)
-        row = pledge_row(tx.conn, request_key=item.request_key) if item.request_key else None
-        if row is not None:
-            if _as_sent(row) != _as_sent(item):
-                # As Stripe does: a key names one request; another body is an error,
-                # never the first pledge handed back under the new details.
-                raise IdempotencyConflict(
-                    "this Idempotency-Key was already used with different details: "
-                    "send a new key (reload the page) to pledge with these"
-                )
-            if Status(row.status) is Status.CANCELLED:
-                # Its card form is closed at Stripe: a new pledge needs a new form.
-                raise PledgeClosed(
-                    "the pledge sent from this form was cancelled (its card form was "
-                    "left unfinished, or it was withdrawn): reload the page to pledge again"
-                )
-            pledge_id, replayed = int(row.id), True
-        else:
-            pledge_id = pledges.create(tx, item)
-    with ledger.read() as conn:
-        row = pledge_row(conn, id=pledge_id)
+    item = replace(check(tx.conn), source=Source.ONLINE, status=Status.PENDING)
+    row = pledge_row(tx.conn, request_key=item.request_key) if item.request_key else None
+    if row is not None:
+        if _as_sent(row) != _as_sent(item):
+            # As Stripe does: a key names one request; another body is an error,
+            # never the first pledge handed back under the new details.
+            raise IdempotencyConflict(
+                "this Idempotency-Key was already used with different details: "
+                "send a new key (reload the page) to pledge with these"
+            )
+        if Status(row.status) is Status.CANCELLED:
+            # Its card form is closed at Stripe: a new pledge needs a new form.
+            raise PledgeClosed(
+                "the pledge sent from this form was cancelled (its card form was "
+                "left unfinished, or it was withdrawn): reload the page to pledge again"
+            )
+        return Admitted(row, replayed=True)
+    pledge_id = pledges.create(tx, item)
+    row = pledge_row(tx.conn, id=pledge_id)
     assert row is not None
+    return Admitted(row, replayed=False)
+
+
+@dataclass(frozen=True)
+class CardForm:
+    """What Stripe made for a pledge: its customer and its intent (not yet recorded)."""
+
+    pledge_id: int
+    customer: str
+    intent_id: str
+    livemode: bool
+    kind: str  # "setup" or "payment"
+
+
+async def open_card_form(
+    client: stripe.StripeClient, ctx: Context, mode: Mode, admitted: Admitted
+) -> tuple[Started, CardForm | None]:
+    """The pledge's Stripe customer and card form, through the SDK's async calls (no
+    thread waits on Stripe). A repeated submit gets its recorded form back; a new
+    form is returned to be recorded with `record_card_form`."""
+    row = admitted.row
+    pledge_id = int(row.id)
     kind = intent_mode(mode)
+    amount = Money(int(row.amount), row.currency)
     v1 = client.v1
     if row.stripe_intent:
         # A repeated submit: hand back the same intent (we never store its secret).
         with stripe_errors("re-reading the pledge's intent"):
-            found: Any = (
-                v1.setup_intents.retrieve(row.stripe_intent)
+            found: Any = await (
+                v1.setup_intents.retrieve_async(row.stripe_intent)
                 if row.stripe_intent.startswith("seti_")
-                else v1.payment_intents.retrieve(row.stripe_intent)
+                else v1.payment_intents.retrieve_async(row.stripe_intent)
             )
-        return Started(
-            pledge_id, str(found.client_secret), kind, Money(int(row.amount), row.currency), True
-        )
+        return Started(pledge_id, str(found.client_secret), kind, amount, True), None
     keys = ctx.keys
     metadata = keys.metadata(pledge_id)
     tag = request_tag(row)
-    with stripe_errors("creating the Stripe customer"):
-        customer = (
-            row.stripe_customer
-            or v1.customers.create(
+    customer = row.stripe_customer
+    if not customer:
+        with stripe_errors("creating the Stripe customer"):
+            made = await v1.customers.create_async(
                 params={"name": row.name, "email": row.email, "metadata": metadata},
                 options=opts(keys.key(pledge_id, f"customer-{tag}")),
-            ).id
-        )
+            )
+        customer = made.id
     params: Any = {"customer": customer, "payment_method_types": ["card"], "metadata": metadata}
     with stripe_errors("creating the card form"):
         intent: Any
         if kind == "setup":
             params["usage"] = "off_session"
-            intent = v1.setup_intents.create(
+            intent = await v1.setup_intents.create_async(
                 params=params, options=opts(keys.key(pledge_id, f"setup-{tag}"))
             )
         else:
             params.update(amount=int(row.amount), currency=row.currency.lower())
-            intent = v1.payment_intents.create(
+            intent = await v1.payment_intents.create_async(
                 params=params, options=opts(keys.key(pledge_id, f"payment-{tag}"))
             )
-    with ledger.write() as tx:
-        tx.update(
-            schema.pledges,
-            {"id": pledge_id, "stripe_intent": None},
-            stripe_customer=customer,
-            stripe_intent=intent.id,
-            livemode=bool(intent.livemode),
-            updated_at=tx.now,
-        )
-        tx.record("pledge.stripe", f"pledge:{pledge_id}", {"id": pledge_id, "intent": kind})
-    return Started(
-        pledge_id,
-        str(intent.client_secret),
-        kind,
-        Money(int(row.amount), row.currency),
-        replayed,
+    form = CardForm(pledge_id, str(customer), str(intent.id), bool(intent.livemode), kind)
+    started = Started(pledge_id, str(intent.client_secret), kind, amount, admitted.replayed)
+    return started, form
+
+
+def record_card_form(tx: Tx, form: CardForm) -> None:
+    """Record a pledge's customer and card form, in the caller's transaction."""
+    tx.update(
+        schema.pledges,
+        {"id": form.pledge_id, "stripe_intent": None},
+        stripe_customer=form.customer,
+        stripe_intent=form.intent_id,
+        livemode=form.livemode,
+        updated_at=tx.now,
+    )
+    tx.record(
+        "pledge.stripe", f"pledge:{form.pledge_id}", {"id": form.pledge_id, "intent": form.kind}
     )
 
 

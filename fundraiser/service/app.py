@@ -1,14 +1,16 @@
 """The pledge service (Starlette): pledges, confirmation, figures, webhooks, private links.
 
-Blocking work (the ledger, Stripe) runs in threads. Webhook writes go through
-one writer thread: SQLite takes one writer at a time anyway, and queueing them
-in-process avoids lock contention and keeps latency even under bursts.
+Ledger writes on the hot paths (a new pledge, its card form, a webhook) go
+through one writer thread, committed in groups (`writer.py`); a new pledge's
+Stripe calls are the SDK's async ones, so a burst of backers waiting on Stripe
+holds no thread. The public figures are computed on a thread of their own and
+served from memory, never queued behind writes. Other blocking work (the
+private pages, cancelling, confirming) runs in Starlette's thread pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import gc
 import json
@@ -47,6 +49,7 @@ from fundraiser.ledger import Ledger, open_ledger, stamp
 from fundraiser.links import FIX, MANAGE, BadToken, ServiceLinks, Signer
 from fundraiser.payments import cardforms, intents, webhooks
 from fundraiser.payments.client import (
+    AsyncStripe,
     CardError,
     as_dict,
     make_client,
@@ -58,6 +61,7 @@ from fundraiser.service import validate
 from fundraiser.service.limits import PendingByAddress, RateLimit, Refused, Slot
 from fundraiser.service.pages import Pages, pledge_view
 from fundraiser.service.settings import Settings
+from fundraiser.service.writer import Job, Writer
 from fundraiser.stripekeys import ledger_keys
 
 log = logging.getLogger("fundraiser.service")
@@ -70,6 +74,8 @@ OUTAGE_RETRY_AFTER = 5
 #: at least one such form (cancelled, or found complete), so it is never reached
 #: unless something is badly wrong; then the backer is told there is no place.
 FREEING_ROUNDS = 100
+#: What admitting a pledge refuses before it writes: the backer's answer, not a fault.
+ADMIT_REFUSALS = (validate.Invalid, validate.HeldPlaces, intents.IdempotencyConflict)
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -171,58 +177,6 @@ def is_json(request: Request) -> bool:
     return kind == "application/json"
 
 
-class Batcher:
-    """Group commit: webhook deliveries that arrive together share one transaction.
-
-    Every delivery waits for the commit that holds its event before Stripe
-    gets its 2xx, so nothing acknowledged can be lost; one commit (one fsync)
-    per batch instead of per event keeps latency low under a burst.
-    """
-
-    def __init__(self, ledger: Ledger, writer: ThreadPoolExecutor, max_batch: int = 128) -> None:
-        self.ledger = ledger
-        self.writer = writer
-        self.max_batch = max_batch
-        self.queue: asyncio.Queue[tuple[webhooks.Item, asyncio.Future[Any]]] | None = None
-        self.task: asyncio.Task[None] | None = None
-
-    async def submit(self, item: webhooks.Item) -> webhooks.Receipt:
-        if self.queue is None:
-            self.queue = asyncio.Queue()
-            self.task = asyncio.get_running_loop().create_task(self._drain())
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self.queue.put((item, future))
-        result = await future
-        if isinstance(result, Exception):
-            raise result
-        assert isinstance(result, webhooks.Receipt)
-        return result
-
-    async def _drain(self) -> None:
-        assert self.queue is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self.queue.get()]
-            while not self.queue.empty() and len(batch) < self.max_batch:
-                batch.append(self.queue.get_nowait())
-            items = [item for item, _ in batch]
-            try:
-                results: list[Any] = await loop.run_in_executor(
-                    self.writer, webhooks.apply_batch, self.ledger, items
-                )
-            except Exception as exc:  # the writer itself failed: fail this batch only
-                results = [exc] * len(batch)
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
-
-    async def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-
-
 class Service:
     def __init__(self, settings: Settings, ledger: Ledger | None = None) -> None:
         self.settings = settings
@@ -230,6 +184,7 @@ class Service:
         # Stamps follow the service's clock, the one its checks use (a rehearsal's too).
         self.ledger.clock = lambda: stamp(settings.now())
         self.client = make_client(settings.stripe_secret_key, settings.stripe_api_base)
+        self.stripe_async = AsyncStripe(settings.stripe_secret_key, settings.stripe_api_base)
         self.keys = ledger_keys(self.ledger)
         self.signer = Signer(settings.secret)
         # Private links are built from configuration only, never from a request.
@@ -240,9 +195,11 @@ class Service:
         self.waiting = PendingByAddress(settings.pending_per_address, settings.place_hold)
         self.freeing = threading.Lock()  # one request at a time closes expired holds
         self.confirm_limit = RateLimit(settings.pledges_per_minute * 6, settings.pledge_burst * 4)
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="ledger-writer")
-        self.batcher = Batcher(self.ledger, self.writer)
+        self.writer = Writer(self.ledger)
+        # The public figures: computed on their own thread, kept with their expiry.
+        self.figures_thread = ThreadPoolExecutor(1, thread_name_prefix="figures")
         self._figures: tuple[float, dict[str, Any]] | None = None
+        self._refreshing: asyncio.Future[tuple[float, dict[str, Any]]] | None = None
         # The private pages, in the site's layout (the theme's templates; see pages.py).
         self.pages = Pages(settings.campaign, settings.site_origin)
 
@@ -334,29 +291,32 @@ class Service:
     async def start(self, req: validate.Request, key: str | None, address: str) -> intents.Started:
         """Record the pledge and open its card form; when the tier's last places are
         held by forms whose hold ended, close those at Stripe first, then try again."""
+        mode = self.settings.campaign.campaign.mode
         for _ in range(FREEING_ROUNDS):
             taken: list[Slot] = []
+            check = functools.partial(self.admit, req=req, key=key, address=address, taken=taken)
             try:
-                started = await run_in_threadpool(
-                    intents.start,
-                    self.ledger,
-                    self.client,
-                    self.context(),
-                    self.settings.campaign.campaign.mode,
-                    functools.partial(self.admit, req=req, key=key, address=address, taken=taken),
+                admitted = await self.writer.submit(
+                    Job(functools.partial(intents.admit, check=check), ADMIT_REFUSALS)
                 )
             except validate.HeldPlaces as held:
                 await run_in_threadpool(self.free_places, held.pledge_ids)
                 continue
-            except (validate.Invalid, intents.IdempotencyConflict):
+            except BaseException:
                 for slot in taken:  # nothing was recorded
                     self.waiting.give_back(address, slot)
                 raise
             for slot in taken:
-                if started.replayed:
+                if admitted.replayed:
                     self.waiting.give_back(address, slot)
                 else:
-                    self.waiting.fill(slot, started.pledge_id)
+                    self.waiting.fill(slot, int(admitted.row.id))
+            started, form = await intents.open_card_form(
+                self.stripe_async.client(), self.context(), mode, admitted
+            )
+            if form is not None:
+                record = functools.partial(intents.record_card_form, form=form)
+                await self.writer.submit(Job(record))
             return started
         raise validate.Invalid("tier", "has no places left", 409)
 
@@ -369,6 +329,9 @@ class Service:
         taken: list[Slot],
     ) -> NewPledge:
         """The pledge to record (inside the write transaction), within every limit."""
+        for slot in taken:  # from a run of this check that was rolled back
+            self.waiting.give_back(address, slot)
+        taken.clear()
         settings = self.settings
         now = settings.now()
         item = validate.check(
@@ -454,19 +417,42 @@ class Service:
 
     # -- GET /api/campaign ---------------------------------------------------------
     async def campaign(self, request: Request) -> Response:
+        """The public figures from memory; when they are older than figures_seconds,
+        a refresh starts and this answer still gets the last ones (never waiting on
+        the ledger, unless there are none yet or caching is off)."""
         cached = self._figures
         if cached is None or cached[0] < time.monotonic():
-
-            def compute() -> dict[str, Any]:
-                with self.ledger.read() as conn:
-                    return fundraiser.figures.compute(
-                        conn, self.settings.campaign, self.settings.now()
-                    ).as_json()
-
-            figures = await run_in_threadpool(compute)
-            self._figures = cached = (time.monotonic() + self.settings.figures_seconds, figures)
+            refresh = self.refresh_figures()
+            if cached is None or self.settings.figures_seconds <= 0:
+                cached = await asyncio.shield(refresh)
         seconds = max(int(self.settings.figures_seconds), 1)
         return JSONResponse(cached[1], headers={"cache-control": f"public, max-age={seconds}"})
+
+    def refresh_figures(self) -> asyncio.Future[tuple[float, dict[str, Any]]]:
+        """The figures being computed now, or a new computation of them."""
+        refreshing = self._refreshing
+        if (
+            refreshing is None
+            or refreshing.done()
+            or refreshing.get_loop() is not asyncio.get_running_loop()
+        ):
+            refreshing = asyncio.ensure_future(self._compute_figures())
+            # A failure reaches whoever awaits it; nobody else need hear of it.
+            refreshing.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._refreshing = refreshing
+        return refreshing
+
+    async def _compute_figures(self) -> tuple[float, dict[str, Any]]:
+        def compute() -> dict[str, Any]:
+            with self.ledger.read() as conn:
+                return fundraiser.figures.compute(
+                    conn, self.settings.campaign, self.settings.now()
+                ).as_json()
+
+        loop = asyncio.get_running_loop()
+        figures = await loop.run_in_executor(self.figures_thread, compute)
+        self._figures = (time.monotonic() + self.settings.figures_seconds, figures)
+        return self._figures
 
     # -- POST /api/stripe/webhook -------------------------------------------------
     async def webhook(self, request: Request) -> Response:
@@ -483,7 +469,16 @@ class Service:
         try:
             if webhooks.needs_prepare(event):  # a Stripe call: not on the event loop
                 ctx = await run_in_threadpool(webhooks.prepare, ctx, event)
-            receipt = await self.batcher.submit((ctx, event, payload.decode("utf-8")))
+            receipt = await self.writer.submit(
+                Job(
+                    functools.partial(
+                        webhooks.store_and_apply,
+                        ctx=ctx,
+                        event=event,
+                        raw=payload.decode("utf-8"),
+                    )
+                )
+            )
         except PaymentError as exc:
             log.warning("webhook: Stripe failed while applying: %s", exc)
             return error(503, "try again later")
@@ -733,8 +728,10 @@ class Service:
         )
         return HTMLResponse(body, status_code=status)
 
-    def close(self) -> None:
-        self.writer.shutdown(wait=True)
+    async def close(self) -> None:
+        await run_in_threadpool(self.writer.close)
+        self.figures_thread.shutdown(wait=True)
+        await self.stripe_async.close()
         self.ledger.dispose()
 
 
@@ -871,8 +868,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette
         gc.freeze()
         yield
         gc.unfreeze()
-        await service.batcher.close()
-        service.close()
+        await service.close()
 
     routes = [
         route("/api/pledges", service.create_pledge, "POST"),

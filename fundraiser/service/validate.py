@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from fundraiser.config import Campaign
 from fundraiser.figures import hold_start, holding, tier_counts, unconfirmed
-from fundraiser.ledger import schema
+from fundraiser.ledger import bulk, schema
 from fundraiser.people import email_problem, person_key
 from fundraiser.pledges import LIVE, NewPledge, Source
 
@@ -157,10 +157,8 @@ def is_repeat(conn: Connection, key: str | None) -> bool:
     """Whether a pledge was made from this request before (the same submit again)."""
     if not key:
         return False
-    found = conn.execute(
-        sa.select(schema.pledges.c.id).where(schema.pledges.c.request_key == key)
-    ).first()
-    return found is not None
+    # Through the driver: asked on every pledge, by the one writer (see bulk.py).
+    return bulk.first(conn, "SELECT 1 FROM pledges WHERE request_key = ?", (key,)) is not None
 
 
 def still_waiting(conn: Connection, ids: list[int]) -> int:

@@ -11,6 +11,7 @@ import contextlib
 import json
 import random
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -234,8 +235,14 @@ def test_shuffled_duplicated_stream_matches_in_order(
             [(1, "issue", 4, 20000, "GBP", made[2]["pledge_id"], "2027-03-02", tx.now)],
         )
         tx.record("shares.issue", "register", {"test": "shares from pledge 2"})
-    shutil.copy(base_path, tmp_path / "base.sqlite")
     ledger.dispose()
+    # SQLite's own copy: the service still has the ledger open, and in WAL mode its
+    # last commits may be in the log beside the file rather than in it.
+    with (
+        contextlib.closing(sqlite3.connect(base_path)) as source,
+        contextlib.closing(sqlite3.connect(tmp_path / "base.sqlite")) as copy,
+    ):
+        source.backup(copy)
 
     stream: list[dict[str, Any]] = []
     seen: set[str] = set()

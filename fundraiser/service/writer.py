@@ -1,0 +1,137 @@
+"""The service's one ledger writer: writes queued, and those that arrive together
+committed together (group commit).
+
+SQLite takes one writer at a time, and the journal's hash chain orders every
+write on PostgreSQL too. Threads that each open a write transaction wait on
+that lock (SQLite's busy handler polls), each holding a pooled connection and a
+worker thread while it waits. Here one thread writes: the jobs that arrive while
+it commits share the next transaction, one commit (one fsync) per batch, and a
+job's caller is answered only after the commit that holds its change.
+
+A job is a function of the open transaction. A refusal it names (a pledge over
+a tier's limit) must be raised before the job writes anything: the batch goes
+on without it. Any other failure rolls the batch back, and each job is tried
+again in its own transaction, so one bad job cannot sink the others; a job may
+therefore run twice, and must undo in-memory effects of a run rolled back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from fundraiser.ledger import Ledger, Tx
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Job(Generic[R]):
+    run: Callable[[Tx], R]
+    #: Exceptions `run` raises before it writes: the job's answer, not the batch's failure.
+    refusals: tuple[type[BaseException], ...] = ()
+
+
+class Writer:
+    """Jobs in, one transaction per batch, answers out (awaited on the event loop).
+
+    The writer is a thread of its own with a thread-safe queue, so it serves any
+    event loop (a test may drive one app from two).
+    """
+
+    def __init__(self, ledger: Ledger, max_batch: int = 128) -> None:
+        self.ledger = ledger
+        self.max_batch = max_batch
+        self.jobs: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    async def submit(self, job: Job[R]) -> R:
+        """Run `job` in the next batch; its result, or its exception raised here."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(
+                    target=self._serve, name="ledger-writer", daemon=True
+                )
+                self.thread.start()
+        self.jobs.put(_Queued(job, future, loop))
+        result = await future
+        if isinstance(result, BaseException):
+            raise result
+        return result  # type: ignore[no-any-return]
+
+    def _serve(self) -> None:
+        while True:
+            first = self.jobs.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    more = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            try:
+                results = self.write([queued.job for queued in batch])
+            except Exception as exc:  # the writer itself failed: fail this batch only
+                results = [exc] * len(batch)
+            for queued, result in zip(batch, results, strict=True):
+                with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
+                    queued.loop.call_soon_threadsafe(_settle, queued.future, result)
+            if stop:
+                return
+
+    def write(self, jobs: list[Job[Any]]) -> list[Any]:
+        """Run the jobs in one transaction; if it fails, each in its own."""
+        try:
+            results: list[Any] = []
+            with self.ledger.write() as tx:
+                for job in jobs:
+                    try:
+                        results.append(job.run(tx))
+                    except job.refusals as exc:
+                        results.append(exc)
+            return results
+        except Exception as exc:
+            if len(jobs) == 1:
+                return [exc]
+        results = []
+        for job in jobs:
+            try:
+                with self.ledger.write() as tx:
+                    results.append(job.run(tx))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    def close(self) -> None:
+        """Finish the jobs queued, then stop."""
+        with self.lock:
+            thread, self.thread = self.thread, None
+        if thread is not None:
+            self.jobs.put(None)
+            thread.join()
+
+
+@dataclass(frozen=True)
+class _Queued:
+    job: Job[Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():  # a caller that went away (cancelled) is not answered
+        future.set_result(result)
