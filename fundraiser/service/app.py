@@ -15,7 +15,6 @@ import functools
 import gc
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,36 +29,44 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import fundraiser.figures  # whole path: `figures` names what it computes
-from fundraiser import cancel, pledges
-from fundraiser.acknowledge import transfer_reference
 from fundraiser.errors import (
-    FundraiserError,
-    InvalidTransition,
     NotFound,
     PaymentError,
     WebhookRejected,
 )
 from fundraiser.i18n import N_
 from fundraiser.ledger import Ledger, open_ledger, stamp
-from fundraiser.links import FIX, MANAGE, BadToken, ServiceLinks, Signer
+from fundraiser.links import BadToken, ServiceLinks, Signer
 from fundraiser.payments import cardforms, intents, webhooks
 from fundraiser.payments.client import (
     AsyncStripe,
-    CardError,
     as_dict,
     make_client,
     stripe_errors,
 )
-from fundraiser.payments.events import Context, pledge_row
-from fundraiser.pledges import NewPledge, Pledge, Status
+from fundraiser.payments.events import Context
+from fundraiser.pledges import NewPledge, Status
 from fundraiser.service import validate
+from fundraiser.service.guards import (
+    OUTAGE_RETRY_AFTER,
+    AllowedHosts,
+    SecurityHeaders,
+    TooLarge,
+    error,
+    first_line,
+    is_json,
+    is_outage,
+    log_path,
+    page_csp,
+    read_body,
+)
 from fundraiser.service.limits import PendingByAddress, RateLimit, Refused, Slot
-from fundraiser.service.pages import Pages, pledge_view
+from fundraiser.service.pages import Pages
+from fundraiser.service.private import PrivateLinks, status_answer
 from fundraiser.service.settings import Settings
 from fundraiser.service.writer import Job, Writer
 from fundraiser.stripekeys import ledger_keys
@@ -68,8 +75,6 @@ log = logging.getLogger("fundraiser.service")
 
 #: The purpose of the token that lets the pledge page ask for its pledge's state.
 CONFIRM = "confirm"
-#: Seconds a client is asked to wait when the database cannot be reached.
-OUTAGE_RETRY_AFTER = 5
 #: A bound on a pledge's rounds of closing forms whose hold ended. Each round ends
 #: at least one such form (cancelled, or found complete), so it is never reached
 #: unless something is badly wrong; then the backer is told there is no place.
@@ -77,107 +82,8 @@ FREEING_ROUNDS = 100
 #: What admitting a pledge refuses before it writes: the backer's answer, not a fault.
 ADMIT_REFUSALS = (validate.Invalid, validate.HeldPlaces, intents.IdempotencyConflict)
 
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-]
-API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 
-
-class SecurityHeaders:
-    """Headers every answer carries; private answers are never cached."""
-
-    def __init__(self, app: ASGIApp, page_csp: str) -> None:
-        self.app = app
-        self.page_csp = page_csp.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-                if b"content-security-policy" not in present:
-                    csp = self.page_csp if path.startswith("/manage/") else API_CSP
-                    headers.append((b"content-security-policy", csp))
-                if b"cache-control" not in present:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class AllowedHosts:
-    """Answer only requests for a host the service is configured as (PLEDGE_API's).
-
-    Links never come from a request, but a service that answers any Host is one
-    a rebinding page or a misrouted proxy can reach under another name.
-    """
-
-    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
-        self.app = app
-        self.hosts = hosts
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and _host(scope) not in self.hosts:
-            refused = error(400, "this service does not answer to that host name", "Host")
-            await refused(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-def _host(scope: Scope) -> str:
-    """The host name in the request's Host header: lowercased, without port."""
-    for name, value in scope.get("headers", []):
-        if name == b"host":
-            text = bytes(value).decode("latin-1").strip().lower()
-            if text.startswith("["):  # [::1]:8000
-                return text[1 : text.find("]")] if "]" in text else ""
-            return text.rpartition(":")[0] if text.count(":") == 1 else text
-    return ""
-
-
-def error(status: int, message: str, field: str | None = None, **extra: Any) -> JSONResponse:
-    body: dict[str, Any] = {"error": message}
-    if field:
-        body["field"] = field
-    body.update(extra)
-    return JSONResponse(body, status_code=status)
-
-
-class TooLarge(Exception):
-    pass
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def is_json(request: Request) -> bool:
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return kind == "application/json"
-
-
-class Service:
+class Service(PrivateLinks):
     def __init__(self, settings: Settings, ledger: Ledger | None = None) -> None:
         self.settings = settings
         self.ledger = ledger or open_ledger(settings.database_url)
@@ -413,7 +319,7 @@ class Service:
         except PaymentError as exc:
             log.warning("confirm %s: Stripe failed: %s", pledge_id, exc)
             return error(502, "Stripe could not be reached: please try again shortly")
-        return JSONResponse(_status_answer(pledge))
+        return JSONResponse(status_answer(pledge))
 
     # -- GET /api/campaign ---------------------------------------------------------
     async def campaign(self, request: Request) -> Response:
@@ -492,242 +398,6 @@ class Service:
         return JSONResponse({"received": True, "duplicate": receipt.duplicate})
 
     # -- private links ---------------------------------------------------------------
-    def pledge_for(self, token: str, purposes: tuple[str, ...] = (MANAGE, FIX)) -> Any:
-        if not token.isascii():  # our tokens are base64url: anything else is not one
-            raise BadToken("this link is not valid")
-        pledge_id = self.signer.check(token, purposes, self.settings.now())
-        with self.ledger.read() as conn:
-            row = pledge_row(conn, id=pledge_id)
-        if row is None:
-            raise BadToken("this link is not valid")
-        return row
-
-    def view(self, row: Any) -> dict[str, Any]:
-        status = Status(row.status)
-        now, deadline = self.settings.now(), self.settings.campaign.campaign.deadline
-        return {
-            "pledge_id": row.id,
-            "status": status.value,
-            "amount": int(row.amount),
-            "currency": row.currency,
-            "shares": row.shares,
-            "tier": row.tier,
-            "round": row.round,
-            "name": row.name,
-            "display_name": row.display_name,
-            "paid": int(row.paid_amount),
-            "refunded": int(row.refunded_amount),
-            "can_cancel": cancel.refusal(status, cancel.Who.BACKER, now=now, deadline=deadline)
-            is None,
-            "can_fix": status is Status.PAYMENT_FAILED,
-            "fix_until": row.fix_until,
-            "deadline": self.settings.campaign.campaign.deadline.isoformat(),
-        }
-
-    async def manage_json(self, request: Request) -> Response:
-        try:
-            row = await run_in_threadpool(self.pledge_for, request.path_params["token"])
-        except BadToken as exc:
-            return error(403, str(exc), "token")
-        return JSONResponse(self.view(row))
-
-    def cancel(self, row: Any) -> Any:
-        """The backer cancels, by the rule in fundraiser.cancel; the pledge's row after."""
-        cancel.cancel(
-            self.ledger,
-            row.id,
-            who=cancel.Who.BACKER,
-            reason="cancelled by the backer",
-            now=self.settings.now(),
-            deadline=self.settings.campaign.campaign.deadline,
-            at_stripe=lambda pledge_id, reason: cardforms.withdraw(
-                self.ledger, self.client, self.context_plain(), pledge_id, reason=reason
-            ),
-        )
-        with self.ledger.read() as conn:
-            return pledge_row(conn, id=row.id)
-
-    def context_plain(self) -> Context:
-        return Context(keys=self.keys, fix_window=timedelta(days=self.settings.fix_days))
-
-    async def manage_cancel_json(self, request: Request) -> Response:
-        try:
-            row = await run_in_threadpool(self.pledge_for, request.path_params["token"], (MANAGE,))
-            row = await run_in_threadpool(self.cancel, row)
-        except BadToken as exc:
-            return error(403, str(exc), "token")
-        except InvalidTransition as exc:
-            return error(409, str(exc), "status")
-        except PaymentError as exc:
-            log.warning("cancel: Stripe failed: %s", exc)
-            return error(502, "the pledge could not be cancelled just now: please try again")
-        return JSONResponse(self.view(row))
-
-    async def manage_fix(self, request: Request) -> Response:
-        try:
-            row = await run_in_threadpool(self.pledge_for, request.path_params["token"])
-            secret = await run_in_threadpool(
-                intents.start_fix, self.ledger, self.client, self.context(), row.id
-            )
-        except BadToken as exc:
-            return error(403, str(exc), "token")
-        except FundraiserError as exc:
-            return error(409, str(exc), "status")
-        return JSONResponse(
-            {
-                "pledge_id": row.id,
-                "client_secret": secret,
-                "publishable_key": self.settings.stripe_publishable_key,
-                "mode": "setup",
-            }
-        )
-
-    async def manage_fix_confirm(self, request: Request) -> Response:
-        try:
-            row = await run_in_threadpool(self.pledge_for, request.path_params["token"])
-            data = await self.json_body(request)
-            intent_id = data.get("setup_intent") if isinstance(data, dict) else None
-            if not isinstance(intent_id, str) or not re.fullmatch(
-                r"seti_[A-Za-z0-9]{1,200}", intent_id
-            ):
-                raise validate.Invalid("setup_intent", "must be the card form's id")
-            pledge = await run_in_threadpool(
-                intents.confirm,
-                self.ledger,
-                self.client,
-                self.context(),
-                row.id,
-                intent_id,
-            )
-        except BadToken as exc:
-            return error(403, str(exc), "token")
-        except validate.Invalid as exc:
-            return error(exc.status, exc.message, exc.field)
-        except NotFound:
-            return error(404, "no such card form", "setup_intent")
-        except (CardError, PaymentError):
-            return error(502, "Stripe could not be reached: please try again shortly")
-        return JSONResponse(_status_answer(pledge))
-
-    # -- the private pages (a backer's link, in the site's layout) -------------------
-    def purpose(self, token: str) -> str:
-        """MANAGE for the link that may cancel (the mail's, the thank-you page's), else FIX."""
-        try:
-            self.signer.check(token, (MANAGE,), self.settings.now())
-        except BadToken:
-            return FIX
-        return MANAGE
-
-    def pledge_page_view(self, row: Any, token: str) -> Any:
-        campaign = self.settings.campaign
-        view = self.view(row)
-        return pledge_view(
-            row,
-            campaign,
-            now=self.settings.now(),
-            can_cancel=view["can_cancel"] and self.purpose(token) == MANAGE,
-            transfer_reference=transfer_reference(row.id),
-        )
-
-    def private(
-        self, template: str, token: str, row: Any, title: str, status: int = 200
-    ) -> HTMLResponse:
-        view = self.pledge_page_view(row, token)
-        return self.page(
-            template,
-            status,
-            title=title,
-            p=view,
-            token=token,
-            stripe_form=template == "manage.html" and view.can_fix,
-        )
-
-    def bad_link(self, exc: BadToken) -> HTMLResponse:
-        title, message, advice = map(self.gettext, _LINK_PROBLEMS.get(str(exc), _LINK_PROBLEMS[""]))
-        return self.page("message.html", 403, title=title, message=message, advice=advice)
-
-    async def manage_page(self, request: Request) -> Response:
-        token = request.path_params["token"]
-        try:
-            row = await run_in_threadpool(self.pledge_for, token)
-        except BadToken as exc:
-            return self.bad_link(exc)
-        return self.private("manage.html", token, row, self.gettext("Your pledge"))
-
-    async def manage_page_cancel_ask(self, request: Request) -> Response:
-        """GET: ask first. Cancelling is a form's POST, so it needs no script."""
-        token = request.path_params["token"]
-        try:
-            row = await run_in_threadpool(self.pledge_for, token, (MANAGE,))
-        except BadToken as exc:
-            return self.bad_link(exc)
-        view = self.pledge_page_view(row, token)
-        if view.can_cancel:
-            title = self.gettext("Cancel this pledge?")
-        else:
-            title = self.gettext("This pledge cannot be cancelled")
-        return self.private("cancel.html", token, row, title)
-
-    async def manage_page_cancel(self, request: Request) -> Response:
-        token = request.path_params["token"]
-        try:
-            row = await run_in_threadpool(self.pledge_for, token, (MANAGE,))
-            await run_in_threadpool(self.cancel, row)
-        except BadToken as exc:
-            return self.bad_link(exc)
-        except InvalidTransition:
-            # Cancelled a moment ago, paid, or the campaign closed: the page says which.
-            row = await run_in_threadpool(self.pledge_for, token, (MANAGE,))
-            title = self.gettext("This pledge cannot be cancelled")
-            return self.private("cancel.html", token, row, title, 409)
-        except PaymentError as exc:
-            log.warning("cancel: Stripe failed: %s", exc)
-            return self.page(
-                "message.html",
-                502,
-                title=self.gettext("Your pledge is not cancelled yet"),
-                message=self.gettext(
-                    "We could not reach our payment processor to cancel it just now."
-                ),
-                advice=self.gettext(
-                    "Nothing has changed. Please go back and try again in a minute."
-                ),
-            )
-        # After a POST, a page of its own: reloading it cancels nothing twice.
-        return RedirectResponse(f"/manage/{token}/cancelled", status_code=303)
-
-    async def manage_page_cancelled(self, request: Request) -> Response:
-        token = request.path_params["token"]
-        try:
-            row = await run_in_threadpool(self.pledge_for, token, (MANAGE,))
-        except BadToken as exc:
-            return self.bad_link(exc)
-        if Status(row.status) is not Status.CANCELLED:
-            return RedirectResponse(f"/manage/{token}", status_code=303)
-        return self.private("cancelled.html", token, row, self.gettext("Your pledge is cancelled"))
-
-    def gettext(self, message: str) -> str:
-        """A message of the private pages, in the campaign's language."""
-        return self.pages.language.gettext(message)
-
-    @property
-    def coop_name(self) -> str:
-        return self.settings.campaign.coop.name
-
-    def page(
-        self, template: str, status: int = 200, *, stripe_form: bool = False, **context: Any
-    ) -> HTMLResponse:
-        """A private page in the site's layout (autoescaped: text from people stays text)."""
-        closed = self.settings.now() >= self.settings.campaign.campaign.deadline
-        body = self.pages.render(
-            template,
-            stripe_form=stripe_form,
-            stripe_js=self.settings.stripe_js,
-            closed=closed,
-            **context,
-        )
-        return HTMLResponse(body, status_code=status)
-
     async def close(self) -> None:
         await run_in_threadpool(self.writer.close)
         self.figures_thread.shutdown(wait=True)
@@ -735,31 +405,13 @@ class Service:
         self.ledger.dispose()
 
 
-def is_outage(exc: BaseException) -> bool:
-    """The database could not be reached or is busy: worth trying again shortly."""
-    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
-        return True
-    return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)
-
-
-def _log_path(request: Request) -> str:
-    """The request's path for the log, private-link tokens left out."""
-    return re.sub(r"/manage/[^/]+", "/manage/…", request.url.path)
-
-
-def _first_line(exc: BaseException) -> str:
-    cause = getattr(exc, "orig", None) or exc
-    lines = str(cause).strip().splitlines()
-    return lines[0] if lines else type(cause).__name__
-
-
 def outage(request: Request, exc: BaseException) -> Response:
     """503 and Retry-After, and one line in the log (no traceback: nothing to debug)."""
     log.warning(
         "database unavailable: %s %s answered 503 (%s)",
         request.method,
-        _log_path(request),
-        _first_line(exc),
+        log_path(request),
+        first_line(exc),
     )
     headers = {"retry-after": str(OUTAGE_RETRY_AFTER)}
     if request.url.path.startswith("/manage/"):  # a person's page, not the page's script
@@ -785,66 +437,6 @@ def outage(request: Request, exc: BaseException) -> Response:
         {"error": "the pledge service cannot reach its records just now: try again shortly"},
         status_code=503,
         headers=headers,
-    )
-
-
-def _status_answer(pledge: Pledge) -> dict[str, Any]:
-    """A pledge's state for the page's script: `secured` says the backer's part is done."""
-    return {
-        "pledge_id": pledge.id,
-        "status": pledge.status.value,
-        "secured": pledge.status in pledges.SECURED,
-    }
-
-
-#: What a private link's page says when the link does not work, by BadToken's words.
-_LINK_PROBLEMS: dict[str, tuple[str, str, str]] = {
-    "this link has expired": (
-        N_("This link has expired"),
-        N_(
-            "Private links to a pledge stop working when the campaign closes, and a link to "
-            "complete a payment when the time to do it has passed."
-        ),
-        N_("If you still need to do something about your pledge, write to us."),
-    ),
-    "this link is for something else": (
-        N_("This link cannot do that"),
-        N_("This link is for completing a payment only."),
-        N_("To see or cancel your pledge, use the link in the email we sent when you pledged."),
-    ),
-    "": (
-        N_("This link does not work"),
-        N_("We could not find a pledge for this link."),
-        N_(
-            "Check that you opened the whole link from your email: it is long, and some email "
-            "programs break it in two."
-        ),
-    ),
-}
-
-
-def _page_csp(settings: Settings) -> str:
-    """The private pages' policy: our own pages, the site's stylesheet and script, Stripe.js.
-
-    Real Stripe.js talks to api.stripe.com and opens frames from its own hosts
-    (Stripe's documented list); the emulator's fake one needs only its origin.
-    """
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(settings.stripe_js)
-    stripe = f"{parts.scheme}://{parts.netloc}"
-    if parts.hostname == "js.stripe.com":
-        scripts = f"{stripe} https://*.js.stripe.com"
-        frames = f"{stripe} https://*.js.stripe.com https://hooks.stripe.com"
-        connect = "https://api.stripe.com"
-    else:
-        scripts = frames = connect = stripe
-    site = settings.site_origin
-    return (
-        f"default-src 'self'; script-src 'self' {site} {scripts}; "
-        f"style-src 'self' {site}; img-src 'self' {site} data:; font-src 'self' {site}; "
-        f"connect-src 'self' {connect}; frame-src {frames}; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
     )
 
 
@@ -888,7 +480,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette
         route("/favicon.ico", _no_icon, "GET"),
     ]
     middleware = [
-        Middleware(SecurityHeaders, page_csp=_page_csp(settings)),
+        Middleware(SecurityHeaders, page_csp=page_csp(settings)),
         Middleware(AllowedHosts, hosts=settings.allowed_hosts),
         Middleware(
             CORSMiddleware,
@@ -912,7 +504,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette
 
     async def went_away(request: Request, exc: Exception) -> Response:
         # Nobody is left to read the answer; one line, as for any dropped connection.
-        log.info("client went away mid-upload: %s %s", request.method, _log_path(request))
+        log.info("client went away mid-upload: %s %s", request.method, log_path(request))
         return error(400, "the request body did not arrive", "body")
 
     async def failed(request: Request, exc: Exception) -> Response:
