@@ -1,4 +1,5 @@
-"""A bank statement taken into the ledger: transfers matched to pledges, in one transaction.
+"""A bank statement's import, planned: transfers matched to pledges (written to the
+ledger in one transaction by fundraiser.bank.posting).
 
 Each line is placed once, by the bank's id within its account (the table's
 unique key), so importing the same statement again, or one that overlaps,
@@ -30,11 +31,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import offline, outbox, remainders
+from fundraiser import remainders
 from fundraiser.bank.matching import Awaiting, Suggester, Suggestion, pledge_ids, refund_ids
 from fundraiser.bank.statement import Line, Statement, check_currency
 from fundraiser.errors import UserInputError
-from fundraiser.ledger import Ledger, Tx, bulk, schema
+from fundraiser.ledger import bulk, schema
 from fundraiser.money import Money
 from fundraiser.pledges import BY_HAND, TRANSITIONS, Source, Status
 
@@ -48,7 +49,7 @@ class Outcome(enum.StrEnum):
 
 
 #: What a transfer may pay: a pledge recorded by hand, waiting for its money.
-_AWAITING = Status.PENDING
+AWAITING = Status.PENDING
 #: Pledges a late transfer cannot pay: the money goes back.
 _OVER = frozenset(
     {
@@ -60,13 +61,13 @@ _OVER = frozenset(
         Status.FAILED,
     }
 )
-assert Status.PAID in TRANSITIONS[_AWAITING]
+assert Status.PAID in TRANSITIONS[AWAITING]
 
-_REMITTANCE_KEPT = 140  # SEPA's length for unstructured remittance
+REMITTANCE_KEPT = 140  # SEPA's length for unstructured remittance
 
 
 @lru_cache(maxsize=4096)
-def _shown(money: Money) -> str:
+def shown(money: Money) -> str:
     """Money as a person reads it; Babel takes ~0.2 ms a call, and a statement's
     notes repeat a few tier amounts thousands of times."""
     return money.format()
@@ -147,7 +148,7 @@ class ImportReport:
 
 
 @dataclass
-class _Pledge:
+class PledgeState:
     """A pledge's state as this import moves it (read once, changed in memory)."""
 
     id: int
@@ -186,8 +187,8 @@ _PLEDGE_COLUMNS = (
 _STATUS = {s.value: s for s in Status}  # a dict lookup: Status(text) costs ten times more
 
 
-def _read_pledges(conn: Connection, ids: set[int]) -> dict[int, _Pledge]:
-    found: dict[int, _Pledge] = {}
+def _read_pledges(conn: Connection, ids: set[int]) -> dict[int, PledgeState]:
+    found: dict[int, PledgeState] = {}
     ordered = sorted(ids)
     for start in range(0, len(ordered), 5000):
         chunk = ordered[start : start + 5000]
@@ -207,7 +208,7 @@ def _read_pledges(conn: Connection, ids: set[int]) -> dict[int, _Pledge]:
         ) in bulk.fetch_rows(conn, query):
             state = _STATUS[status]
             card = source == Source.ONLINE.value or bool(intent or charge)
-            found[pid] = _Pledge(
+            found[pid] = PledgeState(
                 pid,
                 state,
                 source,
@@ -224,7 +225,7 @@ def _read_pledges(conn: Connection, ids: set[int]) -> dict[int, _Pledge]:
     return found
 
 
-def _awaiting(conn: Connection, currency: str, touched: Mapping[int, _Pledge]) -> Suggester:
+def _awaiting(conn: Connection, currency: str, touched: Mapping[int, PledgeState]) -> Suggester:
     """Pledges waiting for bank money, as this import has left them."""
     query = sa.select(
         schema.pledges.c.id,
@@ -232,7 +233,7 @@ def _awaiting(conn: Connection, currency: str, touched: Mapping[int, _Pledge]) -
         schema.pledges.c.amount,
         schema.pledges.c.paid_amount,
     ).where(
-        schema.pledges.c.status == _AWAITING.value,
+        schema.pledges.c.status == AWAITING.value,
         schema.pledges.c.source.in_([s.value for s in BY_HAND]),
         schema.pledges.c.currency == currency,
     )
@@ -240,7 +241,7 @@ def _awaiting(conn: Connection, currency: str, touched: Mapping[int, _Pledge]) -
     for pid, name, amount, paid in bulk.fetch_rows(conn, query):
         mine = touched.get(pid)
         if mine is not None:
-            if mine.status is not _AWAITING:
+            if mine.status is not AWAITING:
                 continue
             paid = mine.paid
         if int(amount) > int(paid):
@@ -272,7 +273,7 @@ def _sent_refunds(conn: Connection, pledge_ids: set[int]) -> dict[int, list[tupl
     return found
 
 
-def _place_credit(item: Placed, pledge: _Pledge | None, wanted: int) -> None:
+def _place_credit(item: Placed, pledge: PledgeState | None, wanted: int) -> None:
     """Decide what a credit does to the pledge it names (changes `pledge` in memory)."""
     amount = item.line.amount
     item.pledge_id = wanted
@@ -284,18 +285,18 @@ def _place_credit(item: Placed, pledge: _Pledge | None, wanted: int) -> None:
         item.outcome, item.pledge_id = Outcome.UNMATCHED, None
         item.note = f"pledge {wanted} is in {pledge.currency}"
         return
-    if pledge.status is _AWAITING and not pledge.card:
+    if pledge.status is AWAITING and not pledge.card:
         owed = pledge.outstanding
         if amount < owed:
             item.outcome, item.applied = Outcome.PART, amount
             pledge.paid += amount
-            item.note = f"{_shown(Money(owed - amount, pledge.currency))} still to come"
+            item.note = f"{shown(Money(owed - amount, pledge.currency))} still to come"
         else:
             item.outcome, item.applied, item.refund = Outcome.PAID, owed, amount - owed
             pledge.paid, pledge.status = pledge.amount, Status.PAID
             if item.refund:
                 item.note = (
-                    f"{_shown(Money(item.refund, pledge.currency))} more than owed: to refund"
+                    f"{shown(Money(item.refund, pledge.currency))} more than owed: to refund"
                 )
         return
     if pledge.status in _OVER:
@@ -316,7 +317,7 @@ def plan(
     currency: str,
     accept: Mapping[str, int] | None = None,
     accept_suggested: bool = False,
-) -> tuple[ImportReport, dict[int, _Pledge]]:
+) -> tuple[ImportReport, dict[int, PledgeState]]:
     """What importing the statement would do, read in `conn`; changes nothing."""
     check_currency(statement, currency)
     accept = dict(accept or {})
@@ -396,7 +397,7 @@ def _place_debit(item: Placed, sent: Mapping[int, list[tuple[int, int]]]) -> Non
         item.note = f"names the refund of pledge {pid}, and none was sent by payment file"
         return
     if total != -item.line.amount:
-        sent_total = _shown(Money(total, item.line.currency))
+        sent_total = shown(Money(total, item.line.currency))
         item.note = (
             f"names the refund of pledge {pid}, sent for {sent_total}; "
             "the amounts differ: check with the bank, then `fundraiser refunds mark-paid`"
@@ -410,7 +411,7 @@ def _suggest(
     conn: Connection,
     currency: str,
     unmatched: list[Placed],
-    pledges: dict[int, _Pledge],
+    pledges: dict[int, PledgeState],
     accept_suggested: bool,
 ) -> None:
     suggester = _awaiting(conn, currency, pledges)
@@ -431,225 +432,3 @@ def _suggest(
                 item.note = f"accepted suggestion ({found[0].why})" + (
                     f"; {item.note}" if item.note else ""
                 )
-
-
-def import_statement(
-    ledger: Ledger,
-    statement: Statement,
-    *,
-    currency: str,
-    accept: Mapping[str, int] | None = None,
-    accept_suggested: bool = False,
-    dry_run: bool = False,
-    notify: bool = False,
-    now: str | None = None,
-) -> ImportReport:
-    """Place every line of the statement; with `dry_run`, only say what would happen."""
-    if dry_run:
-        with ledger.read(bulk_work=True) as conn:
-            report, _ = plan(
-                conn, statement, currency=currency, accept=accept, accept_suggested=accept_suggested
-            )
-        return report
-    with ledger.write(now, bulk_work=True) as tx:
-        report, pledges = plan(
-            tx.conn, statement, currency=currency, accept=accept, accept_suggested=accept_suggested
-        )
-        report.dry_run = False
-        _write(tx, report, pledges, notify)
-        return report
-
-
-def _next_id(tx: Tx, column: sa.Column[Any]) -> int:
-    return int(tx.execute(sa.select(sa.func.coalesce(sa.func.max(column), 0))).scalar() or 0) + 1
-
-
-def _write(tx: Tx, report: ImportReport, pledges: dict[int, _Pledge], notify: bool) -> None:
-    statement = report.statement
-    recorded = [p for p in report.placed if p.outcome is not None]
-    if not recorded:
-        return  # nothing new: a statement imported again changes nothing, journal included
-    # Remainders first: the transactions name them. Numbered here, as every
-    # journalled insert is (Tx.insert): the journal names each row it makes.
-    remainder_rows = []
-    remainder_of: dict[int, int] = {}
-    owed = []
-    next_remainder = _next_id(tx, schema.remainders.c.id)
-    for item in recorded:
-        if item.refund and item.pledge_id is not None:
-            pledge = pledges[item.pledge_id]
-            reason = (
-                remainders.UNWANTED if item.outcome is Outcome.UNWANTED else remainders.OVERPAID
-            )
-            new_id, next_remainder = next_remainder, next_remainder + 1
-            owed.append(
-                (new_id, pledge.id, pledge.person_key, item.refund, pledge.currency, reason)
-            )
-            remainder_rows.append((new_id, pledge.id, item.refund, reason))
-            remainder_of[id(item)] = new_id
-    # One insert for them all: one change in the journal, not one per remainder.
-    tx.insert(
-        schema.remainders,
-        ("id", "pledge_id", "person_key", "amount", "currency", "reason"),
-        owed,
-        {"status": remainders.RemainderStatus.DUE.value, "created_at": tx.now},
-    )
-    # The transactions: new ones inserted, stored unmatched ones now accepted updated.
-    next_row = _next_id(tx, schema.bank_transactions.c.id)
-    new_rows = []
-    for item in recorded:
-        line = item.line
-        remittance = line.text[:_REMITTANCE_KEPT] if item.outcome is Outcome.UNMATCHED else None
-        if item.stored_id is not None:
-            item.row_id = item.stored_id
-            done = tx.update(
-                schema.bank_transactions,
-                {"id": item.stored_id, "outcome": Outcome.UNMATCHED.value},
-                outcome=item.outcome.value if item.outcome else None,
-                pledge_id=item.pledge_id,
-                applied=item.applied,
-                remainder_id=remainder_of.get(id(item)),
-                remittance=None,
-                updated_at=tx.now,
-            )
-            if done != 1:
-                raise UserInputError(
-                    f"transaction {line.bank_id} changed while we worked: import again"
-                )
-            continue
-        item.row_id = next_row
-        next_row += 1
-        new_rows.append(
-            (
-                item.row_id,
-                statement.account,
-                line.bank_id,
-                line.booked_on,
-                line.amount,
-                line.currency,
-                item.outcome.value if item.outcome else "",
-                item.pledge_id,
-                item.applied,
-                remainder_of.get(id(item)),
-                remittance,
-                statement.format,
-                tx.now,
-                tx.now,
-            )
-        )
-    tx.insert(
-        schema.bank_transactions,
-        (
-            "id",
-            "account",
-            "bank_id",
-            "booked_on",
-            "amount",
-            "currency",
-            "outcome",
-            "pledge_id",
-            "applied",
-            "remainder_id",
-            "remittance",
-            "source",
-            "imported_at",
-            "updated_at",
-        ),
-        new_rows,
-    )
-    moved = _move_pledges(tx, pledges)
-    tx.record(
-        "bank.import",
-        f"bank:{recorded[0].row_id}-{recorded[-1].row_id}" if recorded else "bank",
-        {
-            "source": statement.format,
-            "lines": {
-                "id": [p.row_id for p in recorded],
-                "amount": [p.line.amount for p in recorded],
-                "outcome": [p.outcome.value if p.outcome else None for p in recorded],
-                "pledge": [p.pledge_id for p in recorded],
-                "applied": [p.applied for p in recorded],
-                "remainder": [remainder_of.get(id(p)) for p in recorded],
-                "accepted": [p.stored_id is not None for p in recorded],
-            },
-            "pledges": moved,
-            "remainders": {
-                "id": [r[0] for r in remainder_rows],
-                "pledge": [r[1] for r in remainder_rows],
-                "amount": [r[2] for r in remainder_rows],
-                "reason": [r[3] for r in remainder_rows],
-            },
-        },
-    )
-    for item in recorded:
-        if item.outcome is Outcome.REFUND and item.pledge_id is not None:
-            remainders.record_refund(
-                tx,
-                item.pledge_id,
-                reference=f"bank transaction {item.row_id}",
-                method=remainders.BANK,
-                remainder_ids=item.remainder_ids,
-                status=remainders.RemainderStatus.SENT,
-                mail=notify,
-            )
-    if notify:
-        rows = [
-            offline.receipt(
-                p.id,
-                email=p.email,
-                name=p.name,
-                paid=Money(p.paid, p.currency),
-                now=tx.now,
-            )
-            for p in pledges.values()
-            if p.status is Status.PAID and p.first_status is _AWAITING
-        ]
-        report.queued_mail = outbox.queue_many(tx, rows)
-
-
-def _move_pledges(tx: Tx, pledges: dict[int, _Pledge]) -> dict[str, list[Any]]:
-    """Write every pledge this import changed, guarded on what was read; the journal's view."""
-    changed = [p for p in pledges.values() if (p.status, p.paid) != (p.first_status, p.first_paid)]
-    rows = []
-    for p in changed:
-        if p.status is not p.first_status and p.status not in TRANSITIONS[p.first_status]:
-            raise UserInputError(
-                f"pledge {p.id} cannot become {p.status.value}"
-            )  # pragma: no cover
-        if p.status is Status.PAID:
-            reason = "bank transfer received"
-            paid_at: str | None = tx.now
-        else:
-            reason = (
-                f"part paid by bank transfer: {_shown(Money(p.paid, p.currency))} of "
-                f"{_shown(Money(p.amount, p.currency))} received"
-            )
-            paid_at = None
-        rows.append(
-            (
-                p.status.value,
-                p.paid,
-                paid_at,
-                reason,
-                tx.now,
-                p.id,
-                p.first_status.value,
-                p.first_paid,
-            )
-        )
-    if rows:
-        # Each guarded on what was read: a pledge another writer moved is not overwritten.
-        done = tx.update_rows(
-            schema.pledges,
-            ("id", "status", "paid_amount"),
-            ("status", "paid_amount", "paid_at", "status_reason", "updated_at"),
-            rows,
-        )
-        if done != len(rows):
-            raise UserInputError("pledges changed while the statement was imported: import again")
-    return {
-        "id": [p.id for p in changed],
-        "from": [p.first_status.value for p in changed],
-        "to": [p.status.value for p in changed],
-        "paid": [p.paid for p in changed],
-    }

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fundraiser.bank import receipts
+from fundraiser.bank import posting, receipts
 from fundraiser.bank.statement import FORMATS
 from fundraiser.cli.app import App, fail, pass_app, plural
 from fundraiser.money import Money
@@ -83,7 +83,7 @@ def import_(
         currency=campaign.currency,
         encoding=encoding,
     )
-    report = receipts.import_statement(
+    report = posting.import_statement(
         app.ledger,
         statement,
         currency=campaign.currency,
