@@ -132,6 +132,7 @@ def test_withdraw_part_then_all(cli: Cli) -> None:
 def test_withdraw_below_the_minimum_is_refused(sqlite_cli: Cli, campaign_dir: Path) -> None:
     toml = campaign_dir / "campaign.toml"
     text = toml.read_text().replace("min_shares = 1", "min_shares = 2")
+    text = text.replace("min_shares_to_join = 1", "min_shares_to_join = 2")  # within the terms
     text = text.replace(
         'id = "member"\nname = "Member"\nshares = 1', 'id = "member"\nname = "Member"\nshares = 2'
     )
