@@ -195,8 +195,9 @@ def _admit(tx: Tx, campaign: Campaign, rows: list[Any], today: str) -> Admitted:
     terms = replace(campaign.shares, min_shares=membership.min_shares_to_join)
     pledge_ids = [r.pledge_id for r in rows]
     result = register.issue_pledges(tx, campaign, pledge_ids, terms=terms, today=today)
-    numbers = dict(
-        tx.conn.execute(
+    numbers: dict[int, int] = {
+        int(pledge_id): int(number)
+        for pledge_id, number in tx.conn.execute(
             sa.select(schema.pledges.c.id, schema.members.c.number)
             .select_from(
                 schema.pledges.join(
@@ -204,8 +205,8 @@ def _admit(tx: Tx, campaign: Campaign, rows: list[Any], today: str) -> Admitted:
                 )
             )
             .where(schema.pledges.c.id.in_(pledge_ids))
-        ).tuples()
-    )
+        )
+    }
     for r in rows:
         number = numbers.get(r.pledge_id)
         tx.update(
