@@ -209,13 +209,49 @@ def forget(app: App, email: str, dry_run: bool, as_json: bool) -> None:
 @click.argument("number", type=int)
 @click.option("--shares", type=int, required=True, help="How many shares to withdraw.")
 @click.option("--note", help="Why (e.g. the board's minute reference).")
+@click.option(
+    "--waive-notice",
+    is_flag=True,
+    help="Withdraw at once: the board waives the rules' notice period.",
+)
 @click.option("--dry-run", is_flag=True, help="Check, write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
 def withdraw(
-    app: App, number: int, shares: int, note: str | None, dry_run: bool, as_json: bool
+    app: App,
+    number: int,
+    shares: int,
+    note: str | None,
+    waive_notice: bool,
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
-    """Withdraw shares (a withdrawal entry); the member ceases at zero shares."""
+    """Withdraw shares: a request held for the rules' notice period ([membership]), then
+    paid with `members pay-withdrawal`; at once with no notice period or --waive-notice.
+    The member ceases at zero shares."""
+    membership = app.campaign.membership
+    if membership and membership.withdrawal_notice_days and not waive_notice:
+        asked = withdrawal.request(
+            app.ledger,
+            app.campaign,
+            number,
+            shares,
+            today=app.today(),
+            now=app.stored_now(),
+            note=note,
+            dry_run=dry_run,
+        )
+        if as_json:
+            app.print_json({"dry_run": dry_run, "request": asked.as_json()})
+            return
+        verb = "Would record" if dry_run else f"Recorded request {asked.id}"
+        click.echo(
+            f"{verb}: member {number} withdraws {plural(shares, 'share')} "
+            f"({asked.amount.format()}) after the rules' notice of "
+            f"{plural(membership.withdrawal_notice_days, 'day')}: due on {asked.due_on} "
+            "(`fundraiser members withdrawals`)."
+        )
+        return
     result = withdrawal.withdraw(
         app.ledger,
         app.campaign,
@@ -229,6 +265,12 @@ def withdraw(
     if as_json:
         app.print_json({"dry_run": dry_run, **result.as_json()})
         return
+    _said_withdrawn(app, number, shares, result, dry_run)
+
+
+def _said_withdrawn(
+    app: App, number: int, shares: int, result: withdrawal.Withdrawal, dry_run: bool
+) -> None:
     verb = "Would withdraw" if dry_run else "Withdrew"
     ceased = f" Member {number} ceases on {app.today()}." if result.ceased else ""
     click.echo(
@@ -241,6 +283,72 @@ def withdraw(
             else ""
         )
     )
+
+
+@members.command()
+@click.option("--due", is_flag=True, help="Only those whose notice has run out: to pay now.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_app
+def withdrawals(app: App, due: bool, as_json: bool) -> None:
+    """Withdrawal requests waiting for their notice period, the soonest due first."""
+    today = app.today()
+    with app.ledger.read() as conn:
+        found = withdrawal.requests(conn, app.campaign, status=withdrawal.RequestStatus.WAITING)
+    if due:
+        found = [r for r in found if r.due_on <= today]
+    if as_json:
+        app.print_json([{**r.as_json(), "due": r.due_on <= today} for r in found])
+        return
+    if not found:
+        click.echo("No withdrawals due." if due else "No withdrawal requests waiting.")
+        return
+    from rich.table import Table  # loaded only when a person is shown it
+
+    table = Table("Request", "Member", "Name", "Shares", "Amount", "Asked", "Due", "Now")
+    for r in found:
+        table.add_row(
+            str(r.id),
+            str(r.member),
+            r.name,
+            str(r.shares),
+            r.amount.format(),
+            r.requested_on,
+            r.due_on,
+            "pay: `members pay-withdrawal " + str(r.id) + "`" if r.due_on <= today else "notice",
+        )
+    app.out.print(table)
+
+
+@members.command("pay-withdrawal")
+@click.argument("request_id", type=int)
+@click.option("--dry-run", is_flag=True, help="Check, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def pay_withdrawal(app: App, request_id: int, dry_run: bool, as_json: bool) -> None:
+    """Pay a withdrawal whose notice has run: the entry, a balance certificate, the money owed.
+
+    By card refund where the shares were paid by card recently enough for Stripe
+    (`fundraiser refunds send`), else by bank transfer.
+    """
+    asked, result = withdrawal.pay(
+        app.ledger,
+        app.campaign,
+        request_id,
+        today=app.today(),
+        now=app.stored_now(),
+        dry_run=dry_run,
+    )
+    if as_json:
+        app.print_json({"dry_run": dry_run, "request": asked.as_json(), **result.as_json()})
+        return
+    _said_withdrawn(app, asked.member, asked.shares, result, dry_run)
+    how = (
+        "refund it to the card with `fundraiser refunds send`"
+        if asked.method == "card"
+        else "pay it by bank transfer, then `fundraiser refunds mark-paid`"
+    )
+    if not dry_run:
+        click.echo(f"The {result.amount.format()} is listed in `fundraiser refunds list`: {how}.")
 
 
 @members.command("cancel-shares")
