@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import click
@@ -106,21 +107,52 @@ def export(app: App, out: Path, fmt: str, public: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file [default: standard output].",
 )
+@click.option(
+    "--left-out",
+    is_flag=True,
+    help="Instead, the members the rules suspend (fee lapsed or ended), with why.",
+)
 @pass_app
-def roll(app: App, fmt: str, out: Path | None) -> None:
+def roll(app: App, fmt: str, out: Path | None, left_out: bool) -> None:
     """The voter roll: one member, one vote (email, name, member number).
 
-    Ready to import into Loomio or Decidim. Former members are left out.
+    Ready to import into Loomio or Decidim. Former members are left out, and
+    so are members the rules suspend (see --left-out).
     """
     with app.ledger.read() as conn:
-        on_roll = voters.roll(conn, app.campaign.currency)
+        suspended = voters.suspended_on(conn, app.campaign, date.fromisoformat(app.today()))
+        on_roll = voters.roll(conn, app.campaign.currency, suspended)
+        off_roll = voters.left_out(conn, app.campaign.currency, suspended)
+    if left_out:
+        text = (
+            voters.left_out_csv(off_roll)
+            if fmt == "csv"
+            else json.dumps([vars(p) for p in off_roll], indent=2, ensure_ascii=False) + "\n"
+        )
+        _emit(app, out, text, plural(len(off_roll), "member") + " left off the roll")
+        return
     text = voters.roll_csv(on_roll) if fmt == "csv" else voters.roll_json(on_roll)
+    _emit(app, out, text, plural(len(on_roll), "voter"))
+    if off_roll:
+        click.echo(
+            f"Note: {plural(len(off_roll), 'member')} the rules suspend "
+            f"{'is' if len(off_roll) == 1 else 'are'} left off (fee lapsed or ended): "
+            "see `fundraiser members roll --left-out`.",
+            err=True,
+        )
+    _no_email_note(on_roll)
+
+
+def _emit(app: App, out: Path | None, text: str, what: str) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
         _check_out(out)
         _write(out, text)
-        click.echo(f"Wrote {plural(len(on_roll), 'voter')} to {out}.", err=True)
+        click.echo(f"Wrote {what} to {out}.", err=True)
+
+
+def _no_email_note(on_roll: list[voters.Voter]) -> None:
     missing = [str(v.member_number) for v in on_roll if not v.email]
     if missing:
         click.echo(
@@ -129,6 +161,30 @@ def roll(app: App, fmt: str, out: Path | None) -> None:
             "meetings by post.",
             err=True,
         )
+
+
+@members.command()
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the census.",
+)
+@pass_app
+def census(app: App, out: Path) -> None:
+    """The voters as Decidim's CSV census: one email per line, no header.
+
+    Upload it in Decidim's admin (Participants > Authorizations > Organization's
+    census). Members the rules suspend and members without an email are left out.
+    """
+    with app.ledger.read() as conn:
+        suspended = voters.suspended_on(conn, app.campaign, date.fromisoformat(app.today()))
+        on_roll = voters.roll(conn, app.campaign.currency, suspended)
+    _check_out(out)
+    _write(out, voters.census_csv(on_roll))
+    with_email = sum(1 for v in on_roll if v.email)
+    click.echo(f"Wrote {plural(with_email, 'voter')} to {out}.")
+    _no_email_note(on_roll)
 
 
 @members.command()
