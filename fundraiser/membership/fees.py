@@ -24,7 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser.config import Interval, Rate
+from fundraiser.config import Fee as FeeTerms
+from fundraiser.config import Interval, Rate, Surplus
 from fundraiser.errors import NotFound, UserInputError
 from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.money import Money
@@ -391,3 +392,35 @@ def report(conn: Connection, *, today: date, grace_days: int, currency: str) -> 
         key=lambda f: (f.overdue_since or "", f.member_number or 0),
     )
     return Report(today.isoformat(), counts, Money(per_month, currency), attention)
+
+
+@dataclass(frozen=True)
+class Places:
+    """Fees a month, and the free places the supporter rate's surplus pays for."""
+
+    per_month: int  # minor units, from the fees still standing
+    funded: int  # free places the supporters' surplus pays for (whole places)
+    taken: int  # members on the free rate whose place stands
+
+
+def places(conn: Connection, fee: FeeTerms, *, today: date, grace_days: int) -> Places:
+    """From the standing fees: what they bring a month, and free places funded and taken.
+
+    `fee` is campaign.toml's [membership] fee (config.Fee). A place is funded
+    by each standard fee's worth of supporters' surplus a month.
+    """
+    standing_ = (Standing.CURRENT, Standing.DUE, Standing.LATE)
+    per_month = surplus = taken = 0
+    for f in latest_by_member(fees(conn, today=today, grace_days=grace_days)).values():
+        if f.standing not in standing_:
+            continue
+        per_month += monthly(f.amount.amount, f.interval)
+        if f.rate == Rate.FREE.value:
+            taken += 1
+        elif f.rate == Rate.SUPPORTER.value:
+            standard = monthly(fee.amount.amount, fee.interval.value)
+            surplus += max(monthly(f.amount.amount, f.interval) - standard, 0)
+    counts_places = fee.supporter is not None and fee.surplus == Surplus.FREE_PLACES
+    place = monthly(fee.amount.amount, fee.interval.value)
+    funded = surplus // place if counts_places and place else 0
+    return Places(per_month, funded, taken)
