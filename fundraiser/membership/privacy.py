@@ -263,8 +263,9 @@ def forget(
             )
             tx.update(schema.remainders, {"pledge_id": pid}, person_key=f"erased:{pid}")
         scrubbed = _scrub_stripe_events(tx, ids)
-        if ids:  # a bank account given for a refund
+        if ids:  # a bank account given for a refund; the board's words on an application
             tx.delete(schema.refund_accounts, {"pledge_id": ids})
+            tx.update(schema.applications, {"pledge_id": ids}, reason=None)
         if unsent:
             tx.delete(schema.outbox, {"id": unsent})
         if sent:

@@ -154,3 +154,13 @@ def test_without_membership_the_commands_say_what_to_add(cli: Cli, campaign_dir:
         result = cli(*args, env=AFTER)
         assert result.exit_code == 2
         assert "campaign.toml has no [membership] table" in result.output
+
+
+def test_forgetting_a_declined_applicant_erases_the_boards_words(cli: Cli) -> None:
+    found(cli)
+    pay_after(cli, "Eve Mallory", "eve@example.org", "50.00", "J2")
+    cli.ok("members", "decline", "1", "--reason", "Eve lives too far away", env=AFTER)
+    cli.ok("refunds", "mark-paid", "5", "--reference", "BACK-1", env=AFTER)
+    cli.ok("members", "forget", "eve@example.org", env=AFTER)
+    (eve,) = apps(cli)
+    assert (eve["status"], eve["reason"], eve["email"]) == ("declined", None, "(erased)")
