@@ -164,3 +164,15 @@ def test_forgetting_a_declined_applicant_erases_the_boards_words(cli: Cli) -> No
     cli.ok("members", "forget", "eve@example.org", env=AFTER)
     (eve,) = apps(cli)
     assert (eve["status"], eve["reason"], eve["email"]) == ("declined", None, "(erased)")
+
+
+def test_show_gives_a_person_their_applications_and_withdrawal_requests(cli: Cli) -> None:
+    found(cli)
+    pay_after(cli, "Alan Turing", "alan@example.org", "50.00", "T1")
+    cli.ok("members", "withdraw", "2", "--shares", "1", "--note", "moving away", env=AFTER)
+    shown = json.loads(cli.ok("members", "show", "alan@example.org", "--json", env=AFTER).output)
+    assert [(a["kind"], a["status"]) for a in shown["applications"]] == [("top-up", "admitted")]
+    assert [(w["shares"], w["note"], w["due_on"]) for w in shown["withdrawal_requests"]] == [
+        (1, "moving away", "2027-06-08")
+    ]
+    assert shown["fees"] == []
