@@ -337,8 +337,13 @@ def pay(
             )
         number, shares = int(row.member_number), int(row.shares)
         amount = campaign.shares.price * shares
-        pledge, method = _repaying_pledge(tx.conn, number, amount.amount, today)
         held, _ = register.holding(tx.conn, number)
+        if shares > held:  # shares left meanwhile (a withdrawal with --waive-notice)
+            raise UserInputError(
+                f"withdrawal request {request_id} asks for {shares} shares but member {number} "
+                f"holds {held} now: record a new request for what they hold"
+            )
+        pledge, method = _repaying_pledge(tx.conn, number, amount.amount, today)
         if dry_run:
             done = Withdrawal(number, None, shares, amount, held - shares, held == shares)
             return _as_request(row, tx, method, amount), done
