@@ -181,7 +181,7 @@ def apply(tx: Tx, event: FeeEvent) -> Outcome:
             paid_at=event.at,
             updated_at=tx.now,
         )
-    _summarise(tx, sub)
+    _summarise(tx, sub, event, was_failed=invoice is not None)
     tx.record(
         f"fees.{status.value}",
         f"fee:{sub.id}",
@@ -195,10 +195,19 @@ def apply(tx: Tx, event: FeeEvent) -> Outcome:
     return Outcome.APPLIED
 
 
-def _summarise(tx: Tx, sub: Any) -> None:
-    """paid_through and failing_since from the subscription's invoices, whatever their order."""
-    found = bulk.first(tx.conn, _SUMMARY, (sub.id,))
-    paid_through, failing_since = found if found is not None else (None, None)
+def _summarise(tx: Tx, sub: Any, event: FeeEvent, *, was_failed: bool) -> None:
+    """paid_through (the latest paid period's end) and failing_since (the earliest failed
+    period's start) after one invoice changed: the same aggregates over the
+    invoices whatever their order, kept by max and min without reading them all
+    again, except when the earliest failure is the one now paid."""
+    paid_through, failing_since = sub.paid_through, sub.failing_since
+    if event.kind == EventKind.INVOICE_PAID:
+        paid_through = max(paid_through or "", event.period_end)
+        if was_failed and failing_since == event.period_start:
+            found = bulk.first(tx.conn, _SUMMARY, (sub.id,))
+            failing_since = found[1] if found is not None else None
+    else:
+        failing_since = min(failing_since or event.period_start, event.period_start)
     if (paid_through, failing_since) != (sub.paid_through, sub.failing_since):
         tx.update(
             schema.fee_subscriptions,
