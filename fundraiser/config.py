@@ -47,6 +47,30 @@ class ScaleBack(enum.StrEnum):
 ROUND_IDS = ("seed", "crowd")
 
 
+class Admission(enum.StrEnum):
+    AUTOMATIC = "automatic"  # a paid application is admitted on payment
+    BOARD = "board"  # the board admits or declines each one
+
+
+class Interval(enum.StrEnum):
+    YEAR = "year"
+    MONTH = "month"
+
+
+class Surplus(enum.StrEnum):
+    """What the supporter rate's surplus over the standard fee pays for."""
+
+    FREE_PLACES = "free-places"  # members who cannot pay join at no fee
+    RUNNING_COSTS = "running-costs"  # the co-op's running costs, nothing counted
+
+
+class Rate(enum.StrEnum):
+    STANDARD = "standard"
+    REDUCED = "reduced"
+    SUPPORTER = "supporter"
+    FREE = "free"  # a place paid for by supporters' surplus
+
+
 @dataclass(frozen=True)
 class Coop:
     name: str
@@ -176,6 +200,48 @@ class ShareTerms:
 
 
 @dataclass(frozen=True)
+class Fee:
+    """The membership fee: a standard rate, and the reduced and supporter rates beside it."""
+
+    amount: Money
+    interval: Interval
+    reduced: Money | None = None
+    supporter: Money | None = None
+    surplus: Surplus = Surplus.FREE_PLACES
+
+    def rates(self) -> dict[Rate, Money]:
+        """Each rate a member may choose, and what it costs per interval."""
+        found = {Rate.STANDARD: self.amount}
+        if self.reduced is not None:
+            found[Rate.REDUCED] = self.reduced
+        if self.supporter is not None:
+            found[Rate.SUPPORTER] = self.supporter
+            if self.surplus == Surplus.FREE_PLACES:
+                found[Rate.FREE] = Money(0, self.amount.currency)
+        return found
+
+    def monthly(self, amount: Money) -> Money:
+        """An amount per interval as an amount per month (rounded down to a minor unit)."""
+        return (
+            amount
+            if self.interval == Interval.MONTH
+            else Money(amount.amount // 12, amount.currency)
+        )
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Joining after the campaign ([membership]): the rules' terms for new members."""
+
+    open: bool
+    min_shares_to_join: int  # a new member's least; members top up by any whole share
+    admission: Admission
+    fee: Fee | None  # None: membership carries no fee
+    grace_days: int  # an unpaid fee lapses the membership this long after it fell due
+    withdrawal_notice_days: int  # a withdrawal is paid this long after it is asked for
+
+
+@dataclass(frozen=True)
 class Round:
     id: str
     name: str
@@ -205,6 +271,7 @@ class Campaign:
     tiers: tuple[Tier, ...] = field(default_factory=tuple)
     bank: Bank | None = None  # optional: needed to tell offline backers where to pay
     books: Books = field(default_factory=Books)
+    membership: Membership | None = None  # None: no one joins after the campaign
 
     @property
     def currency(self) -> str:
@@ -580,6 +647,7 @@ def _load(path: Path) -> tuple[Campaign | None, list[Problem], list[Problem]]:
     tiers = _tiers(reader, [] if raw_tiers is None else raw_tiers, terms)
     bank = _bank(reader, reader.table(top, "bank", required=False))
     books = _books(reader, reader.table(top, "books", required=False))
+    membership = _membership(reader, reader.table(top, "membership", required=False), terms)
     reader.unknown_keys(top)
 
     if settings and terms and settings.offer_maximum is not None:
@@ -599,7 +667,7 @@ def _load(path: Path) -> tuple[Campaign | None, list[Problem], list[Problem]]:
     warnings = _warnings(path, coop) if coop else []
     if reader.problems or not (coop and settings and terms and rounds is not None):
         return None, reader.problems, warnings
-    found = Campaign(path.resolve(), coop, settings, terms, rounds, tiers, bank, books)
+    found = Campaign(path.resolve(), coop, settings, terms, rounds, tiers, bank, books, membership)
     return found, [], warnings
 
 
@@ -999,3 +1067,99 @@ def _tiers(reader: _Reader, data: Any, terms: ShareTerms | None) -> tuple[Tier, 
             seen.add(tier_id)
             tiers.append(Tier(tier_id, name, shares, description, limit))
     return tuple(tiers)
+
+
+def _membership(reader: _Reader, table: _Table, terms: ShareTerms | None) -> Membership | None:
+    """[membership], checked against [shares]: who may join after the campaign, and how."""
+    if not table:
+        return None
+    currency = terms.price.currency if terms else None
+    is_open = reader.get(table, "open", bool, example="true")
+    low = reader.count(table, "min_shares_to_join", minimum=1, required=False)
+    admission = reader.choice(table, "admission", Admission, [a.value for a in Admission])
+    fee = _fee(reader, table, currency)
+    grace = reader.count(table, "grace_days", minimum=0, required=False)
+    notice = reader.count(table, "withdrawal_notice_days", minimum=0, required=False)
+    reader.unknown_keys(table)
+    if terms and low is not None and not terms.min_shares <= low <= terms.max_shares:
+        reader.problem(
+            table.where("min_shares_to_join"),
+            f"{low} is outside the holding limits ({terms.min_shares} to {terms.max_shares})",
+            "choose a number within shares.min_shares and shares.max_shares",
+        )
+        return None
+    if fee is None and grace is not None:
+        reader.problem(
+            table.where("grace_days"),
+            "is given without a fee",
+            'remove it, or set a fee, e.g. fee = "5.00"',
+        )
+    if is_open is None or admission is None or isinstance(fee, bool):
+        return None
+    return Membership(
+        is_open,
+        low if low is not None else (terms.min_shares if terms else 1),
+        admission,
+        fee,
+        30 if grace is None else grace,
+        0 if notice is None else notice,
+    )
+
+
+def _fee(reader: _Reader, table: _Table, currency: str | None) -> Fee | bool | None:
+    """The fee, None for no fee, or False when it is wrong (the problems are reported)."""
+    raw = table.get("fee")
+    none = raw is None or (isinstance(raw, str) and raw.strip().lower() == "none")
+    keys = ("fee_interval", "reduced_fee", "supporter_fee", "supporter_surplus")
+    if none:
+        for key in keys:
+            if table.get(key) is not None:
+                reader.problem(
+                    table.where(key),
+                    "is given without a fee",
+                    'remove it, or set a fee, e.g. fee = "5.00"',
+                )
+        return None
+    amount = reader.money(table, "fee", currency)
+    interval = reader.choice(table, "fee_interval", Interval, [i.value for i in Interval])
+    reduced = reader.money(table, "reduced_fee", currency, required=False)
+    supporter = reader.money(table, "supporter_fee", currency, required=False)
+    surplus = None
+    if table.get("supporter_surplus") is not None:
+        surplus = reader.choice(table, "supporter_surplus", Surplus, [s.value for s in Surplus])
+        if surplus is None:
+            return False
+    if amount is None or interval is None:
+        return False
+    wrong = False
+    if amount.amount <= 0:
+        reader.problem(
+            table.where("fee"),
+            "is zero",
+            'write fee = "none" for membership without a fee, or give an amount',
+        )
+        wrong = True
+    if reduced is not None and not 0 < reduced.amount < amount.amount:
+        reader.problem(
+            table.where("reduced_fee"),
+            f"{reduced.format()} is not between nothing and the fee ({amount.format()})",
+            "make it less than fee, or remove it",
+        )
+        wrong = True
+    if supporter is not None and supporter.amount <= amount.amount:
+        reader.problem(
+            table.where("supporter_fee"),
+            f"{supporter.format()} is not above the fee ({amount.format()})",
+            "make it more than fee, or remove it",
+        )
+        wrong = True
+    if surplus is not None and supporter is None:
+        reader.problem(
+            table.where("supporter_surplus"),
+            "is given without a supporter_fee",
+            'add supporter_fee, e.g. supporter_fee = "10.00", or remove it',
+        )
+        wrong = True
+    if wrong:
+        return False
+    return Fee(amount, interval, reduced, supporter, surplus or Surplus.FREE_PLACES)

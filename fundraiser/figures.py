@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -25,6 +26,7 @@ from sqlalchemy.engine import Connection
 from fundraiser.config import Campaign
 from fundraiser.errors import UserInputError
 from fundraiser.ledger import schema, stamp
+from fundraiser.membership import fees
 from fundraiser.money import Money
 from fundraiser.pledges import HELD, LIVE, Source, Status
 
@@ -44,6 +46,26 @@ class TierFigures:
 
 
 @dataclass(frozen=True)
+class MembershipFigures:
+    """Membership after the campaign, as aggregates: counts and monthly totals only."""
+
+    members: int  # current members
+    joined_this_month: int
+    fees_per_month: Money
+    free_places_funded: int
+    free_places_taken: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "members": self.members,
+            "joined_this_month": self.joined_this_month,
+            "fees_per_month": self.fees_per_month.amount,
+            "free_places_funded": self.free_places_funded,
+            "free_places_taken": self.free_places_taken,
+        }
+
+
+@dataclass(frozen=True)
 class Figures:
     currency: str
     goal: Money
@@ -57,6 +79,7 @@ class Figures:
     seconds_left: int
     by_round: dict[str, Money] = field(default_factory=dict)
     tiers: tuple[TierFigures, ...] = ()
+    membership: MembershipFigures | None = None  # None: no one joins after the campaign
 
     @property
     def percent(self) -> int:
@@ -98,6 +121,7 @@ class Figures:
                 }
                 for t in self.tiers
             ],
+            "membership": None if self.membership is None else self.membership.as_json(),
         }
 
 
@@ -225,4 +249,35 @@ def compute(
         seconds_left=max(int((settings.deadline - now).total_seconds()), 0),
         by_round=by_round,
         tiers=tiers,
+        membership=membership_figures(conn, campaign, now),
+    )
+
+
+def membership_figures(
+    conn: Connection, campaign: Campaign, now: datetime
+) -> MembershipFigures | None:
+    """Members now, joined this month (in the campaign's time zone), fees, free places."""
+    membership = campaign.membership
+    if membership is None:
+        return None
+    today = now.astimezone(ZoneInfo(campaign.campaign.timezone)).date()
+    members = schema.members
+    current = conn.execute(sa.select(sa.func.count()).where(members.c.ceased_on.is_(None))).scalar()
+    joined = conn.execute(
+        sa.select(sa.func.count()).where(
+            members.c.admitted_on >= today.replace(day=1).isoformat(),
+            members.c.admitted_on <= today.isoformat(),
+        )
+    ).scalar()
+    currency = campaign.currency
+    if membership.fee is None:
+        found = fees.Places(0, 0, 0)
+    else:
+        found = fees.places(conn, membership.fee, today=today, grace_days=membership.grace_days)
+    return MembershipFigures(
+        int(current or 0),
+        int(joined or 0),
+        Money(found.per_month, currency),
+        found.funded,
+        found.taken,
     )

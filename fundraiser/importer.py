@@ -54,8 +54,13 @@ def check_offline(
     source: Source = Source.OFFLINE,
     reference: str | None = None,
     request_key: str | None = None,
+    held_shares: int | None = None,
 ) -> tuple[NewPledge | None, list[Problem]]:
-    """Validate one offline pledge (from the CLI or a CSV row)."""
+    """Validate one offline pledge (from the CLI or a CSV row).
+
+    `held_shares`: what the person holds now when they are a member. A member
+    tops up by any whole share up to the cap; only a newcomer needs the minimum.
+    """
     problems = validate_person(name, email, address, where)
     prefix = f"{where} " if where else ""
     money: Money | None = None
@@ -63,8 +68,27 @@ def check_offline(
         money = parse(amount, campaign.currency)
     except MoneyError as exc:
         problems.append(Problem(f"{prefix}amount", str(exc)))
-    minimum = campaign.shares.price.amount * campaign.shares.min_shares
-    if money is not None and money.amount < minimum:
+    terms = campaign.shares
+    minimum = terms.price.amount * terms.min_shares
+    if held_shares:
+        minimum = terms.price.amount  # a top-up: one more share is enough
+        if held_shares >= terms.max_shares:
+            problems.append(
+                Problem(
+                    f"{prefix}email",
+                    f"this member already holds {held_shares} shares, the most one member may hold",
+                    "record no more shares for them",
+                )
+            )
+    if money is not None and money.amount < minimum and held_shares:
+        problems.append(
+            Problem(
+                f"{prefix}amount",
+                f"{money.format()} is less than one share ({terms.price.format()})",
+                "a member tops up by whole shares: pay at least one share",
+            )
+        )
+    elif money is not None and money.amount < minimum:
         floor = Money(minimum, campaign.currency)
         problems.append(
             Problem(

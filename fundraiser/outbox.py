@@ -23,6 +23,7 @@ class Kind(enum.StrEnum):
     CAMPAIGN_FAILED = "campaign_failed"
     REFUND_SENT = "refund_sent"
     PLEDGE_CANCELLED = "pledge_cancelled"  # confirms a cancel, by the backer or an organizer
+    APPLICATION_DECLINED = "application_declined"  # the board did not admit a joiner
 
 
 class MailStatus(enum.StrEnum):

@@ -22,9 +22,10 @@ from sqlalchemy.engine import Connection
 
 from fundraiser import closing, csvsafe, outbox, privatefiles
 from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
-from fundraiser.config import Campaign
+from fundraiser.config import Campaign, ShareTerms
 from fundraiser.errors import LedgerError, NotFound, UserInputError
 from fundraiser.ledger import Ledger, Tx, bulk, schema
+from fundraiser.ledger.engine import stamp
 from fundraiser.money import Money
 from fundraiser.pledges import Status
 from fundraiser.remainders import RemainderStatus
@@ -75,6 +76,16 @@ def holding(conn: Connection, number: int) -> tuple[int, int]:
     return (0, 0) if row is None else (int(row.shares), int(row.amount))
 
 
+def held_by(conn: Connection, key: str) -> int | None:
+    """Shares a current member holds, by their person key; None when they are not one."""
+    row = conn.execute(
+        sa.select(schema.members.c.number).where(
+            schema.members.c.person_key == key, schema.members.c.ceased_on.is_(None)
+        )
+    ).first()
+    return None if row is None else holding(conn, int(row.number))[0]
+
+
 def get_member(conn: Connection, number: int) -> Any:
     """The members row for this number; NotFound names the command that lists them."""
     row = conn.execute(sa.select(schema.members).where(schema.members.c.number == number)).first()
@@ -83,15 +94,26 @@ def get_member(conn: Connection, number: int) -> Any:
     return row
 
 
-def paid_unallotted(conn: Connection) -> list[PaidPledge]:
+def founding_cutoff(campaign: Campaign) -> str | None:
+    """Pledges made from this moment on join after the campaign (fundraiser.membership
+    .admission), not in the founding issue; None when the co-op takes no one after it."""
+    if campaign.membership is None:
+        return None
+    return stamp(campaign.campaign.deadline)
+
+
+def paid_unallotted(
+    conn: Connection, *, before: str | None = None, pledge_ids: list[int] | None = None
+) -> list[PaidPledge]:
     """Paid pledges not yet turned into shares, with the money still held.
 
+    `before`: only pledges made before that moment (the founding issue);
+    `pledge_ids`: only these (an admission).
     Read through the driver: 100,000 rows cost more in SQLAlchemy's result
     processing than in the database. The plan reads in a snapshot and the
     issue in its write, so this takes the connection either one gives.
     """
-    rows = bulk.fetch_rows(
-        conn,
+    query = (
         sa.select(
             schema.pledges.c.id,
             schema.pledges.c.person_key,
@@ -104,8 +126,13 @@ def paid_unallotted(conn: Connection) -> list[PaidPledge]:
             schema.pledges.c.currency,
         )
         .where(schema.pledges.c.status == Status.PAID.value, schema.pledges.c.allotted_at.is_(None))
-        .order_by(schema.pledges.c.id),
+        .order_by(schema.pledges.c.id)
     )
+    if before is not None:
+        query = query.where(schema.pledges.c.created_at < before)
+    if pledge_ids is not None:
+        query = query.where(schema.pledges.c.id.in_(pledge_ids))
+    rows = bulk.fetch_rows(conn, query)
     # Each pledge keeps its own currency: allocate() refuses one that differs.
     # One Money per distinct amount: most pledges are a few tier prices.
     memo: dict[tuple[int, str], Money] = {}
@@ -127,7 +154,7 @@ def make_plan(conn: Connection, campaign: Campaign) -> Plan:
     hundreds of thousands of small objects and no reference cycles.
     """
     return allocate(
-        paid_unallotted(conn),
+        paid_unallotted(conn, before=founding_cutoff(campaign)),
         campaign.shares,
         offer_max_shares=campaign.offer_max_shares,
         existing=existing_holdings(conn),
@@ -154,24 +181,48 @@ def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = N
         return _issue(tx, campaign, today)
 
 
-def _issue(tx: Tx, campaign: Campaign, today: str) -> IssueResult:
+def issue_pledges(
+    tx: Tx, campaign: Campaign, pledge_ids: list[int], *, terms: ShareTerms, today: str
+) -> IssueResult:
+    """Issue shares for these paid pledges only, in the caller's write: an admission
+    or a member's top-up after the campaign, numbered on from the register as it is.
+
+    The founding offer's maximum does not apply: that offer has closed.
+    """
+    return _issue(tx, campaign, today, pledge_ids=pledge_ids, terms=terms)
+
+
+def _issue(
+    tx: Tx,
+    campaign: Campaign,
+    today: str,
+    *,
+    pledge_ids: list[int] | None = None,
+    terms: ShareTerms | None = None,
+) -> IssueResult:
     """The pledges are stamped alongside (tx.alongside) while Python allocates.
 
     Between the step's start and its result this thread does not touch the
     database (the write waits for the step, also when something fails).
     """
-    # An all-or-nothing offer issues nothing before it closes with its goal met:
-    # checked in the issuing write itself, so no close can slip in between.
-    refused = closing.may_issue(tx.conn, campaign, _moment(tx.now))
-    if refused is not None:
-        raise UserInputError(f"shares cannot be issued: {refused}")
-    paid = paid_unallotted(tx.conn)
+    if pledge_ids is None:
+        # An all-or-nothing offer issues nothing before it closes with its goal met:
+        # checked in the issuing write itself, so no close can slip in between.
+        # (Admissions after the campaign, by pledge id, come after that close.)
+        refused = closing.may_issue(tx.conn, campaign, _moment(tx.now))
+        if refused is not None:
+            raise UserInputError(f"shares cannot be issued: {refused}")
+        paid = paid_unallotted(tx.conn, before=founding_cutoff(campaign))
+        offer_max = campaign.offer_max_shares
+    else:
+        paid = paid_unallotted(tx.conn, pledge_ids=pledge_ids)
+        offer_max = None
     if not paid:
         return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
     existing, start = existing_holdings(tx.conn), _Start.read(tx)
     marking = tx.alongside(_mark_allotted, tx, [p.pledge_id for p in paid])
     plan = allocate(  # pure Python: no database here while the stamp runs
-        paid, campaign.shares, offer_max_shares=campaign.offer_max_shares, existing=existing
+        paid, terms or campaign.shares, offer_max_shares=offer_max, existing=existing
     )
     marking.result()
     rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid})

@@ -164,6 +164,19 @@ closes = {deadline}
 # account_name = "Your Co-operative Ltd"
 # details = "Sort code 00-00-00, account 00000000"
 
+# Joining after the campaign, when the rules allow it (`fundraiser check` reads it):
+# [membership]
+# open = true
+# min_shares_to_join = {a.min_shares}
+# admission = "board"          # or "automatic": admitted on payment
+# fee = "3.00"                 # per fee_interval; fee = "none" for no fee
+# fee_interval = "month"       # or "year"
+# reduced_fee = "1.00"
+# supporter_fee = "6.00"
+# supporter_surplus = "free-places"
+# grace_days = 30              # an unpaid fee lapses the membership after this
+# withdrawal_notice_days = 90
+
 [[tiers]]
 id = "member"
 name = "Member"

@@ -770,3 +770,142 @@ def test_a_misspelt_books_path_is_named_with_the_key_it_meant(tmp_path: Path) ->
     problems = assert_refused(write(tmp_path, EXAMPLE + '\n[books]\npaht = "b.beancount"\n'), [])
     (problem,) = [p for p in problems if p.where == "campaign.toml: books.paht"]
     assert problem.fix == "did you mean `path`?"
+
+
+# -- [membership]: joining after the campaign ------------------------------------------
+
+
+def test_example_membership_reads_every_term() -> None:
+    from fundraiser.config import Admission, Interval, Rate, Surplus
+
+    membership = load_campaign(ROOT / "campaign.toml").membership
+    assert membership is not None
+    assert membership.open is True
+    assert membership.min_shares_to_join == 1
+    assert membership.admission is Admission.BOARD
+    assert (membership.grace_days, membership.withdrawal_notice_days) == (30, 90)
+    fee = membership.fee
+    assert fee is not None
+    assert fee.amount == Money(300, "GBP") and fee.interval is Interval.MONTH
+    assert fee.reduced == Money(100, "GBP") and fee.supporter == Money(600, "GBP")
+    assert fee.surplus is Surplus.FREE_PLACES
+    assert fee.rates() == {
+        Rate.STANDARD: Money(300, "GBP"),
+        Rate.REDUCED: Money(100, "GBP"),
+        Rate.SUPPORTER: Money(600, "GBP"),
+        Rate.FREE: Money(0, "GBP"),
+    }
+
+
+def test_a_campaign_without_membership_lets_no_one_join(tmp_path: Path) -> None:
+    start = EXAMPLE.index("\n# Joining after the campaign")
+    campaign = load_campaign(write(tmp_path, EXAMPLE[:start] + "\n"))
+    assert campaign.membership is None
+
+
+def test_membership_without_a_fee_needs_no_fee_terms(tmp_path: Path) -> None:
+    start = EXAMPLE.index("\nfee = ")
+    end = EXAMPLE.index("\n# An unpaid fee")
+    text = EXAMPLE[:start] + '\nfee = "none"' + EXAMPLE[end:].replace("grace_days = 30\n", "")
+    membership = load_campaign(write(tmp_path, text)).membership
+    assert membership is not None and membership.fee is None
+
+
+BAD_MEMBERSHIP = [
+    pytest.param(
+        edit("min_shares = 1\n", "min_shares = 2\n"),
+        "membership.min_shares_to_join",
+        "outside the holding limits (2 to 200)",
+        id="below-the-share-terms",
+    ),
+    pytest.param(
+        edit("min_shares_to_join = 1", "min_shares_to_join = 201"),
+        "membership.min_shares_to_join",
+        "outside the holding limits (1 to 200)",
+        id="above-the-cap",
+    ),
+    pytest.param(
+        edit('admission = "board"', 'admission = "vote"'),
+        "membership.admission",
+        "is not one of automatic, board",
+        id="admission",
+    ),
+    pytest.param(
+        edit('fee_interval = "month"', 'fee_interval = "week"'),
+        "membership.fee_interval",
+        "is not one of year, month",
+        id="interval",
+    ),
+    pytest.param(
+        edit('reduced_fee = "1.00"', 'reduced_fee = "3.50"'),
+        "membership.reduced_fee",
+        "is not between nothing and the fee (£3.00)",
+        id="reduced-above-fee",
+    ),
+    pytest.param(
+        edit('supporter_fee = "6.00"', 'supporter_fee = "2.00"'),
+        "membership.supporter_fee",
+        "is not above the fee (£3.00)",
+        id="supporter-below-fee",
+    ),
+    pytest.param(
+        edit('fee = "3.00"', "fee = 3.0"),
+        "membership.fee",
+        "is a floating-point number",
+        id="float-fee",
+    ),
+    pytest.param(
+        edit('fee = "3.00"', 'fee = "0.00"'),
+        "membership.fee",
+        "is zero",
+        id="zero-fee",
+    ),
+    pytest.param(
+        edit('fee = "3.00"', 'fee = "none"'),
+        "membership.fee_interval",
+        "is given without a fee",
+        id="terms-without-fee",
+    ),
+    pytest.param(
+        edit("grace_days = 30", "grace_days = -1"),
+        "membership.grace_days",
+        "must be at least 0",
+        id="negative-grace",
+    ),
+    pytest.param(
+        edit("open = true", 'open = "yes"'),
+        "membership.open",
+        "must be true or false",
+        id="open-not-bool",
+    ),
+    pytest.param(
+        edit("withdrawal_notice_days = 90", "withdrawal_notice = 90"),
+        "membership.withdrawal_notice",
+        "is not a known setting",
+        id="misspelt",
+    ),
+    pytest.param(
+        edit('supporter_surplus = "free-places"', 'supporter_surplus = "parties"'),
+        "membership.supporter_surplus",
+        "is not one of free-places, running-costs",
+        id="surplus",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "key", "message"), BAD_MEMBERSHIP)
+def test_bad_membership_is_refused_by_name(
+    tmp_path: Path, change: Callable[[str], str], key: str, message: str
+) -> None:
+    problems = assert_refused(write(tmp_path, change(EXAMPLE)), [key])
+    assert any(p.where == f"campaign.toml: {key}" and message in p.message for p in problems), [
+        str(p) for p in problems
+    ]
+
+
+def test_check_names_a_membership_problem(sqlite_cli: Cli, tmp_path: Path) -> None:
+    path = write(tmp_path, EXAMPLE.replace('admission = "board"', 'admission = "vote"'))
+    result = sqlite_cli("--campaign", str(path), "check")
+    assert result.exit_code == 1
+    assert "membership.admission" in result.output
+    assert "is not one of automatic, board" in result.output

@@ -140,3 +140,68 @@ def test_published_figures_carry_no_personal_data(ledger: Ledger, campaign: Camp
         text = json.dumps(compute(conn, campaign, DURING).as_json())
     for private in ("secret.person", "Person", "Secret Lane", "@"):
         assert private not in text
+
+
+# -- membership after the campaign ------------------------------------------------------
+
+
+@pytest.mark.keep_it_all  # members made before the deadline
+def test_membership_figures_count_members_fees_and_free_places(
+    ledger: Ledger, campaign: Campaign
+) -> None:
+    from fundraiser.config import Interval, Rate
+    from fundraiser.membership import fees
+    from fundraiser.membership.fees import EventKind, FeeEvent
+    from tests.membership.memberhelp import make_members
+
+    make_members(ledger, campaign, 5)  # admitted on 2027-03-01
+    rates = {1: Rate.STANDARD, 2: Rate.SUPPORTER, 3: Rate.SUPPORTER, 4: Rate.FREE, 5: Rate.REDUCED}
+    amounts = {Rate.STANDARD: 300, Rate.SUPPORTER: 600, Rate.FREE: 0, Rate.REDUCED: 100}
+    with ledger.write() as tx:
+        for number, rate in rates.items():
+            fees.start(
+                tx,
+                member_number=number,
+                rate=rate,
+                amount=Money(amounts[rate], "GBP"),
+                interval=Interval.MONTH,
+                started_on="2027-03-01",
+                stripe_subscription=f"sub_{number}",
+            )
+        for number in (1, 2, 3):
+            fees.apply(
+                tx,
+                FeeEvent(
+                    EventKind.INVOICE_PAID,
+                    f"sub_{number}",
+                    f"in_{number}",
+                    amounts[rates[number]],
+                    "GBP",
+                    "2027-03-01",
+                    "2027-04-01",
+                ),
+            )
+    # Member 5 never paid: by April 15th the reduced fee has lapsed and counts for nothing.
+    with ledger.read() as conn:
+        april = compute(conn, campaign, datetime(2027, 4, 15, 12, tzinfo=UTC)).as_json()
+        march = compute(conn, campaign, datetime(2027, 3, 20, 12, tzinfo=UTC)).as_json()
+    assert april["membership"] == {
+        "members": 5,
+        "joined_this_month": 0,
+        "fees_per_month": 300 + 600 + 600,  # standard, two supporters (due, in grace)
+        "free_places_funded": 2,  # two supporters pay £3 a month above the standard £3
+        "free_places_taken": 1,
+    }
+    assert march["membership"]["joined_this_month"] == 5
+    assert march["membership"]["fees_per_month"] == 1600  # the reduced fee still stands
+    text = json.dumps(april)
+    for private in ("Member 1", "High Street", "@", "sub_", "cus_"):
+        assert private not in text
+
+
+def test_no_membership_no_membership_figures(ledger: Ledger, tmp_path: Path) -> None:
+    text = (ROOT / "campaign.toml").read_text()
+    path = tmp_path / "campaign.toml"
+    path.write_text(text[: text.index("\n# Joining after the campaign")] + "\n")
+    with ledger.read() as conn:
+        assert compute(conn, load_campaign(path), DURING).as_json()["membership"] is None

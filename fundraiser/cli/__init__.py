@@ -22,7 +22,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "ledger": ("ledger",),
     "pledges": ("pledges", "payments"),
     "shares": ("shares",),
-    "members": ("members",),
+    "members": ("members", "joining"),
     "certificates": ("documents",),
     "mail": ("documents",),
     "refunds": ("refunds",),

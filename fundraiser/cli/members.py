@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import click
@@ -105,21 +106,52 @@ def export(app: App, out: Path, fmt: str, public: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file [default: standard output].",
 )
+@click.option(
+    "--left-out",
+    is_flag=True,
+    help="Instead, the members the rules suspend (fee lapsed or ended), with why.",
+)
 @pass_app
-def roll(app: App, fmt: str, out: Path | None) -> None:
+def roll(app: App, fmt: str, out: Path | None, left_out: bool) -> None:
     """The voter roll: one member, one vote (email, name, member number).
 
-    Ready to import into Loomio or Decidim. Former members are left out.
+    Ready to import into Loomio or Decidim. Former members are left out, and
+    so are members the rules suspend (see --left-out).
     """
     with app.ledger.read() as conn:
-        on_roll = voters.roll(conn, app.campaign.currency)
+        suspended = voters.suspended_on(conn, app.campaign, date.fromisoformat(app.today()))
+        on_roll = voters.roll(conn, app.campaign.currency, suspended)
+        off_roll = voters.left_out(conn, app.campaign.currency, suspended)
+    if left_out:
+        text = (
+            voters.left_out_csv(off_roll)
+            if fmt == "csv"
+            else json.dumps([vars(p) for p in off_roll], indent=2, ensure_ascii=False) + "\n"
+        )
+        _emit(app, out, text, plural(len(off_roll), "member") + " left off the roll")
+        return
     text = voters.roll_csv(on_roll) if fmt == "csv" else voters.roll_json(on_roll)
+    _emit(app, out, text, plural(len(on_roll), "voter"))
+    if off_roll:
+        click.echo(
+            f"Note: {plural(len(off_roll), 'member')} the rules suspend "
+            f"{'is' if len(off_roll) == 1 else 'are'} left off (fee lapsed or ended): "
+            "see `fundraiser members roll --left-out`.",
+            err=True,
+        )
+    _no_email_note(on_roll)
+
+
+def _emit(app: App, out: Path | None, text: str, what: str) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
         _check_out(out)
         _write(out, text)
-        click.echo(f"Wrote {plural(len(on_roll), 'voter')} to {out}.", err=True)
+        click.echo(f"Wrote {what} to {out}.", err=True)
+
+
+def _no_email_note(on_roll: list[voters.Voter]) -> None:
     missing = [str(v.member_number) for v in on_roll if not v.email]
     if missing:
         click.echo(
@@ -128,6 +160,30 @@ def roll(app: App, fmt: str, out: Path | None) -> None:
             "meetings by post.",
             err=True,
         )
+
+
+@members.command()
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the census.",
+)
+@pass_app
+def census(app: App, out: Path) -> None:
+    """The voters as Decidim's CSV census: one email per line, no header.
+
+    Upload it in Decidim's admin (Participants > Authorizations > Organization's
+    census). Members the rules suspend and members without an email are left out.
+    """
+    with app.ledger.read() as conn:
+        suspended = voters.suspended_on(conn, app.campaign, date.fromisoformat(app.today()))
+        on_roll = voters.roll(conn, app.campaign.currency, suspended)
+    _check_out(out)
+    _write(out, voters.census_csv(on_roll))
+    with_email = sum(1 for v in on_roll if v.email)
+    click.echo(f"Wrote {plural(with_email, 'voter')} to {out}.")
+    _no_email_note(on_roll)
 
 
 @members.command()
@@ -208,13 +264,49 @@ def forget(app: App, email: str, dry_run: bool, as_json: bool) -> None:
 @click.argument("number", type=int)
 @click.option("--shares", type=int, required=True, help="How many shares to withdraw.")
 @click.option("--note", help="Why (e.g. the board's minute reference).")
+@click.option(
+    "--waive-notice",
+    is_flag=True,
+    help="Withdraw at once: the board waives the rules' notice period.",
+)
 @click.option("--dry-run", is_flag=True, help="Check, write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_app
 def withdraw(
-    app: App, number: int, shares: int, note: str | None, dry_run: bool, as_json: bool
+    app: App,
+    number: int,
+    shares: int,
+    note: str | None,
+    waive_notice: bool,
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
-    """Withdraw shares (a withdrawal entry); the member ceases at zero shares."""
+    """Withdraw shares: a request held for the rules' notice period ([membership]), then
+    paid with `members pay-withdrawal`; at once with no notice period or --waive-notice.
+    The member ceases at zero shares."""
+    membership = app.campaign.membership
+    if membership and membership.withdrawal_notice_days and not waive_notice:
+        asked = withdrawal.request(
+            app.ledger,
+            app.campaign,
+            number,
+            shares,
+            today=app.today(),
+            now=app.stored_now(),
+            note=note,
+            dry_run=dry_run,
+        )
+        if as_json:
+            app.print_json({"dry_run": dry_run, "request": asked.as_json()})
+            return
+        verb = "Would record" if dry_run else f"Recorded request {asked.id}"
+        click.echo(
+            f"{verb}: member {number} withdraws {plural(shares, 'share')} "
+            f"({asked.amount.format()}) after the rules' notice of "
+            f"{plural(membership.withdrawal_notice_days, 'day')}: due on {asked.due_on} "
+            "(`fundraiser members withdrawals`)."
+        )
+        return
     result = withdrawal.withdraw(
         app.ledger,
         app.campaign,
@@ -228,6 +320,12 @@ def withdraw(
     if as_json:
         app.print_json({"dry_run": dry_run, **result.as_json()})
         return
+    _said_withdrawn(app, number, shares, result, dry_run)
+
+
+def _said_withdrawn(
+    app: App, number: int, shares: int, result: withdrawal.Withdrawal, dry_run: bool
+) -> None:
     verb = "Would withdraw" if dry_run else "Withdrew"
     ceased = f" Member {number} ceases on {app.today()}." if result.ceased else ""
     click.echo(
@@ -240,6 +338,72 @@ def withdraw(
             else ""
         )
     )
+
+
+@members.command()
+@click.option("--due", is_flag=True, help="Only those whose notice has run out: to pay now.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_app
+def withdrawals(app: App, due: bool, as_json: bool) -> None:
+    """Withdrawal requests waiting for their notice period, the soonest due first."""
+    today = app.today()
+    with app.ledger.read() as conn:
+        found = withdrawal.requests(conn, app.campaign, status=withdrawal.RequestStatus.WAITING)
+    if due:
+        found = [r for r in found if r.due_on <= today]
+    if as_json:
+        app.print_json([{**r.as_json(), "due": r.due_on <= today} for r in found])
+        return
+    if not found:
+        click.echo("No withdrawals due." if due else "No withdrawal requests waiting.")
+        return
+    from rich.table import Table  # loaded only when a person is shown it
+
+    table = Table("Request", "Member", "Name", "Shares", "Amount", "Asked", "Due", "Now")
+    for r in found:
+        table.add_row(
+            str(r.id),
+            str(r.member),
+            r.name,
+            str(r.shares),
+            r.amount.format(),
+            r.requested_on,
+            r.due_on,
+            "pay: `members pay-withdrawal " + str(r.id) + "`" if r.due_on <= today else "notice",
+        )
+    app.out.print(table)
+
+
+@members.command("pay-withdrawal")
+@click.argument("request_id", type=int)
+@click.option("--dry-run", is_flag=True, help="Check, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def pay_withdrawal(app: App, request_id: int, dry_run: bool, as_json: bool) -> None:
+    """Pay a withdrawal whose notice has run: the entry, a balance certificate, the money owed.
+
+    By card refund where the shares were paid by card recently enough for Stripe
+    (`fundraiser refunds send`), else by bank transfer.
+    """
+    asked, result = withdrawal.pay(
+        app.ledger,
+        app.campaign,
+        request_id,
+        today=app.today(),
+        now=app.stored_now(),
+        dry_run=dry_run,
+    )
+    if as_json:
+        app.print_json({"dry_run": dry_run, "request": asked.as_json(), **result.as_json()})
+        return
+    _said_withdrawn(app, asked.member, asked.shares, result, dry_run)
+    how = (
+        "refund it to the card with `fundraiser refunds send`"
+        if asked.method == "card"
+        else "pay it by bank transfer, then `fundraiser refunds mark-paid`"
+    )
+    if not dry_run:
+        click.echo(f"The {result.amount.format()} is listed in `fundraiser refunds list`: {how}.")
 
 
 @members.command("cancel-shares")

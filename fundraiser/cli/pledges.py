@@ -9,10 +9,12 @@ from pathlib import Path
 import click
 
 import fundraiser.pledges  # whole path: `pledges` is this module's command group
+import fundraiser.register
 from fundraiser import acknowledge, cancel, importer, offline
 from fundraiser.cli.app import App, pass_app, plural
 from fundraiser.errors import Problem, ProblemsError
 from fundraiser.money import Money
+from fundraiser.people import person_key
 from fundraiser.pledges import BY_HAND, Pledge, Source, Status
 
 NOTIFY_HELP = (
@@ -61,7 +63,13 @@ def add(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Record an offline pledge (a seed commitment or a bank transfer)."""
+    """Record an offline pledge (a seed commitment or a bank transfer).
+
+    After the campaign, a paid one from a member is a top-up, issued at once;
+    from anyone else an application to join (`fundraiser members applications`).
+    """
+    with app.ledger.read() as conn:
+        held = fundraiser.register.held_by(conn, person_key(email))
     item, problems = importer.check_offline(
         app.campaign,
         name=name,
@@ -70,6 +78,7 @@ def add(
         amount=amount,
         round_id=round_id,
         status=status,
+        held_shares=held,
     )
     if item is None:
         # Each problem under the option that gave the value: "--email: ...".
@@ -109,6 +118,32 @@ def add(
             f"Recorded pledge {pledge_id}: {item.amount.format()} from {item.name} "
             f"({_added(item.status)})."
             + (" The backer's mail is queued: `fundraiser mail send`." if notify else "")
+        )
+    if not dry_run and item.status is Status.PAID:
+        _settle(app)
+
+
+def _settle(app: App) -> None:
+    """A payment after the campaign: top-ups issued at once, joins as the rules say."""
+    from fundraiser.membership import admission
+
+    if app.campaign.membership is None:
+        return
+    done = admission.settle(app.ledger, app.campaign, today=app.today(), now=app.stored_now())
+    if done.shares:
+        click.echo(
+            f"Issued {plural(done.shares, 'share')} after the campaign"
+            + (f", welcoming member {done.first_member}" if done.members_admitted else "")
+            + ": `fundraiser certificates make`.",
+            err=True,
+        )
+    with app.ledger.read() as conn:
+        waiting = admission.listing(conn, app.campaign, status=admission.AppStatus.WAITING)
+    if waiting:
+        click.echo(
+            f"{plural(len(waiting), 'application')} to join waiting for the board: "
+            "`fundraiser members applications`.",
+            err=True,
         )
 
 
@@ -263,6 +298,7 @@ def mark_paid(app: App, pledge_id: int, reference: str | None, notify: bool) -> 
         f"Pledge {pledge.id} is now paid ({pledge.paid.format()})."
         + (" The backer's mail is queued: `fundraiser mail send`." if notify else "")
     )
+    _settle(app)
 
 
 def register(main: click.Group) -> None:

@@ -53,13 +53,25 @@ def _v5_snapshot(conn: Connection) -> None:
     """Nothing changes in the tables: the upgrade journals them as they stand (see upgrade)."""
 
 
+def _v6_membership(conn: Connection) -> None:
+    """Joining, fees and withdrawals after the campaign: new tables, empty."""
+    for table in (
+        schema.applications,
+        schema.fee_subscriptions,
+        schema.fee_invoices,
+        schema.withdrawal_requests,
+    ):
+        table.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v2_stripe_events,
     2: _v3_outbox_state_flags,
     3: _v4_bank,
     4: _v5_snapshot,
+    5: _v6_membership,
 }
-LATEST = 5
+LATEST = 6
 #: From this version every change of a replayed table is journalled with it.
 REPLAYED_FROM = 5
 

@@ -248,3 +248,92 @@ refund_accounts = sa.Table(
     sa.Column("updated_at", sa.Text, nullable=False),
     info=REPLAYED,
 )
+
+
+# -- after the campaign: joining, fees and withdrawals (v6) --------------------------
+
+# A person who paid for shares after the campaign: a new member waiting for the
+# board (or admitted on payment), or a member's top-up. One per pledge.
+applications = sa.Table(
+    "applications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), nullable=False, unique=True),
+    sa.Column("kind", sa.Text, nullable=False),  # join, top-up
+    sa.Column("status", sa.Text, nullable=False, index=True),  # waiting, admitted, declined
+    sa.Column("member_number", sa.Integer, sa.ForeignKey("members.number")),
+    sa.Column("decided_on", sa.Text),
+    sa.Column("reason", sa.Text, info=PERSONAL),  # the board's words to the person
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    info=REPLAYED,
+)
+
+# A member's membership fee: one Stripe subscription (or one kept by hand).
+# Its standing (current, late, lapsed) is read from paid_through, failing_since
+# and the grace days, on the day asked: nothing needs a nightly job to lapse.
+fee_subscriptions = sa.Table(
+    "fee_subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("member_number", sa.Integer, sa.ForeignKey("members.number"), index=True),
+    sa.Column("stripe_subscription", sa.Text, unique=True),
+    sa.Column("stripe_customer", sa.Text, info=PERSONAL),
+    sa.Column("rate", sa.Text, nullable=False),  # standard, reduced, supporter, free
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("interval", sa.Text, nullable=False),  # month, year
+    sa.Column("started_on", sa.Text, nullable=False),
+    sa.Column("paid_through", sa.Text),  # the end of the latest period paid for
+    sa.Column("failing_since", sa.Text),  # the start of the oldest period still unpaid
+    sa.Column("ended_at", sa.Text),  # the subscription was deleted (the fee ended)
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.CheckConstraint("amount >= 0", name="fee_amount_not_negative"),
+    info=REPLAYED,
+)
+
+# Each fee invoice, once by Stripe's invoice id: what makes applying its
+# events idempotent and order-independent (paid wins over failed, for good).
+fee_invoices = sa.Table(
+    "fee_invoices",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),  # Stripe's in_..., or our own for a fee by hand
+    sa.Column(
+        "subscription_id",
+        sa.Integer,
+        sa.ForeignKey("fee_subscriptions.id"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("status", sa.Text, nullable=False),  # paid, failed
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.Text, nullable=False),
+    sa.Column("period_start", sa.Text, nullable=False),
+    sa.Column("period_end", sa.Text, nullable=False),
+    sa.Column("paid_at", sa.Text),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    info=REPLAYED,
+)
+
+# A member's request to withdraw shares, held for the rules' notice period.
+withdrawal_requests = sa.Table(
+    "withdrawal_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "member_number", sa.Integer, sa.ForeignKey("members.number"), nullable=False, index=True
+    ),
+    sa.Column("shares", sa.Integer, nullable=False),
+    sa.Column("requested_on", sa.Text, nullable=False),
+    sa.Column("due_on", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, index=True),  # waiting, paid, withdrawn
+    sa.Column("entry_id", sa.Integer, sa.ForeignKey("register_entries.id")),
+    sa.Column("method", sa.Text),  # card, bank: how the money went back
+    sa.Column("note", sa.Text, info=PERSONAL),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.CheckConstraint("shares > 0", name="withdrawal_request_shares_positive"),
+    info=REPLAYED,
+)

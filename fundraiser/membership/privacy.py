@@ -163,6 +163,7 @@ def show(conn: Connection, email: str, currency: str) -> dict[str, Any]:
         }
         for m in mail
     ]
+    result.update(_after_campaign(conn, pledge_ids, member.number if member else None))
     return result
 
 
@@ -263,8 +264,9 @@ def forget(
             )
             tx.update(schema.remainders, {"pledge_id": pid}, person_key=f"erased:{pid}")
         scrubbed = _scrub_stripe_events(tx, ids)
-        if ids:  # a bank account given for a refund
+        if ids:  # a bank account given for a refund; the board's words on an application
             tx.delete(schema.refund_accounts, {"pledge_id": ids})
+            tx.update(schema.applications, {"pledge_id": ids}, reason=None)
         if unsent:
             tx.delete(schema.outbox, {"id": unsent})
         if sent:
@@ -354,3 +356,66 @@ def _check_member_erasable(conn: Connection, member: Any, today: str) -> None:
             f"kept here for {RETENTION_YEARS} years after they cease). "
             f"Their details can be erased from {ends.isoformat()}"
         )
+
+
+def _after_campaign(conn: Connection, pledge_ids: list[int], number: int | None) -> dict[str, Any]:
+    """A person's applications, membership fees and withdrawal requests."""
+    apps = conn.execute(
+        sa.select(schema.applications)
+        .where(schema.applications.c.pledge_id.in_(pledge_ids))
+        .order_by(schema.applications.c.id)
+    )
+    found: dict[str, Any] = {
+        "applications": [
+            {
+                "id": a.id,
+                "pledge_id": a.pledge_id,
+                "kind": a.kind,
+                "status": a.status,
+                "decided_on": a.decided_on,
+                "reason": a.reason,
+            }
+            for a in apps
+        ],
+        "fees": [],
+        "withdrawal_requests": [],
+    }
+    if number is None:
+        return found
+    subs = conn.execute(
+        sa.select(schema.fee_subscriptions)
+        .where(schema.fee_subscriptions.c.member_number == number)
+        .order_by(schema.fee_subscriptions.c.id)
+    )
+    found["fees"] = [
+        {
+            "id": f.id,
+            "rate": f.rate,
+            "amount": int(f.amount),
+            "currency": f.currency,
+            "interval": f.interval,
+            "started_on": f.started_on,
+            "paid_through": f.paid_through,
+            "failing_since": f.failing_since,
+            "ended_at": f.ended_at,
+            "stripe_customer": f.stripe_customer,
+        }
+        for f in subs
+    ]
+    asked = conn.execute(
+        sa.select(schema.withdrawal_requests)
+        .where(schema.withdrawal_requests.c.member_number == number)
+        .order_by(schema.withdrawal_requests.c.id)
+    )
+    found["withdrawal_requests"] = [
+        {
+            "id": w.id,
+            "shares": w.shares,
+            "requested_on": w.requested_on,
+            "due_on": w.due_on,
+            "status": w.status,
+            "note": w.note,
+        }
+        for w in asked
+    ]
+    return found

@@ -23,7 +23,8 @@ _DEFERRED = "deferred:"
 def refs_of(ctx: Context, event: Mapping[str, Any]) -> list[str]:
     """The ids an event's object names: itself, its charge and intent, our pledge."""
     obj = (event.get("data") or {}).get("object") or {}
-    refs = [id_of(obj.get(name)) for name in ("id", "latest_charge", "charge", "payment_intent")]
+    names = ("id", "latest_charge", "charge", "payment_intent", "subscription")
+    refs = [id_of(obj.get(name)) for name in names]
     pledge_id = ctx.keys.owns(obj.get("metadata"))
     found = [r for r in refs if r]
     if pledge_id is not None:

@@ -28,7 +28,9 @@ from sqlalchemy.engine import Connection
 
 from fundraiser import outbox, pledges
 from fundraiser.ledger import Tx, bulk, schema
+from fundraiser.membership import fees
 from fundraiser.money import Money
+from fundraiser.payments import fees as fee_kinds
 from fundraiser.payments import orphans
 from fundraiser.pledges import CHARGEABLE, ENDED_UNPAID, HELD, RECEIVED, TRANSITIONS, Status
 from fundraiser.register import EntryKind
@@ -448,4 +450,19 @@ def apply_event(tx: Tx, ctx: Context, event: Mapping[str, Any]) -> Outcome:
         return apply_charge(tx, ctx, obj)
     if kind.startswith("refund."):
         return apply_refund(tx, ctx, obj)
+    if kind in fee_kinds.KINDS:
+        return _fee(tx, kind, obj, int(event.get("created") or 0))
     return Outcome.IGNORED
+
+
+def _fee(tx: Tx, kind: str, obj: Mapping[str, Any], created: int) -> Outcome:
+    """A membership fee's invoice or subscription (fundraiser.membership.fees)."""
+    done = fee_kinds.apply_fee(tx, kind, obj, created)
+    if done is None:
+        return Outcome.IGNORED  # an invoice that is not for a subscription
+    return {
+        fees.Outcome.APPLIED: Outcome.APPLIED,
+        fees.Outcome.DUPLICATE: Outcome.UNCHANGED,
+        # A subscription we have not recorded yet (its join is still being written).
+        fees.Outcome.UNKNOWN: Outcome.DEFERRED,
+    }[done]

@@ -51,6 +51,7 @@ JSON_KEYS = frozenset(
         "goal",
         "goal_met",
         "journal",
+        "membership",  # None, or aggregates of membership after the campaign (figures.py)
         "mode",
         "opens",
         "paid",

@@ -94,7 +94,7 @@ def test_statements_when_the_rules_issue_no_certificates(
     toml = campaign_dir / "campaign.toml"
     toml.write_text(toml.read_text().replace("certificates = true", "certificates = false"))
     found(sqlite_cli)
-    sqlite_cli.ok("members", "withdraw", "3", "--shares", "50")
+    sqlite_cli.ok("members", "withdraw", "3", "--waive-notice", "--shares", "50")
     result = json.loads(sqlite_cli.ok("certificates", "make", "--json").output)
     assert result["kind"] == "statement"
     assert result["written"] == [f"statement-00000{n}.pdf" for n in (1, 2, 3)]
@@ -138,7 +138,7 @@ def test_an_own_template_that_cannot_show_a_taken_back_certificate_is_refused(
     )
     found(sqlite_cli)
     sqlite_cli.ok("certificates", "make")  # nothing taken back yet: the design is fine
-    sqlite_cli.ok("members", "withdraw", "3", "--shares", "150")
+    sqlite_cli.ok("members", "withdraw", "3", "--waive-notice", "--shares", "150")
     folder = campaign_dir / "var" / "certificates"
     before = hashes(folder)
     refused = sqlite_cli("certificates", "make")
@@ -311,7 +311,7 @@ def test_a_certificate_taken_back_still_fits_its_page(sqlite_cli: Cli, campaign_
     address = "\n".join(f"Line {n}, " + "a long stretch of road " * 3 for n in range(9))
     add_member(sqlite_cli, long_name, address, "10000.00", "R1")
     sqlite_cli.ok("shares", "issue")
-    sqlite_cli.ok("members", "withdraw", "1", "--shares", "150")
+    sqlite_cli.ok("members", "withdraw", "1", "--waive-notice", "--shares", "150")
     sqlite_cli.ok("certificates", "make")
     folder = campaign_dir / "var" / "certificates"
     taken_back = measure(folder / "certificate-000001.pdf")
@@ -501,7 +501,9 @@ def test_a_withdrawal_takes_certificates_back_and_issues_a_balance(
     cli.ok("certificates", "make")
     folder = campaign_dir / "var" / "certificates"
     unrelated = {k: v for k, v in hashes(folder).items() if k != "certificate-000003.pdf"}
-    part = json.loads(cli.ok("members", "withdraw", "3", "--shares", "150", "--json").output)
+    part = json.loads(
+        cli.ok("members", "withdraw", "3", "--waive-notice", "--shares", "150", "--json").output
+    )
     assert (part["holding_after"], part["balance_certificate"]) == (50, 4)
     made = json.loads(cli.ok("certificates", "make", "--json").output)
     assert made["written"] == ["certificate-000003.pdf", "certificate-000004.pdf"]
@@ -520,7 +522,9 @@ def test_a_withdrawal_takes_certificates_back_and_issues_a_balance(
     ledger = open_ledger(cli.db_url)
     with ledger.read() as conn:  # what a mail to the member would attach: what they hold
         assert documents.filenames(conn, 3) == ["certificate-000004.pdf"]
-    rest = json.loads(cli.ok("members", "withdraw", "3", "--shares", "50", "--json").output)
+    rest = json.loads(
+        cli.ok("members", "withdraw", "3", "--waive-notice", "--shares", "50", "--json").output
+    )
     assert rest["ceased"] and rest["balance_certificate"] is None
     again = json.loads(cli.ok("certificates", "make", "--json").output)
     assert again["written"] == ["certificate-000004.pdf"]

@@ -62,7 +62,7 @@ def holdings(cli: Cli) -> dict[int, tuple[int, str | None]]:
 
 def test_voter_roll_one_member_one_vote(cli: Cli, tmp_path: Path) -> None:
     found(cli)
-    cli.ok("members", "withdraw", "2", "--shares", "1")  # Alan leaves
+    cli.ok("members", "withdraw", "2", "--waive-notice", "--shares", "1")  # Alan leaves
     rows = list(csv.DictReader(io.StringIO(cli.ok("members", "roll").output)))
     assert rows == [
         {"email": "grace@example.org", "name": "Grace Hopper", "member_number": "1"},
@@ -117,10 +117,12 @@ def test_register_export_and_public_summary(cli: Cli, tmp_path: Path) -> None:
 
 def test_withdraw_part_then_all(cli: Cli) -> None:
     found(cli)
-    result = cli.ok("members", "withdraw", "3", "--shares", "150")
+    result = cli.ok("members", "withdraw", "3", "--waive-notice", "--shares", "150")
     assert "Withdrew 150 shares from member 3, 50 left; £7,500.00 to repay" in result.output
     assert holdings(cli)[3] == (50, None)
-    done = json.loads(cli.ok("members", "withdraw", "3", "--shares", "50", "--json").output)
+    done = json.loads(
+        cli.ok("members", "withdraw", "3", "--waive-notice", "--shares", "50", "--json").output
+    )
     assert done["ceased"] and done["holding_after"] == 0 and done["amount"] == 250000
     assert holdings(cli)[3] == (0, "2026-12-10")
     assert query(
@@ -135,6 +137,7 @@ def test_withdraw_part_then_all(cli: Cli) -> None:
 def test_withdraw_below_the_minimum_is_refused(sqlite_cli: Cli, campaign_dir: Path) -> None:
     toml = campaign_dir / "campaign.toml"
     text = toml.read_text().replace("min_shares = 1", "min_shares = 2")
+    text = text.replace("min_shares_to_join = 1", "min_shares_to_join = 2")  # within the terms
     text = text.replace(
         'id = "member"\nname = "Member"\nshares = 1', 'id = "member"\nname = "Member"\nshares = 2'
     )
@@ -143,17 +146,20 @@ def test_withdraw_below_the_minimum_is_refused(sqlite_cli: Cli, campaign_dir: Pa
     sqlite_cli.ok("shares", "issue")
     ledger_file = campaign_dir / "var" / "ledger.sqlite"
     before = digest(ledger_file)
-    result = sqlite_cli("members", "withdraw", "1", "--shares", "4")
+    result = sqlite_cli("members", "withdraw", "1", "--waive-notice", "--shares", "4")
     assert result.exit_code == 2
     assert "withdraw all 5 shares to leave, or at most 3 to stay a member" in result.output
     assert digest(ledger_file) == before
-    sqlite_cli.ok("members", "withdraw", "1", "--shares", "3")
+    sqlite_cli.ok("members", "withdraw", "1", "--waive-notice", "--shares", "3")
 
 
 BAD = [
-    (["members", "withdraw", "9", "--shares", "1"], "member 9 does not exist"),
-    (["members", "withdraw", "2", "--shares", "2"], "more than member 2 holds (1)"),
-    (["members", "withdraw", "2", "--shares", "0"], "at least 1"),
+    (["members", "withdraw", "9", "--waive-notice", "--shares", "1"], "member 9 does not exist"),
+    (
+        ["members", "withdraw", "2", "--waive-notice", "--shares", "2"],
+        "more than member 2 holds (1)",
+    ),
+    (["members", "withdraw", "2", "--waive-notice", "--shares", "0"], "at least 1"),
     (["members", "show", "nobody@example.org"], "no one with the email"),
     (["members", "forget", "nobody@example.org"], "no one with the email"),
     (["members", "forget", "grace@example.org"], "s.30"),
@@ -320,7 +326,7 @@ def test_forget_refuses_members_and_says_until_when_for_former_members(cli: Cli)
     member = cli("members", "forget", "alan@example.org")
     assert member.exit_code == 1
     assert "member 2" in member.output and "s.30" in member.output
-    cli.ok("members", "withdraw", "2", "--shares", "1")
+    cli.ok("members", "withdraw", "2", "--waive-notice", "--shares", "1")
     former = cli("members", "forget", "alan@example.org")
     assert former.exit_code == 1 and "can be erased from 2036-12-10" in former.output
     erased = cli.ok(

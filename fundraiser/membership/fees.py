@@ -1,0 +1,435 @@
+"""Membership fees: a subscription per member, its invoices, and where it stands today.
+
+Stripe tells us about a fee by events that arrive at least once and in any
+order: an invoice paid, a payment failed, the subscription deleted. Each is
+applied here once (an invoice is a row keyed by Stripe's invoice id; paid wins
+over failed for good, a repeat changes nothing), and the subscription's
+summary is recomputed from its invoices after every one, so the same set of
+events gives the same rows whatever order they came in.
+
+A fee's standing (current, due, late, lapsed, ended) is not stored: it is read
+from the summary, the rules' grace days and the day asked (`standing`), so a
+membership lapses on the right day without a nightly job, and a late payment
+brings it back at once. No Stripe here: the payments package turns Stripe's
+objects into `FeeEvent`s and calls `apply`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fundraiser.config import Fee as FeeTerms
+from fundraiser.config import Interval, Rate, Surplus
+from fundraiser.errors import NotFound, UserInputError
+from fundraiser.ledger import Tx, bulk, schema
+from fundraiser.money import Money
+
+
+class EventKind(enum.StrEnum):
+    INVOICE_PAID = "invoice.paid"
+    PAYMENT_FAILED = "invoice.payment_failed"
+    SUBSCRIPTION_DELETED = "customer.subscription.deleted"
+
+
+class InvoiceStatus(enum.StrEnum):
+    PAID = "paid"
+    FAILED = "failed"
+
+
+class Standing(enum.StrEnum):
+    CURRENT = "current"  # paid for the period we are in (or on the free rate)
+    DUE = "due"  # the period paid for has ended; the renewal has not been seen yet
+    LATE = "late"  # a payment failed, within the grace days
+    LAPSED = "lapsed"  # unpaid beyond the grace days: the rules suspend the member
+    ENDED = "ended"  # the member ended their fee (or Stripe ended it)
+
+
+#: The standings in which the rules suspend a member (no vote).
+SUSPENDED = frozenset({Standing.LAPSED, Standing.ENDED})
+
+
+class Outcome(enum.StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # seen before: nothing changed
+    UNKNOWN = "unknown"  # no subscription of ours by that id (yet): the caller defers it
+
+
+@dataclass(frozen=True)
+class FeeEvent:
+    """One Stripe fee event in plain values (dates as ISO text, amounts in minor units)."""
+
+    kind: EventKind
+    subscription: str  # Stripe's sub_...
+    invoice: str | None = None  # Stripe's in_... (None for a deleted subscription)
+    amount: int = 0
+    currency: str = ""
+    period_start: str = ""  # YYYY-MM-DD
+    period_end: str = ""  # YYYY-MM-DD
+    at: str = ""  # when it happened (the event's time), ISO
+
+
+def start(
+    tx: Tx,
+    *,
+    member_number: int,
+    rate: Rate,
+    amount: Money,
+    interval: Interval,
+    started_on: str,
+    stripe_subscription: str | None = None,
+    stripe_customer: str | None = None,
+) -> int:
+    """A member's fee subscription; the same Stripe subscription twice is the same row."""
+    if stripe_subscription is not None:
+        found = _by_stripe(tx.conn, stripe_subscription)
+        if found is not None:
+            return int(found.id)
+    row = {
+        "member_number": member_number,
+        "stripe_subscription": stripe_subscription,
+        "stripe_customer": stripe_customer,
+        "rate": rate.value,
+        "amount": amount.amount,
+        "currency": amount.currency,
+        "interval": interval.value,
+        "started_on": started_on,
+        "created_at": tx.now,
+        "updated_at": tx.now,
+    }
+    tx.insert(schema.fee_subscriptions, list(row), [tuple(row.values())])
+    sub_id = int(
+        tx.conn.execute(sa.select(sa.func.max(schema.fee_subscriptions.c.id))).scalar() or 0
+    )
+    tx.record(
+        "fees.start",
+        f"member:{member_number}",
+        {
+            "subscription": sub_id,
+            "rate": rate.value,
+            "amount": amount.amount,
+            "currency": amount.currency,
+            "interval": interval.value,
+        },
+    )
+    return sub_id
+
+
+# The webhook's hot path reads through the driver (ledger.bulk): 50,000 fee
+# events a month, each a few lookups, cost more in building SQLAlchemy
+# statements than in the database.
+_SUBSCRIPTION = (
+    "SELECT id, currency, paid_through, failing_since, ended_at "
+    "FROM fee_subscriptions WHERE stripe_subscription = ?"
+)
+_INVOICE = "SELECT status FROM fee_invoices WHERE id = ?"
+_SUMMARY = (
+    "SELECT MAX(CASE WHEN status = 'paid' THEN period_end END), "
+    "MIN(CASE WHEN status = 'failed' THEN period_start END) "
+    "FROM fee_invoices WHERE subscription_id = ?"
+)
+assert InvoiceStatus.PAID.value == "paid" and InvoiceStatus.FAILED.value == "failed"
+
+
+def _by_stripe(conn: Connection, stripe_subscription: str) -> Any:
+    return bulk.first_row(conn, _SUBSCRIPTION, (stripe_subscription,))
+
+
+def apply(tx: Tx, event: FeeEvent) -> Outcome:
+    """Apply one fee event, once: the function the webhook and `stripe sync` call."""
+    sub = _by_stripe(tx.conn, event.subscription)
+    if sub is None:
+        return Outcome.UNKNOWN
+    if event.kind == EventKind.SUBSCRIPTION_DELETED:
+        if sub.ended_at is not None and sub.ended_at <= event.at:
+            return Outcome.DUPLICATE
+        tx.update(schema.fee_subscriptions, {"id": sub.id}, ended_at=event.at, updated_at=tx.now)
+        tx.record("fees.ended", f"fee:{sub.id}", {"subscription": sub.id, "at": event.at})
+        return Outcome.APPLIED
+    if not event.invoice or not event.period_start or not event.period_end:
+        raise UserInputError(f"fee event for {event.subscription} names no invoice or period")
+    status = InvoiceStatus.PAID if event.kind == EventKind.INVOICE_PAID else InvoiceStatus.FAILED
+    invoice = bulk.first(tx.conn, _INVOICE, (event.invoice,))
+    if invoice is not None and (
+        invoice[0] == InvoiceStatus.PAID.value or status == InvoiceStatus.FAILED
+    ):
+        return Outcome.DUPLICATE  # paid stays paid; a failure repeated is the same failure
+    if invoice is None:
+        row = {
+            "id": event.invoice,
+            "subscription_id": sub.id,
+            "status": status.value,
+            "amount": event.amount,
+            "currency": event.currency or sub.currency,
+            "period_start": event.period_start,
+            "period_end": event.period_end,
+            "paid_at": event.at if status == InvoiceStatus.PAID else None,
+            "created_at": tx.now,
+            "updated_at": tx.now,
+        }
+        tx.insert(schema.fee_invoices, list(row), [tuple(row.values())])
+    else:  # failed before, paid now
+        tx.update(
+            schema.fee_invoices,
+            {"id": event.invoice},
+            status=status.value,
+            paid_at=event.at,
+            updated_at=tx.now,
+        )
+    _summarise(tx, sub, event, was_failed=invoice is not None)
+    tx.record(
+        f"fees.{status.value}",
+        f"fee:{sub.id}",
+        {
+            "subscription": sub.id,
+            "invoice": event.invoice,
+            "amount": event.amount,
+            "period": [event.period_start, event.period_end],
+        },
+    )
+    return Outcome.APPLIED
+
+
+def _summarise(tx: Tx, sub: Any, event: FeeEvent, *, was_failed: bool) -> None:
+    """paid_through (the latest paid period's end) and failing_since (the earliest failed
+    period's start) after one invoice changed: the same aggregates over the
+    invoices whatever their order, kept by max and min without reading them all
+    again, except when the earliest failure is the one now paid."""
+    paid_through, failing_since = sub.paid_through, sub.failing_since
+    if event.kind == EventKind.INVOICE_PAID:
+        paid_through = max(paid_through or "", event.period_end)
+        if was_failed and failing_since == event.period_start:
+            found = bulk.first(tx.conn, _SUMMARY, (sub.id,))
+            failing_since = found[1] if found is not None else None
+    else:
+        failing_since = min(failing_since or event.period_start, event.period_start)
+    if (paid_through, failing_since) != (sub.paid_through, sub.failing_since):
+        tx.update(
+            schema.fee_subscriptions,
+            {"id": sub.id},
+            paid_through=paid_through,
+            failing_since=failing_since,
+            updated_at=tx.now,
+        )
+
+
+def change_rate(tx: Tx, subscription_id: int, rate: Rate, amount: Money) -> None:
+    """A member moves between fee rates (from the next period, as Stripe bills it)."""
+    done = tx.update(
+        schema.fee_subscriptions,
+        {"id": subscription_id},
+        rate=rate.value,
+        amount=amount.amount,
+        updated_at=tx.now,
+    )
+    if not done:
+        raise NotFound(f"fee subscription {subscription_id} does not exist")
+    tx.record(
+        "fees.rate",
+        f"fee:{subscription_id}",
+        {"subscription": subscription_id, "rate": rate.value, "amount": amount.amount},
+    )
+
+
+# -- where a fee stands -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fee:
+    """One member's fee as the board reads it on a given day."""
+
+    subscription_id: int
+    member_number: int | None
+    rate: str
+    amount: Money
+    interval: str
+    paid_through: str | None
+    failing_since: str | None
+    ended_at: str | None
+    standing: Standing
+    overdue_since: str | None  # the day the oldest unpaid fee fell due
+    lapses_on: str | None  # when grace runs out (late or due), or ran out (lapsed)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "subscription": self.subscription_id,
+            "member": self.member_number,
+            "rate": self.rate,
+            "amount": self.amount.amount,
+            "currency": self.amount.currency,
+            "interval": self.interval,
+            "paid_through": self.paid_through,
+            "failing_since": self.failing_since,
+            "ended_at": self.ended_at,
+            "standing": self.standing.value,
+            "overdue_since": self.overdue_since,
+            "lapses_on": self.lapses_on,
+        }
+
+
+def standing(
+    *,
+    rate: str,
+    started_on: str,
+    paid_through: str | None,
+    failing_since: str | None,
+    ended_at: str | None,
+    today: date,
+    grace_days: int,
+) -> tuple[Standing, str | None, str | None]:
+    """(standing, overdue since, lapses on) of one fee on `today`: a pure rule."""
+    if ended_at is not None:
+        return Standing.ENDED, None, None
+    if rate == Rate.FREE.value:
+        return Standing.CURRENT, None, None
+    overdue = failing_since or paid_through or started_on
+    since = date.fromisoformat(overdue[:10])
+    if failing_since is None and since > today:
+        return Standing.CURRENT, None, None
+    lapses = since + timedelta(days=grace_days)
+    if today > lapses:
+        return Standing.LAPSED, overdue[:10], lapses.isoformat()
+    if failing_since is not None:
+        return Standing.LATE, overdue[:10], lapses.isoformat()
+    return Standing.DUE, overdue[:10], lapses.isoformat()
+
+
+_FEE_COLUMNS = (
+    schema.fee_subscriptions.c.id,
+    schema.fee_subscriptions.c.member_number,
+    schema.fee_subscriptions.c.rate,
+    schema.fee_subscriptions.c.amount,
+    schema.fee_subscriptions.c.currency,
+    schema.fee_subscriptions.c.interval,
+    schema.fee_subscriptions.c.started_on,
+    schema.fee_subscriptions.c.paid_through,
+    schema.fee_subscriptions.c.failing_since,
+    schema.fee_subscriptions.c.ended_at,
+)
+
+
+def fees(conn: Connection, *, today: date, grace_days: int) -> list[Fee]:
+    """Every fee subscription and where it stands today, by member number.
+
+    One query and a pure rule per row: 50,000 members in well under a second.
+    """
+    rows = conn.execute(
+        sa.select(*_FEE_COLUMNS).order_by(
+            schema.fee_subscriptions.c.member_number, schema.fee_subscriptions.c.id
+        )
+    ).all()
+    found: list[Fee] = []
+    money: dict[tuple[int, str], Money] = {}
+    for sid, number, rate, amount, currency, interval, started, through, failing, ended in rows:
+        state, overdue, lapses = standing(
+            rate=rate,
+            started_on=started,
+            paid_through=through,
+            failing_since=failing,
+            ended_at=ended,
+            today=today,
+            grace_days=grace_days,
+        )
+        price = money.get((amount, currency))
+        if price is None:
+            price = money[amount, currency] = Money(amount, currency)
+        found.append(
+            Fee(sid, number, rate, price, interval, through, failing, ended, state, overdue, lapses)
+        )
+    return found
+
+
+def latest_by_member(found: list[Fee]) -> dict[int, Fee]:
+    """Each member's fee that counts: their newest subscription."""
+    latest: dict[int, Fee] = {}
+    for fee in found:  # ordered by member, then id: the last one wins
+        if fee.member_number is not None:
+            latest[fee.member_number] = fee
+    return latest
+
+
+def suspended(conn: Connection, *, today: date, grace_days: int) -> dict[int, str]:
+    """Members the rules suspend today (fee lapsed or ended), with why, in words."""
+    why: dict[int, str] = {}
+    for number, fee in latest_by_member(fees(conn, today=today, grace_days=grace_days)).items():
+        if fee.standing == Standing.LAPSED:
+            why[number] = f"fee unpaid since {fee.overdue_since}, lapsed after {fee.lapses_on}"
+        elif fee.standing == Standing.ENDED:
+            why[number] = f"fee ended on {(fee.ended_at or '')[:10]}"
+    return why
+
+
+@dataclass(frozen=True)
+class Report:
+    """The board's fee report: counts by standing, and the fees that need a look."""
+
+    today: str
+    counts: dict[str, int]
+    per_month: Money  # what the fees now current or due bring in a month
+    attention: list[Fee]  # due, late and lapsed, oldest overdue first
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "today": self.today,
+            "counts": self.counts,
+            "per_month": self.per_month.amount,
+            "currency": self.per_month.currency,
+            "fees": [f.as_json() for f in self.attention],
+        }
+
+
+def monthly(amount: int, interval: str) -> int:
+    return amount if interval == Interval.MONTH.value else amount // 12
+
+
+def report(conn: Connection, *, today: date, grace_days: int, currency: str) -> Report:
+    """Fees due, late and lapsed on `today`, for `fundraiser members fees`."""
+    found = fees(conn, today=today, grace_days=grace_days)
+    counts = {s.value: 0 for s in Standing}
+    per_month = 0
+    for fee in found:
+        counts[fee.standing.value] += 1
+        if fee.standing in (Standing.CURRENT, Standing.DUE, Standing.LATE):
+            per_month += monthly(fee.amount.amount, fee.interval)
+    attention = sorted(
+        (f for f in found if f.standing in (Standing.DUE, Standing.LATE, Standing.LAPSED)),
+        key=lambda f: (f.overdue_since or "", f.member_number or 0),
+    )
+    return Report(today.isoformat(), counts, Money(per_month, currency), attention)
+
+
+@dataclass(frozen=True)
+class Places:
+    """Fees a month, and the free places the supporter rate's surplus pays for."""
+
+    per_month: int  # minor units, from the fees still standing
+    funded: int  # free places the supporters' surplus pays for (whole places)
+    taken: int  # members on the free rate whose place stands
+
+
+def places(conn: Connection, fee: FeeTerms, *, today: date, grace_days: int) -> Places:
+    """From the standing fees: what they bring a month, and free places funded and taken.
+
+    `fee` is campaign.toml's [membership] fee (config.Fee). A place is funded
+    by each standard fee's worth of supporters' surplus a month.
+    """
+    standing_ = (Standing.CURRENT, Standing.DUE, Standing.LATE)
+    per_month = surplus = taken = 0
+    for f in latest_by_member(fees(conn, today=today, grace_days=grace_days)).values():
+        if f.standing not in standing_:
+            continue
+        per_month += monthly(f.amount.amount, f.interval)
+        if f.rate == Rate.FREE.value:
+            taken += 1
+        elif f.rate == Rate.SUPPORTER.value:
+            standard = monthly(fee.amount.amount, fee.interval.value)
+            surplus += max(monthly(f.amount.amount, f.interval) - standard, 0)
+    counts_places = fee.supporter is not None and fee.surplus == Surplus.FREE_PLACES
+    place = monthly(fee.amount.amount, fee.interval.value)
+    funded = surplus // place if counts_places and place else 0
+    return Places(per_month, funded, taken)

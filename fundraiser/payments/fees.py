@@ -1,0 +1,95 @@
+"""Stripe's invoices and subscriptions as membership fee events.
+
+Stripe's shapes moved between API versions: an invoice names its subscription
+at `subscription` (older) or `parent.subscription_details.subscription`
+(newer), and the period a fee pays for is its line's `period` (the invoice's
+own period_start/period_end is when items were added). Both are read here, so
+the domain (fundraiser.membership.fees) sees one plain `FeeEvent`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from fundraiser.ledger import Tx
+from fundraiser.membership import fees
+from fundraiser.membership.fees import EventKind, FeeEvent
+
+#: Stripe's event types that are fee events, and what each is to us. Real Stripe
+#: sends invoice.paid and invoice.payment_succeeded for the same invoice; the
+#: emulator only the second: the invoice id makes them one.
+KINDS: dict[str, EventKind] = {
+    "invoice.paid": EventKind.INVOICE_PAID,
+    "invoice.payment_succeeded": EventKind.INVOICE_PAID,
+    "invoice.payment_failed": EventKind.PAYMENT_FAILED,
+    "customer.subscription.deleted": EventKind.SUBSCRIPTION_DELETED,
+}
+
+
+def _id(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        found = value.get("id")
+        return str(found) if found else None
+    return None
+
+
+def _day(timestamp: Any) -> str:
+    return datetime.fromtimestamp(int(timestamp), UTC).date().isoformat()
+
+
+def _moment(timestamp: Any) -> str:
+    return datetime.fromtimestamp(int(timestamp), UTC).isoformat().replace("+00:00", "Z")
+
+
+def subscription_of(invoice: Mapping[str, Any]) -> str | None:
+    found = _id(invoice.get("subscription"))
+    if found:
+        return found
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return _id(details.get("subscription"))
+
+
+def _period(invoice: Mapping[str, Any]) -> tuple[Any, Any]:
+    lines = (invoice.get("lines") or {}).get("data") or []
+    for line in lines:
+        period = line.get("period") or {}
+        if period.get("start") is not None and period.get("end") is not None:
+            return period["start"], period["end"]
+    return invoice.get("period_start"), invoice.get("period_end")
+
+
+def fee_event(kind: str, obj: Mapping[str, Any], created: int) -> FeeEvent | None:
+    """The fee event a Stripe event is, or None when it is not about a subscription."""
+    ours = KINDS.get(kind)
+    if ours is None:
+        return None
+    if ours == EventKind.SUBSCRIPTION_DELETED:
+        sub = _id(obj.get("id"))
+        ended = obj.get("ended_at") or obj.get("canceled_at") or created
+        return None if sub is None else FeeEvent(ours, sub, at=_moment(ended))
+    sub = subscription_of(obj)
+    invoice = _id(obj.get("id"))
+    start, end = _period(obj)
+    if sub is None or invoice is None or start is None or end is None:
+        return None
+    amount = obj.get("amount_paid") if ours == EventKind.INVOICE_PAID else obj.get("amount_due")
+    return FeeEvent(
+        ours,
+        sub,
+        invoice,
+        int(amount or 0),
+        str(obj.get("currency") or "").upper(),
+        _day(start),
+        _day(end),
+        _moment(created),
+    )
+
+
+def apply_fee(tx: Tx, kind: str, obj: Mapping[str, Any], created: int) -> fees.Outcome | None:
+    """Apply a Stripe fee event in the caller's write; None when it is not a fee event."""
+    event = fee_event(kind, obj, created)
+    return None if event is None else fees.apply(tx, event)

@@ -1,0 +1,46 @@
+"""Schema version 6 (applications, fees, withdrawal requests), migrated forward."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from fundraiser.ledger import open_ledger, schema
+from fundraiser.ledger.migrations import LATEST
+from fundraiser.money import Money
+from fundraiser.pledges import NewPledge, create
+
+NEW = ("applications", "fee_subscriptions", "fee_invoices", "withdrawal_requests")
+
+
+def test_a_version_5_ledger_migrates_forward_to_6_keeping_its_rows(db_url: str) -> None:
+    assert LATEST == 6
+    ledger = open_ledger(db_url)
+    with ledger.write() as tx:
+        create(tx, NewPledge("Ann", "a@x.org", "1 Road", Money(5000, "GBP"), "crowd"))
+    with ledger.engine.begin() as conn:  # as a version 5 ledger was
+        for name in reversed(NEW):
+            schema.metadata.tables[name].drop(conn)
+        conn.execute(schema.schema_version.delete())
+        conn.execute(schema.schema_version.insert().values(version=5, applied_at="earlier"))
+    ledger.dispose()
+
+    again = open_ledger(db_url)
+    assert again.version() == 6
+    with again.read() as conn:
+        inspector = sa.inspect(conn)
+        assert all(inspector.has_table(name) for name in NEW)
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.pledges)).scalar() == 1
+        migrated = conn.execute(
+            sa.select(schema.journal.c.data).where(schema.journal.c.action == "ledger.migrate")
+        ).scalars()
+        assert any('"version":6' in data for data in migrated)
+    assert again.verify().ok
+    again.dispose()
+
+
+def test_the_new_tables_are_proved_by_the_journal_and_keep_people_out_of_it() -> None:
+    for name in NEW:
+        assert schema.metadata.tables[name].info.get("replayed"), name
+    assert schema.fee_subscriptions.c.stripe_customer.info.get("personal")
+    assert schema.applications.c.reason.info.get("personal")
+    assert schema.withdrawal_requests.c.note.info.get("personal")

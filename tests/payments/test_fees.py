@@ -1,0 +1,123 @@
+"""Fee events through the webhook: Stripe's invoice and subscription shapes, applied once."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from fundraiser.config import Interval, Rate, load_campaign
+from fundraiser.ledger import open_ledger, schema
+from fundraiser.membership import fees
+from fundraiser.money import Money
+from fundraiser.payments.fees import fee_event
+from tests import stripe_fixtures
+from tests.conftest import Cli
+from tests.membership.memberhelp import make_members
+from tests.payments.test_webhooks import deliver, event
+from tests.stripe_fixtures import TestClient
+
+localstripe = stripe_fixtures.localstripe
+service = stripe_fixtures.service
+small_goal = stripe_fixtures.small_goal
+stripe_env = stripe_fixtures.stripe_env
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json"
+
+
+def stamp(day: str) -> int:
+    return int(datetime.fromisoformat(f"{day}T00:00:00+00:00").timestamp())
+
+
+def invoice(number: str, sub: str, start: str, end: str, *, paid: bool) -> dict[str, Any]:
+    """Stripe's own example invoice, made one of a member's monthly fees."""
+    obj = json.loads(FIXTURES.read_text())["resources"]["invoice"]
+    obj = {**obj, "id": number, "currency": "gbp", "amount_due": 300}
+    obj["amount_paid"] = 300 if paid else 0
+    obj["status"] = "paid" if paid else "open"
+    obj["subscription"] = None  # the newer shape: named under parent
+    obj["parent"] = {
+        "type": "subscription_details",
+        "subscription_details": {"metadata": {}, "subscription": sub},
+    }
+    line = {**obj["lines"]["data"][0], "period": {"start": stamp(start), "end": stamp(end)}}
+    obj["lines"] = {**obj["lines"], "data": [line]}
+    return obj
+
+
+def test_invoice_events_in_stripes_shape_become_fee_events() -> None:
+    paid = fee_event(
+        "invoice.paid", invoice("in_1", "sub_1", "2027-03-01", "2027-04-01", paid=True), 1
+    )
+    assert paid is not None
+    assert (paid.subscription, paid.invoice, paid.amount, paid.currency) == (
+        "sub_1",
+        "in_1",
+        300,
+        "GBP",
+    )
+    assert (paid.period_start, paid.period_end) == ("2027-03-01", "2027-04-01")
+    lone = json.loads(FIXTURES.read_text())["resources"]["invoice"]
+    lone["parent"] = None
+    assert fee_event("invoice.paid", lone, 1) is None  # not a subscription's invoice
+
+
+@pytest.mark.keep_it_all  # members made before the deadline
+def test_fee_webhooks_are_applied_once_and_the_board_sees_them(
+    service: TestClient, sqlite_url: str, campaign_dir: Path, sqlite_cli: Cli
+) -> None:
+    ledger = open_ledger(sqlite_url)
+    campaign = load_campaign(campaign_dir / "campaign.toml")
+    make_members(ledger, campaign, 3)
+    with ledger.write() as tx:
+        for n in (1, 2, 3):
+            fees.start(
+                tx,
+                member_number=n,
+                rate=Rate.STANDARD,
+                amount=Money(300, "GBP"),
+                interval=Interval.MONTH,
+                started_on="2026-12-01",
+                stripe_subscription=f"sub_m{n}",
+                stripe_customer=f"cus_m{n}",
+            )
+    ledger.dispose()
+    month = ("2026-12-01", "2027-01-01")
+    paid = event("invoice.paid", invoice("in_m1", "sub_m1", *month, paid=True), 1)
+    also = event("invoice.payment_succeeded", invoice("in_m1", "sub_m1", *month, paid=True), 2)
+    failed = event("invoice.payment_failed", invoice("in_m2", "sub_m2", *month, paid=False), 3)
+    gone = event("customer.subscription.deleted", {"id": "sub_m3", "ended_at": stamp(month[0])}, 4)
+    stranger = event("invoice.paid", invoice("in_x", "sub_unknown", *month, paid=True), 5)
+    for delivery in (paid, paid, also, failed, gone, failed, stranger):
+        assert deliver(service, delivery).status_code == 200
+
+    ledger = open_ledger(sqlite_url)
+    with ledger.read() as conn:
+        invoices = conn.execute(
+            sa.select(schema.fee_invoices.c.id, schema.fee_invoices.c.status).order_by(
+                schema.fee_invoices.c.id
+            )
+        ).all()
+        outcomes = {
+            row.id: row.applied_at
+            for row in conn.execute(
+                sa.select(schema.stripe_events.c.id, schema.stripe_events.c.applied_at)
+            )
+        }
+    ledger.dispose()
+    assert [tuple(r) for r in invoices] == [("in_m1", "paid"), ("in_m2", "failed")]
+    assert outcomes[stranger["id"]] is None  # kept to apply once its subscription is known
+
+    # The CLI's clock is 2026-12-10: member 1 paid, 2 failed (late), 3 ended.
+    report = json.loads(sqlite_cli.ok("members", "fees", "--json").output)
+    assert report["counts"] == {"current": 1, "due": 0, "late": 1, "lapsed": 0, "ended": 1}
+    assert [(f["member"], f["standing"], f["lapses_on"]) for f in report["fees"]] == [
+        (2, "late", "2026-12-31")
+    ]
+    words = sqlite_cli.ok("members", "fees").output
+    assert "1 current, 0 due, 1 late, 0 lapsed, 1 ended" in words
+    assert "£6.00 a month from the fees still standing" in words
