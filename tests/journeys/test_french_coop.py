@@ -282,7 +282,7 @@ def test_a_french_statement_reads_french(french_cli: Cli, campaign_dir: Path) ->
     toml = campaign_dir / "campaign.toml"
     toml.write_text(toml.read_text().replace("certificates = true", "certificates = false"))
     found(french_cli)
-    french_cli.ok("members", "withdraw", "3", "--shares", "50")
+    french_cli.ok("members", "withdraw", "3", "--shares", "50", "--waive-notice")
     french_cli.ok("certificates", "make")
     path = campaign_dir / "var" / "certificates" / "statement-000003.pdf"
     words = " ".join(p.extract_text() for p in pypdf.PdfReader(path).pages)
