@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fundraiser import pledges, register  # noqa: E402
+from fundraiser import issuing, pledges  # noqa: E402
 from fundraiser.config import load_campaign  # noqa: E402
 from fundraiser.documents.mail import Sender  # noqa: E402
 from fundraiser.documents.postman import Postman  # noqa: E402
@@ -126,7 +126,7 @@ def main() -> int:
         issued = step(
             "issue",
             results,
-            lambda: register.issue(ledger, campaign, today="2027-03-01"),
+            lambda: issuing.issue(ledger, campaign, today="2027-03-01"),
         )
         docs = Documents(campaign)
         with ledger.read() as conn:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import sqlalchemy as sa  # noqa: E402
 from bench_service import ENV, SERVE, blast, free_port, wait_port  # noqa: E402
 
-from fundraiser import register  # noqa: E402
+from fundraiser import issuing  # noqa: E402
 from fundraiser.config import load_campaign  # noqa: E402
 from fundraiser.ledger import open_ledger, schema  # noqa: E402
 from fundraiser.membership import fees  # noqa: E402
@@ -94,7 +94,7 @@ def seed(url: str, campaign_path: Path, count: int) -> None:
         }
         tx.insert(schema.pledges, columns, rows, fixed)
         tx.record("pledges.import", "pledges", {"count": count})
-    register.issue(ledger, campaign, today="2027-03-01", now="2027-03-01T09:00:00.000000Z")
+    issuing.issue(ledger, campaign, today="2027-03-01", now="2027-03-01T09:00:00.000000Z")
     with ledger.write("2027-03-01T09:30:00.000000Z", bulk_work=True) as tx:
         subs = [(n, f"sub_bench{n}", f"cus_bench{n}") for n in range(1, count + 1)]
         tx.insert(

@@ -44,6 +44,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "membership",
             "remainders",
             "closing",
+            "issuing",
             "figures",
             "outbox",
             "acknowledge",

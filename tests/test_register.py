@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from fundraiser import register
+from fundraiser import issuing, register
 from fundraiser.config import Campaign, load_campaign
 from fundraiser.errors import NotFound
 from fundraiser.ledger import Ledger, open_ledger, schema
@@ -64,7 +64,7 @@ def issued(ledger: Ledger, campaign: Campaign) -> None:
     """Ada pays £120 (two shares, £20 back), Bo £250 (five shares)."""
     with ledger.write() as tx:
         create_many(tx, [paid("Ada", 120), paid("Bo", 250)])
-    register.issue(ledger, campaign, today=TODAY)
+    issuing.issue(ledger, campaign, today=TODAY)
 
 
 def test_issue_numbers_members_entries_and_certificates_in_order(
@@ -89,7 +89,7 @@ def test_issue_numbers_members_entries_and_certificates_in_order(
         rems = conn.execute(sa.select(rem.pledge_id, rem.amount, rem.status)).all()
         assert [tuple(r) for r in rems] == [(1, 2000, "due")]
     head = ledger.head()
-    again = register.issue(ledger, campaign, today="2026-12-11")
+    again = issuing.issue(ledger, campaign, today="2026-12-11")
     assert (again.entries, again.members_admitted) == (0, 0) and ledger.head() == head
 
 

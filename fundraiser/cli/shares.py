@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from sqlalchemy.engine import Connection
 
-import fundraiser.register  # whole path: `register` is this module's command hook
+import fundraiser.issuing  # whole path: `register` is this module's command hook
 from fundraiser import closing
 from fundraiser.allocation import Plan, RemainderReason
 from fundraiser.cli.app import App, pass_app, plural, span
@@ -77,9 +77,9 @@ def allocate(app: App, as_json: bool, dry_run: bool) -> None:
     with app.ledger.read(bulk_work=True) as conn:
         why_not = closing.may_issue(conn, campaign, app.now())
         if as_json:
-            _print_json(app, conn, fundraiser.register.make_plan(conn, campaign), why_not)
+            _print_json(app, conn, fundraiser.issuing.make_plan(conn, campaign), why_not)
             return
-        plan = fundraiser.register.make_plan(conn, campaign)
+        plan = fundraiser.issuing.make_plan(conn, campaign)
     from rich.table import Table  # only for a person's table: --json never loads rich
 
     table = Table("Order", "Name", "Paid", "Shares", "Refund", "Why", title="Allotment plan")
@@ -117,19 +117,17 @@ def issue(app: App, dry_run: bool, as_json: bool) -> None:
                 raise UserInputError(f"shares cannot be issued: {why_not}")
             if as_json:
                 _print_json(
-                    app, conn, fundraiser.register.make_plan(conn, campaign), None, dry_run=True
+                    app, conn, fundraiser.issuing.make_plan(conn, campaign), None, dry_run=True
                 )
                 return
-            plan = fundraiser.register.make_plan(conn, campaign)
+            plan = fundraiser.issuing.make_plan(conn, campaign)
         click.echo(
             f"Dry run: would issue {plural(plan.total_shares, 'share')} to "
             f"{plural(sum(1 for a in plan.allotments if a.shares), 'member')} and list "
             f"{plan.total_remainders.format()} for refund. Nothing was written."
         )
         return
-    result = fundraiser.register.issue(
-        app.ledger, campaign, today=app.today(), now=app.stored_now()
-    )
+    result = fundraiser.issuing.issue(app.ledger, campaign, today=app.today(), now=app.stored_now())
     if as_json:
         app.print_json(
             {

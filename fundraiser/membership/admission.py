@@ -7,7 +7,7 @@ member buying more shares tops up. Top-ups need no decision and are issued at
 once; joins are admitted at once when the rules say admission is automatic,
 else they wait for the board (`members admit`, `members decline`).
 
-Admission is the founding issue's own code (register.issue_pledges): the same
+Admission is the founding issue's own code (issuing.issue_pledges): the same
 allocation (whole shares, the cap, remainders for what is left), member
 numbers continuing from the register, an issue entry with the next
 certificate number, and the same welcome mail. A decline keeps no shares: the
@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser import outbox, register, remainders
+from fundraiser import issuing, outbox, remainders
 from fundraiser.config import Admission, Campaign, Membership
 from fundraiser.errors import NotConfigured, NotFound, UserInputError
 from fundraiser.ledger import Ledger, Tx, schema
@@ -111,7 +111,7 @@ def gather(tx: Tx, campaign: Campaign) -> list[int]:
     decision, and after a payment is recorded, so a payment recorded by any
     path (a webhook, a bank statement, by hand) becomes an application.
     """
-    cutoff = register.founding_cutoff(campaign)
+    cutoff = issuing.founding_cutoff(campaign)
     if cutoff is None:
         return []
     pledges, apps = schema.pledges, schema.applications
@@ -194,7 +194,7 @@ def _admit(tx: Tx, campaign: Campaign, rows: list[Any], today: str) -> Admitted:
     membership = membership_of(campaign)
     terms = replace(campaign.shares, min_shares=membership.min_shares_to_join)
     pledge_ids = [r.pledge_id for r in rows]
-    result = register.issue_pledges(tx, campaign, pledge_ids, terms=terms, today=today)
+    result = issuing.issue_pledges(tx, campaign, pledge_ids, terms=terms, today=today)
     numbers: dict[int, int] = {
         int(pledge_id): int(number)
         for pledge_id, number in tx.conn.execute(

@@ -170,8 +170,8 @@ def _run(ledger: Ledger, steps: list[Step]) -> None:
     from fundraiser import cancel, offline
     from fundraiser.config import load_campaign
     from fundraiser.errors import FundraiserError
+    from fundraiser.issuing import issue
     from fundraiser.membership import privacy, withdrawal
-    from fundraiser.register import issue
 
     campaign = load_campaign(ROOT / "campaign.toml")
     now = campaign.campaign.opens

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fundraiser import register
+from fundraiser import issuing
 from fundraiser.config import Campaign, Mode
 from fundraiser.ledger import Ledger, schema
 from fundraiser.people import person_key
@@ -59,4 +59,4 @@ def make_members(
     # Founding members as a keep-it-all offer issues them: an all-or-nothing one would
     # first need a close with its goal met (tests/test_closing.py), beside the point here.
     founding = replace(campaign, campaign=replace(campaign.campaign, mode=Mode.KEEP_IT_ALL))
-    register.issue(ledger, founding, today="2027-03-01", now="2027-03-01T09:00:00.000000Z")
+    issuing.issue(ledger, founding, today="2027-03-01", now="2027-03-01T09:00:00.000000Z")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fundraiser import pledges, register
+from fundraiser import issuing, pledges
 from fundraiser.config import load_campaign
 from fundraiser.ledger import open_ledger
 from fundraiser.membership.cancellation import cancel_for_pledge
@@ -55,7 +55,7 @@ def test_cancel_keeps_every_penny(plan: list[list[tuple[int, bool]]]) -> None:
                 refunded.append(refund)
         with ledger.write() as tx:
             ids = pledges.create_many(tx, items)
-        register.issue(ledger, campaign, today="2026-12-10")
+        issuing.issue(ledger, campaign, today="2026-12-10")
         lost = [pid for pid, refund in zip(ids, refunded, strict=True) if refund]
         for pid in lost:
             with ledger.write() as tx:

@@ -1,0 +1,338 @@
+"""Issuing shares: paid pledges made into members, register entries and certificates
+numbers, in one write; the founding issue after the campaign, and admissions after it.
+
+The plan is fundraiser.allocation's (pure); this module reads what it needs,
+checks that issuing may happen now (an all-or-nothing offer only after it closed
+with its goal met), writes the rows in bulk and queues the welcome mails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fundraiser import closing, outbox
+from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
+from fundraiser.config import Campaign, ShareTerms
+from fundraiser.errors import LedgerError, UserInputError
+from fundraiser.ledger import Ledger, Tx, bulk, schema
+from fundraiser.ledger.engine import stamp
+from fundraiser.money import Money
+from fundraiser.pledges import Status
+from fundraiser.register import EntryKind, existing_holdings, next_id
+from fundraiser.remainders import RemainderStatus
+
+
+def founding_cutoff(campaign: Campaign) -> str | None:
+    """Pledges made from this moment on join after the campaign (fundraiser.membership
+    .admission), not in the founding issue; None when the co-op takes no one after it."""
+    if campaign.membership is None:
+        return None
+    return stamp(campaign.campaign.deadline)
+
+
+def paid_unallotted(
+    conn: Connection, *, before: str | None = None, pledge_ids: list[int] | None = None
+) -> list[PaidPledge]:
+    """Paid pledges not yet turned into shares, with the money still held.
+
+    `before`: only pledges made before that moment (the founding issue);
+    `pledge_ids`: only these (an admission).
+    Read through the driver: 100,000 rows cost more in SQLAlchemy's result
+    processing than in the database. The plan reads in a snapshot and the
+    issue in its write, so this takes the connection either one gives.
+    """
+    query = (
+        sa.select(
+            schema.pledges.c.id,
+            schema.pledges.c.person_key,
+            schema.pledges.c.name,
+            schema.pledges.c.email,
+            schema.pledges.c.address,
+            schema.pledges.c.paid_amount,
+            schema.pledges.c.refunded_amount,
+            schema.pledges.c.paid_at,
+            schema.pledges.c.currency,
+        )
+        .where(schema.pledges.c.status == Status.PAID.value, schema.pledges.c.allotted_at.is_(None))
+        .order_by(schema.pledges.c.id)
+    )
+    if before is not None:
+        query = query.where(schema.pledges.c.created_at < before)
+    if pledge_ids is not None:
+        query = query.where(schema.pledges.c.id.in_(pledge_ids))
+    rows = bulk.fetch_rows(conn, query)
+    # Each pledge keeps its own currency: allocate() refuses one that differs.
+    # One Money per distinct amount: most pledges are a few tier prices.
+    memo: dict[tuple[int, str], Money] = {}
+    paid: list[PaidPledge] = []
+    for pid, key, name, email, address, paid_amount, refunded, at, code in rows:
+        held = paid_amount - refunded
+        if held > 0:
+            money = memo.get((held, code))
+            if money is None:
+                money = memo[held, code] = Money(held, code)
+            paid.append(PaidPledge(pid, key, name, email, address, money, at or ""))
+    return paid
+
+
+def make_plan(conn: Connection, campaign: Campaign) -> Plan:
+    """The plan for paid pledges not yet allotted.
+
+    Read it in `ledger.read(bulk_work=True)`: a big campaign's plan is
+    hundreds of thousands of small objects and no reference cycles.
+    """
+    return allocate(
+        paid_unallotted(conn, before=founding_cutoff(campaign)),
+        campaign.shares,
+        offer_max_shares=campaign.offer_max_shares,
+        existing=existing_holdings(conn),
+    )
+
+
+@dataclass(frozen=True)
+class IssueResult:
+    members_admitted: int
+    entries: int
+    shares: int
+    remainders: int
+    refund_total: Money
+    first_member: int | None
+    last_member: int | None
+
+
+def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = None) -> IssueResult:
+    """Apply the allotment plan in one transaction. With nothing new, changes nothing."""
+    with ledger.write(now, bulk_work=True) as tx:
+        # The plan's million objects die as _issue returns, while the
+        # collector is still paused: alive when it resumes, its first pass
+        # would walk them all for nothing.
+        return _issue(tx, campaign, today)
+
+
+def issue_pledges(
+    tx: Tx, campaign: Campaign, pledge_ids: list[int], *, terms: ShareTerms, today: str
+) -> IssueResult:
+    """Issue shares for these paid pledges only, in the caller's write: an admission
+    or a member's top-up after the campaign, numbered on from the register as it is.
+
+    The founding offer's maximum does not apply: that offer has closed.
+    """
+    return _issue(tx, campaign, today, pledge_ids=pledge_ids, terms=terms)
+
+
+def _issue(
+    tx: Tx,
+    campaign: Campaign,
+    today: str,
+    *,
+    pledge_ids: list[int] | None = None,
+    terms: ShareTerms | None = None,
+) -> IssueResult:
+    """The pledges are stamped alongside (tx.alongside) while Python allocates.
+
+    Between the step's start and its result this thread does not touch the
+    database (the write waits for the step, also when something fails).
+    """
+    if pledge_ids is None:
+        # An all-or-nothing offer issues nothing before it closes with its goal met:
+        # checked in the issuing write itself, so no close can slip in between.
+        # (Admissions after the campaign, by pledge id, come after that close.)
+        refused = closing.may_issue(tx.conn, campaign, _moment(tx.now))
+        if refused is not None:
+            raise UserInputError(f"shares cannot be issued: {refused}")
+        paid = paid_unallotted(tx.conn, before=founding_cutoff(campaign))
+        offer_max = campaign.offer_max_shares
+    else:
+        paid = paid_unallotted(tx.conn, pledge_ids=pledge_ids)
+        offer_max = None
+    if not paid:
+        return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
+    existing, start = existing_holdings(tx.conn), _Start.read(tx)
+    marking = tx.alongside(_mark_allotted, tx, [p.pledge_id for p in paid])
+    plan = allocate(  # pure Python: no database here while the stamp runs
+        paid, terms or campaign.shares, offer_max_shares=offer_max, existing=existing
+    )
+    marking.result()
+    rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid})
+    if rows.planned != len(paid):  # rolls the whole issue back
+        raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
+    _write(tx, rows, plan.currency, today)
+    welcomed = _queue_welcome(tx, rows.new_members, today)
+    # The whole issue is one change, so one journal entry records all of it:
+    # its rows are the entry's changes, this the summary a person reads.
+    tx.record("shares.issue", "register", rows.journal(plan, start.member, welcomed))
+    return rows.result(plan, start.member)
+
+
+def _moment(stamp: str) -> datetime:
+    moment = datetime.fromisoformat(stamp)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _mark_allotted(tx: Tx, pledge_ids: list[int]) -> None:
+    """Stamp the paid pledges the issue read (in this same write: no other writer runs)."""
+    done = tx.update(schema.pledges, {"id": pledge_ids}, allotted_at=tx.now)
+    if done != len(pledge_ids):  # rolls the whole issue back
+        raise LedgerError(f"issue read {len(pledge_ids)} paid pledges but marked {done}")
+
+
+@dataclass(frozen=True)
+class _Start:
+    """The register as the issue finds it: numbers already taken, and the next free ones."""
+
+    number_of: dict[str, int]
+    member: int
+    entry: int
+    certificate: int
+
+    @classmethod
+    def read(cls, tx: Tx) -> _Start:
+        rows = tx.execute(sa.select(schema.members.c.person_key, schema.members.c.number))
+        return cls(
+            {row.person_key: row.number for row in rows},
+            next_id(tx, schema.members.c.number),
+            next_id(tx, schema.register_entries.c.id),
+            next_id(tx, schema.register_entries.c.certificate_number),
+        )
+
+
+# Row layouts for tx.insert_rows: tuples in these column orders; the columns
+# every row of an issue shares are passed once, as constants.
+MEMBER_COLUMNS = ("number", "person_key", "name", "email", "address")
+ENTRY_COLUMNS = ("id", "member_number", "shares", "amount", "certificate_number")
+LINK_COLUMNS = ("entry_id", "pledge_id", "amount")
+REMAINDER_COLUMNS = ("pledge_id", "person_key", "amount", "reason")
+
+
+@dataclass
+class _Rows:
+    """An issue's rows, built from the plan in Python, before any is written."""
+
+    new_members: list[tuple[Any, ...]]
+    entries: list[tuple[Any, ...]]
+    links: list[tuple[int, int, int]]
+    refunds: list[tuple[Any, ...]]
+    planned: int
+
+    @classmethod
+    def build(cls, plan: Plan, start: _Start, held: dict[int, int]) -> _Rows:
+        number_of = dict(start.number_of)
+        next_member, next_entry, next_certificate = start.member, start.entry, start.certificate
+        price = plan.price.amount
+        new_members: list[tuple[Any, ...]] = []
+        entries: list[tuple[Any, ...]] = []
+        links: list[tuple[int, int, int]] = []
+        refunds: list[tuple[Any, ...]] = []
+        planned = 0
+        for allotment in plan.allotments:
+            key, pledge_ids, shares = allotment.person_key, allotment.pledge_ids, allotment.shares
+            planned += len(pledge_ids)
+            for rem in allotment.remainders:
+                refunds.append((rem.pledge_id, key, rem.amount.amount, rem.reason))
+            if not shares:
+                continue
+            number = number_of.get(key)
+            if number is None:
+                number = number_of[key] = next_member
+                next_member += 1
+                new_members.append(
+                    (number, key, allotment.name, allotment.email, allotment.address)
+                )
+            amount = price * shares
+            entries.append((next_entry, number, shares, amount, next_certificate))
+            if len(pledge_ids) == 1:  # kept money is the price of the shares
+                links.append((next_entry, pledge_ids[0], amount))
+            else:
+                _link_pledges(links, next_entry, allotment.remainders, pledge_ids, held)
+            next_entry += 1
+            next_certificate += 1
+        return cls(new_members, entries, links, refunds, planned)
+
+    def journal(self, plan: Plan, first_member: int, welcomed: int) -> dict[str, Any]:
+        """The issue's summary for its journal entry (its rows are the entry's changes)."""
+        admitted = len(self.new_members)
+        return {
+            "members_admitted": admitted,
+            "members": [first_member, first_member + admitted - 1] if admitted else None,
+            "entries": len(self.entries),
+            "shares": plan.total_shares,
+            "price": plan.price.amount,
+            "currency": plan.currency,
+            "remainders": len(self.refunds),
+            "welcome_mail": welcomed,
+        }
+
+    def result(self, plan: Plan, first_member: int) -> IssueResult:
+        admitted = len(self.new_members)
+        return IssueResult(
+            admitted,
+            len(self.entries),
+            plan.total_shares,
+            len(self.refunds),
+            Money(sum(r[2] for r in self.refunds), plan.currency),
+            first_member if admitted else None,
+            first_member + admitted - 1 if admitted else None,
+        )
+
+
+def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
+    """Insert an issue's rows: members, register entries, their pledges, remainders."""
+    stamped = {"created_at": tx.now}
+    tx.insert(schema.members, MEMBER_COLUMNS, rows.new_members, {"admitted_on": today, **stamped})
+    entry_constants = {
+        "kind": EntryKind.ISSUE.value,
+        "currency": currency,
+        "entry_date": today,
+        **stamped,
+    }
+    tx.insert(schema.register_entries, ENTRY_COLUMNS, rows.entries, entry_constants)
+    tx.insert(schema.allotments, LINK_COLUMNS, rows.links)
+    due = {"currency": currency, "status": RemainderStatus.DUE.value, **stamped}
+    tx.insert(schema.remainders, REMAINDER_COLUMNS, rows.refunds, due)
+
+
+def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> int:
+    """Queue a welcome mail for each new member with an email; how many were queued.
+
+    The rows go into the issue's own journal entry (outbox.queue_many with
+    record=False): one change, one entry.
+    """
+    # The data as outbox.encode_data writes it (sorted keys), without an encoder
+    # run per member: {"admitted_on": ..., "member_number": N}.
+    head = outbox.encode_data({"admitted_on": today, "member_number": 0})[:-2]
+    messages = [
+        outbox.message(
+            outbox.Kind.WELCOME,
+            f"welcome:member:{number}",
+            to_email=email,
+            to_name=name,
+            data=f"{head}{number}}}",
+            now=tx.now,
+            member_number=number,
+        )
+        for number, _key, name, email, _address in new_members  # rows as MEMBER_COLUMNS
+        if email is not None
+    ]
+    return outbox.queue_many(tx, messages, record=False)
+
+
+def _link_pledges(
+    links: list[tuple[int, int, int]],
+    entry_id: int,
+    remainders_: tuple[Remainder, ...],
+    pledge_ids: tuple[int, ...],
+    held: dict[int, int],
+) -> None:
+    """Which of several pledges paid for an entry, and how much of each was kept."""
+    refunded: dict[int, int] = {}
+    for rem in remainders_:
+        refunded[rem.pledge_id] = refunded.get(rem.pledge_id, 0) + rem.amount.amount
+    for pid in pledge_ids:
+        kept = held[pid] - refunded.get(pid, 0)
+        if kept > 0:
+            links.append((entry_id, pid, kept))
