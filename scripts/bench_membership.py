@@ -47,9 +47,11 @@ TODAY = date(2027, 3, 20)
 
 
 def campaign_copy(folder: Path) -> Path:
-    """The example campaign without its offer maximum (50,000 members need 50,000 shares)."""
+    """The example campaign without its offer maximum (50,000 members need 50,000 shares),
+    keep-it-all: its founding members are issued without a close to record first."""
     text = (ROOT / "campaign.toml").read_text(encoding="utf-8")
     text = text.replace('offer_maximum = "400000.00"\n', "")
+    text = text.replace('mode = "all-or-nothing"', 'mode = "keep-it-all"')
     path = folder / "campaign.toml"
     path.write_text(text, encoding="utf-8")
     return path
