@@ -136,28 +136,32 @@ def _tell(tx: Tx, row: Any, data: dict[str, Any]) -> None:
     )
 
 
+def _owed() -> list[sa.ColumnElement[bool]]:
+    """Pledges paid by bank, in full or in part, not yet owed back for a missed goal."""
+    already = sa.select(schema.remainders.c.pledge_id).where(
+        schema.remainders.c.reason == GOAL_MISSED
+    )
+    return [
+        schema.pledges.c.source.in_([s.value for s in BY_HAND]),
+        schema.pledges.c.paid_amount > schema.pledges.c.refunded_amount,
+        schema.pledges.c.status != Status.REFUNDED.value,
+        schema.pledges.c.id.not_in(already),
+    ]
+
+
+def owed_back_count(conn: Connection) -> int:
+    """How many bank payments a missed goal would owe back (what `owe_back` would do)."""
+    count = sa.select(sa.func.count()).select_from(schema.pledges).where(*_owed())
+    return int(conn.execute(count).scalar() or 0)
+
+
 def owe_back(tx: Tx) -> int:
     """The goal was missed: every bank payment becomes a remainder owed back in full.
 
     Call it before `release` in the same write, so a part-paid pledge's one
     mail names what it paid. Once per pledge: a rerun owes nothing twice.
     """
-    by_hand = [s.value for s in BY_HAND]
-    already = sa.select(schema.remainders.c.pledge_id).where(
-        schema.remainders.c.reason == GOAL_MISSED
-    )
-    rows = list(
-        tx.execute(
-            sa.select(schema.pledges)
-            .where(
-                schema.pledges.c.source.in_(by_hand),
-                schema.pledges.c.paid_amount > schema.pledges.c.refunded_amount,
-                schema.pledges.c.status != Status.REFUNDED.value,
-                schema.pledges.c.id.not_in(already),
-            )
-            .order_by(schema.pledges.c.id)
-        )
-    )
+    rows = list(tx.execute(sa.select(schema.pledges).where(*_owed()).order_by(schema.pledges.c.id)))
     if not rows:
         return 0
     columns = ("pledge_id", "person_key", "amount", "currency")

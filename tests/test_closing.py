@@ -207,3 +207,26 @@ def test_a_missed_goal_is_recorded_without_stripe_and_bank_payments_are_owed_bac
     assert "owe nothing" in text, text
     for card_word in ("card", "charged"):
         assert card_word not in text.lower() and card_word not in subject.lower(), text
+
+
+def test_the_dry_run_counts_part_paid_bank_pledges_owed_back_too(cli: Cli, tmp_path: Path) -> None:
+    from tests.bankfixtures import Tx, camt053
+
+    pay(cli, "Ada", "ada@example.org", "120.00", "R1")
+    promise(cli, "Bea", "bea@example.org", "100.00")  # 40.00 of it arrives by transfer
+    promise(cli, "Pat", "pat@example.org", "75.00")  # nothing arrives
+    bea = next(
+        p["id"]
+        for p in json.loads(cli.ok("pledges", "list", "--json").output)
+        if p["email"] == "bea@example.org"
+    )
+    statement = camt053(
+        tmp_path / "statement.xml", [Tx("B-1", "40.00", f"PLEDGE-{bea}")], currency="GBP"
+    )
+    cli.ok("bank", "import", str(statement))
+    dry = json.loads(cli.ok("collect", "--dry-run", "--json", env={**AFTER, **NO_STRIPE}).output)
+    assert dry["decision"] == "release"
+    assert dry["paid_offline"] == 2  # Ada in full, Bea in part: both owed back
+    cli.ok("collect", env={**AFTER, **NO_STRIPE})
+    owed = {r["email"]: r["amount"] for r in json.loads(cli.ok("refunds", "list", "--json").output)}
+    assert owed == {"ada@example.org": 12000, "bea@example.org": 4000}

@@ -23,7 +23,7 @@ from fundraiser.errors import UserInputError
 from fundraiser.ledger import Ledger, schema
 from fundraiser.money import Money
 from fundraiser.payments.events import AUTH_REQUIRED
-from fundraiser.pledges import BY_HAND, ENDED_UNPAID, UNSETTLED, Source, Status
+from fundraiser.pledges import ENDED_UNPAID, UNSETTLED, Source, Status
 
 #: Declines a retry cannot fix: only the backer (a new card) can.
 HARD_DECLINES = frozenset(
@@ -165,7 +165,8 @@ def plan(ledger: Ledger, campaign: Campaign, now: datetime, *, retry: bool = Fal
             )
             resume = []
         open_forms = _ids(conn, [Status.PENDING], source=Source.ONLINE)
-        paid_offline = sum(len(_ids(conn, [Status.PAID], source=s)) for s in BY_HAND)
+        # Every bank payment a missed goal owes back, part payments too (closing.owe_back).
+        paid_offline = closing.owed_back_count(conn)
         at_stripe = _at_stripe(conn)
         total = Money(_sum(conn, charge + resume), currency)
     return Plan(
