@@ -139,6 +139,7 @@ def test_the_private_page_lists_the_bank_fields_and_what_is_still_due(campaign_d
     # Part of it came in already: the page asks for the rest.
     page = Page(private_page(campaign_dir, paid_amount=50000))
     words = " ".join(page.text.split())
+    assert "€500.00 of it has arrived so far." in words, words
     assert "Please send €2,000.00 by bank transfer with the reference below" in words, words
     for pair in (
         "Account name Hearth Social Co-operative Ltd",
