@@ -103,25 +103,33 @@ def home(run: Running, out: Path) -> list[Path]:
     return [target]
 
 
-def pledge(run: Running, out: Path) -> list[Path]:
-    """The pledge page on a phone, filled in up to the button, the whole length of it."""
-    page = run.browser.new_page(viewport=PHONE)
+def fill_pledge(page: Any, run: Running, name: str, email: str, address: str) -> None:
+    """The pledge form filled in as a backer would, up to the button (a test card)."""
     page.goto(run.site + "pledge.html")
     page.wait_for_selector("#card-element input[placeholder=number]")
     page.check("#tier-neighbour")
-    page.fill("#name", "Katherine Johnson")
-    page.fill("#email", "katherine@example.org")
-    page.fill("#address", "4 Test Lane\nBristol\nBS1 1AA")
+    page.fill("#name", name)
+    page.fill("#email", email)
+    page.fill("#address", address)
     card = page.locator("#card-element")
+    postcode = address.rsplit("\n", 1)[-1][:5].strip()
     for placeholder, value in (
         ("number", "4242424242424242"),
         ("exp_month", "12"),
         ("exp_year", "30"),
         ("cvc", "123"),
-        ("postal_code", "BS1 1"),
+        ("postal_code", postcode),
     ):
         card.locator(f"input[placeholder={placeholder}]").fill(value)
     page.check("#consent")
+
+
+def pledge(run: Running, out: Path) -> list[Path]:
+    """The pledge page on a phone, filled in up to the button, the whole length of it."""
+    page = run.browser.new_page(viewport=PHONE)
+    fill_pledge(
+        page, run, "Katherine Johnson", "katherine@example.org", "4 Test Lane\nBristol\nBS1 1AA"
+    )
     page.locator("body").click(position={"x": 1, "y": 1})  # no focus ring in the picture
     target = out / "pledge.png"
     page.screenshot(path=str(target), full_page=True)
@@ -132,22 +140,7 @@ def pledge(run: Running, out: Path) -> list[Path]:
 def private(run: Running, out: Path) -> list[Path]:
     """A backer's private page on a phone, opened from the thank-you view's link."""
     page = run.browser.new_page(viewport=DESKTOP)
-    page.goto(run.site + "pledge.html")
-    page.wait_for_selector("#card-element input[placeholder=number]")
-    page.check("#tier-neighbour")
-    page.fill("#name", "Dorothy Vaughan")
-    page.fill("#email", "dorothy@example.org")
-    page.fill("#address", "5 Test Row\nLeeds\nLS1 1AA")
-    card = page.locator("#card-element")
-    for placeholder, value in (
-        ("number", "4242424242424242"),
-        ("exp_month", "12"),
-        ("exp_year", "30"),
-        ("cvc", "123"),
-        ("postal_code", "LS1 1"),
-    ):
-        card.locator(f"input[placeholder={placeholder}]").fill(value)
-    page.check("#consent")
+    fill_pledge(page, run, "Dorothy Vaughan", "dorothy@example.org", "5 Test Row\nLeeds\nLS1 1AA")
     page.click("#pledge-form button[type=submit]")
     page.wait_for_selector("#pledge-thanks:not([hidden])", timeout=20000)
     link = page.get_attribute("#pledge-manage-link", "href")
