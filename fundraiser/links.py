@@ -16,6 +16,8 @@ from datetime import datetime
 
 MANAGE = "manage"  # view and cancel, until the deadline
 FIX = "fix"  # fix a failed payment, until the fix window ends
+MEMBER = "member"  # a member's sign-in link (the id is a member id), short-lived
+TOP_UP = "top-up"  # buy more shares as this member (the id is a member id)
 
 
 class BadToken(Exception):
