@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -22,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import UpdateBase
 
 from fundraiser.errors import LedgerError
-from fundraiser.ledger import bulk, changes, journal, schema
+from fundraiser.ledger import bulk, changes, encoder, journal, schema
 from fundraiser.ledger.changes import Change
 
 P = ParamSpec("P")
@@ -42,7 +41,6 @@ class Tx:
         self._second: ThreadPoolExecutor | None = None
         self._fingerprint: changes.Fingerprinter | None = None
         self._kept: list[dict[str, Any]] = []  # journal forms of changes not yet recorded
-        self._encoder: ThreadPoolExecutor | None = None
         self._lz4 = False  # long journal texts compressed with lz4 (journal.prefer_lz4)
 
     def execute(self, statement: Any, *args: Any) -> sa.CursorResult[Any]:
@@ -147,37 +145,33 @@ class Tx:
         """A change of many rows, made and journalled a part at a time.
 
         Each part goes into the journal at once, as a `ledger.rows` entry; the
-        caller's own `record` follows. Memory stays that of one part, whatever
-        the size of an import or an issue. A part's journal text (fingerprints,
-        JSON: Python work) is made on a second thread while this one writes its
-        rows (the database's work, which lets go of the interpreter's lock).
+        caller's own `record` follows. Memory stays that of a few parts, whatever
+        the size of an import or an issue. The parts' journal texts (fingerprints,
+        JSON: Python work) are made in a child process while this one writes the
+        rows (ledger/encoder.py).
         """
         if self._kept:  # what came before goes first, in its own entry
             self.record("ledger.rows", change.table, {})
         fingerprint = self.fingerprint  # read the salt here: the encoder never touches the database
-        if self._encoder is None:
-            self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-encode")
         touched = 0
         rows = change.rows
         starts = range(0, len(rows), PART)
 
-        def part_at(start: int) -> Change:
+        def part_at(index: int) -> Change:
             # A part's rows are picked as it comes: never a second copy of them all.
-            chunk = rows[start : start + PART]
+            chunk = rows[starts[index] : starts[index] + PART]
             return replace(change, rows=chunk if pick is None else [pick(r) for r in chunk])
 
-        next_part = part_at(0)
-        # One part ahead: the encoder works on the next while this thread writes one.
-        pending = deque([self._encoder.submit(_entry_text, next_part, fingerprint)])
-        for index in range(len(starts)):
-            part = next_part
-            if index + 1 < len(starts):
-                next_part = part_at(starts[index + 1])
-                pending.append(self._encoder.submit(_entry_text, next_part, fingerprint))
-            touched += changes.apply(self.conn, part)
-            first = starts[index] + 1
-            subject = f"{change.table}:{first}-{first + len(part.rows) - 1}/{len(rows)}"
-            self._append([("ledger.rows", subject, pending.popleft().result())])
+        texts = encoder.PartTexts(part_at, len(starts), fingerprint)
+        try:
+            for index in range(len(starts)):
+                part = part_at(index)
+                touched += changes.apply(self.conn, part)
+                first = starts[index] + 1
+                subject = f"{change.table}:{first}-{first + len(part.rows) - 1}/{len(rows)}"
+                self._append([("ledger.rows", subject, texts.get(index))])
+        finally:
+            texts.close()
         return touched
 
     @property
@@ -277,10 +271,9 @@ class Tx:
 
     def finish(self) -> None:
         """Wait for a step still running alongside (Ledger.write calls it)."""
-        for pool in (self._second, self._encoder):
-            if pool is not None:
-                pool.shutdown(wait=True)
-        self._second = self._encoder = None
+        if self._second is not None:
+            self._second.shutdown(wait=True)
+        self._second = None
 
 
 def _replayed(table: Any) -> bool:
@@ -335,8 +328,3 @@ def _hoist(
 
 # Only values that compare equal exactly as they are stored (1 == True, 1.0 == 1 do not).
 _PLAIN = (str, type(None))
-
-
-def _entry_text(change: Change, fingerprint: changes.Fingerprinter) -> str:
-    """A journal entry's data for one change: {"changes": [its journal form]}."""
-    return journal.canonical({"changes": [change.encode(fingerprint)]})

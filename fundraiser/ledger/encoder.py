@@ -1,0 +1,117 @@
+"""The journal texts of a big change's parts, made beside the write.
+
+Writing 100,000 rows is the database's work (which lets go of the
+interpreter's lock); their journal text is Python's (a keyed hash of every
+personal value, then JSON). On a thread the two take turns at the lock; in a
+child process forked once the change's rows exist, the text is made on the
+other core while this process writes: the import and issue steps pay for
+the journal's proof in wall time only where they wait for it.
+
+The child shares the rows by fork (nothing is copied to it), sends each
+part's text back through a pipe, and exits without touching the database:
+`os._exit` runs no finalizer, so the parent's connection (its socket, its
+SQLite locks, which belong to the parent process) is left as it was. Where
+there is no fork, or the child fails, the parent makes the texts itself:
+the same function, so the journal is the same either way.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import struct
+import threading
+from collections.abc import Callable
+from typing import BinaryIO
+
+from fundraiser.ledger import changes, journal
+from fundraiser.ledger.changes import Change
+
+_LENGTH = struct.Struct("<Q")
+
+
+def entry_text(change: Change, fingerprint: changes.Fingerprinter) -> str:
+    """A journal entry's data for one change: {"changes": [its journal form]}."""
+    return journal.canonical({"changes": [change.encode(fingerprint)]})
+
+
+class PartTexts:
+    """The journal text of part `index` of a change, for index 0, 1, 2... in order."""
+
+    def __init__(
+        self, part_at: Callable[[int], Change], count: int, fingerprint: changes.Fingerprinter
+    ) -> None:
+        self.part_at = part_at
+        self.count = count
+        self.fingerprint = fingerprint
+        # A few parts ahead at most: the texts of a million rows are never all held.
+        self.texts: queue.Queue[bytes | None] = queue.Queue(maxsize=3)
+        self.pid = 0
+        self.reader: threading.Thread | None = None
+        self.failed = False
+        if hasattr(os, "fork") and count > 1:
+            self._start()
+
+    def _start(self) -> None:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: make every part's text, send it, leave
+            status = 1
+            try:
+                os.close(read_end)
+                with os.fdopen(write_end, "wb") as out:
+                    for index in range(self.count):
+                        data = entry_text(self.part_at(index), self.fingerprint).encode()
+                        out.write(_LENGTH.pack(len(data)))
+                        out.write(data)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        self.pid = pid
+        stream = os.fdopen(read_end, "rb")
+        self.reader = threading.Thread(
+            target=self._read, args=(stream,), name="ledger-journal-texts", daemon=True
+        )
+        self.reader.start()
+
+    def _read(self, stream: BinaryIO) -> None:
+        """Take each text off the pipe as it comes (a blocking read holds no lock)."""
+        with stream:
+            for _ in range(self.count):
+                head = stream.read(_LENGTH.size)
+                if len(head) < _LENGTH.size:
+                    break
+                (size,) = _LENGTH.unpack(head)
+                data = stream.read(size)
+                if len(data) < size:
+                    break
+                self.texts.put(data)
+            else:
+                return
+        self.texts.put(None)  # the child stopped short: the parent makes the rest
+
+    def get(self, index: int) -> str:
+        if self.reader is not None and not self.failed:
+            data = self.texts.get()
+            if data is not None:
+                return data.decode()
+            self.failed = True
+        return entry_text(self.part_at(index), self.fingerprint)
+
+    def close(self) -> None:
+        """Reap the child (stopping it first when the write ended early)."""
+        if not self.pid:
+            return
+        pid, self.pid = self.pid, 0
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if not done:
+            if self.reader is not None and self.reader.is_alive():
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        while self.reader is not None and self.reader.is_alive():
+            try:  # a reader waiting to hand over a text the write no longer wants
+                self.texts.get_nowait()
+            except queue.Empty:
+                self.reader.join(0.05)

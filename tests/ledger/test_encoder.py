@@ -1,0 +1,132 @@
+"""A big change's journal texts made in a child process: the same journal as made here,
+whatever becomes of the child, and no child left behind when the write fails."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from fundraiser.ledger import Ledger, audit, changes, encoder, open_ledger, schema
+from fundraiser.ledger.changes import Change
+from fundraiser.ledger.tx import PART
+from fundraiser.money import Money
+from fundraiser.pledges import NewPledge, create_many
+
+SALT = "ab" * 32
+
+
+def parts(count: int, size: int = 500) -> list[Change]:
+    return [
+        Change(
+            "pledges",
+            "insert",
+            columns=["id", "name", "email"],
+            rows=[
+                (n, f"Backer <b>{n}</b> =1+1", f"b{n}@example.org")
+                for n in range(i * size, (i + 1) * size)
+            ],
+        )
+        for i in range(count)
+    ]
+
+
+def test_texts_from_the_child_are_the_texts_made_here() -> None:
+    made = parts(4)
+    texts = encoder.PartTexts(made.__getitem__, len(made), changes.make_fingerprint(SALT))
+    try:
+        assert texts.pid != 0, "a child process makes the texts where the system can fork"
+        got = [texts.get(i) for i in range(len(made))]
+    finally:
+        texts.close()
+    here = changes.make_fingerprint(SALT)
+    assert got == [encoder.entry_text(part, here) for part in made]
+    assert "Backer" not in "".join(got) and "example.org" not in "".join(got)
+
+
+def test_a_child_that_stops_short_leaves_the_rest_to_the_parent() -> None:
+    made = parts(4)
+    parent = os.getpid()
+
+    def part_at(index: int) -> Change:
+        if index == 2 and os.getpid() != parent:
+            raise RuntimeError("the child fails at the third part")
+        return made[index]
+
+    texts = encoder.PartTexts(part_at, len(made), changes.make_fingerprint(SALT))
+    try:
+        got = [texts.get(i) for i in range(len(made))]
+    finally:
+        texts.close()
+    here = changes.make_fingerprint(SALT)
+    assert got == [encoder.entry_text(part, here) for part in made]
+
+
+def children_of_this_process() -> list[str]:
+    """States of the processes whose parent is this one (Z: a child never reaped)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():
+            found.append(fields[0])
+    return found
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+
+
+def backers(count: int) -> list[NewPledge]:
+    return [
+        NewPledge(
+            name=f"Backer {n}",
+            email=f"b{n}@example.org",
+            address=f"{n} Road",
+            amount=Money(5000, "GBP"),
+            round="crowd",
+        )
+        for n in range(count)
+    ]
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_big_import_is_journalled_in_parts_and_proved(ledger: Ledger) -> None:
+    before = children_of_this_process()
+    with ledger.write() as tx:
+        create_many(tx, backers(2 * PART + 7))
+    assert children_of_this_process() == before, "the child was reaped"
+    with ledger.engine.connect() as conn:
+        entries = conn.execute(
+            sa.select(schema.journal.c.subject).where(schema.journal.c.action == "ledger.rows")
+        ).scalars()
+        assert list(entries) == [
+            f"pledges:1-{PART}/{2 * PART + 7}",
+            f"pledges:{PART + 1}-{2 * PART}/{2 * PART + 7}",
+            f"pledges:{2 * PART + 1}-{2 * PART + 7}/{2 * PART + 7}",
+        ]
+    assert audit.verify(ledger).ok  # the journal replays to the live table
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_write_that_fails_midway_leaves_no_rows_and_no_child(ledger: Ledger) -> None:
+    with ledger.write() as tx:
+        create_many(tx, backers(1))
+    before = children_of_this_process()
+    people = [replace(p, request_key=f"key-{n}") for n, p in enumerate(backers(2 * PART))]
+    people[PART + 5] = replace(people[PART + 5], request_key="key-3")  # in the second part
+    with pytest.raises(sqlite3.IntegrityError, match="request_key"), ledger.write() as tx:
+        create_many(tx, people)
+    assert children_of_this_process() == before
+    with ledger.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.pledges)).scalar() == 1
+    assert audit.verify(ledger).ok
