@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 import click
 from sqlalchemy.engine import Connection
 
 import fundraiser.issuing  # whole path: `register` is this module's command hook
 from fundraiser import closing
-from fundraiser.allocation import Plan, RemainderReason
+from fundraiser.allocation import Allotment, Plan, RemainderReason
 from fundraiser.cli.app import App, pass_app, plural, span
 from fundraiser.errors import UserInputError
 from fundraiser.money import Money
@@ -26,29 +29,37 @@ def shares() -> None:
     """Turn paid pledges into founding-member shares."""
 
 
-def plan_json(plan: Plan) -> dict[str, object]:
+def _allotment_json(a: Allotment) -> dict[str, object]:
+    return {
+        "person": a.email,
+        "name": a.name,
+        "shares": a.shares,
+        "existing_shares": a.existing_shares,
+        "paid": a.paid.amount,
+        "pledges": list(a.pledge_ids),
+        "remainders": [
+            {"pledge_id": r.pledge_id, "amount": r.amount.amount, "reason": r.reason}
+            for r in a.remainders
+        ],
+    }
+
+
+def _plan_head(plan: Plan) -> dict[str, object]:
     return {
         "currency": plan.currency,
         "price": plan.price.amount,
         "total_shares": plan.total_shares,
         "total_paid": plan.total_paid.amount,
         "total_remainders": plan.total_remainders.amount,
-        "allotments": [
-            {
-                "person": a.email,
-                "name": a.name,
-                "shares": a.shares,
-                "existing_shares": a.existing_shares,
-                "paid": a.paid.amount,
-                "pledges": list(a.pledge_ids),
-                "remainders": [
-                    {"pledge_id": r.pledge_id, "amount": r.amount.amount, "reason": r.reason}
-                    for r in a.remainders
-                ],
-            }
-            for a in plan.allotments
-        ],
     }
+
+
+def plan_json(plan: Plan) -> dict[str, object]:
+    return {**_plan_head(plan), "allotments": [_allotment_json(a) for a in plan.allotments]}
+
+
+#: Allotments encoded and written together: one write per thousand, not per person.
+_BATCH = 1_000
 
 
 def _print_json(
@@ -57,12 +68,29 @@ def _print_json(
     """Print a plan read in bulk work, while the collector still sleeps.
 
     The snapshot ends first, so a slow reader of the output (a pager, a pipe)
-    holds up none of the ledger's writers. The JSON's dicts die before the
-    read does; alive when the collector wakes, its first pass would walk them.
+    holds up none of the ledger's writers. For a person at a terminal, the
+    whole document, indented; for a script, the same JSON written a thousand
+    allotments at a time, so 300,000 people's plan is never a second time in
+    memory as dictionaries and again as one string.
     """
     conn.rollback()
-    shown = {**plan_json(plan), "can_issue": why_not is None, "why_not": why_not}
-    app.print_json({"dry_run": True, **shown} if dry_run else shown)
+    head: dict[str, object] = {"dry_run": True} if dry_run else {}
+    head.update(_plan_head(plan))
+    tail = {"can_issue": why_not is None, "why_not": why_not}
+    if sys.stdout.isatty():
+        every = [_allotment_json(a) for a in plan.allotments]
+        app.print_json({**head, "allotments": every, **tail})
+        return
+    # The bytes json.dumps(whole document) would give: its default separators.
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    out = sys.stdout
+    out.write(encode(head)[:-1] + ', "allotments": [')
+    allotments = plan.allotments
+    for start in range(0, len(allotments), _BATCH):
+        part = ", ".join(encode(_allotment_json(a)) for a in allotments[start : start + _BATCH])
+        out.write(part if start == 0 else ", " + part)
+    out.write("], " + encode(tail)[1:] + "\n")
+    out.flush()
 
 
 @shares.command()

@@ -240,3 +240,27 @@ def test_an_issue_that_fails_partway_on_postgresql_leaves_it_untouched(
     engine.dispose()
     done = json.loads(cli.ok("shares", "issue", "--json").output)
     assert (done["members_admitted"], done["first_member"], done["remainders"]) == (3, 1, 1)
+
+
+def test_the_plan_as_json_is_one_document_however_many_people(cli: Cli, campaign_dir: Path) -> None:
+    """Written a thousand allotments at a time, the plan is byte for byte what one
+    json.dumps of it gives: a script reading it cannot tell."""
+    names = ['Zoë "Z" <b>', "=HYPERLINK(1)", "\uff27\uff52\uff41\uff43\uff45", "O'Brien\\", "名前"]
+    rows = [
+        f'"{names[n % len(names)].replace(chr(34), chr(34) * 2)} {n}",p{n}@example.org,'
+        f"{50 + n % 3 * 25}.00,crowd,paid,REF-{n},{n} Road"
+        for n in range(2_345)
+    ]
+    source = campaign_dir / "paid.csv"
+    source.write_text("name,email,amount,round,status,reference,address\n" + "\n".join(rows))
+    cli.ok("pledges", "import", str(source))
+    for args in (["allocate", "--json"], ["issue", "--json", "--dry-run"]):
+        out = cli.ok("shares", *args).output
+        plan = json.loads(out)
+        assert out == json.dumps(plan, ensure_ascii=False) + "\n"
+        assert len(plan["allotments"]) == 2_345
+        assert list(plan)[-2:] == ["can_issue", "why_not"]
+        assert plan.get("dry_run") is ("--dry-run" in args or None)
+        assert {a["name"] for a in plan["allotments"][:5]} == {
+            f"{x} {n}" for n, x in enumerate(names)
+        }
