@@ -65,10 +65,12 @@ def paid_unallotted(
         query = query.where(schema.pledges.c.created_at < before)
     if pledge_ids is not None:
         query = query.where(schema.pledges.c.id.in_(pledge_ids))
-    rows = bulk.fetch_rows(conn, query)
+    rows = bulk.each_row(conn, query)
     # Each pledge keeps its own currency: allocate() refuses one that differs.
     # One Money per distinct amount: most pledges are a few tier prices.
     memo: dict[tuple[int, str], Money] = {}
+    # One string per payment moment: a close charges thousands in the same second.
+    moments: dict[str, str] = {}
     paid: list[PaidPledge] = []
     for pid, key, name, email, address, paid_amount, refunded, at, code in rows:
         held = paid_amount - refunded
@@ -76,7 +78,8 @@ def paid_unallotted(
             money = memo.get((held, code))
             if money is None:
                 money = memo[held, code] = Money(held, code)
-            paid.append(PaidPledge(pid, key, name, email, address, money, at or ""))
+            at = moments.setdefault(at, at) if at else ""
+            paid.append(PaidPledge(pid, key, name, email, address, money, at))
     return paid
 
 
