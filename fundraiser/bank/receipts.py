@@ -411,9 +411,7 @@ def plan(
     return report, pledges.touched
 
 
-def _place_debit(
-    item: Placed, named: list[int], sent: Mapping[int, list[tuple[int, int]]]
-) -> None:
+def _place_debit(item: Placed, named: list[int], sent: Mapping[int, list[tuple[int, int]]]) -> None:
     if len(named) != 1:
         return  # the co-op's own spending
     pid = named[0]

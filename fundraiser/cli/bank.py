@@ -106,16 +106,18 @@ def import_(
             notify=notify,
             now=app.stored_now(),
         )
-    if as_json:
-        app.print_json(report.as_json(every_line))
-        return
-    _show(app, report)
+    from fundraiser.ledger.bulk import gc_paused
+
+    with gc_paused():  # a big report is 100,000s of young objects and no cycles
+        if as_json:
+            app.print_json(report.as_json(every_line))
+            return
+        _show(app, report)
 
 
 def _show(app: App, report: receipts.ImportReport) -> None:
     from rich.table import Table
 
-    from fundraiser.bank import receipts
     from fundraiser.money import Money
 
     s = report.statement
