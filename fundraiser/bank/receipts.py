@@ -16,8 +16,9 @@ A debit naming `REFUND-P<id>` for the amount of that pledge's refunds sent in
 a payment file confirms them paid out. Other debits are the co-op's own
 spending: not the ledger's business, so not kept.
 
-The journal gets one entry per import: row ids, pledge ids, amounts and
-outcomes, never a payer's name, account or reference text.
+The journal gets the import's rows (the bank lines kept, the pledges moved,
+the remainders: ids, amounts and outcomes, never a payer's name, account or
+reference text), and one entry that sums it up.
 """
 
 from __future__ import annotations
@@ -125,9 +126,27 @@ class ImportReport:
         """Lines the organizer must look at: not placed, and not simply known or a duplicate."""
         return [p for p in self.placed if p.outcome in (None, Outcome.UNMATCHED)]
 
-    def as_json(self) -> dict[str, Any]:
+    @property
+    def notable(self) -> list[Placed]:
+        """Every line but the transfers that paid their pledge exactly: what the report lists."""
+        paid = Outcome.PAID
+        return [p for p in self.placed if p.outcome is not paid or p.refund]
+
+    def as_json(self, every_line: bool = False) -> dict[str, Any]:
+        """The report for scripts. `placed` lists the notable lines, or with
+        `every_line` each line placed (a big statement's plain payments are most
+        of it: 15 MB of JSON for 50,000 lines); the counts and sums are always whole."""
         s = self.statement
-        counts = {o.value: len(self.of(o)) for o in Outcome}
+        counts = dict.fromkeys((o.value for o in Outcome), 0)
+        received = applied = to_refund = 0
+        for p in self.placed:
+            if p.outcome is not None:
+                counts[p.outcome.value] += 1
+            if p.line.amount > 0:
+                received += p.line.amount
+            applied += p.applied
+            to_refund += p.refund
+        listed = self.placed if every_line else self.notable
         return {
             "file": s.path,
             "format": s.format,
@@ -138,11 +157,12 @@ class ImportReport:
             "duplicates": self.duplicates,
             "not_ours": self.not_ours,
             "counts": counts,
-            "received": sum(p.line.amount for p in self.placed if p.line.amount > 0),
-            "applied": sum(p.applied for p in self.placed),
-            "to_refund": sum(p.refund for p in self.placed),
+            "received": received,
+            "applied": applied,
+            "to_refund": to_refund,
             "mail_queued": self.queued_mail,
-            "placed": [p.as_json() for p in self.placed],
+            "listed": "every line" if every_line else "notable",
+            "placed": [p.as_json() for p in listed],
             "notes": list(s.notes),
         }
 
@@ -169,84 +189,83 @@ class PledgeState:
         return self.amount - self.paid
 
 
-_PLEDGE_COLUMNS = (
-    schema.pledges.c.id,
-    schema.pledges.c.status,
-    schema.pledges.c.source,
-    schema.pledges.c.amount,
-    schema.pledges.c.paid_amount,
-    schema.pledges.c.currency,
-    schema.pledges.c.person_key,
-    schema.pledges.c.name,
-    schema.pledges.c.email,
-    schema.pledges.c.stripe_intent,
-    schema.pledges.c.stripe_charge,
+_P = schema.pledges.c
+_PLEDGES = sa.select(
+    _P.id,
+    _P.status,
+    _P.source,
+    _P.amount,
+    _P.paid_amount,
+    _P.currency,
+    _P.person_key,
+    _P.name,
+    _P.email,
+    sa.or_(_P.stripe_intent.is_not(None), _P.stripe_charge.is_not(None)),
 )
 
-
 _STATUS = {s.value: s for s in Status}  # a dict lookup: Status(text) costs ten times more
+_BY_HAND = frozenset(s.value for s in BY_HAND)
+_ONLINE = Source.ONLINE.value
 
 
-def _read_pledges(conn: Connection, ids: set[int]) -> dict[int, PledgeState]:
-    found: dict[int, PledgeState] = {}
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), 5000):
-        chunk = ordered[start : start + 5000]
-        query = sa.select(*_PLEDGE_COLUMNS).where(schema.pledges.c.id.in_(chunk))
-        for (
+class Pledges:
+    """Every pledge, read in one query and looked up by id in one dict.
+
+    A statement of 50,000 transfers names half the pledges of a big campaign,
+    and its unmatched lines are suggested among all those awaiting money: one
+    read serves both (IN lists of thousands of ids cost more to build than the
+    whole table to read). A pledge becomes a `PledgeState`, which the import
+    changes in memory, when a line names it; `touched` holds those.
+    """
+
+    def __init__(self, rows: Mapping[int, tuple[Any, ...]]) -> None:
+        self.rows = rows
+        self.touched: dict[int, PledgeState] = {}
+
+    @classmethod
+    def read(cls, conn: Connection) -> Pledges:
+        return cls({row[0]: row for row in bulk.fetch_rows(conn, _PLEDGES)})
+
+    def get(self, pid: int) -> PledgeState | None:
+        found = self.touched.get(pid)
+        if found is not None:
+            return found
+        row = self.rows.get(pid)
+        if row is None:
+            return None
+        _, status, source, amount, paid, cur, key, name, email, card = row
+        state = _STATUS[status]
+        found = self.touched[pid] = PledgeState(
             pid,
-            status,
+            state,
             source,
-            amount,
-            paid,
+            int(amount),
+            int(paid),
             cur,
             key,
             name,
             email,
-            intent,
-            charge,
-        ) in bulk.fetch_rows(conn, query):
-            state = _STATUS[status]
-            card = source == Source.ONLINE.value or bool(intent or charge)
-            found[pid] = PledgeState(
-                pid,
-                state,
-                source,
-                int(amount),
-                int(paid),
-                cur,
-                key,
-                name,
-                email,
-                card,
-                state,
-                int(paid),
-            )
-    return found
+            source == _ONLINE or bool(card),
+            state,
+            int(paid),
+        )
+        return found
 
-
-def _awaiting(conn: Connection, currency: str, touched: Mapping[int, PledgeState]) -> Suggester:
-    """Pledges waiting for bank money, as this import has left them."""
-    query = sa.select(
-        schema.pledges.c.id,
-        schema.pledges.c.name,
-        schema.pledges.c.amount,
-        schema.pledges.c.paid_amount,
-    ).where(
-        schema.pledges.c.status == AWAITING.value,
-        schema.pledges.c.source.in_([s.value for s in BY_HAND]),
-        schema.pledges.c.currency == currency,
-    )
-    items = []
-    for pid, name, amount, paid in bulk.fetch_rows(conn, query):
-        mine = touched.get(pid)
-        if mine is not None:
-            if mine.status is not AWAITING:
+    def awaiting(self, currency: str) -> Suggester:
+        """Pledges recorded by hand waiting for bank money, as this import has left them."""
+        waiting, touched = AWAITING.value, self.touched
+        items = []
+        for pid, status, source, amount, paid, cur, _, name, _, _ in self.rows.values():
+            if status != waiting or source not in _BY_HAND or cur != currency:
                 continue
-            paid = mine.paid
-        if int(amount) > int(paid):
-            items.append(Awaiting(pid, name, int(amount) - int(paid)))
-    return Suggester(items)
+            mine = touched.get(pid)
+            if mine is not None:
+                if mine.status is not AWAITING:
+                    continue
+                paid = mine.paid
+            if int(amount) > int(paid):
+                items.append(Awaiting(pid, name, int(amount) - int(paid)))
+        return Suggester(items)
 
 
 def _known(conn: Connection, account: str) -> dict[str, tuple[int, str]]:
@@ -317,8 +336,13 @@ def plan(
     currency: str,
     accept: Mapping[str, int] | None = None,
     accept_suggested: bool = False,
+    pledges: Pledges | None = None,
 ) -> tuple[ImportReport, dict[int, PledgeState]]:
-    """What importing the statement would do, read in `conn`; changes nothing."""
+    """What importing the statement would do, read in `conn`; changes nothing.
+
+    `pledges` is the ledger's pledges read in this transaction already (read
+    here when not given). The pledges the plan moves come back, by id.
+    """
     check_currency(statement, currency)
     accept = dict(accept or {})
     ids_in_file = {line.bank_id for line in statement.lines}
@@ -328,12 +352,14 @@ def plan(
             f"--accept names {', '.join(strangers)}, not a transaction id in {statement.path}: "
             "copy the ids from the dry run's list of unmatched transfers"
         )
+    if pledges is None:
+        pledges = Pledges.read(conn)
     report = ImportReport(statement, dry_run=True)
     known = _known(conn, statement.account)
     seen: set[str] = set()
-    todo: list[Placed] = []
-    wanted_ids: set[int] = set(accept.values())
+    todo: list[tuple[Placed, list[int]]] = []
     refund_pledges: set[int] = set()
+    unmatched_outcome = Outcome.UNMATCHED.value
     for line in statement.lines:
         if line.bank_id in seen:
             report.duplicates += 1
@@ -341,30 +367,29 @@ def plan(
         seen.add(line.bank_id)
         stored = known.get(line.bank_id)
         if stored is not None and not (
-            stored[1] == Outcome.UNMATCHED and (line.bank_id in accept or accept_suggested)
+            stored[1] == unmatched_outcome and (line.bank_id in accept or accept_suggested)
         ):
             report.already += 1
             continue
         item = Placed(line, None, stored_id=stored[0] if stored else None)
         if line.amount > 0:
-            wanted_ids.update(pledge_ids(line.text))
+            chosen = accept.get(line.bank_id)
+            named = [chosen] if chosen is not None else pledge_ids(line.text)
         else:
-            refund_pledges.update(refund_ids(line.text))
-        todo.append(item)
-    pledges = _read_pledges(conn, wanted_ids)
+            named = refund_ids(line.text)
+            refund_pledges.update(named)
+        todo.append((item, named))
     sent = _sent_refunds(conn, refund_pledges)
     unmatched: list[Placed] = []
-    for item in todo:
-        line = item.line
-        if line.amount <= 0:
-            _place_debit(item, sent)
+    placed = report.placed
+    for item, named in todo:
+        if item.line.amount <= 0:
+            _place_debit(item, named, sent)
             if item.outcome is None and not item.note:
                 report.not_ours += 1
                 continue
-            report.placed.append(item)
+            placed.append(item)
             continue
-        chosen = accept.get(line.bank_id)
-        named = [chosen] if chosen is not None else pledge_ids(line.text)
         if len(named) == 1:
             _place_credit(item, pledges.get(named[0]), named[0])
         else:
@@ -376,18 +401,17 @@ def plan(
             )
         if item.outcome is Outcome.UNMATCHED:
             unmatched.append(item)
-        report.placed.append(item)
+        placed.append(item)
     if unmatched:
-        _suggest(conn, currency, unmatched, pledges, accept_suggested)
+        _suggest(currency, unmatched, pledges, accept_suggested)
     # A stored unmatched line that is still unmatched changes nothing.
     report.placed = [
-        p for p in report.placed if not (p.stored_id is not None and p.outcome is Outcome.UNMATCHED)
+        p for p in placed if not (p.stored_id is not None and p.outcome is Outcome.UNMATCHED)
     ]
-    return report, pledges
+    return report, pledges.touched
 
 
-def _place_debit(item: Placed, sent: Mapping[int, list[tuple[int, int]]]) -> None:
-    named = refund_ids(item.line.text)
+def _place_debit(item: Placed, named: list[int], sent: Mapping[int, list[tuple[int, int]]]) -> None:
     if len(named) != 1:
         return  # the co-op's own spending
     pid = named[0]
@@ -408,13 +432,12 @@ def _place_debit(item: Placed, sent: Mapping[int, list[tuple[int, int]]]) -> Non
 
 
 def _suggest(
-    conn: Connection,
     currency: str,
     unmatched: list[Placed],
-    pledges: dict[int, PledgeState],
+    pledges: Pledges,
     accept_suggested: bool,
 ) -> None:
-    suggester = _awaiting(conn, currency, pledges)
+    suggester = pledges.awaiting(currency)
     for item in unmatched:
         found, why = suggester.suggest(item.line.amount, item.line.payer)
         item.suggestions = found
@@ -422,8 +445,6 @@ def _suggest(
             item.note = f"{item.note}; {why}" if item.note else why
         if accept_suggested and len(found) == 1:
             pid = found[0].pledge_id
-            if pid not in pledges:
-                pledges.update(_read_pledges(conn, {pid}))
             note = item.note
             _place_credit(item, pledges.get(pid), pid)
             if item.outcome is Outcome.UNMATCHED:

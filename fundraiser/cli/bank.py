@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from fundraiser.bank import posting, receipts
 from fundraiser.bank.statement import FORMATS
 from fundraiser.cli.app import App, fail, pass_app, plural
-from fundraiser.money import Money
+
+if TYPE_CHECKING:
+    from fundraiser.bank import receipts
 
 
 @click.group()
@@ -54,6 +56,12 @@ def _accepted(values: tuple[str, ...]) -> tuple[dict[str, int], bool]:
 )
 @click.option("--notify", is_flag=True, help="Queue each backer's 'payment received' mail.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--every-line",
+    is_flag=True,
+    help="With --json, list every line placed, transfers that paid their pledge exactly "
+    "too [default: the lines to look at; the counts and sums are always whole].",
+)
 @pass_app
 def import_(
     app: App,
@@ -64,6 +72,7 @@ def import_(
     accept: tuple[str, ...],
     notify: bool,
     as_json: bool,
+    every_line: bool,
 ) -> None:
     """Match a bank statement's transfers to pledges (by PLEDGE-<id>) and record them once.
 
@@ -72,35 +81,44 @@ def import_(
     with --accept. A transfer over what the pledge owes leaves a refund due; one
     under it leaves the pledge waiting for the balance.
     """
-    from fundraiser import bankfiles
+    from fundraiser.bankfiles import aside
 
     accepted, suggested = _accepted(accept)
     campaign = app.campaign
-    statement = bankfiles.read(
+    # A big statement is read in a child process; the ledger's side (its
+    # modules, imported only now, and the pledges) goes on meanwhile.
+    with aside.reading(
         file,
         fmt,
         csv_settings=campaign.bank.csv if campaign.bank else None,
         currency=campaign.currency,
         encoding=encoding,
-    )
-    report = posting.import_statement(
-        app.ledger,
-        statement,
-        currency=campaign.currency,
-        accept=accepted,
-        accept_suggested=suggested,
-        dry_run=dry_run,
-        notify=notify,
-        now=app.stored_now(),
-    )
-    if as_json:
-        app.print_json(report.as_json())
-        return
-    _show(app, report)
+    ) as statement:
+        from fundraiser.bank import posting
+
+        report = posting.import_statement(
+            app.ledger,
+            statement,
+            currency=campaign.currency,
+            accept=accepted,
+            accept_suggested=suggested,
+            dry_run=dry_run,
+            notify=notify,
+            now=app.stored_now(),
+        )
+    from fundraiser.ledger.bulk import gc_paused
+
+    with gc_paused():  # a big report is 100,000s of young objects and no cycles
+        if as_json:
+            app.print_json(report.as_json(every_line))
+            return
+        _show(app, report)
 
 
 def _show(app: App, report: receipts.ImportReport) -> None:
     from rich.table import Table
+
+    from fundraiser.money import Money
 
     s = report.statement
     cur = s.currency
@@ -122,7 +140,7 @@ def _show(app: App, report: receipts.ImportReport) -> None:
         f"Applied to pledges {Money(data['applied'], cur).format()}; "
         f"to refund {Money(data['to_refund'], cur).format()}."
     )
-    shown = [p for p in report.placed if p.outcome is not receipts.Outcome.PAID or p.refund]
+    shown = report.notable
     if shown:
         table = Table(
             "Transaction",

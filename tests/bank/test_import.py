@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from fundraiser.bankfiles import aside
 from fundraiser.ledger import open_ledger, schema
 from tests.bankfixtures import Tx, camt053, mt940, ofx, use_eur
 from tests.conftest import Cli
@@ -193,6 +194,52 @@ def test_the_journal_holds_no_payer_name_account_or_reference_text(
         assert secret not in journal
     # Only an unmatched credit keeps its reference text, so the organizer can place it.
     assert kept == [None, "gift from Xavier Yount"]
+
+
+def test_a_big_statement_read_aside_lists_what_to_look_at_and_every_line_on_request(
+    eur: Cli, tmp_path: Path
+) -> None:
+    for name, amount in (("Ann Lee", "500.00"), ("Bo Kim", "500.00"), ("Cy Dee", "250.00")):
+        _add(eur, name, amount)
+    spending = [Tx(f"OUT-{n}", "-1.00", f"Card payment {n}", "Shop") for n in range(3300)]
+    statement = camt053(
+        tmp_path / "year.xml",
+        [
+            Tx("E1", "500.00", "PLEDGE-1", "Ann Lee"),
+            Tx("E2", "100.00", "pledge 2", "Bo Kim"),
+            *spending,
+            Tx("E3", "250.00", "for my shares", "Cy Dee"),
+        ],
+        opening="5000.00",
+    )
+    assert statement.stat().st_size > aside.ASIDE_FROM  # read in a child process
+    dry = json.loads(eur.ok("bank", "import", str(statement), "--dry-run", "--json").output)
+    assert dry["counts"] == {"paid": 1, "part": 1, "unwanted": 0, "unmatched": 1, "refund": 0}
+    assert (dry["lines"], dry["not_ours"], dry["listed"]) == (3303, 3300, "notable")
+    # The plain payment is counted and summed, and not listed: the lines to look at are.
+    assert [(p["bank_id"], p["outcome"]) for p in dry["placed"]] == [
+        ("E2", "part"),
+        ("E3", "unmatched"),
+    ]
+    assert dry["placed"][1]["suggestions"] == [
+        {"pledge_id": 3, "why": "the amount owed and the payer's name match"}
+    ]
+    assert (dry["received"], dry["applied"]) == (85000, 60000)
+    done = json.loads(eur.ok("bank", "import", str(statement), "--json", "--every-line").output)
+    assert done["listed"] == "every line"
+    assert [(p["bank_id"], p["outcome"], p["pledge_id"]) for p in done["placed"]] == [
+        ("E1", "paid", 1),
+        ("E2", "part", 2),
+        ("E3", "unmatched", None),
+    ]
+    pledges = _pledges(eur)
+    assert [(p["status"], p["paid"]) for p in pledges.values()] == [
+        ("paid", 50000),
+        ("pending", 10000),
+        ("pending", 0),
+    ]
+    again = json.loads(eur.ok("bank", "import", str(statement), "--json").output)
+    assert again["already_imported"] == 3 and again["placed"] == []
 
 
 @pytest.mark.parametrize(
