@@ -11,7 +11,7 @@ The child shares the rows by fork (nothing is copied to it), sends each
 part's text back through a pipe, and exits without touching the database:
 `os._exit` runs no finalizer, so the parent's connection (its socket, its
 SQLite locks, which belong to the parent process) is left as it was. Where
-there is no fork, or the child fails, the parent makes the texts itself:
+there is no safe fork (not Linux), or the child fails, the parent makes the texts itself:
 the same function, so the journal is the same either way.
 """
 
@@ -21,6 +21,7 @@ import os
 import queue
 import signal
 import struct
+import sys
 import threading
 from collections.abc import Callable
 from typing import BinaryIO
@@ -50,7 +51,8 @@ class PartTexts:
         self.pid = 0
         self.reader: threading.Thread | None = None
         self.failed = False
-        if hasattr(os, "fork") and count > 1:
+        # Linux only: on macOS a fork after system frameworks are loaded is unsafe.
+        if sys.platform.startswith("linux") and count > 1:
             self._start()
 
     def _start(self) -> None:
