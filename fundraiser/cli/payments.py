@@ -311,7 +311,7 @@ def sync(app: App, abandon_after: float, rate: float, as_json: bool) -> None:
         )
     if report.joined or report.fees_started:
         done.append(
-            f"admitted {plural(len(report.joined), 'application')} paid on the join page; "
+            f"admitted {plural(len(report.joined), 'member')} who paid on the join page; "
             f"began the fee of {plural(len(report.fees_started), 'member')}"
         )
     click.echo("; ".join(done) + ".")

@@ -303,6 +303,18 @@ def join_of(conn: Connection, pledge_id: int) -> Any:
     ).first()
 
 
+def admitted(conn: Connection) -> set[int]:
+    """Member numbers admitted from joins on the site (reports count what a step added)."""
+    j, a = schema.joins.c, schema.applications.c
+    return set(
+        conn.execute(
+            sa.select(a.member_number)
+            .select_from(schema.joins.join(schema.applications, a.pledge_id == j.pledge_id))
+            .where(j.kind == Kind.JOIN.value, a.status == admission.AppStatus.ADMITTED.value)
+        ).scalars()
+    )
+
+
 def record_mandate(tx: Tx, join_id: int, mandate: str) -> None:
     """Keep the SEPA mandate the payment was made under (once)."""
     known = tx.conn.execute(

@@ -27,6 +27,7 @@ import stripe
 
 from fundraiser.config import Campaign
 from fundraiser.ledger import Ledger, schema
+from fundraiser.membership.joining import admitted as joined_members
 from fundraiser.payments import cardforms, joining, leftovers
 from fundraiser.payments.client import CardError, as_dict, stripe_errors
 from fundraiser.payments.deferred import deferred_count, retry_deferred
@@ -58,7 +59,7 @@ class SyncReport:
     leftover_pledges_cancelled: list[int] = field(default_factory=list)
     cursor: int | None = None
     notes: list[str] = field(default_factory=list)
-    #: Joins paid on the site: applications admitted, members whose fee began.
+    #: Joins paid on the site: members admitted, and members whose fee began.
     joined: list[int] = field(default_factory=list)
     fees_started: list[int] = field(default_factory=list)
 
@@ -119,6 +120,8 @@ def sync(
     emulated: bool = False,
 ) -> SyncReport:
     report = SyncReport()
+    with ledger.read() as conn:
+        members_before = joined_members(conn) if campaign is not None else set()
     limiter = RateLimiter(rate)  # intents re-read and forms closed one call at a time
     cursor = _cursor(ledger)
     params: Any = {"limit": page_size}
@@ -151,8 +154,10 @@ def sync(
         # Joins paid while nothing recorded it (a crash, a lost webhook): admitted
         # once each, and the fees of members admitted since begun.
         finished = joining.finish(ledger, client, ctx, campaign, emulated=emulated)
-        report.joined, report.fees_started = finished.admitted, finished.fees_started
+        report.fees_started = finished.fees_started
         report.notes.extend(finished.notes)
+        with ledger.read() as conn:
+            report.joined = sorted(joined_members(conn) - members_before)
     now = now or datetime.now(UTC)
     swept = leftovers.sweep(ledger, client, ctx, now=now, stored_now=stored_now, pace=limiter.wait)
     report.leftovers_removed = [item.as_json() for item in swept.removed]
