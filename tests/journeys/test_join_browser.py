@@ -102,7 +102,7 @@ def test_join_on_a_phone_with_the_test_card_and_be_welcomed(
 ) -> None:
     with browser_page() as (page, errors):
         fill_join(page, join_site, "4242424242424242")
-        assert page.inner_text("[data-join-total]") == "2 × £50.00 = £100.00"
+        assert page.inner_text("[data-join-total]") == "2 \u00d7 £50.00 = £100.00"
         assert "Join" in page.inner_text("header .nav-pledge")
         assert axe_violations(page) == []
         page.screenshot(path=str(tmp_path / "join-phone.png"), full_page=True)
