@@ -7,6 +7,7 @@ Bind the fixtures by name in a test module, as with tests/stripe_fixtures.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,8 +45,15 @@ def join_service(
 ) -> Iterator[TestClient]:
     """The pledge service in-process after the deadline, admission automatic."""
     automatic(campaign_dir)
+    with join_client(campaign_dir, sqlite_url, stripe_env) as client:
+        yield client
+
+
+@contextmanager
+def join_client(campaign_dir: Path, sqlite_url: str, env: dict[str, str]) -> Iterator[TestClient]:
+    """The service on campaign_dir's campaign.toml as it is now, on the clock after the close."""
     settings = replace(
-        make_settings(campaign_dir, sqlite_url, stripe_env, now=JOIN_NOW),
+        make_settings(campaign_dir, sqlite_url, env, now=JOIN_NOW),
         pledges_per_minute=6000,
         pledge_burst=500,
     )

@@ -5,9 +5,12 @@ event that never arrived is read from Stripe's event list."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from fundraiser.config import load_campaign
@@ -19,12 +22,30 @@ from fundraiser.payments.events import Context
 from fundraiser.payments.plans import ensure_plan
 from tests import joinfixtures, stripe_fixtures
 from tests.conftest import Cli
-from tests.joinfixtures import JOIN, JOIN_NOW, confirm_join, post_join, save_card, sdk
-from tests.stripe_fixtures import LocalStripe, TestClient
+from tests.joinfixtures import (
+    JOIN,
+    JOIN_NOW,
+    confirm_join,
+    join_client,
+    post_join,
+    save_card,
+    sdk,
+)
+from tests.stripe_fixtures import LocalStripe, TestClient, copy_campaign
 
 localstripe = stripe_fixtures.localstripe
 stripe_env = stripe_fixtures.stripe_env
 join_service = joinfixtures.join_service
+
+
+@pytest.fixture
+def join_service_board(
+    campaign_dir: Path, sqlite_url: str, stripe_env: dict[str, str]
+) -> Iterator[TestClient]:
+    """The example campaign as it is: the board admits each join."""
+    with join_client(campaign_dir, sqlite_url, stripe_env) as client:
+        yield client
+
 
 LATER = {"FUNDRAISER_NOW": (JOIN_NOW + timedelta(minutes=10)).isoformat()}
 
@@ -144,3 +165,48 @@ def test_sync_reads_a_fee_event_the_webhook_never_delivered(
     assert json.loads(report.output)["counts"]["ended"] == 1
     # The first invoice, applied when the fee began, is not applied again from the list.
     assert len(rows(sqlite_url, schema.fee_invoices)) == 1
+
+
+def test_sepa_direct_debit_in_euros(
+    campaign_dir: Path, sqlite_url: str, stripe_env: dict[str, str], localstripe: LocalStripe
+) -> None:
+    joinfixtures.automatic(campaign_dir)
+    copy_campaign(campaign_dir, 'currency = "GBP"', 'currency = "EUR"')
+    with join_client(campaign_dir, sqlite_url, stripe_env) as service:
+        made = post_join(service, {**JOIN, "method": "sepa_debit"})
+        assert made.status_code == 201, made.text
+        body = made.json()
+        assert (body["method"], body["currency"]) == ("sepa_debit", "EUR")
+        # What Stripe.js does with the IBAN element (the emulator's has none).
+        stripe = sdk(stripe_env)
+        account = stripe.v1.payment_methods.create(
+            params={"type": "sepa_debit", "sepa_debit": {"iban": "DE89370400440532013000"}}
+        )
+        seti = body["client_secret"].split("_secret_")[0]
+        stripe.v1.setup_intents.confirm(seti, params={"payment_method": account.id})
+        done = confirm_join(service, body).json()
+    assert done["member_number"] == 1 and done["fee_started"] is True
+    (join,) = rows(sqlite_url, schema.joins)
+    assert join.method == "sepa_debit"
+    (pledge,) = rows(sqlite_url, schema.pledges)
+    intent = stripe.v1.payment_intents.retrieve(pledge.stripe_intent)
+    # The shares were debited from the account (the emulator at once; Stripe in days).
+    assert (intent.payment_method, intent.status) == (account.id, "succeeded")
+    (sub,) = localstripe.all("subscriptions")
+    assert sub["items"]["data"][0]["plan"]["currency"] == "eur"
+
+
+def test_board_admission_then_sync_begins_the_fee(
+    join_service_board: TestClient, stripe_env: dict[str, str], sqlite_url: str, sqlite_cli: Cli
+) -> None:
+    body = post_join(join_service_board, JOIN).json()
+    save_card(stripe_env, body["client_secret"])
+    waiting = confirm_join(join_service_board, body).json()
+    assert waiting["paid"] is True and waiting["application"] == "waiting"
+    assert waiting["member_number"] is None and waiting["fee_started"] is False
+    assert rows(sqlite_url, schema.members) == []
+    sqlite_cli.ok("members", "admit", "1", env=LATER)
+    report = _sync(sqlite_cli, stripe_env)
+    assert report["fees_started"] == [1]
+    (fee,) = rows(sqlite_url, schema.fee_subscriptions)
+    assert (fee.member_number, fee.rate) == (1, "standard")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +15,22 @@ from fundraiser.ledger import open_ledger, schema
 from fundraiser.links import MEMBER, TOP_UP, Signer
 from fundraiser.payments.webhooks import signature_header
 from tests import joinfixtures, stripe_fixtures
-from tests.joinfixtures import JOIN, JOIN_NOW, confirm_join, post_join, save_card, sdk
-from tests.stripe_fixtures import LINK_SECRET, WEBHOOK_SECRET, LocalStripe, TestClient
+from tests.joinfixtures import (
+    JOIN,
+    JOIN_NOW,
+    confirm_join,
+    join_client,
+    post_join,
+    save_card,
+    sdk,
+)
+from tests.stripe_fixtures import (
+    LINK_SECRET,
+    WEBHOOK_SECRET,
+    LocalStripe,
+    TestClient,
+    copy_campaign,
+)
 
 localstripe = stripe_fixtures.localstripe
 stripe_env = stripe_fixtures.stripe_env
@@ -240,3 +255,37 @@ def test_a_bad_top_up_link_is_refused_in_words(
         assert answer.json()["field"] == "top_up"
         assert words in answer.json()["error"]
     assert rows(sqlite_url, schema.pledges) == []
+
+
+def test_free_places_are_those_the_supporters_fund(
+    campaign_dir: Path,
+    sqlite_url: str,
+    stripe_env: dict[str, str],
+    localstripe: LocalStripe,
+) -> None:
+    # A yearly fee: the emulator dates invoices by the real clock, months before this
+    # test's (after the campaign, in 2027); a year's period still covers it.
+    joinfixtures.automatic(campaign_dir)
+    copy_campaign(campaign_dir, 'fee_interval = "month"', 'fee_interval = "year"')
+    with join_client(campaign_dir, sqlite_url, stripe_env) as service:
+
+        def joined(email: str, rate: str) -> dict[str, Any]:
+            made = post_join(service, {**JOIN, "email": email, "rate": rate})
+            assert made.status_code == 201, made.text
+            save_card(stripe_env, made.json()["client_secret"])
+            return dict(confirm_join(service, made.json()).json())
+
+        none_yet = post_join(service, {**JOIN, "rate": "free"})
+        assert none_yet.status_code == 409 and none_yet.json()["field"] == "rate"
+        # £6 a year against a standard £3: one free place funded.
+        assert joined("supporter@example.org", "supporter")["member_number"] == 1
+        free = joined("free@example.org", "free")
+        assert free["member_number"] == 2 and free["fee_started"] is True
+        fees = {f.member_number: f for f in rows(sqlite_url, schema.fee_subscriptions)}
+        assert (fees[2].rate, fees[2].amount, fees[2].stripe_subscription) == ("free", 0, None)
+        assert len(localstripe.all("subscriptions")) == 1  # the supporter's only
+        taken = post_join(service, {**JOIN, "email": "late@example.org", "rate": "free"})
+        assert taken.status_code == 409 and taken.json()["field"] == "rate"
+        assert "every free place the supporters fund is taken" in taken.json()["error"]
+        figures = service.get("/api/campaign").json()["membership"]
+        assert (figures["free_places_funded"], figures["free_places_taken"]) == (1, 1)
