@@ -153,10 +153,12 @@ def _charge(
     found = find_payment(client, ctx, str(row.stripe_customer), pledge_id)
     if found is not None:
         return found
-    intents.ensure_attached(client, setup)
+    method = id_of(setup.get("payment_method"))
+    if method:
+        _attach(client, ctx, method, str(row.stripe_customer), pledge_id)
     params: Any = {
         "customer": row.stripe_customer,
-        "payment_method": id_of(setup.get("payment_method")),
+        "payment_method": method,
         "payment_method_types": list(setup.get("payment_method_types") or ["card"]),
         "amount": int(row.amount),
         "currency": row.currency.lower(),
@@ -168,6 +170,21 @@ def _charge(
             params=params, options=opts(ctx.keys.key(pledge_id, f"join-payment-{row.attempts}"))
         )
     return as_dict(made)
+
+
+def _attach(
+    client: stripe.StripeClient, ctx: Context, method: str, customer: str, pledge_id: int
+) -> None:
+    """Keep the saved method on the customer (Stripe does when the SetupIntent succeeds;
+    the emulator does not), so the shares and the fee can be charged to it."""
+    with stripe_errors("saving the payment method on the customer"):
+        saved = client.v1.payment_methods.retrieve(method)
+        if id_of(getattr(saved, "customer", None)) != customer:
+            client.v1.payment_methods.attach(
+                method,
+                params={"customer": customer},
+                options=opts(ctx.keys.key(pledge_id, "join-attach")),
+            )
 
 
 def pay(
@@ -341,10 +358,8 @@ def start_fee(
     keys = ctx.keys
     sub = _find_subscription(client, ctx, item.customer, item.pledge_id)
     if sub is None:
+        _attach(client, ctx, method, item.customer, item.pledge_id)
         with stripe_errors("saving the payment method for the fee"):
-            saved = client.v1.payment_methods.retrieve(method)
-            if id_of(getattr(saved, "customer", None)) != item.customer:
-                client.v1.payment_methods.attach(method, params={"customer": item.customer})
             # The customer's default: what the emulator reads (it refuses the
             # subscription's own default_payment_method), and Stripe too.
             client.v1.customers.update(
@@ -406,14 +421,14 @@ def confirm(
 ) -> dict[str, Any]:
     """Re-read the join's payment from Stripe, admit and begin the fee: where it stands."""
     action = pay(ledger, client, ctx, campaign, pledge_id)
-    finished = finish(ledger, client, ctx, campaign, emulated=emulated)
+    finish(ledger, client, ctx, campaign, emulated=emulated)
     with ledger.read() as conn:
-        answer = standing(conn, pledge_id, notes=finished.notes)
+        answer = standing(conn, pledge_id)
     answer["action_secret"] = action  # 3-D Secure: the page hands it to Stripe.js
     return answer
 
 
-def standing(conn: Connection, pledge_id: int, *, notes: list[str] | None = None) -> dict[str, Any]:
+def standing(conn: Connection, pledge_id: int) -> dict[str, Any]:
     """A join as its page is told: paid or not, admitted or waiting, the member number."""
     row = pledge_row(conn, id=pledge_id)
     assert row is not None
@@ -422,6 +437,7 @@ def standing(conn: Connection, pledge_id: int, *, notes: list[str] | None = None
         sa.select(schema.applications).where(schema.applications.c.pledge_id == pledge_id)
     ).first()
     paid = Status(row.status) in HELD
+    started = bool(join is not None and join.fee_subscription_id is not None)
     return {
         "pledge_id": pledge_id,
         "kind": None if join is None else join.kind,
@@ -429,6 +445,13 @@ def standing(conn: Connection, pledge_id: int, *, notes: list[str] | None = None
         "secured": paid,
         "application": None if app is None else app.status,
         "member_number": None if app is None else app.member_number,
-        "fee_started": bool(join is not None and join.fee_subscription_id is not None),
-        "fee_pending": bool(notes),
+        "fee_started": started,
+        # Admitted on a paid rate, and the fee could not begin yet: the next sync retries.
+        "fee_pending": bool(
+            join is not None
+            and join.rate is not None
+            and app is not None
+            and app.member_number is not None
+            and not started
+        ),
     }
