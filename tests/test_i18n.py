@@ -121,7 +121,7 @@ def test_the_catalogs_hold_exactly_what_the_sources_ask_for(
 def test_every_script_message_reaches_the_page_translated() -> None:
     words = i18n.language("fr")
     scripts = i18n.script_files([ROOT / "theme" / "static"])
-    assert [p.name for p in scripts] == ["figures.js", "pledge.js"]
+    assert [p.name for p in scripts] == ["figures.js", "join.js", "pledge.js"]
     messages = i18n.script_messages(words, scripts)
     pledge = messages["pledge.js"]
     assert pledge["Recording your pledge…"] == "Enregistrement de votre souscription…"

@@ -271,6 +271,8 @@ def sync(app: App, abandon_after: float, rate: float, as_json: bool) -> None:
         abandon_after=timedelta(hours=abandon_after),
         stored_now=app.stored_now(),
         rate=rate,
+        campaign=app.campaign,
+        emulated=env.emulated,
     )
     if as_json:
         app.print_json(report.as_json())
@@ -306,6 +308,11 @@ def sync(app: App, abandon_after: float, rate: float, as_json: bool) -> None:
             f"removed {plural(len(report.cards_removed), 'saved card')} and "
             f"{plural(len(report.customers_removed), 'customer record')} at Stripe, for pledges "
             "that will never be charged"
+        )
+    if report.joined or report.fees_started:
+        done.append(
+            f"admitted {plural(len(report.joined), 'member')} who paid on the join page; "
+            f"began the fee of {plural(len(report.fees_started), 'member')}"
         )
     click.echo("; ".join(done) + ".")
     for note in report.notes:

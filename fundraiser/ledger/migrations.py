@@ -64,14 +64,20 @@ def _v6_membership(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v7_joins(conn: Connection) -> None:
+    """Joining on the site: the join page's choices beside each pledge, empty."""
+    schema.joins.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v2_stripe_events,
     2: _v3_outbox_state_flags,
     3: _v4_bank,
     4: _v5_snapshot,
     5: _v6_membership,
+    6: _v7_joins,
 }
-LATEST = 6
+LATEST = 7
 #: From this version every change of a replayed table is journalled with it.
 REPLAYED_FROM = 5
 

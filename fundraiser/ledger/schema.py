@@ -317,6 +317,25 @@ fee_invoices = sa.Table(
     info=REPLAYED,
 )
 
+# A join or top-up made on the site's join page: what the pledge row does not
+# carry (the fee rate chosen, how it is paid, the SEPA mandate), and the fee
+# subscription started for it once the member is admitted.
+joins = sa.Table(
+    "joins",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("pledge_id", sa.Integer, sa.ForeignKey("pledges.id"), nullable=False, unique=True),
+    sa.Column("kind", sa.Text, nullable=False),  # join, top-up
+    sa.Column("member_number", sa.Integer, sa.ForeignKey("members.number")),  # a top-up's member
+    sa.Column("rate", sa.Text),  # standard, reduced, supporter, free; None: no fee
+    sa.Column("method", sa.Text, nullable=False),  # card, sepa_debit
+    sa.Column("mandate", sa.Text, info=PERSONAL),  # Stripe's SEPA mandate id
+    sa.Column("fee_subscription_id", sa.Integer, sa.ForeignKey("fee_subscriptions.id")),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    info=REPLAYED,
+)
+
 # A member's request to withdraw shares, held for the rules' notice period.
 withdrawal_requests = sa.Table(
     "withdrawal_requests",

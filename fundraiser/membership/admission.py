@@ -255,19 +255,26 @@ def admit(
 
 def settle(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = None) -> Admitted:
     """Record new applications; issue the top-ups, and the joins when admission is automatic."""
-    membership = membership_of(campaign)
+    membership_of(campaign)
     with ledger.write(now) as tx:
-        gather(tx, campaign)
-        apps = schema.applications
-        query = sa.select(apps.c.id, apps.c.pledge_id, apps.c.status, apps.c.kind).where(
-            apps.c.status == AppStatus.WAITING.value
-        )
-        if membership.admission != Admission.AUTOMATIC:
-            query = query.where(apps.c.kind == Kind.TOP_UP.value)
-        rows = list(tx.conn.execute(query.order_by(apps.c.id)).all())
-        if not rows:
-            return Admitted([], 0, None, None, 0, Money(0, campaign.currency))
-        return _admit(tx, campaign, rows, today)
+        return settle_in(tx, campaign, today=today)
+
+
+def settle_in(tx: Tx, campaign: Campaign, *, today: str) -> Admitted:
+    """`settle` in the caller's write: a card payment and the admission it allows
+    in one transaction (the webhook's), so neither is ever kept without the other."""
+    membership = membership_of(campaign)
+    gather(tx, campaign)
+    apps = schema.applications
+    query = sa.select(apps.c.id, apps.c.pledge_id, apps.c.status, apps.c.kind).where(
+        apps.c.status == AppStatus.WAITING.value
+    )
+    if membership.admission != Admission.AUTOMATIC:
+        query = query.where(apps.c.kind == Kind.TOP_UP.value)
+    rows = list(tx.conn.execute(query.order_by(apps.c.id)).all())
+    if not rows:
+        return Admitted([], 0, None, None, 0, Money(0, campaign.currency))
+    return _admit(tx, campaign, rows, today)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from fundraiser.config import Campaign
 from fundraiser.errors import NotConfigured
 from fundraiser.ledger import Ledger
 from fundraiser.links import ServiceLinks, Signer
+from fundraiser.payments import joining
 from fundraiser.payments.client import as_dict, client_from_env, stripe_errors
 from fundraiser.payments.events import Context
 from fundraiser.stripekeys import ledger_keys
@@ -22,6 +23,7 @@ from fundraiser.stripekeys import ledger_keys
 class Payments:
     client: stripe.StripeClient
     ctx: Context
+    emulated: bool = False  # STRIPE_API_BASE names the emulator (payments/joining.py)
 
 
 def payments_from_env(
@@ -53,5 +55,6 @@ def payments_from_env(
         fix_window=timedelta(days=fix_days),
         links=links,
         fetch_charge=fetch_charge,
+        after_payment=joining.after_payment_hook(campaign),
     )
-    return Payments(client, ctx)
+    return Payments(client, ctx, joining.for_emulator(environ.get("STRIPE_API_BASE")))

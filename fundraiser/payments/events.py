@@ -64,6 +64,9 @@ class Context:
     #: Re-reads a charge from Stripe (refund.* events carry no cumulative total).
     fetch_charge: Callable[[str], dict[str, Any]] | None = None
     notes: list[str] = field(default_factory=list)
+    #: Called in the write that recorded a pledge's card payment, with its id: a join
+    #: paid on the site is admitted in that same write (payments/joining.py).
+    after_payment: Callable[[Tx, int], None] | None = None
 
 
 def id_of(value: Any) -> str | None:
@@ -197,8 +200,10 @@ def apply_intent(tx: Tx, ctx: Context, intent: Mapping[str, Any]) -> Outcome:
     current = Status(row.status)
     method = id_of(intent.get("payment_method"))
 
+    joining = metadata.get("purpose") == "join"  # paid on the join page: payments/joining.py
     if intent.get("object") == "setup_intent":
-        if status != "succeeded" or not method:
+        if status != "succeeded" or not method or joining:
+            # A join's saved card is not a pledge's authorization: only its payment moves it.
             return Outcome.UNCHANGED
         fixing = metadata.get("purpose") == "fix"
         if current is Status.PENDING or (fixing and current is Status.PAYMENT_FAILED):
@@ -253,7 +258,7 @@ def apply_intent(tx: Tx, ctx: Context, intent: Mapping[str, Any]) -> Outcome:
             paid=Money(received, row.currency),
             extra=extra,
         )
-        if moved and current is Status.PENDING:
+        if moved and current is Status.PENDING and not joining:  # a join gets its welcome
             queue_received(tx, ctx, row)
         return Outcome.APPLIED if moved else Outcome.UNCHANGED
 

@@ -25,8 +25,10 @@ from typing import Any
 import sqlalchemy as sa
 import stripe
 
+from fundraiser.config import Campaign
 from fundraiser.ledger import Ledger, schema
-from fundraiser.payments import cardforms, leftovers
+from fundraiser.membership.joining import admitted as joined_members
+from fundraiser.payments import cardforms, joining, leftovers
 from fundraiser.payments.client import CardError, as_dict, stripe_errors
 from fundraiser.payments.deferred import deferred_count, retry_deferred
 from fundraiser.payments.events import Context, apply_intent
@@ -57,6 +59,9 @@ class SyncReport:
     leftover_pledges_cancelled: list[int] = field(default_factory=list)
     cursor: int | None = None
     notes: list[str] = field(default_factory=list)
+    #: Joins paid on the site: members admitted, and members whose fee began.
+    joined: list[int] = field(default_factory=list)
+    fees_started: list[int] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +78,8 @@ class SyncReport:
             "leftover_pledges_cancelled": self.leftover_pledges_cancelled,
             "cursor": self.cursor,
             "notes": self.notes,
+            "joined": self.joined,
+            "fees_started": self.fees_started,
         }
 
 
@@ -109,8 +116,12 @@ def sync(
     abandon_after: timedelta = cardforms.ABANDON_AFTER,
     stored_now: str | None = None,
     rate: float = DEFAULT_RATE,
+    campaign: Campaign | None = None,
+    emulated: bool = False,
 ) -> SyncReport:
     report = SyncReport()
+    with ledger.read() as conn:
+        members_before = joined_members(conn) if campaign is not None else set()
     limiter = RateLimiter(rate)  # intents re-read and forms closed one call at a time
     cursor = _cursor(ledger)
     params: Any = {"limit": page_size}
@@ -139,6 +150,14 @@ def sync(
         _save_cursor(ledger, newest)
     report.cursor = newest
     reread_intents(ledger, client, ctx, report, pace=limiter.wait)
+    if campaign is not None:
+        # Joins paid while nothing recorded it (a crash, a lost webhook): admitted
+        # once each, and the fees of members admitted since begun.
+        finished = joining.finish(ledger, client, ctx, campaign, emulated=emulated)
+        report.fees_started = finished.fees_started
+        report.notes.extend(finished.notes)
+        with ledger.read() as conn:
+            report.joined = sorted(joined_members(conn) - members_before)
     now = now or datetime.now(UTC)
     swept = leftovers.sweep(ledger, client, ctx, now=now, stored_now=stored_now, pace=limiter.wait)
     report.leftovers_removed = [item.as_json() for item in swept.removed]

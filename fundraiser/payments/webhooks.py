@@ -90,6 +90,10 @@ def store_and_apply(tx: Tx, ctx: Context, event: dict[str, Any], raw: str) -> Re
         (event_id, kind, bool(event.get("livemode")), int(event["created"]), raw, tx.now, tx.now),
     )
     outcome = apply_event(tx, ctx, event)
+    if outcome is Outcome.APPLIED and kind == "payment_intent.succeeded" and ctx.after_payment:
+        paid = ctx.keys.owns((event["data"]["object"] or {}).get("metadata"))
+        if paid is not None:
+            ctx.after_payment(tx, paid)
     if outcome is Outcome.DEFERRED:
         defer(tx, ctx, event)
         bulk.run(tx.conn, "UPDATE stripe_events SET applied_at = NULL WHERE id = ?", (event_id,))

@@ -41,7 +41,7 @@ from fundraiser.errors import (
 from fundraiser.i18n import N_
 from fundraiser.ledger import Ledger, open_ledger, stamp
 from fundraiser.links import BadToken, ServiceLinks, Signer
-from fundraiser.payments import cardforms, intents, webhooks
+from fundraiser.payments import cardforms, intents, joining, webhooks
 from fundraiser.payments.client import (
     AsyncStripe,
     as_dict,
@@ -50,7 +50,7 @@ from fundraiser.payments.client import (
 )
 from fundraiser.payments.events import Context
 from fundraiser.pledges import NewPledge, Status
-from fundraiser.service import validate
+from fundraiser.service import join, validate
 from fundraiser.service.guards import (
     OUTAGE_RETRY_AFTER,
     AllowedHosts,
@@ -108,6 +108,8 @@ class Service(PrivateLinks):
         self._refreshing: asyncio.Future[tuple[float, dict[str, Any]]] | None = None
         # The private pages, in the site's layout (the theme's templates; see pages.py).
         self.pages = Pages(settings.campaign, settings.site_origin)
+        # A join paid on the site is admitted in its payment's webhook write.
+        self.after_payment = joining.after_payment_hook(settings.campaign)
 
     # -- plumbing -----------------------------------------------------------
     def context(self) -> Context:
@@ -116,6 +118,7 @@ class Service(PrivateLinks):
             fix_window=timedelta(days=self.settings.fix_days),
             links=self.links,
             fetch_charge=self.fetch_charge,
+            after_payment=self.after_payment,
         )
 
     def fetch_charge(self, charge_id: str) -> dict[str, Any]:
@@ -478,6 +481,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette
         # A backer's browser asks for one on every private-link page; no icon
         # here, and "nothing" is an answer, not an error in the service's log.
         route("/favicon.ico", _no_icon, "GET"),
+        *join.routes(service),
     ]
     middleware = [
         Middleware(SecurityHeaders, page_csp=page_csp(settings)),

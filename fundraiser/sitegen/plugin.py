@@ -191,12 +191,25 @@ def initialized(pelican: Any) -> None:
     # Canonical links, Open Graph and the sitemap need a full address even in a preview.
     settings[BASE_URL] = siteurl.rstrip("/") if absolute else website
     settings[WRITTEN] = []
-    settings[MENUS] = {"main": [], "footer": [], "pledge": []}
+    settings[MENUS] = {"main": [], "footer": [], "pledge": [], "join": []}
+    add_join_page(settings, data)
     settings[TRANSPARENCY] = build_transparency(data, language)
     settings[IMAGES] = check_images(settings)
     settings[SCRIPT_MESSAGES] = i18n.script_messages(
         language, i18n.script_files(static_folders(settings))
     )
+
+
+def add_join_page(settings: dict[str, Any], data: SiteData) -> None:
+    """join.html, from the theme, while [membership] takes people in (open = true)."""
+    membership = data.campaign.membership
+    if membership is None or not membership.open:
+        return
+    templates = list(settings.get("DIRECT_TEMPLATES") or [])
+    if "join" not in templates:
+        settings["DIRECT_TEMPLATES"] = [*templates, "join"]
+    settings.setdefault("JOIN_SAVE_AS", "join.html")
+    settings[MENUS]["join"].append(Link("join", "Join", settings["JOIN_SAVE_AS"]))
 
 
 def set_language(settings: dict[str, Any], language: i18n.Language) -> i18n.Language:

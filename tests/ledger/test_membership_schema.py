@@ -13,11 +13,12 @@ NEW = ("applications", "fee_subscriptions", "fee_invoices", "withdrawal_requests
 
 
 def test_a_version_5_ledger_migrates_forward_to_6_keeping_its_rows(db_url: str) -> None:
-    assert LATEST == 6
+    assert LATEST >= 6
     ledger = open_ledger(db_url)
     with ledger.write() as tx:
         create(tx, NewPledge("Ann", "a@x.org", "1 Road", Money(5000, "GBP"), "crowd"))
     with ledger.engine.begin() as conn:  # as a version 5 ledger was
+        schema.joins.drop(conn)  # version 7's, which names these
         for name in reversed(NEW):
             schema.metadata.tables[name].drop(conn)
         conn.execute(schema.schema_version.delete())
@@ -25,7 +26,7 @@ def test_a_version_5_ledger_migrates_forward_to_6_keeping_its_rows(db_url: str) 
     ledger.dispose()
 
     again = open_ledger(db_url)
-    assert again.version() == 6
+    assert again.version() == LATEST
     with again.read() as conn:
         inspector = sa.inspect(conn)
         assert all(inspector.has_table(name) for name in NEW)

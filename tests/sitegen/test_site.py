@@ -141,7 +141,7 @@ def test_every_internal_link_and_asset_resolves(site: Site) -> None:
     assert not broken
 
 
-def test_no_third_party_resources_and_stripe_only_on_the_pledge_page(site: Site) -> None:
+def test_no_third_party_resources_and_stripe_only_on_the_payment_pages(site: Site) -> None:
     for page in site.html_files():
         tree = parse_html(page)
         outside = [
@@ -153,7 +153,7 @@ def test_no_third_party_resources_and_stripe_only_on_the_pledge_page(site: Site)
             is None
             and (e.attrs.get("src") or e.attrs.get("href"))
         ]
-        expected = [STRIPE_JS] if page.name == "pledge.html" else []
+        expected = [STRIPE_JS] if page.name in ("pledge.html", "join.html") else []
         assert outside == expected, page
     css = (site.output / "theme/css/site.css").read_text()
     assert "http" not in css and "@import" not in css
