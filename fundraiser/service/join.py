@@ -116,10 +116,10 @@ def parse(data: Any, signer: Signer, settings: Settings) -> joining.JoinRequest:
         if rate_text not in {r.value for r in Rate}:
             raise validate.Invalid("rate", f"must be one of {', '.join(r.value for r in Rate)}")
         rate = Rate(rate_text)
-    name = validate._text(data, "name", required=True)
-    email = validate._text(data, "email", required=True)
-    address = validate._text(data, "address", required=True)
-    display = validate._text(data, "display_name", required=False)
+    name = validate.text_field(data, "name", required=True)
+    email = validate.text_field(data, "email", required=True)
+    address = validate.text_field(data, "address", required=True)
+    display = validate.text_field(data, "display_name", required=False)
     assert name and email and address
     problem = email_problem(email)
     if problem is not None:
@@ -211,7 +211,7 @@ class JoinEndpoints:
                 shape = validate.Request(
                     pledge.name, pledge.email, pledge.address, None, None, None, req.shares
                 )
-                validate._check_waiting(
+                validate.check_waiting(
                     conn,
                     shape,
                     now,

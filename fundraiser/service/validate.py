@@ -80,7 +80,7 @@ def unreadable_field(data: Any) -> str | None:
     return None
 
 
-def _text(data: dict[str, Any], name: str, *, required: bool) -> str | None:
+def text_field(data: dict[str, Any], name: str, *, required: bool) -> str | None:
     value = data.get(name)
     if value is None:
         if required:
@@ -124,10 +124,10 @@ def parse(data: Any) -> Request:
         raise Invalid("tier", "must be a tier id")
     if shares is not None and (type(shares) is not int):
         raise Invalid("shares", "must be a whole number")
-    name = _text(data, "name", required=True)
-    email = _text(data, "email", required=True)
-    address = _text(data, "address", required=True)
-    display = _text(data, "display_name", required=False)
+    name = text_field(data, "name", required=True)
+    email = text_field(data, "email", required=True)
+    address = text_field(data, "address", required=True)
+    display = text_field(data, "display_name", required=False)
     round_id = data.get("round")
     if round_id is not None and not isinstance(round_id, str):
         raise Invalid("round", "must be a round id")
@@ -217,7 +217,7 @@ def check(
     repeat = is_repeat(conn, key)
     since = hold_start(now, hold)
     if not repeat:
-        _check_waiting(conn, req, now, since, hold, per_email)
+        check_waiting(conn, req, now, since, hold, per_email)
     if req.tier is not None:
         tier = campaign.tier(req.tier)
         if tier is None:
@@ -270,7 +270,7 @@ def check(
     )
 
 
-def _check_waiting(
+def check_waiting(
     conn: Connection, req: Request, now: datetime, since: str, hold: timedelta, limit: int
 ) -> None:
     """At most `limit` pledges waiting for their card per email (within their hold)."""
