@@ -53,5 +53,6 @@ def payments_from_env(
         fix_window=timedelta(days=fix_days),
         links=links,
         fetch_charge=fetch_charge,
+        grace_days=campaign.membership.grace_days if campaign.membership else 0,
     )
     return Payments(client, ctx)

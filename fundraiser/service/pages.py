@@ -40,8 +40,21 @@ from fundraiser.money import Money
 from fundraiser.pledges import BY_HAND, Source, Status
 
 #: The pages the service renders, and what they are made of, checked when it starts.
-PAGES = ("manage.html", "cancel.html", "cancelled.html", "message.html")
-PARTS = ("_state.html", "_contact.html")
+PAGES = (
+    "manage.html",
+    "cancel.html",
+    "cancelled.html",
+    "message.html",
+    # A member's own page (service/member.py).
+    "member.html",
+    "member_signin.html",
+    "member_signin_link.html",
+    "member_email.html",
+    "member_card.html",
+    "member_withdraw.html",
+    "member_end.html",
+)
+PARTS = ("_state.html", "_contact.html", "_member_words.html")
 LAYOUT = ("private.html", "base.html")
 #: The site's pages every kit site has (`fundraiser init` writes them; the pledge
 #: page links to the share offer), so a private page can link to them.
