@@ -172,9 +172,14 @@ class MemberPages:
         return hmac.new(key, cookie.encode("ascii", "replace"), hashlib.sha256).hexdigest()
 
     def same_origin(self, request: Request) -> bool:
-        """A POST from a page of ours: the Origin header, when the browser sends one."""
+        """A POST from a page of ours. Browsers say so in Sec-Fetch-Site; our pages send
+        no referrer, so their Origin is "null" and says nothing; an Origin of another
+        site is refused. Without either, the session's form token still stands guard."""
+        fetched = request.headers.get("sec-fetch-site")
+        if fetched is not None:
+            return fetched == "same-origin"
         origin = request.headers.get("origin")
-        if origin is None:  # not sent: the session's form token still stands guard
+        if origin is None or origin == "null":
             return True
         base = urlsplit(self.settings.public_base)
         return origin.rstrip("/").lower() == f"{base.scheme}://{base.netloc}".lower()
@@ -210,7 +215,7 @@ class MemberPages:
         return RedirectResponse("/member/sign-in", status_code=303)
 
     def member_page(self, template: str, title: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-        page = self.page(template, status, title=title, **ctx)
+        page = self.page(template, status, title=title, member=True, **ctx)
         page.headers["cache-control"] = "no-store"
         return page
 
@@ -511,7 +516,12 @@ class MemberPages:
         return value
 
     async def change(
-        self, request: Request, work: Any, done: str, template: str = "member.html"
+        self,
+        request: Request,
+        work: Any,
+        done: str,
+        template: str = "member.html",
+        title: str = N_("Your membership"),
     ) -> Response:
         """Run one change for the signed-in member; the page again with the words for a refusal."""
         found = await self.posted(request)
@@ -524,7 +534,7 @@ class MemberPages:
             ctx = await run_in_threadpool(self.page_context, session)
             return self.member_page(
                 template,
-                self.gettext("Your membership"),
+                self.gettext(title),
                 400,
                 problem=exc,
                 form=data,
@@ -881,7 +891,9 @@ class MemberPages:
             except UserInputError as exc:  # the register's own check, the last word
                 raise Refusal("shares", str(exc)) from None
 
-        return await self.change(request, work, "withdraw", "member_withdraw.html")
+        return await self.change(
+            request, work, "withdraw", "member_withdraw.html", N_("Withdraw shares")
+        )
 
     async def member_end(self, request: Request) -> Response:
         def work(session: Session, data: dict[str, str]) -> None:
@@ -908,7 +920,9 @@ class MemberPages:
                 )
                 account.record(tx, number, account.Field.FEE, "ended", self.today())
 
-        return await self.change(request, work, "fee-ended", "member_end.html")
+        return await self.change(
+            request, work, "fee-ended", "member_end.html", N_("End your membership fee")
+        )
 
 
 def member_routes(service: Any) -> list[Route]:

@@ -310,8 +310,12 @@ class Pages:
                 "that template, or remove your copy of it from theme/templates/"
             ) from None
 
-    def render(self, name: str, *, stripe_form: bool = False, **context: Any) -> str:
-        """A page; `stripe_form` when it loads Stripe's card form (the footer says so)."""
+    def render(
+        self, name: str, *, stripe_form: bool = False, member: bool = False, **context: Any
+    ) -> str:
+        """A page; `stripe_form` when it loads Stripe's card form (the footer says so),
+        `member` for a member's own pages (the footer names their sign-in cookie)."""
         # base.html's footer names Stripe on the page whose template is "pledge".
-        page = {"template": "pledge" if stripe_form else "private", "slug": None}
+        kind = "member" if member else "pledge" if stripe_form else "private"
+        page = {"template": kind, "slug": None}
         return self.env.get_template(f"service/{name}").render(**self.globals, page=page, **context)

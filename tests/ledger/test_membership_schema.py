@@ -10,22 +10,24 @@ from fundraiser.money import Money
 from fundraiser.pledges import NewPledge, create
 
 NEW = ("applications", "fee_subscriptions", "fee_invoices", "withdrawal_requests")
+#: Tables of later versions, which a version 5 ledger did not have either.
+LATER = ("member_sessions", "member_changes")
 
 
 def test_a_version_5_ledger_migrates_forward_to_6_keeping_its_rows(db_url: str) -> None:
-    assert LATEST == 6
+    assert LATEST >= 6
     ledger = open_ledger(db_url)
     with ledger.write() as tx:
         create(tx, NewPledge("Ann", "a@x.org", "1 Road", Money(5000, "GBP"), "crowd"))
     with ledger.engine.begin() as conn:  # as a version 5 ledger was
-        for name in reversed(NEW):
+        for name in reversed(NEW + LATER):
             schema.metadata.tables[name].drop(conn)
         conn.execute(schema.schema_version.delete())
         conn.execute(schema.schema_version.insert().values(version=5, applied_at="earlier"))
     ledger.dispose()
 
     again = open_ledger(db_url)
-    assert again.version() == 6
+    assert again.version() == LATEST
     with again.read() as conn:
         inspector = sa.inspect(conn)
         assert all(inspector.has_table(name) for name in NEW)
@@ -44,3 +46,23 @@ def test_the_new_tables_are_proved_by_the_journal_and_keep_people_out_of_it() ->
     assert schema.fee_subscriptions.c.stripe_customer.info.get("personal")
     assert schema.applications.c.reason.info.get("personal")
     assert schema.withdrawal_requests.c.note.info.get("personal")
+
+
+def test_a_version_6_ledger_gains_the_member_page_tables_as_version_7(db_url: str) -> None:
+    ledger = open_ledger(db_url)
+    with ledger.engine.begin() as conn:  # as a version 6 ledger was
+        for name in reversed(LATER):
+            schema.metadata.tables[name].drop(conn)
+        conn.execute(schema.schema_version.delete())
+        conn.execute(schema.schema_version.insert().values(version=6, applied_at="earlier"))
+    ledger.dispose()
+    again = open_ledger(db_url)
+    assert again.version() == LATEST == 7
+    with again.read() as conn:
+        assert all(sa.inspect(conn).has_table(name) for name in LATER)
+    assert again.verify().ok
+    again.dispose()
+    for name in LATER:
+        assert schema.metadata.tables[name].info.get("replayed"), name
+    assert schema.member_sessions.c.link_digest.info.get("personal")
+    assert schema.member_changes.c.value.info.get("personal")

@@ -88,15 +88,11 @@ def subscribe(ls: LocalStripe, campaign: Any, number: int) -> tuple[str, str]:
     return str(sub.id), str(customer.id)
 
 
-@pytest.fixture
-def coop(
-    campaign_dir: Path,
-    sqlite_url: str,
-    stripe_env: dict[str, str],
-    localstripe: LocalStripe,
-    smtp_server: SmtpServer,
-) -> Iterator[Coop]:
-    """Three members issued at the founding, each paying the standard fee by card."""
+def found_members(
+    campaign_dir: Path, sqlite_url: str, localstripe: LocalStripe
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Three members issued at the founding (2 shares each), each paying the standard
+    fee by card at the emulator, paid to 1 April 2027: (subscriptions, customers)."""
     campaign = load_campaign(campaign_dir / "campaign.toml")
     ledger = open_ledger(sqlite_url)
     make_members(ledger, campaign, 3, shares=2)
@@ -130,6 +126,18 @@ def coop(
                 ),
             )
     ledger.dispose()
+    return subs, customers
+
+
+@pytest.fixture
+def coop(
+    campaign_dir: Path,
+    sqlite_url: str,
+    stripe_env: dict[str, str],
+    localstripe: LocalStripe,
+    smtp_server: SmtpServer,
+) -> Iterator[Coop]:
+    subs, customers = found_members(campaign_dir, sqlite_url, localstripe)
     settings = replace(
         make_settings(campaign_dir, sqlite_url, stripe_env, TODAY), smtp_url=smtp_server.url
     )
@@ -448,6 +456,8 @@ def test_a_form_from_elsewhere_changes_nothing(coop: Coop) -> None:
         ({"address": "Elsewhere"}, {}),
         ({"address": "Elsewhere", "csrf": "0" * 64}, {}),
         ({"address": "Elsewhere", "csrf": csrf}, {"origin": "http://evil.example"}),
+        ({"address": "Elsewhere", "csrf": csrf}, {"sec-fetch-site": "cross-site"}),
+        ({"address": "Elsewhere", "csrf": csrf}, {"sec-fetch-site": "same-site"}),
     ):
         answer = coop.client.post("/member/address", data=data, headers=headers)
         assert answer.status_code == 403, data
