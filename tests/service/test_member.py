@@ -3,7 +3,6 @@ loopback), the page's words, each change in the register, and the fee at the emu
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import time
@@ -32,6 +31,7 @@ from tests.documents.test_mail_truth import text_of
 from tests.membership.memberhelp import make_members
 from tests.service.test_private_page import Page
 from tests.smtp_fixtures import SmtpServer, fixture_smtp_server  # noqa: F401 - fixture
+from tests.spreadsheet import as_typed, live_formulas, open_csv
 from tests.stripe_fixtures import (
     LINK_SECRET,
     WEBHOOK_SECRET,
@@ -286,11 +286,10 @@ def test_a_former_member_cannot_sign_in(coop: Coop, campaign_dir: Path) -> None:
     assert coop.smtp.to("member3@example.org") == []
 
 
-def register_csv(cli: Cli, tmp_path: Path) -> list[dict[str, str]]:
+def register_csv(cli: Cli, tmp_path: Path) -> Path:
     out = tmp_path / "register.csv"
     cli.ok("members", "export", "--out", str(out))
-    with out.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
+    return out
 
 
 def test_changes_are_in_the_register_with_their_date_and_attacks_stay_text(
@@ -306,8 +305,10 @@ def test_changes_are_in_the_register_with_their_date_and_attacks_stay_text(
         assert "<script>alert" not in page and "<img" not in page
         assert str(escape(attack)) in page
         assert "Your postal address is changed in the register." in Page(page).main
-    rows = {r["number"]: r for r in register_csv(sqlite_cli, tmp_path)}
-    assert rows["1"]["address"] == "'" + ATTACKS[0] or rows["1"]["address"] == ATTACKS[-1]
+        # The register's CSV, as a spreadsheet opens it: the address is text, never run.
+        rows = open_csv(register_csv(sqlite_cli, tmp_path))
+        assert live_formulas(rows) == []
+        assert as_typed(next(r for r in rows if r["number"] == "1")["address"]) == attack
     # Too long, or control characters: refused by name, nothing changed.
     long = coop.client.post("/member/address", data={"csrf": csrf, "address": "x" * 501})
     assert long.status_code == 400 and "at most 500 characters" in Page(long.text).main
@@ -322,6 +323,12 @@ def test_changes_are_in_the_register_with_their_date_and_attacks_stay_text(
     coop.client.post("/member/public-name", data={"csrf": csrf, "public_name": "Ada"})
     with ledger.read() as conn:
         assert "Ada" not in display_names(conn) and "\u0410da" not in display_names(conn)
+    # Markup as a public name is text on the page (and on the site, as any name).
+    coop.client.post(
+        "/member/public-name", data={"csrf": csrf, "show": "yes", "public_name": ATTACKS[1][:80]}
+    )
+    page = coop.client.get("/member").text
+    assert "<script>alert" not in page and str(escape(ATTACKS[1][:80])) in page
     ledger.dispose()
     assert {(c.field, c.changed_on) for c in changes} >= {
         ("address", "2027-03-10"),
@@ -506,7 +513,7 @@ def test_a_failed_fee_mails_a_sign_in_link_and_a_lapse_mails_again(
     sqlite_cli.ok("mail", "send", env=env)
     [mail] = [m for m in wait_for_mail(coop.smtp, "member1@example.org") if "fee" in m["Subject"]]
     words = text_of(mail)
-    assert mail["Subject"].startswith("Action needed: your membership fee")
+    assert mail["Subject"].startswith("Your membership fee to Hearth Social Co-operative is unpaid")
     assert "We tried to take your membership fee of **£3.00**" in words
     assert "If the fee is still unpaid after 1 May 2027, your membership lapses" in words
     link = link_in(mail, "/member/sign-in/")
