@@ -79,3 +79,8 @@ class ServiceLinks:
     def fix_url(self, pledge_id: int, expires: datetime) -> str:
         token = self.signer.sign(pledge_id, FIX, expires)
         return f"{self.base}/manage/{token}"
+
+    def member_url(self, member_id: int, expires: datetime) -> str:
+        """A member's sign-in link to their own page (works once, until `expires`)."""
+        token = self.signer.sign(member_id, MEMBER, expires)
+        return f"{self.base}/member/sign-in/{token}"

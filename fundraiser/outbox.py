@@ -24,6 +24,10 @@ class Kind(enum.StrEnum):
     REFUND_SENT = "refund_sent"
     PLEDGE_CANCELLED = "pledge_cancelled"  # confirms a cancel, by the backer or an organizer
     APPLICATION_DECLINED = "application_declined"  # the board did not admit a joiner
+    MEMBER_SIGN_IN = "member_sign_in"  # a member's link to their own page
+    MEMBER_EMAIL = "member_email"  # confirm a new email address (sent to the new one)
+    FEE_FAILED = "fee_failed"  # a membership fee payment failed: change the card
+    FEE_LAPSED = "fee_lapsed"  # the grace period ended: the membership lapsed
 
 
 class MailStatus(enum.StrEnum):

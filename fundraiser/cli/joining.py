@@ -5,6 +5,7 @@ Added to the `members` group (cli/members.py) when it loads.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 
 import click
@@ -12,7 +13,8 @@ import click
 from fundraiser.cli.app import App, listing, pass_app, plural
 from fundraiser.config import Membership
 from fundraiser.errors import NotConfigured
-from fundraiser.membership import admission, fees
+from fundraiser.links import ServiceLinks, Signer
+from fundraiser.membership import admission, dunning, fees
 
 
 def _membership(app: App) -> Membership:
@@ -186,7 +188,46 @@ def decline(app: App, application_id: int, reason: str, dry_run: bool, as_json: 
     )
 
 
-COMMANDS = (fees_, applications, admit, decline)
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def lapse(app: App, as_json: bool) -> None:
+    """Mail each member whose fee lapsed today (grace days over), once; run it daily.
+
+    Lapsing is read from the day, not written by an event, so nothing else
+    notices the day it happens: this run does, and queues the mail (`mail send`).
+    """
+    membership = _membership(app)
+    secret = os.environ.get("FUNDRAISER_SECRET", "").strip()
+    base = os.environ.get("PLEDGE_API", "").strip().rstrip("/")
+    links = None
+    if secret and base:
+        links = ServiceLinks(Signer(secret), base, app.campaign.campaign.deadline)
+    expires = app.now() + dunning.LINK_LIFETIME
+
+    def link_for(number: int) -> str | None:
+        return links.member_url(number, expires) if links else None
+
+    queued = dunning.lapsed(
+        app.ledger,
+        today=date.fromisoformat(app.today()),
+        grace_days=membership.grace_days,
+        link_for=link_for,
+        now=app.stored_now(),
+    )
+    if as_json:
+        app.print_json({"queued": queued, "links": links is not None})
+        return
+    click.echo(f"Queued {plural(queued, 'lapse mail')} (`fundraiser mail send` delivers them).")
+    if links is None:
+        click.echo(
+            "  Without FUNDRAISER_SECRET and PLEDGE_API the mails carry no sign-in link: "
+            "export both to give members one.",
+            err=True,
+        )
+
+
+COMMANDS = (fees_, applications, admit, decline, lapse)
 
 
 def register(main: click.Group) -> None:

@@ -128,8 +128,11 @@ class Postman:
         *,
         clock: Callable[[], datetime],
         documents: Documents | None = None,
+        kinds: frozenset[str] | None = None,
     ) -> None:
         self.ledger = ledger
+        #: Only these kinds of message (the service sends its sign-in mail at once).
+        self.kinds = kinds
         self.campaign = campaign
         self.sender = sender
         self.clock = clock
@@ -188,7 +191,7 @@ class Postman:
         progress: Callable[[int], None] | None = None,
     ) -> SendReport:
         report = SendReport()
-        if count_due(self.ledger, self._now()) == 0:
+        if self._count_due() == 0:
             return report  # nothing to do: do not even connect
         smtp = settings.connect()  # unreachable: MailError, nothing changed
         if self._premake_needed():
@@ -210,12 +213,22 @@ class Postman:
             close(smtp)
         return report
 
+    def _due(self, now: str) -> sa.ColumnElement[bool]:
+        if self.kinds is None:
+            return _due(now)
+        return sa.and_(_due(now), schema.outbox.c.kind.in_(sorted(self.kinds)))
+
+    def _count_due(self) -> int:
+        with self.ledger.read() as conn:
+            found = conn.execute(sa.select(sa.func.count()).where(self._due(self._now())))
+            return int(found.scalar() or 0)
+
     def _premake_needed(self) -> bool:
         """Many welcomes due: make the certificates first, in parallel, not one by one."""
         with self.ledger.read() as conn:
             welcomes = conn.execute(
                 sa.select(sa.func.count()).where(
-                    _due(self._now()), schema.outbox.c.kind == Kind.WELCOME.value
+                    self._due(self._now()), schema.outbox.c.kind == Kind.WELCOME.value
                 )
             ).scalar()
         return int(welcomes or 0) >= PREMAKE_THRESHOLD
@@ -225,7 +238,10 @@ class Postman:
         with self.ledger.write(now.isoformat(timespec="microseconds")) as tx:
             stamp = tx.now
             rows = tx.execute(
-                sa.select(schema.outbox).where(_due(stamp)).order_by(schema.outbox.c.id).limit(size)
+                sa.select(schema.outbox)
+                .where(self._due(stamp))
+                .order_by(schema.outbox.c.id)
+                .limit(size)
             ).all()
             if not rows:
                 return []

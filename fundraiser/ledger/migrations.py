@@ -69,6 +69,12 @@ def _v7_joins(conn: Connection) -> None:
     schema.joins.create(conn, checkfirst=True)
 
 
+def _v8_member_page(conn: Connection) -> None:
+    """A member's own page: their sign-in sessions and the changes they made, empty."""
+    for table in (schema.member_sessions, schema.member_changes):
+        table.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v2_stripe_events,
     2: _v3_outbox_state_flags,
@@ -76,8 +82,9 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     4: _v5_snapshot,
     5: _v6_membership,
     6: _v7_joins,
+    7: _v8_member_page,
 }
-LATEST = 7
+LATEST = 8
 #: From this version every change of a replayed table is journalled with it.
 REPLAYED_FROM = 5
 

@@ -356,3 +356,42 @@ withdrawal_requests = sa.Table(
     sa.CheckConstraint("shares > 0", name="withdrawal_request_shares_positive"),
     info=REPLAYED,
 )
+
+
+# -- a member's own page (v7) -------------------------------------------------------
+
+# A member signed in from an emailed link: one row per link used (its digest is
+# unique, so a link works once), and the session it opened, until it expires or
+# the member signs out.
+member_sessions = sa.Table(
+    "member_sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "member_number", sa.Integer, sa.ForeignKey("members.number"), nullable=False, index=True
+    ),
+    sa.Column("link_digest", sa.Text, nullable=False, unique=True, info=PERSONAL),
+    sa.Column("started_at", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.Text, nullable=False),
+    sa.Column("ended_at", sa.Text),  # signed out
+    info=REPLAYED,
+)
+
+# What a member changed about themselves, with its date: the register's history
+# of postal address, email (pending until the new address confirms it) and
+# public name, and their fee's rate and end.
+member_changes = sa.Table(
+    "member_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "member_number", sa.Integer, sa.ForeignKey("members.number"), nullable=False, index=True
+    ),
+    sa.Column("field", sa.Text, nullable=False),  # address, email, public_name, fee_rate, fee
+    sa.Column("value", sa.Text, info=PERSONAL),  # the new value (None: public name withdrawn)
+    sa.Column("status", sa.Text, nullable=False),  # done, pending (email), superseded
+    sa.Column("changed_on", sa.Text),  # the day it took effect
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    info=REPLAYED,
+)

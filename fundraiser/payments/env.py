@@ -56,5 +56,6 @@ def payments_from_env(
         links=links,
         fetch_charge=fetch_charge,
         after_payment=joining.after_payment_hook(campaign),
+        grace_days=campaign.membership.grace_days if campaign.membership else 0,
     )
     return Payments(client, ctx, joining.for_emulator(environ.get("STRIPE_API_BASE")))

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from fundraiser import outbox, pledges
 from fundraiser.ledger import Tx, bulk, schema
-from fundraiser.membership import fees
+from fundraiser.membership import dunning, fees
 from fundraiser.money import Money
 from fundraiser.payments import fees as fee_kinds
 from fundraiser.payments import orphans
@@ -55,6 +55,8 @@ class Links(Protocol):
 
     def fix_url(self, pledge_id: int, expires: datetime) -> str: ...
 
+    def member_url(self, member_id: int, expires: datetime) -> str: ...
+
 
 @dataclass(frozen=True)
 class Context:
@@ -67,6 +69,8 @@ class Context:
     #: Called in the write that recorded a pledge's card payment, with its id: a join
     #: paid on the site is admitted in that same write (payments/joining.py).
     after_payment: Callable[[Tx, int], None] | None = None
+    #: The rules' grace days for an unpaid membership fee (the dunning mail says when it lapses).
+    grace_days: int = 0
 
 
 def id_of(value: Any) -> str | None:
@@ -456,15 +460,27 @@ def apply_event(tx: Tx, ctx: Context, event: Mapping[str, Any]) -> Outcome:
     if kind.startswith("refund."):
         return apply_refund(tx, ctx, obj)
     if kind in fee_kinds.KINDS:
-        return _fee(tx, kind, obj, int(event.get("created") or 0))
+        return _fee(tx, ctx, kind, obj, int(event.get("created") or 0))
     return Outcome.IGNORED
 
 
-def _fee(tx: Tx, kind: str, obj: Mapping[str, Any], created: int) -> Outcome:
+def member_link(ctx: Context, now: str) -> dunning.LinkFor:
+    """A member's fresh sign-in link, when the service's address is known."""
+    links = ctx.links
+    if links is None:
+        return lambda number: None
+    expires = datetime.fromisoformat(now.replace("Z", "+00:00")) + dunning.LINK_LIFETIME
+    return lambda number: links.member_url(number, expires)
+
+
+def _fee(tx: Tx, ctx: Context, kind: str, obj: Mapping[str, Any], created: int) -> Outcome:
     """A membership fee's invoice or subscription (fundraiser.membership.fees)."""
-    done = fee_kinds.apply_fee(tx, kind, obj, created)
-    if done is None:
+    event = fee_kinds.fee_event(kind, obj, created)
+    if event is None:
         return Outcome.IGNORED  # an invoice that is not for a subscription
+    done = fees.apply(tx, event)
+    if done is fees.Outcome.APPLIED and event.kind == fees.EventKind.PAYMENT_FAILED:
+        dunning.fee_failed(tx, event, member_link(ctx, tx.now), grace_days=ctx.grace_days)
     return {
         fees.Outcome.APPLIED: Outcome.APPLIED,
         fees.Outcome.DUPLICATE: Outcome.UNCHANGED,

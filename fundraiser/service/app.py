@@ -65,6 +65,7 @@ from fundraiser.service.guards import (
     read_body,
 )
 from fundraiser.service.limits import PendingByAddress, RateLimit, Refused, Slot
+from fundraiser.service.member import MemberPages, member_routes
 from fundraiser.service.pages import Pages
 from fundraiser.service.private import PrivateLinks, status_answer
 from fundraiser.service.settings import Settings
@@ -83,7 +84,7 @@ FREEING_ROUNDS = 100
 ADMIT_REFUSALS = (validate.Invalid, validate.HeldPlaces, intents.IdempotencyConflict)
 
 
-class Service(PrivateLinks):
+class Service(PrivateLinks, MemberPages):
     def __init__(self, settings: Settings, ledger: Ledger | None = None) -> None:
         self.settings = settings
         self.ledger = ledger or open_ledger(settings.database_url)
@@ -119,6 +120,7 @@ class Service(PrivateLinks):
             links=self.links,
             fetch_charge=self.fetch_charge,
             after_payment=self.after_payment,
+            grace_days=grace_days(self.settings.campaign),
         )
 
     def fetch_charge(self, charge_id: str) -> dict[str, Any]:
@@ -408,6 +410,10 @@ class Service(PrivateLinks):
         self.ledger.dispose()
 
 
+def grace_days(campaign: Any) -> int:
+    return campaign.membership.grace_days if campaign.membership else 0
+
+
 def outage(request: Request, exc: BaseException) -> Response:
     """503 and Retry-After, and one line in the log (no traceback: nothing to debug)."""
     log.warning(
@@ -478,6 +484,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette
         route("/manage/{token}/cancel", service.manage_page_cancel_ask, "GET"),
         route("/manage/{token}/cancel", service.manage_page_cancel, "POST"),
         route("/manage/{token}/cancelled", service.manage_page_cancelled, "GET"),
+        *member_routes(service),  # a member's own page (service/member.py)
         # A backer's browser asks for one on every private-link page; no icon
         # here, and "nothing" is an answer, not an error in the service's log.
         route("/favicon.ico", _no_icon, "GET"),

@@ -45,7 +45,7 @@ class SecurityHeaders:
                 present = {name.lower() for name, _ in headers}
                 headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
                 if b"content-security-policy" not in present:
-                    csp = self.page_csp if path.startswith("/manage/") else API_CSP
+                    csp = self.page_csp if path.startswith(PAGES) else API_CSP
                     headers.append((b"content-security-policy", csp))
                 if b"cache-control" not in present:
                     headers.append((b"cache-control", b"no-store"))
@@ -132,6 +132,10 @@ def first_line(exc: BaseException) -> str:
     cause = getattr(exc, "orig", None) or exc
     lines = str(cause).strip().splitlines()
     return lines[0] if lines else type(cause).__name__
+
+
+#: The paths of people's pages (HTML, Stripe's card form): the page policy, not the API's.
+PAGES = ("/manage/", "/member")
 
 
 def page_csp(settings: Settings) -> str:

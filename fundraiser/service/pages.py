@@ -40,8 +40,21 @@ from fundraiser.money import Money
 from fundraiser.pledges import BY_HAND, Source, Status
 
 #: The pages the service renders, and what they are made of, checked when it starts.
-PAGES = ("manage.html", "cancel.html", "cancelled.html", "message.html")
-PARTS = ("_state.html", "_contact.html")
+PAGES = (
+    "manage.html",
+    "cancel.html",
+    "cancelled.html",
+    "message.html",
+    # A member's own page (service/member.py).
+    "member.html",
+    "member_signin.html",
+    "member_signin_link.html",
+    "member_email.html",
+    "member_card.html",
+    "member_withdraw.html",
+    "member_end.html",
+)
+PARTS = ("_state.html", "_contact.html", "_member_words.html")
 LAYOUT = ("private.html", "base.html")
 #: The site's pages every kit site has (`fundraiser init` writes them; the pledge
 #: page links to the share offer), so a private page can link to them.
@@ -297,8 +310,12 @@ class Pages:
                 "that template, or remove your copy of it from theme/templates/"
             ) from None
 
-    def render(self, name: str, *, stripe_form: bool = False, **context: Any) -> str:
-        """A page; `stripe_form` when it loads Stripe's card form (the footer says so)."""
+    def render(
+        self, name: str, *, stripe_form: bool = False, member: bool = False, **context: Any
+    ) -> str:
+        """A page; `stripe_form` when it loads Stripe's card form (the footer says so),
+        `member` for a member's own pages (the footer names their sign-in cookie)."""
         # base.html's footer names Stripe on the page whose template is "pledge".
-        page = {"template": "pledge" if stripe_form else "private", "slug": None}
+        kind = "member" if member else "pledge" if stripe_form else "private"
+        page = {"template": kind, "slug": None}
         return self.env.get_template(f"service/{name}").render(**self.globals, page=page, **context)

@@ -87,6 +87,10 @@ class Settings:
     #: Pledges waiting for their card (within the hold), at most, per email / address.
     pending_per_email: int = 3
     pending_per_address: int = 10
+    #: The mail server for a member's sign-in mail, sent at once (SMTP_URL); without
+    #: it, the mail waits in the outbox for `fundraiser mail send`.
+    smtp_url: str | None = None
+    mail_from: str | None = None
 
     @property
     def allowed_hosts(self) -> frozenset[str]:
@@ -198,4 +202,6 @@ class Settings:
             place_hold=hold,
             pending_per_email=per_email,
             pending_per_address=per_address,
+            smtp_url=environ.get("SMTP_URL", "").strip() or None,
+            mail_from=environ.get("MAIL_FROM", "").strip() or None,
         )

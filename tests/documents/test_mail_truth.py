@@ -157,7 +157,7 @@ ATTACKS = [
     "L" * 4000 + " [x](http://evil.example/long) " + "M" * 970,  # 5,000 characters
 ]
 ADDRESS = "[Flat 1](http://evil.example/flat) <img src=x>, **Leeds**"
-OUR_LINKS = ("https://hearth.example/fix/",)
+OUR_LINKS = ("https://hearth.example/fix/", "https://hearth.example/member/sign-in/")
 
 
 class Tags(HTMLParser):
@@ -190,6 +190,10 @@ def audit_html(html: str) -> Tags:
 
 def squash(text: str) -> str:
     return " ".join(text.split())
+
+
+#: A member's sign-in link, its query string kept (ours carry none; the mail must not care).
+MEMBER_LINK = "https://hearth.example/member/sign-in/a?b=c&d="
 
 
 @KEEP_IT_ALL
@@ -229,6 +233,17 @@ def test_no_kind_of_mail_reads_a_persons_text_as_markup(
                     "reason": name, "amount": 5000, "currency": "GBP", "method": "bank",
                     "decided_on": "2027-03-10",
                 },
+                # a member's page's mails, as service/member.py and dunning.py queue them
+                outbox.Kind.MEMBER_SIGN_IN: {"link": f"{MEMBER_LINK}{n}", "minutes": 30},
+                outbox.Kind.MEMBER_EMAIL: {"link": f"{MEMBER_LINK}{n}", "hours": 24},
+                outbox.Kind.FEE_FAILED: {
+                    "amount": 300, "currency": "GBP", "period_start": "2027-04-01",
+                    "lapses_on": "2027-05-01", "link": f"{MEMBER_LINK}{n}",
+                },
+                outbox.Kind.FEE_LAPSED: {
+                    "amount": 300, "currency": "GBP", "overdue_since": "2027-04-01",
+                    "lapsed_on": "2027-05-01", "link": None,
+                },
             }  # fmt: skip
             for kind, data in shapes.items():
                 outbox.queue(tx, kind, f"t-{kind.value}-{n}", to_email=f"paid{n}@example.org",
@@ -250,14 +265,18 @@ def test_no_kind_of_mail_reads_a_persons_text_as_markup(
             assert max(len(line) for line in received.raw.split(b"\r\n")) <= 998
             shown = msg["To"].addresses[0].display_name
             assert len(shown) <= 100 and squash(name).startswith(shown.removesuffix("...")), shown
-        # paid: received, welcome, failed, campaign failed, refund, declined; owed:
-        # received, payment received, welcome; gone: cancelled.
-        assert len(mails) == 10, [m.message["Subject"] for m in mails]
+        # paid: received, welcome, failed, campaign failed, refund, declined, sign-in,
+        # new email, fee failed, fee lapsed; owed: received, payment received, welcome;
+        # gone: cancelled.
+        assert len(mails) == 14, [m.message["Subject"] for m in mails]
     assert len(kinds_seen) == len(outbox.Kind), kinds_seen  # every kind of mail was read
     # The one link in them all is ours, with its query string intact.
     failed = [m.message for m in smtp_server.inbox if "did not go through" in m.message["Subject"]]
     html = failed[0].get_body(("html",)).get_content()
     assert re.search(r'<a href="https://hearth.example/fix/\d+\?t=abc&amp;u=1">', html), html
+    signin = [m.message for m in smtp_server.inbox if "sign-in link" in m.message["Subject"]]
+    html = signin[0].get_body(("html",)).get_content()
+    assert re.search(r'<a href="https://hearth.example/member/sign-in/a\?b=c&amp;d=0">', html)
 
 
 @KEEP_IT_ALL

@@ -11,7 +11,7 @@ from fundraiser.pledges import NewPledge, create
 
 
 def test_a_version_6_ledger_migrates_forward_to_7_keeping_its_rows(db_url: str) -> None:
-    assert LATEST == 7
+    assert LATEST >= 7
     ledger = open_ledger(db_url)
     with ledger.write() as tx:
         create(tx, NewPledge("Ann", "a@x.org", "1 Road", Money(5000, "GBP"), "crowd"))
@@ -22,7 +22,7 @@ def test_a_version_6_ledger_migrates_forward_to_7_keeping_its_rows(db_url: str) 
     ledger.dispose()
 
     again = open_ledger(db_url)
-    assert again.version() == 7
+    assert again.version() == LATEST
     with again.read() as conn:
         assert sa.inspect(conn).has_table("joins")
         assert conn.execute(sa.select(sa.func.count()).select_from(schema.pledges)).scalar() == 1
