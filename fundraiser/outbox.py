@@ -23,6 +23,7 @@ class Kind(enum.StrEnum):
     CAMPAIGN_FAILED = "campaign_failed"
     REFUND_SENT = "refund_sent"
     PLEDGE_CANCELLED = "pledge_cancelled"  # confirms a cancel, by the backer or an organizer
+    APPLICATION_RECEIVED = "application_received"  # a joiner paid; the board will decide
     APPLICATION_DECLINED = "application_declined"  # the board did not admit a joiner
     MEMBER_SIGN_IN = "member_sign_in"  # a member's link to their own page
     MEMBER_EMAIL = "member_email"  # confirm a new email address (sent to the new one)

@@ -139,12 +139,48 @@ def gather(tx: Tx, campaign: Campaign) -> list[int]:
         made,
         {"status": AppStatus.WAITING.value, "created_at": tx.now, "updated_at": tx.now},
     )
+    waiting = [(a, p) for a, p, k in made if k == Kind.JOIN.value]
+    if waiting and membership_of(campaign).admission == Admission.BOARD:
+        _tell_received(tx, waiting)
     tx.record(
         "membership.apply",
         "applications",
         {"applications": [[a, p, k] for a, p, k in made]},
     )
     return [a for a, _, _ in made]
+
+
+def _tell_received(tx: Tx, waiting: list[tuple[int, int]]) -> None:
+    """Tell each person whose application waits for the board that their payment
+    arrived and what happens next (journalled with the applications)."""
+    p = schema.pledges.c
+    found = {
+        row.id: row
+        for row in tx.conn.execute(
+            sa.select(p.id, p.name, p.email, p.paid_amount, p.refunded_amount, p.currency).where(
+                p.id.in_([pledge for _, pledge in waiting])
+            )
+        )
+    }
+    outbox.queue_many(
+        tx,
+        [
+            outbox.message(
+                outbox.Kind.APPLICATION_RECEIVED,
+                f"application-{application}-received",
+                to_email=found[pledge].email,
+                to_name=found[pledge].name,
+                data={
+                    "amount": found[pledge].paid_amount - found[pledge].refunded_amount,
+                    "currency": found[pledge].currency,
+                },
+                now=tx.now,
+                pledge_id=pledge,
+            )
+            for application, pledge in waiting
+        ],
+        record=False,
+    )
 
 
 @dataclass(frozen=True)

@@ -229,6 +229,7 @@ def test_no_kind_of_mail_reads_a_persons_text_as_markup(
                 outbox.Kind.CAMPAIGN_FAILED: {**base, "raised": 100, "reference": name},
                 outbox.Kind.REFUND_SENT: {**base, "method": "bank", "reference": name},
                 # the board's words, as typed, and the person's name
+                outbox.Kind.APPLICATION_RECEIVED: {"amount": 5000, "currency": "GBP"},
                 outbox.Kind.APPLICATION_DECLINED: {
                     "reason": name, "amount": 5000, "currency": "GBP", "method": "bank",
                     "decided_on": "2027-03-10",
@@ -265,10 +266,10 @@ def test_no_kind_of_mail_reads_a_persons_text_as_markup(
             assert max(len(line) for line in received.raw.split(b"\r\n")) <= 998
             shown = msg["To"].addresses[0].display_name
             assert len(shown) <= 100 and squash(name).startswith(shown.removesuffix("...")), shown
-        # paid: received, welcome, failed, campaign failed, refund, declined, sign-in,
-        # new email, fee failed, fee lapsed; owed: received, payment received, welcome;
-        # gone: cancelled.
-        assert len(mails) == 14, [m.message["Subject"] for m in mails]
+        # paid: received, welcome, failed, campaign failed, refund, application received,
+        # declined, sign-in, new email, fee failed, fee lapsed; owed: received, payment
+        # received, welcome; gone: cancelled.
+        assert len(mails) == 15, [m.message["Subject"] for m in mails]
     assert len(kinds_seen) == len(outbox.Kind), kinds_seen  # every kind of mail was read
     # The one link in them all is ours, with its query string intact.
     failed = [m.message for m in smtp_server.inbox if "did not go through" in m.message["Subject"]]

@@ -54,6 +54,20 @@ def test_a_joiner_waits_for_the_board_and_is_admitted_with_the_next_number(
     cli.ok("shares", "issue", env=AFTER)
     assert "ada@example.org" not in members(cli)
 
+    # She is told her payment arrived and the board decides, once however often
+    # the applications are read.
+    apps(cli)
+    cli.ok("mail", "send", env={"SMTP_URL": smtp_server.url, **AFTER})
+    (received,) = smtp_server.to("ada@example.org")
+    assert received.message["Subject"] == (
+        "We have your application to join Hearth Social Co-operative"
+    )
+    words = " ".join(received.message.get_body(("plain",)).get_content().split())
+    assert "Dear Ada Lovelace" in words and "Your payment of **£100.00**" in words
+    assert "board to decide" in words and "comes back to you in full" in words
+    assert "card" not in words  # she paid by bank: nothing about cards
+    smtp_server.inbox.clear()
+
     admitted = cli.ok("members", "admit", str(ada["id"]), env=AFTER).output
     assert "Admitted application 1: 2 shares issued; welcome member 4." in admitted
     assert members(cli)["ada@example.org"] == (4, 2)
@@ -133,7 +147,8 @@ def test_the_board_declines_and_the_payment_is_owed_back_and_the_person_told(
     assert "eve@example.org" not in members(cli)
 
     cli.ok("mail", "send", env={"SMTP_URL": smtp_server.url, **AFTER})
-    (mail,) = smtp_server.to("eve@example.org")
+    received, mail = smtp_server.to("eve@example.org")  # her payment came; then the decision
+    assert received.message["Subject"].startswith("We have your application to join")
     assert mail.message["Subject"] == "Your application to join Hearth Social Co-operative"
     text = " ".join(mail.message.get_body(("plain",)).get_content().split())  # as read
     html = mail.message.get_body(("html",)).get_content()
