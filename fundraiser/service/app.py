@@ -203,7 +203,12 @@ class Service(PrivateLinks):
             check = functools.partial(self.admit, req=req, key=key, address=address, taken=taken)
             try:
                 admitted = await self.writer.submit(
-                    Job(functools.partial(intents.admit, check=check), ADMIT_REFUSALS)
+                    Job(
+                        functools.partial(intents.admit, check=check),
+                        ADMIT_REFUSALS,
+                        locks=validate.lock_keys(req),
+                        whole=False,
+                    )
                 )
             except validate.HeldPlaces as held:
                 await run_in_threadpool(self.free_places, held.pledge_ids)
@@ -222,7 +227,8 @@ class Service(PrivateLinks):
             )
             if form is not None:
                 record = functools.partial(intents.record_card_form, form=form)
-                await self.writer.submit(Job(record))
+                # Its own row, found by its id and no card form yet: nothing else to hold.
+                await self.writer.submit(Job(record, whole=False))
             return started
         raise validate.Invalid("tier", "has no places left", 409)
 

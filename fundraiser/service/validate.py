@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser.config import Campaign
-from fundraiser.figures import hold_start, holding, tier_counts, unconfirmed
+from fundraiser.figures import hold_start, holding, tier_places, unconfirmed
 from fundraiser.ledger import bulk, schema
 from fundraiser.people import email_problem, person_key
 from fundraiser.pledges import LIVE, NewPledge, Source
@@ -151,6 +151,16 @@ def request_key(idempotency_key: str | None, email: str) -> str | None:
         return None
     material = f"{idempotency_key}\x1f{person_key(email)}".encode()
     return "web:" + hashlib.sha256(material).hexdigest()
+
+
+def lock_keys(req: Request) -> tuple[str, ...]:
+    """What `check` reads and a new pledge changes, as Ledger.write's lock keys:
+    the person's pledges (their limits, their Idempotency-Keys, which are scoped
+    to them) and the tier's places. Two writers that share neither run side by side."""
+    keys = [f"person:{person_key(req.email)}"]
+    if req.tier is not None:
+        keys.append(f"tier:{req.tier}")
+    return tuple(keys)
 
 
 def is_repeat(conn: Connection, key: str | None) -> bool:
@@ -303,7 +313,8 @@ def _check_place(
 ) -> None:
     """A place is free if fewer than `limit` pledges take or hold one. One that is free
     only because a hold ended is still open at Stripe: HeldPlaces asks to close it."""
-    if tier_counts(conn, holds_since=since).get(tier, 0) >= limit:
+    taken, open_at_stripe = tier_places(conn, tier, since)
+    if taken >= limit:
         p = schema.pledges.c
         first = conn.execute(
             sa.select(sa.func.min(p.created_at)).where(p.tier == tier, holding(since))
@@ -318,7 +329,7 @@ def _check_place(
             409,
             retry_after=_seconds_until(free_at, now),
         )
-    if tier_counts(conn, include_unconfirmed=True).get(tier, 0) >= limit:
+    if open_at_stripe >= limit:
         p = schema.pledges.c
         ended = conn.execute(
             sa.select(p.id)

@@ -13,7 +13,7 @@ NEW = ("applications", "fee_subscriptions", "fee_invoices", "withdrawal_requests
 
 
 def test_a_version_5_ledger_migrates_forward_to_6_keeping_its_rows(db_url: str) -> None:
-    assert LATEST == 6
+    assert LATEST >= 6
     ledger = open_ledger(db_url)
     with ledger.write() as tx:
         create(tx, NewPledge("Ann", "a@x.org", "1 Road", Money(5000, "GBP"), "crowd"))
@@ -25,7 +25,7 @@ def test_a_version_5_ledger_migrates_forward_to_6_keeping_its_rows(db_url: str) 
     ledger.dispose()
 
     again = open_ledger(db_url)
-    assert again.version() == 6
+    assert again.version() == LATEST  # through 6, and on
     with again.read() as conn:
         inspector = sa.inspect(conn)
         assert all(inspector.has_table(name) for name in NEW)
