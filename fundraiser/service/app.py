@@ -204,7 +204,7 @@ class Service(PrivateLinks):
             try:
                 admitted = await self.writer.submit(
                     Job(
-                        functools.partial(intents.admit, check=check),
+                        functools.partial(intents.admit, check=check, request_key=key),
                         ADMIT_REFUSALS,
                         locks=validate.lock_keys(req),
                         whole=False,
@@ -235,12 +235,14 @@ class Service(PrivateLinks):
     def admit(
         self,
         conn: sa.engine.Connection,
+        repeat: bool,
         req: validate.Request,
         key: str | None,
         address: str,
         taken: list[Slot],
     ) -> NewPledge:
-        """The pledge to record (inside the write transaction), within every limit."""
+        """The pledge to record (inside the write transaction), within every limit;
+        `repeat`: this request made a pledge before."""
         for slot in taken:  # from a run of this check that was rolled back
             self.waiting.give_back(address, slot)
         taken.clear()
@@ -252,10 +254,11 @@ class Service(PrivateLinks):
             req,
             now,
             key,
+            repeat=repeat,
             hold=settings.place_hold,
             per_email=settings.pending_per_email,
         )
-        if not validate.is_repeat(conn, key):
+        if not repeat:
             try:
                 taken.append(
                     self.waiting.take(address, now, lambda ids: validate.still_waiting(conn, ids))

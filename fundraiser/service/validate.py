@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from fundraiser.config import Campaign
 from fundraiser.figures import hold_start, holding, tier_places, unconfirmed
-from fundraiser.ledger import bulk, schema
+from fundraiser.ledger import schema
 from fundraiser.people import email_problem, person_key
 from fundraiser.pledges import LIVE, NewPledge, Source
 
@@ -163,14 +163,6 @@ def lock_keys(req: Request) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def is_repeat(conn: Connection, key: str | None) -> bool:
-    """Whether a pledge was made from this request before (the same submit again)."""
-    if not key:
-        return False
-    # Through the driver: asked on every pledge, by the one writer (see bulk.py).
-    return bulk.first(conn, "SELECT 1 FROM pledges WHERE request_key = ?", (key,)) is not None
-
-
 def still_waiting(conn: Connection, ids: list[int]) -> int:
     """How many of these pledges still wait for their card (online, pending)."""
     return int(
@@ -196,13 +188,15 @@ def check(
     now: datetime,
     key: str | None,
     *,
+    repeat: bool,
     hold: timedelta,
     per_email: int,
 ) -> NewPledge:
     """The pledge to record, or Invalid naming the field (inside the write transaction).
 
-    `hold` is how long a pledge without a saved card holds a limited tier's place;
-    `per_email` how many such pledges one email may have waiting at once.
+    `repeat`: the request made a pledge before (it keeps its place). `hold` is how
+    long a pledge without a saved card holds a limited tier's place; `per_email`
+    how many such pledges one email may have waiting at once.
     """
     settings = campaign.campaign
     if now < settings.opens:
@@ -224,7 +218,6 @@ def check(
         raise Invalid("round", f"the {found.name} is not open now", 422)
     terms = campaign.shares
     tier_id = None
-    repeat = is_repeat(conn, key)
     since = hold_start(now, hold)
     if not repeat:
         _check_waiting(conn, req, now, since, hold, per_email)
