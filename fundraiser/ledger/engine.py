@@ -37,7 +37,11 @@ def utcnow() -> str:
 JOURNAL_LOCK = 7411
 #: The namespace of the keyed locks (a tier's places, a person's pledges).
 KEYED = 7412
-KEYED_LOCK = "SELECT pg_advisory_xact_lock(%s, %s)"
+# Every key of a write in one statement, in order (the call runs over the sorted rows).
+KEYED_LOCKS = (
+    "SELECT pg_advisory_xact_lock(%s, n) FROM "
+    "(SELECT DISTINCT n FROM unnest(%s::int[]) AS n ORDER BY n) AS keys"
+)
 
 
 def key_number(key: str) -> int:
@@ -82,7 +86,7 @@ class Ledger:
 
         On PostgreSQL a write holds the whole ledger (one lock) from its start,
         unless it names what it reads and writes: `locks` (keys such as a tier or
-        a person, taken first, in order, so two writers never wait on each other
+        a person, taken first, in one order, so two writers never wait on each other
         in a circle) and `whole=False`. Then only the journal's append is
         serialised: its entries wait in the transaction and go in last, under
         the journal's lock, held until the commit (the hash chain stays linear).
@@ -91,8 +95,9 @@ class Ledger:
         with self.engine.begin() as conn, bulk.gc_paused() if bulk_work else nullcontext():
             lock_journal = None
             if not self.is_sqlite:
-                for key in sorted(set(locks or ())):
-                    conn.exec_driver_sql(KEYED_LOCK, (KEYED, key_number(key)))
+                if locks:
+                    numbers = sorted({key_number(key) for key in locks})
+                    conn.exec_driver_sql(KEYED_LOCKS, (KEYED, numbers))
                 if whole:
                     _lock_journal(conn)
                 else:
