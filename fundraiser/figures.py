@@ -192,6 +192,22 @@ def tier_counts(
     return {row[0]: int(row[1]) for row in rows}
 
 
+def tier_places(conn: Connection, tier: str, holds_since: str) -> tuple[int, int]:
+    """One tier's places: those taken or held now (as `tier_counts` with
+    `holds_since`), and those taken or held by any live pledge however old its
+    hold (as with `include_unconfirmed`). Read from the tier's own entries of an
+    index (tier, status, source, created_at): the work grows with the tier's
+    live pledges, never with the ledger's."""
+    p = schema.pledges.c
+    taken, open_at_stripe = conn.execute(
+        sa.select(
+            sa.func.count().filter(sa.or_(counted(), holding(holds_since))),
+            sa.func.count(),
+        ).where(p.tier == tier, p.status.in_([s.value for s in LIVE]))
+    ).one()
+    return int(taken), int(open_at_stripe)
+
+
 def compute(
     conn: Connection, campaign: Campaign, now: datetime, *, hold: timedelta | None = None
 ) -> Figures:

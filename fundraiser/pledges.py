@@ -237,8 +237,7 @@ def create_many(tx: Tx, items: Sequence[NewPledge]) -> list[int]:
     """Insert pledges and journal them, all in the caller's transaction."""
     if not items:
         return []
-    first = (tx.execute(sa.select(sa.func.max(schema.pledges.c.id))).scalar() or 0) + 1
-    ids = list(range(first, first + len(items)))
+    ids = new_ids(tx.conn, len(items))
     rows = [_row(pid, item, tx.now) for pid, item in zip(ids, items, strict=True)]
     stamps = {"created_at": tx.now, "updated_at": tx.now, "refunded_amount": 0}
     tx.insert(schema.pledges, PLEDGE_COLUMNS, rows, stamps)
@@ -249,6 +248,36 @@ def create_many(tx: Tx, items: Sequence[NewPledge]) -> list[int]:
         # and its rows are in the entry's changes.
         tx.record("pledge.create_many", f"pledges:{ids[0]}-{ids[-1]}", {"count": len(ids)})
     return ids
+
+
+def new_ids(conn: Connection, count: int) -> list[int]:
+    """Ids for `count` new pledges, in this transaction.
+
+    SQLite has one writer at a time: the next after the highest. PostgreSQL's
+    pledge path has writers side by side (Ledger.write's `locks`), so ids come
+    from a sequence, never handed out twice; a sequence found behind the table
+    (rows written with their own ids) is moved past it first.
+    """
+    top = conn.execute(sa.select(sa.func.max(schema.pledges.c.id))).scalar() or 0
+    if conn.dialect.name == "sqlite":
+        return list(range(top + 1, top + 1 + count))
+    ids = _draw(conn, count)
+    if ids[0] <= top:
+        conn.execute(
+            sa.text("SELECT setval('pledge_ids', GREATEST(:top, last_value)) FROM pledge_ids"),
+            {"top": top},
+        )
+        ids = _draw(conn, count)
+    return ids
+
+
+def _draw(conn: Connection, count: int) -> list[int]:
+    if count == 1:
+        return [int(conn.execute(sa.select(schema.pledge_ids.next_value())).scalar_one())]
+    drawn = conn.execute(
+        sa.text("SELECT nextval('pledge_ids') FROM generate_series(1, :n)"), {"n": count}
+    )
+    return sorted(int(row[0]) for row in drawn)
 
 
 def create(tx: Tx, item: NewPledge) -> int:

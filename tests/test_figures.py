@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from fundraiser.config import Campaign, load_campaign
-from fundraiser.figures import compute, tier_counts
-from fundraiser.ledger import Ledger, open_ledger
+from fundraiser.figures import compute, counted, holding, tier_counts, tier_places
+from fundraiser.ledger import Ledger, open_ledger, schema, stamp
 from fundraiser.money import Money
 from fundraiser.pledges import (
     ENDED_UNPAID,
@@ -132,6 +133,57 @@ def test_tier_places_exclude_unconfirmed_forms_unless_asked(
         figures = compute(conn, campaign, DURING)
     founder = next(t for t in figures.tiers if t.id == "founder")
     assert founder.taken == 1 and founder.left == (founder.limit or 0) - 1
+
+
+def test_one_tiers_places_agree_with_the_counts_and_come_from_an_index_alone(
+    ledger: Ledger,
+) -> None:
+    """The pledge service counts a tier's places on every pledge: the same numbers as
+    tier_counts, read from the tier's entries of an index, whatever the ledger holds."""
+    moves: list[tuple[Status, ...]] = [
+        (),
+        (Status.AUTHORIZED,),
+        (Status.AUTHORIZED, Status.PAID),
+        (Status.CANCELLED,),
+        (Status.FAILED,),
+        (Status.AUTHORIZED, Status.PROCESSING, Status.PAYMENT_FAILED),
+    ]
+    n = 0
+    for minutes in (5, 20, 40, 90):  # made this long before DURING
+        at = stamp(DURING - timedelta(minutes=minutes))
+        for tier in ("founder", "supporter", None):
+            for source in (Source.ONLINE, Source.OFFLINE):
+                for path in moves:
+                    n += 1
+                    with ledger.write(at) as tx:
+                        pid = create(
+                            tx,
+                            NewPledge(
+                                f"P{n}",
+                                f"p{n}@example.org",
+                                "1 Lane",
+                                Money(1000, "GBP"),
+                                "crowd",
+                                source=source,
+                                tier=tier,
+                            ),
+                        )
+                        for move in path:
+                            transition(tx, pid, move)
+    since = stamp(DURING - timedelta(minutes=30))
+    with ledger.read() as conn:
+        held = tier_counts(conn, holds_since=since)
+        every = tier_counts(conn, include_unconfirmed=True)
+        for tier in ("founder", "supporter", "nobody"):
+            assert tier_places(conn, tier, since) == (held.get(tier, 0), every.get(tier, 0))
+        assert 0 < held["founder"] < every["founder"]  # the holds that ended differ
+        p = schema.pledges.c
+        query = sa.select(sa.func.count().filter(sa.or_(counted(), holding(since)))).where(
+            p.tier == "founder", p.status.in_([s.value for s in LIVE])
+        )
+        sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = " ".join(str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+    assert "COVERING INDEX ix_pledges_tier_places" in plan, plan
 
 
 def test_published_figures_carry_no_personal_data(ledger: Ledger, campaign: Campaign) -> None:

@@ -9,9 +9,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fundraiser.errors import InvalidTransition
-from fundraiser.ledger import open_ledger
+from fundraiser.ledger import open_ledger, schema
 from fundraiser.money import Money
-from fundraiser.pledges import TRANSITIONS, NewPledge, Status, create, get, transition
+from fundraiser.pledges import (
+    PLEDGE_COLUMNS,
+    TRANSITIONS,
+    NewPledge,
+    Status,
+    create,
+    create_many,
+    get,
+    transition,
+)
 
 TERMINAL = {s for s, targets in TRANSITIONS.items() if not targets}
 
@@ -65,3 +74,39 @@ def test_random_walks_follow_the_table(
             assert get(conn, pledge_id).status is current
     assert ledger.verify().ok
     ledger.dispose()
+
+
+def _new(n: int) -> NewPledge:
+    return NewPledge(f"Backer {n}", f"b{n}@example.org", "1 Road", Money(5000, "GBP"), "crowd")
+
+
+def test_new_pledges_take_ids_above_every_pledge_there_is(db_url: str) -> None:
+    """On PostgreSQL ids come from a sequence (writers run side by side); a pledge
+    written with its own id (as a restored or hand-made ledger has) is never given
+    again: the sequence is moved past it."""
+    ledger = open_ledger(db_url)
+    with ledger.write() as tx:
+        first = create(tx, _new(1))
+    with ledger.write() as tx:
+        values = dict.fromkeys(PLEDGE_COLUMNS) | {
+            "id": 50,
+            "person_key": "b50@example.org",
+            "name": "Backer 50",
+            "email": "b50@example.org",
+            "address": "1 Road",
+            "round": "crowd",
+            "amount": 5000,
+            "currency": "GBP",
+            "status": "pending",
+            "source": "offline",
+            "paid_amount": 0,
+        }
+        stamps = {"created_at": tx.now, "updated_at": tx.now, "refunded_amount": 0}
+        tx.insert(schema.pledges, PLEDGE_COLUMNS, [tuple(values.values())], stamps)
+        tx.record("pledge.create", "pledge:50", {"id": 50})
+    with ledger.write() as tx:
+        after = create_many(tx, [_new(2), _new(3)])
+    with ledger.read() as conn:
+        assert get(conn, after[1]).name == "Backer 3"
+    ledger.dispose()
+    assert first == 1 and after == [51, 52]

@@ -7,8 +7,9 @@ chain stays linear.
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,27 @@ def utcnow() -> str:
     return stamp(datetime.now(UTC))
 
 
+#: The lock that orders the journal's appends (PostgreSQL): the whole ledger's.
+JOURNAL_LOCK = 7411
+#: The namespace of the keyed locks (a tier's places, a person's pledges).
+KEYED = 7412
+# Every key of a write in one statement, in order (the call runs over the sorted rows).
+KEYED_LOCKS = (
+    "SELECT pg_advisory_xact_lock(%s, n) FROM "
+    "(SELECT DISTINCT n FROM unnest(%s::int[]) AS n ORDER BY n) AS keys"
+)
+
+
+def key_number(key: str) -> int:
+    """A lock key as PostgreSQL's 32-bit lock number; two keys that share one just wait
+    on each other, never more than that."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big", signed=True)
+
+
+def _lock_journal(conn: Connection) -> None:
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({JOURNAL_LOCK})")
+
+
 class Ledger:
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
@@ -49,19 +71,41 @@ class Ledger:
             conn.rollback()
 
     @contextmanager
-    def write(self, now: str | None = None, *, bulk_work: bool = False) -> Iterator[Tx]:
+    def write(
+        self,
+        now: str | None = None,
+        *,
+        bulk_work: bool = False,
+        locks: Collection[str] | None = None,
+        whole: bool = True,
+    ) -> Iterator[Tx]:
         """One transaction, serialised against other writers; commits on success.
 
         `bulk_work` pauses the cyclic collector for the transaction: an import or
         an issue builds hundreds of thousands of objects and no cycles.
+
+        On PostgreSQL a write holds the whole ledger (one lock) from its start,
+        unless it names what it reads and writes: `locks` (keys such as a tier or
+        a person, taken first, in one order, so two writers never wait on each other
+        in a circle) and `whole=False`. Then only the journal's append is
+        serialised: its entries wait in the transaction and go in last, under
+        the journal's lock, held until the commit (the hash chain stays linear).
+        SQLite has one writer at a time whatever is asked.
         """
         with self.engine.begin() as conn, bulk.gc_paused() if bulk_work else nullcontext():
+            lock_journal = None
             if not self.is_sqlite:
-                # One writer at a time keeps the hash chain linear.
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7411)"))
-            tx = Tx(conn, now or self.clock())
+                if locks:
+                    numbers = sorted({key_number(key) for key in locks})
+                    conn.exec_driver_sql(KEYED_LOCKS, (KEYED, numbers))
+                if whole:
+                    _lock_journal(conn)
+                else:
+                    lock_journal = _lock_journal
+            tx = Tx(conn, now or self.clock(), lock_journal=lock_journal)
             try:
                 yield tx
+                tx.flush()
             finally:
                 tx.finish()
             if tx.unrecorded:  # a bug, not a user's mistake: roll the change back

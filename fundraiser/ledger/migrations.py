@@ -75,6 +75,17 @@ def _v8_member_page(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v9_pledge_places(conn: Connection) -> None:
+    """A tier's places counted from an index; PostgreSQL's pledge ids from a sequence."""
+    index = next(i for i in schema.pledges.indexes if i.name == "ix_pledges_tier_places")
+    index.create(conn, checkfirst=True)
+    if conn.dialect.name == "postgresql":
+        schema.pledge_ids.create(conn, checkfirst=True)
+        top = conn.execute(sa.select(sa.func.max(schema.pledges.c.id))).scalar()
+        if top:  # the next id drawn follows the pledges there are
+            conn.execute(sa.text("SELECT setval('pledge_ids', :top)"), {"top": top})
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v2_stripe_events,
     2: _v3_outbox_state_flags,
@@ -83,8 +94,9 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     5: _v6_membership,
     6: _v7_joins,
     7: _v8_member_page,
+    8: _v9_pledge_places,
 }
-LATEST = 8
+LATEST = 9
 #: From this version every change of a replayed table is journalled with it.
 REPLAYED_FROM = 5
 
@@ -103,6 +115,7 @@ def upgrade(tx: Tx) -> None:
         schema.metadata.create_all(tx.conn)
         tx.execute(schema.schema_version.insert(), [{"version": LATEST, "applied_at": tx.now}])
         tx.record("ledger.create", "schema", {"version": LATEST})
+        _make_salt(tx)
         return
     while version < LATEST:
         MIGRATIONS[version](tx.conn)
@@ -111,6 +124,13 @@ def upgrade(tx: Tx) -> None:
         tx.record("ledger.migrate", "schema", {"version": version})
         if version == REPLAYED_FROM:
             snapshot(tx)
+    _make_salt(tx)
+
+
+def _make_salt(tx: Tx) -> None:
+    """The fingerprints' salt, made with the ledger (or its upgrade), not by its first
+    pledge: two writers side by side would both make one (see Ledger.write)."""
+    tx.fingerprint  # noqa: B018 (made on first use)
 
 
 def snapshot(tx: Tx) -> None:

@@ -32,6 +32,9 @@ schema_version = sa.Table(
     sa.Column("applied_at", sa.Text, nullable=False),
 )
 
+#: New pledges' ids on PostgreSQL, where writers run side by side (v7; pledges.create_many).
+pledge_ids = sa.Sequence("pledge_ids", metadata=metadata)
+
 journal = sa.Table(
     "journal",
     metadata,
@@ -78,6 +81,9 @@ pledges = sa.Table(
     sa.Column("failure_code", sa.Text),
     sa.Column("fix_until", sa.Text),
     sa.Index("ix_pledges_stripe_charge", "stripe_charge", unique=True),
+    # A tier's places are counted on every new pledge: from this index alone,
+    # work bounded by the tier's pledges, never by the ledger's (v7).
+    sa.Index("ix_pledges_tier_places", "tier", "status", "source", "created_at"),
     sa.CheckConstraint("amount > 0", name="pledge_amount_positive"),
     sa.CheckConstraint("refunded_amount <= paid_amount", name="pledge_refund_within_paid"),
     info=REPLAYED,

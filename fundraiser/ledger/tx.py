@@ -34,10 +34,21 @@ PART = 20_000
 class Tx:
     """One open write transaction; `record` appends to the journal."""
 
-    def __init__(self, conn: Connection, now: str) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        now: str,
+        *,
+        lock_journal: Callable[[Connection], None] | None = None,
+    ) -> None:
         self.conn = conn
         self.now = now
         self._head: tuple[int, str] | None = None
+        # Given: the caller does not hold the journal yet. Entries wait here, and
+        # `flush` takes the journal's lock and appends them as the write's last
+        # step, so the lock is held from the append to the commit only.
+        self._lock_journal = lock_journal
+        self._held_back: list[tuple[str, str, str]] = []
         self._second: ThreadPoolExecutor | None = None
         self._fingerprint: changes.Fingerprinter | None = None
         self._kept: list[dict[str, Any]] = []  # journal forms of changes not yet recorded
@@ -152,6 +163,7 @@ class Tx:
         """
         if self._kept:  # what came before goes first, in its own entry
             self.record("ledger.rows", change.table, {})
+        self.flush()  # parts go in as they are made: the journal is held from here
         fingerprint = self.fingerprint  # read the salt here: the encoder never touches the database
         touched = 0
         rows = change.rows
@@ -229,6 +241,9 @@ class Tx:
         self._append(encoded)
 
     def _append(self, entries: Sequence[tuple[str, str, str]]) -> None:
+        if self._lock_journal is not None:
+            self._held_back.extend(entries)
+            return
         if self._head is None:
             self._head = journal.head(self.conn)
         if not self._lz4 and any(len(text) >= journal.BIG_ENTRY for _, _, text in entries):
@@ -268,6 +283,17 @@ class Tx:
         if self._second is None:
             self._second = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-tx")
         return self._second.submit(work, *args, **kwargs)
+
+    def flush(self) -> None:
+        """Append the entries held back, under the journal's lock (Ledger.write calls it
+        before it commits); from here on entries are appended as they are recorded."""
+        lock, self._lock_journal = self._lock_journal, None
+        if lock is None:
+            return
+        lock(self.conn)
+        held, self._held_back = self._held_back, []
+        if held:
+            self._append(held)
 
     def finish(self) -> None:
         """Wait for a step still running alongside (Ledger.write calls it)."""

@@ -57,18 +57,22 @@ class Admitted:
     replayed: bool
 
 
-def admit(tx: Tx, check: Callable[[Connection], NewPledge]) -> Admitted:
+def admit(
+    tx: Tx, check: Callable[[Connection, bool], NewPledge], request_key: str | None
+) -> Admitted:
     """Record a pending online pledge in the caller's transaction, or find the one
     this request made before.
 
-    `check` validates the request in the transaction (so the last place in a
-    tier cannot be taken twice) and returns the pledge to record. Every refusal
-    (`check`'s, IdempotencyConflict, PledgeClosed) is raised before anything is
-    written, so a writer that groups pledges into one transaction can refuse one
-    and keep the others.
+    The pledge `request_key` made before is looked up once, here; `check` is told
+    whether there is one (a repeat keeps its place: no limit is counted again),
+    validates the request in the transaction (so the last place in a tier cannot
+    be taken twice) and returns the pledge to record. Every refusal (`check`'s,
+    IdempotencyConflict, PledgeClosed) is raised before anything is written, so
+    a writer that groups pledges into one transaction can refuse one and keep
+    the others.
     """
-    item = replace(check(tx.conn), source=Source.ONLINE, status=Status.PENDING)
-    row = pledge_row(tx.conn, request_key=item.request_key) if item.request_key else None
+    row = pledge_row(tx.conn, request_key=request_key) if request_key else None
+    item = replace(check(tx.conn, row is not None), source=Source.ONLINE, status=Status.PENDING)
     if row is not None:
         if _as_sent(row) != _as_sent(item):
             # As Stripe does: a key names one request; another body is an error,

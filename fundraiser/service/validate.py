@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser.config import Campaign
-from fundraiser.figures import hold_start, holding, tier_counts, unconfirmed
-from fundraiser.ledger import bulk, schema
+from fundraiser.figures import hold_start, holding, tier_places, unconfirmed
+from fundraiser.ledger import schema
 from fundraiser.people import email_problem, person_key
 from fundraiser.pledges import LIVE, NewPledge, Source
 
@@ -153,12 +153,14 @@ def request_key(idempotency_key: str | None, email: str) -> str | None:
     return "web:" + hashlib.sha256(material).hexdigest()
 
 
-def is_repeat(conn: Connection, key: str | None) -> bool:
-    """Whether a pledge was made from this request before (the same submit again)."""
-    if not key:
-        return False
-    # Through the driver: asked on every pledge, by the one writer (see bulk.py).
-    return bulk.first(conn, "SELECT 1 FROM pledges WHERE request_key = ?", (key,)) is not None
+def lock_keys(req: Request) -> tuple[str, ...]:
+    """What `check` reads and a new pledge changes, as Ledger.write's lock keys:
+    the person's pledges (their limits, their Idempotency-Keys, which are scoped
+    to them) and the tier's places. Two writers that share neither run side by side."""
+    keys = [f"person:{person_key(req.email)}"]
+    if req.tier is not None:
+        keys.append(f"tier:{req.tier}")
+    return tuple(keys)
 
 
 def still_waiting(conn: Connection, ids: list[int]) -> int:
@@ -186,13 +188,15 @@ def check(
     now: datetime,
     key: str | None,
     *,
+    repeat: bool,
     hold: timedelta,
     per_email: int,
 ) -> NewPledge:
     """The pledge to record, or Invalid naming the field (inside the write transaction).
 
-    `hold` is how long a pledge without a saved card holds a limited tier's place;
-    `per_email` how many such pledges one email may have waiting at once.
+    `repeat`: the request made a pledge before (it keeps its place). `hold` is how
+    long a pledge without a saved card holds a limited tier's place; `per_email`
+    how many such pledges one email may have waiting at once.
     """
     settings = campaign.campaign
     if now < settings.opens:
@@ -214,7 +218,6 @@ def check(
         raise Invalid("round", f"the {found.name} is not open now", 422)
     terms = campaign.shares
     tier_id = None
-    repeat = is_repeat(conn, key)
     since = hold_start(now, hold)
     if not repeat:
         check_waiting(conn, req, now, since, hold, per_email)
@@ -303,7 +306,8 @@ def _check_place(
 ) -> None:
     """A place is free if fewer than `limit` pledges take or hold one. One that is free
     only because a hold ended is still open at Stripe: HeldPlaces asks to close it."""
-    if tier_counts(conn, holds_since=since).get(tier, 0) >= limit:
+    taken, open_at_stripe = tier_places(conn, tier, since)
+    if taken >= limit:
         p = schema.pledges.c
         first = conn.execute(
             sa.select(sa.func.min(p.created_at)).where(p.tier == tier, holding(since))
@@ -318,7 +322,7 @@ def _check_place(
             409,
             retry_after=_seconds_until(free_at, now),
         )
-    if tier_counts(conn, include_unconfirmed=True).get(tier, 0) >= limit:
+    if open_at_stripe >= limit:
         p = schema.pledges.c
         ended = conn.execute(
             sa.select(p.id)

@@ -13,6 +13,11 @@ a tier's limit) must be raised before the job writes anything: the batch goes
 on without it. Any other failure rolls the batch back, and each job is tried
 again in its own transaction, so one bad job cannot sink the others; a job may
 therefore run twice, and must undo in-memory effects of a run rolled back.
+
+On PostgreSQL each process has its writer, and their batches run side by side
+when every job names what its checks read (`Job.locks`, `whole=False`): two
+pledges for one tier wait on each other, pledges for different people and
+tiers do not, and only the journal's append and the commit take turns.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -35,6 +41,11 @@ class Job(Generic[R]):
     run: Callable[[Tx], R]
     #: Exceptions `run` raises before it writes: the job's answer, not the batch's failure.
     refusals: tuple[type[BaseException], ...] = ()
+    #: What the job's checks read, as lock keys (a tier's places, a person's pledges),
+    #: when `whole` is False: see Ledger.write. A job that names them runs beside
+    #: other processes' writes on PostgreSQL; one that does not holds the whole ledger.
+    locks: tuple[str, ...] = ()
+    whole: bool = True
 
 
 class Writer:
@@ -97,7 +108,7 @@ class Writer:
         """Run the jobs in one transaction; if it fails, each in its own."""
         try:
             results: list[Any] = []
-            with self.ledger.write() as tx:
+            with self._transaction(jobs) as tx:
                 for job in jobs:
                     try:
                         results.append(job.run(tx))
@@ -110,11 +121,17 @@ class Writer:
         results = []
         for job in jobs:
             try:
-                with self.ledger.write() as tx:
+                with self._transaction([job]) as tx:
                     results.append(job.run(tx))
             except Exception as exc:
                 results.append(exc)
         return results
+
+    def _transaction(self, jobs: list[Job[Any]]) -> AbstractContextManager[Tx]:
+        """A write holding what these jobs name (all their locks, taken in order up
+        front), or the whole ledger if one of them asks for it."""
+        locks = {key for job in jobs for key in job.locks}
+        return self.ledger.write(locks=locks, whole=any(job.whole for job in jobs))
 
     def close(self) -> None:
         """Finish the jobs queued, then stop."""

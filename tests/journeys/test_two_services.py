@@ -231,3 +231,32 @@ def test_two_services_on_one_postgresql_oversell_nothing_and_apply_each_webhook_
     kinds = [k for (k,) in receipts]
     assert kinds.count("pledge_received") == PLACES
     assert "Traceback" not in a.text() + b.text()
+
+
+def test_one_submit_sent_to_both_services_at_once_makes_one_pledge_and_one_card_form(
+    two: list[Served], pg_url: str
+) -> None:
+    """A double click that a load balancer splits between two processes: one pledge,
+    named by every answer, with one card form recorded (neither process holds the
+    ledger while it checks: they wait on the backer's own lock)."""
+    a, b = two
+    body = {**PLEDGE, "tier": "cornerstone", "email": "twice@example.org"}
+
+    def submit(server: Served) -> httpx.Response:
+        return httpx.post(
+            f"{server.url}/api/pledges",
+            json=body,
+            headers={"X-Forwarded-For": "198.51.100.77", "Idempotency-Key": "one-click"},
+            timeout=60,
+        )
+
+    answers = race([lambda s=s: submit(s) for s in (a, b, a, b, a, b)])
+    assert not [x for x in answers if isinstance(x, Exception)], answers
+    assert sorted(x.status_code for x in answers) == [200] * 5 + [201], [x.text for x in answers]
+    assert len({x.json()["pledge_id"] for x in answers}) == 1
+    # Every answer's form was made with one idempotency key, so Stripe hands back
+    # one form; the emulator ignores those keys (STRIPE_NOTES.md) and makes one per
+    # answer, of which the ledger records the first.
+    made = rows(pg_url, sa.select(schema.pledges.c.id, schema.pledges.c.stripe_intent))
+    assert len(made) == 1 and made[0].stripe_intent is not None
+    assert "Traceback" not in a.text() + b.text()

@@ -109,6 +109,9 @@ def test_migrates_forward_from_version_1(db_url: str) -> None:
         for table in (schema.stripe_events, schema.outbox, schema.state, schema.register_flags):
             table.drop(conn)
         conn.execute(sa.text("DROP INDEX ix_pledges_stripe_charge"))
+        conn.execute(sa.text("DROP INDEX ix_pledges_tier_places"))
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("DROP SEQUENCE pledge_ids"))
         for column in V3_PLEDGE_COLUMNS:
             conn.execute(sa.text(f"ALTER TABLE pledges DROP COLUMN {column.name}"))
         conn.execute(schema.schema_version.delete())
@@ -125,15 +128,21 @@ def test_migrates_forward_from_version_1(db_url: str) -> None:
         actions = conn.execute(
             sa.select(schema.journal.c.action).order_by(schema.journal.c.seq)
         ).scalars()
-        # v5 journals the tables as they stand; v6 (membership), v7 (joins) and v8 (the
-        # member's page) add empty ones after.
-        assert list(actions)[-5:] == [
+        # v5 journals the tables as they stand; v6 (membership), v7 (joins), v8 (the
+        # member's page) and v9 (a tier's places from an index, PostgreSQL's pledge
+        # ids from a sequence) come after.
+        assert list(actions)[-6:] == [
             "ledger.migrate",
             "ledger.snapshot",
             "ledger.migrate",
             "ledger.migrate",
             "ledger.migrate",
+            "ledger.migrate",
         ]
+        indexes = {i["name"] for i in sa.inspect(conn).get_indexes("pledges")}
+        assert "ix_pledges_tier_places" in indexes
+    with again.write() as tx:  # the next pledge follows the one there was
+        assert create(tx, _pledge(2)) == 2
     assert again.verify().ok
     # From the snapshot its migration took, the journal proves the tables.
     proof = audit.verify(again)

@@ -27,7 +27,7 @@ def test_a_version_5_ledger_migrates_forward_to_6_keeping_its_rows(db_url: str) 
     ledger.dispose()
 
     again = open_ledger(db_url)
-    assert again.version() == LATEST
+    assert again.version() == LATEST  # through 6, and on
     with again.read() as conn:
         inspector = sa.inspect(conn)
         assert all(inspector.has_table(name) for name in NEW)
@@ -58,7 +58,7 @@ def test_a_version_7_ledger_gains_the_member_page_tables_as_version_8(db_url: st
         conn.execute(schema.schema_version.insert().values(version=7, applied_at="earlier"))
     ledger.dispose()
     again = open_ledger(db_url)
-    assert again.version() == LATEST == 8
+    assert again.version() == LATEST
     with again.read() as conn:
         assert all(sa.inspect(conn).has_table(name) for name in member_page)
     assert again.verify().ok
