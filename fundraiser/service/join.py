@@ -200,14 +200,14 @@ class JoinEndpoints:
         taken: list[Slot] = []
         choices: list[joining.Choice] = []
 
-        def check(conn: Any) -> NewPledge:
+        def check(conn: Any, repeat: bool) -> NewPledge:
             for slot in taken:  # from a run of this job that was rolled back
                 svc.waiting.give_back(address, slot)
             taken.clear()
             choices.clear()
             now = settings.now()
             pledge, choice = joining.check(settings.campaign, conn, req, now, key)
-            if not validate.is_repeat(conn, key):
+            if not repeat:
                 shape = validate.Request(
                     pledge.name, pledge.email, pledge.address, None, None, None, req.shares
                 )
@@ -233,7 +233,7 @@ class JoinEndpoints:
             return pledge
 
         def write(tx: Tx) -> intents.Admitted:
-            admitted = intents.admit(tx, check)
+            admitted = intents.admit(tx, check, key)
             if not admitted.replayed:
                 joining.record(tx, int(admitted.row.id), choices[-1])
             return admitted
