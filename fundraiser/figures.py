@@ -208,6 +208,14 @@ def tier_places(conn: Connection, tier: str, holds_since: str) -> tuple[int, int
     return int(taken), int(open_at_stripe)
 
 
+def founding(campaign: Campaign) -> sa.ColumnElement[bool]:
+    """Pledges of the campaign itself: all of them, unless the co-op takes members
+    after it, when those made from the deadline on are joins (as issuing says)."""
+    if campaign.membership is None:
+        return sa.true()
+    return schema.pledges.c.created_at < stamp(campaign.campaign.deadline)
+
+
 def compute(
     conn: Connection, campaign: Campaign, now: datetime, *, hold: timedelta | None = None
 ) -> Figures:
@@ -215,20 +223,23 @@ def compute(
     settings = campaign.campaign
     currency = settings.currency
     held = [s.value for s in HELD]
+    # The campaign's own figures: pledges made after its deadline are people joining
+    # the co-op later (membership_figures counts them), not backers of the campaign.
+    in_campaign = founding(campaign)
     pledged, backers = conn.execute(
         sa.select(
             sa.func.coalesce(
                 sa.func.sum(schema.pledges.c.amount - schema.pledges.c.refunded_amount), 0
             ),
             sa.func.count(sa.distinct(schema.pledges.c.person_key)),
-        ).where(counted())
+        ).where(counted(), in_campaign)
     ).one()
     paid = conn.execute(
         sa.select(
             sa.func.coalesce(
                 sa.func.sum(schema.pledges.c.paid_amount - schema.pledges.c.refunded_amount), 0
             )
-        ).where(schema.pledges.c.status.in_(held))
+        ).where(schema.pledges.c.status.in_(held), in_campaign)
     ).scalar()
     by_round = {r.id: Money(0, currency) for r in campaign.rounds}
     for round_id, amount in conn.execute(
@@ -236,7 +247,7 @@ def compute(
             schema.pledges.c.round,
             sa.func.sum(schema.pledges.c.amount - schema.pledges.c.refunded_amount),
         )
-        .where(counted())
+        .where(counted(), in_campaign)
         .group_by(schema.pledges.c.round)
     ):
         by_round[round_id] = Money(int(amount), currency)

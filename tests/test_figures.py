@@ -49,8 +49,9 @@ def pledge(
     source: Source = Source.OFFLINE,
     tier: str | None = None,
     round_id: str = "crowd",
+    at: str | None = None,
 ) -> int:
-    with ledger.write() as tx:
+    with ledger.write(at) as tx:
         pid = create(
             tx,
             NewPledge(
@@ -192,6 +193,31 @@ def test_published_figures_carry_no_personal_data(ledger: Ledger, campaign: Camp
         text = json.dumps(compute(conn, campaign, DURING).as_json())
     for private in ("secret.person", "Person", "Secret Lane", "@"):
         assert private not in text
+
+
+def test_people_joining_after_the_deadline_are_not_backers_of_the_campaign(
+    ledger: Ledger, campaign: Campaign
+) -> None:
+    from fundraiser.sitegen import aggregates
+
+    pledge(ledger, "a@example.org", 100, moves=(Status.PAID,))
+    after = stamp(campaign.campaign.deadline + timedelta(days=3))
+    pledge(ledger, "late@example.org", 5000, moves=(Status.PAID,), at=after)
+    pledge(ledger, "a@example.org", 50, moves=(Status.PAID,), at=after)  # a top-up
+    closed = campaign.campaign.deadline + timedelta(days=10)
+    with ledger.read() as conn:
+        figures = compute(conn, campaign, closed)
+        days = aggregates.raised_per_day(conn, campaign)
+        rounds = aggregates.round_totals(conn, campaign)
+        sizes = aggregates.pledge_sizes(conn, campaign)
+    assert (figures.pledged, figures.paid, figures.backers) == (
+        Money(10000, "GBP"),
+        Money(10000, "GBP"),
+        1,
+    )
+    assert [(d.amount.amount, d.pledges) for d in days] == [(10000, 1)]
+    assert sum(r.amount.amount for r in rounds) == 10000
+    assert sum(b.pledges for b in sizes) == 1
 
 
 # -- membership after the campaign ------------------------------------------------------

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from fundraiser.bands import SizeBand, size_bands
 from fundraiser.config import Campaign
-from fundraiser.figures import counted
+from fundraiser.figures import counted, founding
 from fundraiser.ledger import schema
 from fundraiser.money import Money
 
@@ -64,7 +64,7 @@ def raised_per_day(conn: Connection, campaign: Campaign) -> list[DayTotal]:
     quarter = sa.case((minute < "15", 0), (minute < "30", 1), (minute < "45", 2), else_=3)
     rows = conn.execute(
         sa.select(hour, quarter, sa.func.sum(_NET), sa.func.count())
-        .where(counted())
+        .where(counted(), founding(campaign))
         .group_by(hour, quarter)
     )
     zone = ZoneInfo(campaign.campaign.timezone)
@@ -94,7 +94,9 @@ def pledge_sizes(conn: Connection, campaign: Campaign) -> list[Band]:
     whens = [(nxt.low * price.amount > _NET, index) for index, nxt in enumerate(sizes[1:])]
     band: sa.ColumnElement[int] = sa.case(*whens, else_=len(sizes) - 1) if whens else sa.literal(0)
     rows = conn.execute(
-        sa.select(band, sa.func.count(), sa.func.sum(_NET)).where(counted()).group_by(band)
+        sa.select(band, sa.func.count(), sa.func.sum(_NET))
+        .where(counted(), founding(campaign))
+        .group_by(band)
     )
     found = {int(index): (int(count), int(amount or 0)) for index, count, amount in rows}
     bands = []
@@ -113,7 +115,7 @@ def round_totals(conn: Connection, campaign: Campaign) -> list[RoundTotal]:
             sa.func.count(),
             sa.func.count(sa.distinct(schema.pledges.c.person_key)),
         )
-        .where(counted())
+        .where(counted(), founding(campaign))
         .group_by(schema.pledges.c.round)
     )
     found = {str(r): (int(a or 0), int(n), int(b)) for r, a, n, b in rows}
