@@ -17,8 +17,9 @@ objects into `FeeEvent`s and calls `apply`.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +36,7 @@ class EventKind(enum.StrEnum):
     INVOICE_PAID = "invoice.paid"
     PAYMENT_FAILED = "invoice.payment_failed"
     SUBSCRIPTION_DELETED = "customer.subscription.deleted"
+    SUBSCRIPTION_UPDATED = "customer.subscription.updated"  # its plan (so its rate) moved
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -72,6 +74,7 @@ class FeeEvent:
     period_start: str = ""  # YYYY-MM-DD
     period_end: str = ""  # YYYY-MM-DD
     at: str = ""  # when it happened (the event's time), ISO
+    rate: str = ""  # a subscription updated to one of our plans: that plan's rate
 
 
 def start(
@@ -124,7 +127,7 @@ def start(
 # events a month, each a few lookups, cost more in building SQLAlchemy
 # statements than in the database.
 _SUBSCRIPTION = (
-    "SELECT id, currency, paid_through, failing_since, ended_at "
+    "SELECT id, currency, paid_through, failing_since, ended_at, rate, amount "
     "FROM fee_subscriptions WHERE stripe_subscription = ?"
 )
 _INVOICE = "SELECT status FROM fee_invoices WHERE id = ?"
@@ -151,6 +154,8 @@ def apply(tx: Tx, event: FeeEvent) -> Outcome:
         tx.update(schema.fee_subscriptions, {"id": sub.id}, ended_at=event.at, updated_at=tx.now)
         tx.record("fees.ended", f"fee:{sub.id}", {"subscription": sub.id, "at": event.at})
         return Outcome.APPLIED
+    if event.kind == EventKind.SUBSCRIPTION_UPDATED:
+        return _updated(tx, sub, event)
     if not event.invoice or not event.period_start or not event.period_end:
         raise UserInputError(f"fee event for {event.subscription} names no invoice or period")
     status = InvoiceStatus.PAID if event.kind == EventKind.INVOICE_PAID else InvoiceStatus.FAILED
@@ -218,8 +223,45 @@ def _summarise(tx: Tx, sub: Any, event: FeeEvent, *, was_failed: bool) -> None:
         )
 
 
-def change_rate(tx: Tx, subscription_id: int, rate: Rate, amount: Money) -> None:
-    """A member moves between fee rates (from the next period, as Stripe bills it)."""
+def _updated(tx: Tx, sub: Any, event: FeeEvent) -> Outcome:
+    """A subscription whose plan moved at Stripe (from the member's page, or by hand in
+    Stripe's dashboard): its rate and amount as Stripe now bills them. An event older
+    than the last rate change recorded is stale (Stripe may deliver out of order)."""
+    rate = event.rate or sub.rate
+    if (rate, event.amount) == (sub.rate, sub.amount):
+        return Outcome.DUPLICATE
+    last = _last_rate_change(tx.conn, int(sub.id))
+    if last is not None and event.at and _instant(event.at) < _instant(last):
+        return Outcome.DUPLICATE
+    change_rate(tx, int(sub.id), Rate(rate), Money(event.amount, sub.currency), at=event.at)
+    return Outcome.APPLIED
+
+
+def _instant(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _last_rate_change(conn: Connection, subscription_id: int) -> str | None:
+    """When the latest rate change recorded for this subscription happened."""
+    journal = schema.journal.c
+    found = conn.execute(
+        sa.select(journal.data)
+        .where(journal.action == "fees.rate", journal.subject == f"fee:{subscription_id}")
+        .order_by(journal.seq.desc())
+        .limit(1)
+    ).scalar()
+    if found is None:
+        return None
+    at = json.loads(found).get("at")
+    return str(at) if at else None
+
+
+def change_rate(
+    tx: Tx, subscription_id: int, rate: Rate, amount: Money, *, at: str | None = None
+) -> None:
+    """A member moves between fee rates (from the next period, as Stripe bills it).
+    `at`: when it happened at Stripe (default: now)."""
     done = tx.update(
         schema.fee_subscriptions,
         {"id": subscription_id},
@@ -232,7 +274,12 @@ def change_rate(tx: Tx, subscription_id: int, rate: Rate, amount: Money) -> None
     tx.record(
         "fees.rate",
         f"fee:{subscription_id}",
-        {"subscription": subscription_id, "rate": rate.value, "amount": amount.amount},
+        {
+            "subscription": subscription_id,
+            "rate": rate.value,
+            "amount": amount.amount,
+            "at": at or tx.now,
+        },
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from fundraiser.ledger import Tx
 from fundraiser.membership import fees
 from fundraiser.membership.fees import EventKind, FeeEvent
+from fundraiser.payments.plans import rate_of
 
 #: Stripe's event types that are fee events, and what each is to us. Real Stripe
 #: sends invoice.paid and invoice.payment_succeeded for the same invoice; the
@@ -25,7 +26,11 @@ KINDS: dict[str, EventKind] = {
     "invoice.payment_succeeded": EventKind.INVOICE_PAID,
     "invoice.payment_failed": EventKind.PAYMENT_FAILED,
     "customer.subscription.deleted": EventKind.SUBSCRIPTION_DELETED,
+    "customer.subscription.updated": EventKind.SUBSCRIPTION_UPDATED,
 }
+
+#: A subscription in these states has ended at Stripe, whatever event says so.
+_ENDED = frozenset({"canceled", "incomplete_expired"})
 
 
 def _id(value: Any) -> str | None:
@@ -71,6 +76,8 @@ def fee_event(kind: str, obj: Mapping[str, Any], created: int) -> FeeEvent | Non
         sub = _id(obj.get("id"))
         ended = obj.get("ended_at") or obj.get("canceled_at") or created
         return None if sub is None else FeeEvent(ours, sub, at=_moment(ended))
+    if ours == EventKind.SUBSCRIPTION_UPDATED:
+        return _updated(obj, created)
     sub = subscription_of(obj)
     invoice = _id(obj.get("id"))
     start, end = _period(obj)
@@ -86,6 +93,32 @@ def fee_event(kind: str, obj: Mapping[str, Any], created: int) -> FeeEvent | Non
         _day(start),
         _day(end),
         _moment(created),
+    )
+
+
+def _updated(obj: Mapping[str, Any], created: int) -> FeeEvent | None:
+    """A subscription updated: ended (then it is a deletion), or billed by another
+    plan (Stripe's newer shape names it a price on the item; older ones a plan)."""
+    sub = _id(obj.get("id"))
+    if sub is None:
+        return None
+    if str(obj.get("status") or "") in _ENDED:
+        ended = obj.get("ended_at") or obj.get("canceled_at") or created
+        return FeeEvent(EventKind.SUBSCRIPTION_DELETED, sub, at=_moment(ended))
+    items = (obj.get("items") or {}).get("data") or []
+    billed = (items[0].get("price") or items[0].get("plan")) if items else obj.get("plan")
+    if not isinstance(billed, Mapping):
+        return None
+    amount = billed.get("unit_amount", billed.get("amount"))
+    if amount is None:
+        return None
+    return FeeEvent(
+        EventKind.SUBSCRIPTION_UPDATED,
+        sub,
+        amount=int(amount),
+        currency=str(billed.get("currency") or "").upper(),
+        at=_moment(created),
+        rate=rate_of(str(billed.get("id") or "")) or "",
     )
 
 

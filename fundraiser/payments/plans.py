@@ -44,6 +44,15 @@ def plan_id(coop_name: str, fee: Fee, rate: Rate) -> str:
     )
 
 
+_OURS = re.compile(r"^fee-.+-(standard|reduced|supporter)-\d+[a-z]{3}-(?:month|year)$")
+
+
+def rate_of(plan: str) -> str | None:
+    """The rate one of our plans bills (None: a plan or price made elsewhere)."""
+    found = _OURS.match(plan)
+    return found.group(1) if found else None
+
+
 def _paid(fee: Fee) -> str:
     return ", ".join(r.value for r, m in fee.rates().items() if m.amount > 0)
 

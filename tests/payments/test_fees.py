@@ -123,3 +123,73 @@ def test_fee_webhooks_are_applied_once_and_the_board_sees_them(
     words = sqlite_cli.ok("members", "fees").output
     assert "1 current, 0 due, 1 late, 0 lapsed, 1 ended" in words
     assert "£6.00 a month from the fees still standing" in words
+
+
+#: Stripe's own example subscription (fixtures3.json), kept beside the invoice.
+SUBSCRIPTION = Path(__file__).resolve().parent / "stripe" / "subscription.json"
+
+
+def updated(sub: str, plan: str, amount: int, *, status: str = "active") -> dict[str, Any]:
+    """Stripe's example subscription, billed by `plan` (the newer shape: a price on the item)."""
+    obj = json.loads(SUBSCRIPTION.read_text())
+    item = obj["items"]["data"][0]
+    price = {**item["price"], "id": plan, "unit_amount": amount, "currency": "gbp"}
+    obj["items"]["data"][0] = {**item, "price": price}
+    return {**obj, "id": sub, "status": status, "currency": "gbp"}
+
+
+@pytest.mark.keep_it_all  # a member made before the deadline
+def test_a_subscription_moved_to_another_plan_at_stripe_moves_the_members_rate(
+    service: TestClient, sqlite_url: str, campaign_dir: Path
+) -> None:
+    from fundraiser.config.model import Fee
+    from fundraiser.payments.plans import plan_id, rate_of
+
+    campaign = load_campaign(campaign_dir / "campaign.toml")
+    fee = campaign.membership.fee if campaign.membership else None
+    assert isinstance(fee, Fee) and fee.supporter is not None
+    supporter = plan_id(campaign.coop.name, fee, Rate.SUPPORTER)
+    assert rate_of(supporter) == "supporter" and rate_of("price_1PgafmB7WZ01zgkW6dKueIc5") is None
+    ledger = open_ledger(sqlite_url)
+    make_members(ledger, campaign, 1)
+    with ledger.write() as tx:
+        fees.start(
+            tx,
+            member_number=1,
+            rate=Rate.STANDARD,
+            amount=fee.amount,
+            interval=Interval.MONTH,
+            started_on="2026-12-01",
+            stripe_subscription="sub_up",
+            stripe_customer="cus_up",
+        )
+    ledger.dispose()
+
+    def rate_now() -> tuple[str, int, str | None]:
+        ledger = open_ledger(sqlite_url)
+        with ledger.read() as conn:
+            row = conn.execute(
+                sa.select(
+                    schema.fee_subscriptions.c.rate,
+                    schema.fee_subscriptions.c.amount,
+                    schema.fee_subscriptions.c.ended_at,
+                )
+            ).one()
+        ledger.dispose()
+        return row.rate, row.amount, row.ended_at
+
+    moved = event("customer.subscription.updated", updated("sub_up", supporter, 600), 1)
+    older = event("customer.subscription.updated", updated("sub_up", "price_dash", 450), 2)
+    older["created"] = moved["created"] - 60  # delivered late: Stripe's order is not ours
+    for delivery in (moved, moved, older):
+        assert deliver(service, delivery).status_code == 200
+    assert rate_now() == ("supporter", 600, None)
+    # A plan made by hand in Stripe's dashboard: the amount it bills, the rate kept.
+    by_hand = event("customer.subscription.updated", updated("sub_up", "price_dash", 450), 3)
+    by_hand["created"] = moved["created"] + 60
+    assert deliver(service, by_hand).status_code == 200
+    assert rate_now() == ("supporter", 450, None)
+    ended = updated("sub_up", supporter, 600, status="canceled")
+    ended["ended_at"] = stamp("2027-01-15")
+    assert deliver(service, event("customer.subscription.updated", ended, 4)).status_code == 200
+    assert rate_now()[2] is not None and rate_now()[2].startswith("2027-01-15")
