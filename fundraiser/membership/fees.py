@@ -42,6 +42,7 @@ class EventKind(enum.StrEnum):
 class InvoiceStatus(enum.StrEnum):
     PAID = "paid"
     FAILED = "failed"
+    CLAWED_BACK = "clawed_back"  # paid, then taken back by the member's bank (a lost dispute)
 
 
 class Standing(enum.StrEnum):
@@ -133,10 +134,10 @@ _SUBSCRIPTION = (
 _INVOICE = "SELECT status FROM fee_invoices WHERE id = ?"
 _SUMMARY = (
     "SELECT MAX(CASE WHEN status = 'paid' THEN period_end END), "
-    "MIN(CASE WHEN status = 'failed' THEN period_start END) "
+    "MIN(CASE WHEN status IN ('failed', 'clawed_back') THEN period_start END) "
     "FROM fee_invoices WHERE subscription_id = ?"
 )
-assert InvoiceStatus.PAID.value == "paid" and InvoiceStatus.FAILED.value == "failed"
+assert [s.value for s in InvoiceStatus] == ["paid", "failed", "clawed_back"]
 
 
 def _by_stripe(conn: Connection, stripe_subscription: str) -> Any:
@@ -161,9 +162,12 @@ def apply(tx: Tx, event: FeeEvent) -> Outcome:
     status = InvoiceStatus.PAID if event.kind == EventKind.INVOICE_PAID else InvoiceStatus.FAILED
     invoice = bulk.first(tx.conn, _INVOICE, (event.invoice,))
     if invoice is not None and (
-        invoice[0] == InvoiceStatus.PAID.value or status == InvoiceStatus.FAILED
+        invoice[0] in (InvoiceStatus.PAID.value, InvoiceStatus.CLAWED_BACK.value)
+        or status == InvoiceStatus.FAILED
     ):
-        return Outcome.DUPLICATE  # paid stays paid; a failure repeated is the same failure
+        # Paid stays paid, a failure repeated is the same failure, and money the bank
+        # took back is not paid again by replaying the event that once paid it.
+        return Outcome.DUPLICATE
     if invoice is None:
         row = {
             "id": event.invoice,
@@ -221,6 +225,44 @@ def _summarise(tx: Tx, sub: Any, event: FeeEvent, *, was_failed: bool) -> None:
             failing_since=failing_since,
             updated_at=tx.now,
         )
+
+
+def claw_back(tx: Tx, invoice_id: str, *, dispute: str, at: str) -> Outcome:
+    """A fee payment the member's bank took back (a dispute lost): that period is
+    unpaid again, so the member is late from its start and lapses after the grace
+    days, as with a failed payment. Once per invoice."""
+    row = tx.conn.execute(
+        sa.select(schema.fee_invoices.c.status, schema.fee_invoices.c.subscription_id).where(
+            schema.fee_invoices.c.id == invoice_id
+        )
+    ).first()
+    if row is None:
+        return Outcome.UNKNOWN
+    if row.status != InvoiceStatus.PAID.value:
+        return Outcome.DUPLICATE
+    tx.update(
+        schema.fee_invoices,
+        {"id": invoice_id},
+        status=InvoiceStatus.CLAWED_BACK.value,
+        updated_at=tx.now,
+    )
+    paid_through, failing_since = bulk.first(tx.conn, _SUMMARY, (row.subscription_id,)) or (
+        None,
+        None,
+    )
+    tx.update(
+        schema.fee_subscriptions,
+        {"id": row.subscription_id},
+        paid_through=paid_through,
+        failing_since=failing_since,
+        updated_at=tx.now,
+    )
+    tx.record(
+        "fees.clawed_back",
+        f"fee:{row.subscription_id}",
+        {"subscription": row.subscription_id, "invoice": invoice_id, "dispute": dispute, "at": at},
+    )
+    return Outcome.APPLIED
 
 
 def _updated(tx: Tx, sub: Any, event: FeeEvent) -> Outcome:

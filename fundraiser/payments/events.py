@@ -416,8 +416,11 @@ def _dispute_statuses(conn: Connection, dispute_id: str) -> list[str]:
 def apply_dispute(tx: Tx, ctx: Context, dispute: Mapping[str, Any]) -> Outcome:
     charge = {"id": id_of(dispute.get("charge")), "payment_intent": dispute.get("payment_intent")}
     row = _row_for_charge(tx.conn, charge)
-    if row is None:
-        return Outcome.DEFERRED
+    if row is None:  # a membership fee's payment, or one we do not know yet
+        fee = fee_kinds.apply_dispute(tx, dispute)
+        if fee is None or fee is fees.Outcome.UNKNOWN:
+            return Outcome.DEFERRED
+        return Outcome.APPLIED if fee is fees.Outcome.APPLIED else Outcome.UNCHANGED
     current = Status(row.status)
     if current not in RECEIVED:
         return Outcome.DEFERRED

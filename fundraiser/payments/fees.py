@@ -9,11 +9,15 @@ the domain (fundraiser.membership.fees) sees one plain `FeeEvent`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from fundraiser.ledger import Tx
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fundraiser.ledger import Tx, schema
 from fundraiser.membership import fees
 from fundraiser.membership.fees import EventKind, FeeEvent
 from fundraiser.payments.plans import rate_of
@@ -120,6 +124,49 @@ def _updated(obj: Mapping[str, Any], created: int) -> FeeEvent | None:
         at=_moment(created),
         rate=rate_of(str(billed.get("id") or "")) or "",
     )
+
+
+#: The invoice events that carry the charge a fee was paid with.
+_PAID_KINDS = ("invoice.paid", "invoice.payment_succeeded")
+
+
+def _paid_with(invoice: Mapping[str, Any]) -> set[str]:
+    """The charge and payment intent ids an invoice was paid with (older shapes name
+    them on the invoice; newer ones list its payments)."""
+    found = {_id(invoice.get("charge")), _id(invoice.get("payment_intent"))}
+    for paid in (invoice.get("payments") or {}).get("data") or []:
+        payment = paid.get("payment") or {}
+        found |= {_id(payment.get("charge")), _id(payment.get("payment_intent"))}
+    return {f for f in found if f}
+
+
+def invoice_for(conn: Connection, charge: str | None, intent: str | None) -> str | None:
+    """The fee invoice paid by this charge or payment intent, from the invoice events
+    we stored (a dispute names the charge, not the invoice)."""
+    wanted = {x for x in (charge, intent) if x}
+    if not wanted:
+        return None
+    events = schema.stripe_events.c
+    mentions = sa.or_(*[events.payload.contains(x, autoescape=True) for x in sorted(wanted)])
+    for payload in conn.execute(
+        sa.select(events.payload).where(events.type.in_(_PAID_KINDS), mentions)
+    ).scalars():
+        invoice = (json.loads(payload).get("data") or {}).get("object") or {}
+        if _paid_with(invoice) & wanted and invoice.get("id"):
+            return str(invoice["id"])
+    return None
+
+
+def apply_dispute(tx: Tx, dispute: Mapping[str, Any]) -> fees.Outcome | None:
+    """A dispute of a fee payment: lost, the fee is clawed back; open or won, nothing
+    changes. None: the disputed payment is not a fee we know (yet)."""
+    invoice = invoice_for(tx.conn, _id(dispute.get("charge")), _id(dispute.get("payment_intent")))
+    if invoice is None:
+        return None
+    if str(dispute.get("status") or "") != "lost":
+        return fees.Outcome.DUPLICATE
+    at = _moment(dispute.get("created") or 0)
+    return fees.claw_back(tx, invoice, dispute=str(dispute.get("id") or ""), at=at)
 
 
 def apply_fee(tx: Tx, kind: str, obj: Mapping[str, Any], created: int) -> fees.Outcome | None:

@@ -193,3 +193,77 @@ def test_a_subscription_moved_to_another_plan_at_stripe_moves_the_members_rate(
     ended["ended_at"] = stamp("2027-01-15")
     assert deliver(service, event("customer.subscription.updated", ended, 4)).status_code == 200
     assert rate_now()[2] is not None and rate_now()[2].startswith("2027-01-15")
+
+
+#: Stripe's own example dispute (fixtures3.json).
+DISPUTE = Path(__file__).resolve().parent / "stripe" / "dispute.json"
+
+
+def disputed(n: int, *, status: str, charge: str, intent: str | None) -> dict[str, Any]:
+    obj = json.loads(DISPUTE.read_text())
+    return {**obj, "id": f"dp_fee{n}", "status": status, "charge": charge, "payment_intent": intent}
+
+
+@pytest.mark.keep_it_all  # members made before the deadline
+def test_a_fee_payment_the_bank_takes_back_is_unpaid_again_once(
+    service: TestClient, sqlite_url: str, campaign_dir: Path, sqlite_cli: Cli
+) -> None:
+    ledger = open_ledger(sqlite_url)
+    campaign = load_campaign(campaign_dir / "campaign.toml")
+    make_members(ledger, campaign, 2)
+    with ledger.write() as tx:
+        for n in (1, 2):
+            fees.start(
+                tx,
+                member_number=n,
+                rate=Rate.STANDARD,
+                amount=Money(300, "GBP"),
+                interval=Interval.MONTH,
+                started_on="2026-12-01",
+                stripe_subscription=f"sub_d{n}",
+                stripe_customer=f"cus_d{n}",
+            )
+    ledger.dispose()
+    month = ("2026-12-01", "2027-01-01")
+    # Stripe's newer invoice lists its payments; the older one named its charge.
+    newer = invoice("in_d1", "sub_d1", *month, paid=True)
+    newer["payments"] = {
+        "object": "list",
+        "data": [{"payment": {"type": "payment_intent", "payment_intent": "pi_fee1"}}],
+    }
+    older = {**invoice("in_d2", "sub_d2", *month, paid=True), "charge": "ch_fee2"}
+    paid = [event("invoice.paid", newer, 1), event("invoice.paid", older, 2)]
+    for delivery in paid:
+        assert deliver(service, delivery).status_code == 200
+
+    opened = event(
+        "charge.dispute.created",
+        disputed(1, status="needs_response", charge="ch_fee1", intent="pi_fee1"),
+        3,
+    )
+    lost = event(
+        "charge.dispute.closed", disputed(1, status="lost", charge="ch_fee1", intent="pi_fee1"), 4
+    )
+    won = event(
+        "charge.dispute.closed", disputed(2, status="won", charge="ch_fee2", intent=None), 5
+    )
+    for delivery in (opened, lost, lost, won, paid[0]):  # the payment replayed after the loss
+        assert deliver(service, delivery).status_code == 200
+
+    ledger = open_ledger(sqlite_url)
+    with ledger.read() as conn:
+        statuses = dict(
+            conn.execute(sa.select(schema.fee_invoices.c.id, schema.fee_invoices.c.status)).all()
+        )
+        pending = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(schema.stripe_events)
+            .where(schema.stripe_events.c.applied_at.is_(None))
+        ).scalar()
+    ledger.dispose()
+    assert statuses == {"in_d1": "clawed_back", "in_d2": "paid"}
+    assert pending == 0  # every dispute found its fee: none kept waiting
+    # The CLI's clock is 2026-12-10: member 1's December is unpaid again, so late.
+    report = json.loads(sqlite_cli.ok("members", "fees", "--json").output)
+    assert [(f["member"], f["standing"]) for f in report["fees"]] == [(1, "late")]
+    assert report["counts"]["current"] == 1
