@@ -82,8 +82,18 @@ pledges = sa.Table(
     sa.Column("fix_until", sa.Text),
     sa.Index("ix_pledges_stripe_charge", "stripe_charge", unique=True),
     # A tier's places are counted on every new pledge: from this index alone,
-    # work bounded by the tier's pledges, never by the ledger's (v7).
-    sa.Index("ix_pledges_tier_places", "tier", "status", "source", "created_at"),
+    # work bounded by the tier's pledges, never by the ledger's (v9). Only
+    # pledges with a tier: the others (bank, by hand, joins) never pay for it
+    # when their status moves.
+    sa.Index(
+        "ix_pledges_tier_places",
+        "tier",
+        "status",
+        "source",
+        "created_at",
+        sqlite_where=sa.text("tier IS NOT NULL"),
+        postgresql_where=sa.text("tier IS NOT NULL"),
+    ),
     sa.CheckConstraint("amount > 0", name="pledge_amount_positive"),
     sa.CheckConstraint("refunded_amount <= paid_amount", name="pledge_refund_within_paid"),
     info=REPLAYED,
