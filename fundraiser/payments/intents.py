@@ -118,13 +118,8 @@ async def open_card_form(
     v1 = client.v1
     if row.stripe_intent:
         # A repeated submit: hand back the same intent (we never store its secret).
-        with stripe_errors("re-reading the pledge's intent"):
-            found: Any = await (
-                v1.setup_intents.retrieve_async(row.stripe_intent)
-                if row.stripe_intent.startswith("seti_")
-                else v1.payment_intents.retrieve_async(row.stripe_intent)
-            )
-        return Started(pledge_id, str(found.client_secret), kind, amount, True), None
+        secret = await reread_secret(client, str(row.stripe_intent), "the pledge's intent")
+        return Started(pledge_id, secret, kind, amount, True), None
     keys = ctx.keys
     metadata = keys.metadata(pledge_id)
     tag = request_tag(row)
@@ -195,6 +190,19 @@ def request_tag(row: Any) -> str:
     """
     material = row.request_key or f"{row.id}|{row.created_at}|{row.person_key}"
     return hashlib.sha256(str(material).encode()).hexdigest()[:16]
+
+
+async def reread_secret(client: stripe.StripeClient, intent_id: str, what: str) -> str:
+    """The client secret of an intent made before (a repeated submit gets the same
+    form back; its secret is never stored)."""
+    v1 = client.v1
+    with stripe_errors(f"re-reading {what}"):
+        found: Any = await (
+            v1.setup_intents.retrieve_async(intent_id)
+            if intent_id.startswith("seti_")
+            else v1.payment_intents.retrieve_async(intent_id)
+        )
+    return str(found.client_secret)
 
 
 def retrieve_intent(client: stripe.StripeClient, intent_id: str) -> dict[str, Any]:

@@ -84,13 +84,10 @@ async def open_form(
     amount = Money(int(row.amount), row.currency)
     v1 = client.v1
     if row.stripe_intent:
-        with stripe_errors("re-reading the join's payment form"):
-            found: Any = await (
-                v1.setup_intents.retrieve_async(row.stripe_intent)
-                if row.stripe_intent.startswith("seti_")
-                else v1.payment_intents.retrieve_async(row.stripe_intent)
-            )
-        return intents.Started(pledge_id, str(found.client_secret), "setup", amount, True), None
+        secret = await intents.reread_secret(
+            client, str(row.stripe_intent), "the join's payment form"
+        )
+        return intents.Started(pledge_id, secret, "setup", amount, True), None
     keys = ctx.keys
     metadata = keys.metadata(pledge_id, purpose="join")
     tag = intents.request_tag(row)
