@@ -17,6 +17,7 @@ the same function, so the journal is the same either way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -30,6 +31,8 @@ from fundraiser.ledger import changes, journal
 from fundraiser.ledger.changes import Change
 
 _LENGTH = struct.Struct("<Q")
+#: Seconds to wait for one part's text before the parent makes it itself.
+_PATIENCE = 120.0
 
 
 def entry_text(change: Change, fingerprint: changes.Fingerprinter) -> str:
@@ -41,9 +44,15 @@ class PartTexts:
     """The journal text of part `index` of a change, for index 0, 1, 2... in order."""
 
     def __init__(
-        self, part_at: Callable[[int], Change], count: int, fingerprint: changes.Fingerprinter
+        self,
+        part_at: Callable[[int], Change],
+        count: int,
+        fingerprint: changes.Fingerprinter,
+        *,
+        patience: float = _PATIENCE,
     ) -> None:
         self.part_at = part_at
+        self.patience = patience
         self.count = count
         self.fingerprint = fingerprint
         # A few parts ahead at most: the texts of a million rows are never all held.
@@ -96,11 +105,22 @@ class PartTexts:
 
     def get(self, index: int) -> str:
         if self.reader is not None and not self.failed:
-            data = self.texts.get()
+            try:
+                # A part takes the child a fraction of a second: one stuck far longer
+                # (a fork that inherited a held lock) is stopped, and the work done here.
+                data = self.texts.get(timeout=self.patience)
+            except queue.Empty:
+                data = None
+                self._stop()
             if data is not None:
                 return data.decode()
             self.failed = True
         return entry_text(self.part_at(index), self.fingerprint)
+
+    def _stop(self) -> None:
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
 
     def close(self) -> None:
         """Reap the child (stopping it first when the write ended early)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,6 +63,26 @@ def test_a_child_that_stops_short_leaves_the_rest_to_the_parent() -> None:
         got = [texts.get(i) for i in range(len(made))]
     finally:
         texts.close()
+    here = changes.make_fingerprint(SALT)
+    assert got == [encoder.entry_text(part, here) for part in made]
+
+
+def test_a_child_that_hangs_is_stopped_and_the_parent_makes_the_texts() -> None:
+    made = parts(3)
+    parent = os.getpid()
+
+    def part_at(index: int) -> Change:
+        if index == 1 and os.getpid() != parent:
+            time.sleep(3600)  # as a child stuck on a lock it inherited would be
+        return made[index]
+
+    started = time.monotonic()
+    texts = encoder.PartTexts(part_at, 3, changes.make_fingerprint(SALT), patience=0.5)
+    try:
+        got = [texts.get(i) for i in range(3)]
+    finally:
+        texts.close()
+    assert time.monotonic() - started < 30
     here = changes.make_fingerprint(SALT)
     assert got == [encoder.entry_text(part, here) for part in made]
 
