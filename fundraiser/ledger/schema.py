@@ -32,7 +32,7 @@ schema_version = sa.Table(
     sa.Column("applied_at", sa.Text, nullable=False),
 )
 
-#: New pledges' ids on PostgreSQL, where writers run side by side (v7; pledges.create_many).
+#: New pledges' ids on PostgreSQL, where writers run side by side (v9; pledges.create_many).
 pledge_ids = sa.Sequence("pledge_ids", metadata=metadata)
 
 journal = sa.Table(
@@ -374,7 +374,7 @@ withdrawal_requests = sa.Table(
 )
 
 
-# -- a member's own page (v7) -------------------------------------------------------
+# -- a member's own page (v8) -------------------------------------------------------
 
 # A member signed in from an emailed link: one row per link used (its digest is
 # unique, so a link works once), and the session it opened, until it expires or
