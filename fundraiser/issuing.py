@@ -19,7 +19,7 @@ from fundraiser import closing, outbox
 from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
 from fundraiser.config import Campaign, ShareTerms
 from fundraiser.errors import LedgerError, UserInputError
-from fundraiser.ledger import Ledger, Tx, bulk, schema
+from fundraiser.ledger import Ledger, Tx, bulk, changes, schema
 from fundraiser.ledger.engine import stamp
 from fundraiser.money import Money
 from fundraiser.pledges import Status
@@ -164,7 +164,7 @@ def _issue(
     rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid})
     if rows.planned != len(paid):  # rolls the whole issue back
         raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
-    _write(tx, rows, plan.currency, today)
+    _write(tx, rows, plan.currency, today, {p.pledge_id: p.person_key for p in paid})
     welcomed = _queue_welcome(tx, rows.new_members, today)
     # The whole issue is one change, so one journal entry records all of it:
     # its rows are the entry's changes, this the summary a person reads.
@@ -217,6 +217,7 @@ class _Rows:
     """An issue's rows, built from the plan in Python, before any is written."""
 
     new_members: list[tuple[Any, ...]]
+    sources: list[int]  # per new member, the pledge their name, email and address are from
     entries: list[tuple[Any, ...]]
     links: list[tuple[int, int, int]]
     refunds: list[tuple[Any, ...]]
@@ -228,6 +229,7 @@ class _Rows:
         next_member, next_entry, next_certificate = start.member, start.entry, start.certificate
         price = plan.price.amount
         new_members: list[tuple[Any, ...]] = []
+        sources: list[int] = []
         entries: list[tuple[Any, ...]] = []
         links: list[tuple[int, int, int]] = []
         refunds: list[tuple[Any, ...]] = []
@@ -246,6 +248,7 @@ class _Rows:
                 new_members.append(
                     (number, key, allotment.name, allotment.email, allotment.address)
                 )
+                sources.append(pledge_ids[0])  # the earliest paid: the allotment's details
             amount = price * shares
             entries.append((next_entry, number, shares, amount, next_certificate))
             if len(pledge_ids) == 1:  # kept money is the price of the shares
@@ -254,7 +257,7 @@ class _Rows:
                 _link_pledges(links, next_entry, allotment.remainders, pledge_ids, held)
             next_entry += 1
             next_certificate += 1
-        return cls(new_members, entries, links, refunds, planned)
+        return cls(new_members, sources, entries, links, refunds, planned)
 
     def journal(self, plan: Plan, first_member: int, welcomed: int) -> dict[str, Any]:
         """The issue's summary for its journal entry (its rows are the entry's changes)."""
@@ -283,10 +286,29 @@ class _Rows:
         )
 
 
-def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
-    """Insert an issue's rows: members, register entries, their pledges, remainders."""
+#: A new member's details are their earliest paid pledge's; a remainder's key its pledge's.
+_FROM_PLEDGE = changes.Copy(
+    "pledges",
+    "from_pledge",
+    {"person_key": "person_key", "name": "name", "email": "email", "address": "address"},
+)
+_KEY_FROM_PLEDGE = changes.Copy("pledges", "pledge_id", {"person_key": "person_key"})
+
+
+def _write(tx: Tx, rows: _Rows, currency: str, today: str, keys: dict[int, str]) -> None:
+    """Insert an issue's rows: members, register entries, their pledges, remainders.
+
+    `keys`: each paid pledge's person key as stored. Where the plan's key is the
+    pledge's own (always, for keys stored normalised), the journal names the
+    pledge instead of fingerprinting the same details again (changes.Copy).
+    """
     stamped = {"created_at": tx.now}
-    tx.insert(schema.members, MEMBER_COLUMNS, rows.new_members, {"admitted_on": today, **stamped})
+    admitted = {"admitted_on": today, **stamped}
+    if all(keys[src] == m[1] for src, m in zip(rows.sources, rows.new_members, strict=True)):
+        by_pledge = [(m[0], src) for src, m in zip(rows.sources, rows.new_members, strict=True)]
+        tx.insert(schema.members, ("number", "from_pledge"), by_pledge, admitted, copy=_FROM_PLEDGE)
+    else:
+        tx.insert(schema.members, MEMBER_COLUMNS, rows.new_members, admitted)
     entry_constants = {
         "kind": EntryKind.ISSUE.value,
         "currency": currency,
@@ -296,7 +318,12 @@ def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
     tx.insert(schema.register_entries, ENTRY_COLUMNS, rows.entries, entry_constants)
     tx.insert(schema.allotments, LINK_COLUMNS, rows.links)
     due = {"currency": currency, "status": RemainderStatus.DUE.value, **stamped}
-    tx.insert(schema.remainders, REMAINDER_COLUMNS, rows.refunds, due)
+    if all(keys[r[0]] == r[1] for r in rows.refunds):
+        unkeyed = [(r[0], r[2], r[3]) for r in rows.refunds]
+        columns = ("pledge_id", "amount", "reason")
+        tx.insert(schema.remainders, columns, unkeyed, due, copy=_KEY_FROM_PLEDGE)
+    else:
+        tx.insert(schema.remainders, REMAINDER_COLUMNS, rows.refunds, due)
 
 
 def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> int:
@@ -321,7 +348,7 @@ def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> in
         for number, _key, name, email, _address in new_members  # rows as MEMBER_COLUMNS
         if email is not None
     ]
-    return outbox.queue_many(tx, messages, record=False)
+    return outbox.queue_many(tx, messages, record=False, to_member=True)
 
 
 def _link_pledges(
