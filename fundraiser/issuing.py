@@ -36,23 +36,29 @@ def founding_cutoff(campaign: Campaign) -> str | None:
 
 
 def paid_unallotted(
-    conn: Connection, *, before: str | None = None, pledge_ids: list[int] | None = None
+    conn: Connection,
+    *,
+    before: str | None = None,
+    pledge_ids: list[int] | None = None,
+    details: bool = True,
 ) -> list[PaidPledge]:
     """Paid pledges not yet turned into shares, with the money still held.
 
     `before`: only pledges made before that moment (the founding issue);
-    `pledge_ids`: only these (an admission).
+    `pledge_ids`: only these (an admission). `details=False` leaves name, email
+    and address empty: the issue copies them in the database (changes.Copy), and
+    300,000 backers' details are about 90 MB as Python strings.
     Read through the driver: 100,000 rows cost more in SQLAlchemy's result
     processing than in the database. The plan reads in a snapshot and the
     issue in its write, so this takes the connection either one gives.
     """
+    p = schema.pledges.c
+    blank: sa.ColumnClause[str] = sa.literal_column("''", sa.Text)
     query = (
         sa.select(
-            schema.pledges.c.id,
-            schema.pledges.c.person_key,
-            schema.pledges.c.name,
-            schema.pledges.c.email,
-            schema.pledges.c.address,
+            p.id,
+            p.person_key,
+            *((p.name, p.email, p.address) if details else (blank, blank, blank)),
             schema.pledges.c.paid_amount,
             schema.pledges.c.refunded_amount,
             schema.pledges.c.paid_at,
@@ -148,10 +154,10 @@ def _issue(
         refused = closing.may_issue(tx.conn, campaign, _moment(tx.now))
         if refused is not None:
             raise UserInputError(f"shares cannot be issued: {refused}")
-        paid = paid_unallotted(tx.conn, before=founding_cutoff(campaign))
+        paid = paid_unallotted(tx.conn, before=founding_cutoff(campaign), details=False)
         offer_max = campaign.offer_max_shares
     else:
-        paid = paid_unallotted(tx.conn, pledge_ids=pledge_ids)
+        paid = paid_unallotted(tx.conn, pledge_ids=pledge_ids, details=False)
         offer_max = None
     if not paid:
         return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
@@ -307,8 +313,8 @@ def _write(tx: Tx, rows: _Rows, currency: str, today: str, keys: dict[int, str])
     if all(keys[src] == m[1] for src, m in zip(rows.sources, rows.new_members, strict=True)):
         by_pledge = [(m[0], src) for src, m in zip(rows.sources, rows.new_members, strict=True)]
         tx.insert(schema.members, ("number", "from_pledge"), by_pledge, admitted, copy=_FROM_PLEDGE)
-    else:
-        tx.insert(schema.members, MEMBER_COLUMNS, rows.new_members, admitted)
+    else:  # the details as given: read for these members only
+        tx.insert(schema.members, MEMBER_COLUMNS, _with_details(tx, rows), admitted)
     entry_constants = {
         "kind": EntryKind.ISSUE.value,
         "currency": currency,
@@ -326,11 +332,27 @@ def _write(tx: Tx, rows: _Rows, currency: str, today: str, keys: dict[int, str])
         tx.insert(schema.remainders, REMAINDER_COLUMNS, rows.refunds, due)
 
 
+def _with_details(tx: Tx, rows: _Rows) -> list[tuple[Any, ...]]:
+    """New members' rows with their source pledges' name, email and address."""
+    found: dict[int, tuple[Any, ...]] = {}
+    p = schema.pledges.c
+    for start in range(0, len(rows.sources), 5_000):
+        chunk = rows.sources[start : start + 5_000]
+        query = sa.select(p.id, p.name, p.email, p.address).where(p.id.in_(chunk))
+        found.update((row[0], tuple(row[1:])) for row in tx.execute(query))
+    return [
+        (number, key, *found[src])
+        for src, (number, key, *_blank) in zip(rows.sources, rows.new_members, strict=True)
+    ]
+
+
 def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> int:
-    """Queue a welcome mail for each new member with an email; how many were queued.
+    """Queue a welcome mail for each new member (every pledge has an email); how
+    many were queued.
 
     The rows go into the issue's own journal entry (outbox.queue_many with
-    record=False): one change, one entry.
+    record=False): one change, one entry. Each is addressed to its member as
+    the members table holds them (`to_member`), so the rows carry no address.
     """
     # The data as outbox.encode_data writes it (sorted keys), without an encoder
     # run per member: {"admitted_on": ..., "member_number": N}.
@@ -339,14 +361,13 @@ def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> in
         outbox.message(
             outbox.Kind.WELCOME,
             f"welcome:member:{number}",
-            to_email=email,
-            to_name=name,
+            to_email="",  # the member's, copied in the database
+            to_name="",
             data=f"{head}{number}}}",
             now=tx.now,
             member_number=number,
         )
-        for number, _key, name, email, _address in new_members  # rows as MEMBER_COLUMNS
-        if email is not None
+        for number, *_details in new_members  # rows as MEMBER_COLUMNS
     ]
     return outbox.queue_many(tx, messages, record=False, to_member=True)
 
