@@ -76,8 +76,9 @@ def test_a_copied_insert_holds_the_source_values_and_the_journal_only_their_row(
         tx.record("test.members", "members", {})
     with ledger.read() as conn:
         rows = conn.execute(
-            sa.select(schema.members.c.number, schema.members.c.person_key, schema.members.c.name)
-            .order_by(schema.members.c.number)
+            sa.select(
+                schema.members.c.number, schema.members.c.person_key, schema.members.c.name
+            ).order_by(schema.members.c.number)
         ).all()
     assert [tuple(r) for r in rows] == [
         (7, "b2@example.org", "Backer 2 <b>=1+1"),
@@ -98,16 +99,16 @@ def test_a_copied_insert_holds_the_source_values_and_the_journal_only_their_row(
 def test_a_copy_naming_a_missing_row_is_refused_and_changes_nothing(ledger: Ledger) -> None:
     first = pledge(ledger, 1)
     before = head(ledger)
-    with pytest.raises(LedgerError, match="1 of 2 rows name no pledges row"):
-        with ledger.write() as tx:
-            tx.insert(
-                schema.members,
-                ("number", "from_pledge", "email", "address"),
-                [(1, first, "x@example.org", "A"), (2, first + 999, "y@example.org", "B")],
-                {"admitted_on": "2027-01-01", "created_at": tx.now},
-                copy=FROM_PLEDGE,
-            )
-            tx.record("test.members", "members", {})
+    refused = pytest.raises(LedgerError, match="1 of 2 rows name no pledges row")
+    with refused, ledger.write() as tx:
+        tx.insert(
+            schema.members,
+            ("number", "from_pledge", "email", "address"),
+            [(1, first, "x@example.org", "A"), (2, first + 999, "y@example.org", "B")],
+            {"admitted_on": "2027-01-01", "created_at": tx.now},
+            copy=FROM_PLEDGE,
+        )
+        tx.record("test.members", "members", {})
     assert head(ledger) == before
     with ledger.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(schema.members)).scalar() == 0
@@ -126,16 +127,15 @@ def test_a_copy_the_replay_could_not_repeat_is_refused(
     ledger: Ledger, copy: Copy, message: str
 ) -> None:
     first = pledge(ledger, 1)
-    with pytest.raises(ValueError, match=message):
-        with ledger.write() as tx:
-            tx.insert(
-                schema.members,
-                ("number", "from_pledge", "email", "address"),
-                [(1, first, "z@example.org", "C")],
-                {"admitted_on": "2027-01-01", "created_at": tx.now},
-                copy=copy,
-            )
-            tx.record("test.members", "members", {})
+    with pytest.raises(ValueError, match=message), ledger.write() as tx:
+        tx.insert(
+            schema.members,
+            ("number", "from_pledge", "email", "address"),
+            [(1, first, "z@example.org", "C")],
+            {"admitted_on": "2027-01-01", "created_at": tx.now},
+            copy=copy,
+        )
+        tx.record("test.members", "members", {})
 
 
 @pytest.mark.tampers
@@ -184,7 +184,9 @@ def test_an_issue_journals_each_person_once(ledger: Ledger, campaign_dir: Path) 
     assert verdict.ok, verdict.lines()
 
 
-def test_a_key_stored_unlike_its_normal_form_is_journalled_as_given(ledger: Ledger, campaign_dir: Path) -> None:
+def test_a_key_stored_unlike_its_normal_form_is_journalled_as_given(
+    ledger: Ledger, campaign_dir: Path
+) -> None:
     """A pledge whose stored key is not its normal form (a ledger from before keys were
     normalised): its member's key is the normal form, so nothing is copied; the issue
     fingerprints the values as they are and the proof still holds."""
@@ -198,10 +200,19 @@ def test_a_key_stored_unlike_its_normal_form_is_journalled_as_given(ledger: Ledg
     before = head(ledger)
     issue(ledger, campaign, today="2027-03-01")
     with ledger.read() as conn:
-        keys = conn.execute(
-            sa.select(schema.members.c.person_key).order_by(schema.members.c.number)
+        members = conn.execute(
+            sa.select(
+                schema.members.c.person_key, schema.members.c.name, schema.members.c.address
+            ).order_by(schema.members.c.number)
+        ).all()
+        assert [tuple(m) for m in members] == [
+            ("b1@example.org", "Backer 1 <b>=1+1", "1 Road, Town"),
+            ("b2@example.org", "Backer 2 <b>=1+1", "2 Road, Town"),
+        ]
+        welcome = conn.execute(
+            sa.select(schema.outbox.c.to_email).where(schema.outbox.c.kind == "welcome")
         ).scalars()
-        assert list(keys) == ["b1@example.org", "b2@example.org"]
+        assert sorted(welcome) == ["b1@example.org", "b2@example.org"]
     members = [c for c in journal_of(ledger, before) if c["t"] == "members"]
     inserted = members[0]["i"]
     assert isinstance(inserted, dict) and "person_key" in inserted
