@@ -45,9 +45,9 @@ def paid_unallotted(
     """Paid pledges not yet turned into shares, with the money still held.
 
     `before`: only pledges made before that moment (the founding issue);
-    `pledge_ids`: only these (an admission). `details=False` leaves name, email
-    and address empty: the issue copies them in the database (changes.Copy), and
-    300,000 backers' details are about 90 MB as Python strings.
+    `pledge_ids`: only these (an admission). `details=False` leaves name and
+    email empty: the issue copies a member's details in the database
+    (changes.Copy), and 300,000 backers' details are about 60 MB as Python strings.
     Read through the driver: 100,000 rows cost more in SQLAlchemy's result
     processing than in the database. The plan reads in a snapshot and the
     issue in its write, so this takes the connection either one gives.
@@ -58,7 +58,7 @@ def paid_unallotted(
         sa.select(
             p.id,
             p.person_key,
-            *((p.name, p.email, p.address) if details else (blank, blank, blank)),
+            *((p.name, p.email) if details else (blank, blank)),
             schema.pledges.c.paid_amount,
             schema.pledges.c.refunded_amount,
             schema.pledges.c.paid_at,
@@ -78,14 +78,14 @@ def paid_unallotted(
     # One string per payment moment: a close charges thousands in the same second.
     moments: dict[str, str] = {}
     paid: list[PaidPledge] = []
-    for pid, key, name, email, address, paid_amount, refunded, at, code in rows:
+    for pid, key, name, email, paid_amount, refunded, at, code in rows:
         held = paid_amount - refunded
         if held > 0:
             money = memo.get((held, code))
             if money is None:
                 money = memo[held, code] = Money(held, code)
             at = moments.setdefault(at, at) if at else ""
-            paid.append(PaidPledge(pid, key, name, email, address, money, at))
+            paid.append(PaidPledge(pid, key, name, email, money, at))
     return paid
 
 
