@@ -194,6 +194,8 @@ def allocate(
         if moment is None:
             moment = moments[paid_at] = _moment(paid_at, pid)
         key = person.strip().lower()  # person_key(), inlined: 100,000 calls
+        if key == person:  # stored normalised (always, today): keep one string, not two
+            key = person
         group = groups.get(key)
         if group is None:
             groups[key] = [(moment, pid, p)]
