@@ -18,7 +18,7 @@ from fundraiser.cli.app import App, converted_errors
 _MODULES: dict[str, tuple[str, ...]] = {
     "init": ("campaign",),
     "check": ("campaign",),
-    "status": ("campaign",),
+    "status": ("status",),
     "ledger": ("ledger",),
     "pledges": ("pledges", "payments"),
     "shares": ("shares",),
