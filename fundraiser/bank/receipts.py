@@ -251,7 +251,7 @@ class Pledges:
         )
         return found
 
-    def awaiting(self, currency: str) -> Suggester:
+    def awaiting(self, currency: str) -> list[Awaiting]:
         """Pledges recorded by hand waiting for bank money, as this import has left them."""
         waiting, touched = AWAITING.value, self.touched
         items = []
@@ -263,9 +263,9 @@ class Pledges:
                 if mine.status is not AWAITING:
                     continue
                 paid = mine.paid
-            if int(amount) > int(paid):
-                items.append(Awaiting(pid, name, int(amount) - int(paid)))
-        return Suggester(items)
+            if amount > paid:
+                items.append((pid, name, int(amount) - int(paid)))
+        return items
 
 
 def _known(conn: Connection, account: str) -> dict[str, tuple[int, str]]:
@@ -437,7 +437,7 @@ def _suggest(
     pledges: Pledges,
     accept_suggested: bool,
 ) -> None:
-    suggester = pledges.awaiting(currency)
+    suggester = Suggester(pledges.awaiting(currency), (p.line.payer for p in unmatched))
     for item in unmatched:
         found, why = suggester.suggest(item.line.amount, item.line.payer)
         item.suggestions = found
