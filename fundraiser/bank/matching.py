@@ -23,12 +23,10 @@ REFUND_REF = re.compile(
 
 def pledge_ids(text: str) -> list[int]:
     """Every pledge the text names, in order, each once."""
-    found: list[int] = []
-    for match in PLEDGE_REF.finditer(text):
-        number = int(match.group(1))
-        if number not in found:
-            found.append(number)
-    return found
+    numbers = PLEDGE_REF.findall(text)  # strings, no match objects: a line at a time adds up
+    if len(numbers) == 1:
+        return [int(numbers[0])]
+    return list(dict.fromkeys(map(int, numbers)))
 
 
 def refund_ids(text: str) -> list[int]:

@@ -87,6 +87,8 @@ def _write(tx: Tx, report: ImportReport, pledges: dict[int, PledgeState], notify
     remainder_of: dict[int, int] = {}
     owed = []
     next_remainder = _next_id(tx, schema.remainders.c.id)
+    refunded = {p.pledge_id for p in recorded if p.refund and p.pledge_id is not None}
+    person = Pledges.personal(tx.conn, refunded)
     for item in recorded:
         if item.refund and item.pledge_id is not None:
             pledge = pledges[item.pledge_id]
@@ -95,7 +97,7 @@ def _write(tx: Tx, report: ImportReport, pledges: dict[int, PledgeState], notify
             )
             new_id, next_remainder = next_remainder, next_remainder + 1
             owed.append(
-                (new_id, pledge.id, pledge.person_key, item.refund, pledge.currency, reason)
+                (new_id, pledge.id, person[pledge.id][0], item.refund, pledge.currency, reason)
             )
             remainder_rows.append((new_id, pledge.id, item.refund, reason))
             remainder_of[id(item)] = new_id
@@ -192,21 +194,24 @@ def _write(tx: Tx, report: ImportReport, pledges: dict[int, PledgeState], notify
                 item.pledge_id,
                 reference=f"bank transaction {item.row_id}",
                 method=remainders.BANK,
-                remainder_ids=item.remainder_ids,
+                remainder_ids=list(item.remainder_ids),
                 status=remainders.RemainderStatus.SENT,
                 mail=notify,
             )
     if notify:
+        paid = [
+            p for p in pledges.values() if p.status is Status.PAID and p.first_status is AWAITING
+        ]
+        person = Pledges.personal(tx.conn, [p.id for p in paid])
         rows = [
             offline.receipt(
                 p.id,
-                email=p.email,
-                name=p.name,
+                email=person[p.id][2],
+                name=person[p.id][1],
                 paid=Money(p.paid, p.currency),
                 now=tx.now,
             )
-            for p in pledges.values()
-            if p.status is Status.PAID and p.first_status is AWAITING
+            for p in paid
         ]
         report.queued_mail = outbox.queue_many(tx, rows)
 
