@@ -1,11 +1,11 @@
 """A big statement read in a child process, while this one reads the ledger.
 
-Reading a camt.053 of 50,000 transfers is two seconds of the interpreter's
+Reading a camt.053 of 50,000 transfers is a second of the interpreter's
 time (the XML parser holds the GIL: a thread would wait its turn), and
 nothing in it needs the ledger; the import's own first steps (its modules,
-the pledges, their index for suggestions) need nothing from the file. So a
-forked child reads the file and sends back the lines as plain tuples; the
-parent asks for them only when it has done what it can without them.
+the pledges) need nothing from the file. So a forked child reads the file
+and sends back the lines as plain values; the parent asks for them only when
+it has done what it can without them.
 
 A small file is read here and now (a fork costs more than it saves), and so
 is every file where `fork` is not how processes start (Windows; macOS, where
