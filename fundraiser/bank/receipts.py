@@ -202,6 +202,8 @@ _PLEDGES = sa.select(
 _PERSONAL = sa.select(_P.id, _P.person_key, _P.name, _P.email)
 #: Up to this many pledges, their personal columns are read by id; more, with the table.
 _BY_ID = 2_000
+#: Ids per IN list: under the 999 bound values an older SQLite allows a statement.
+_IN_LIST = 500
 
 _STATUS = {s.value: s for s in Status}  # a dict lookup: Status(text) costs ten times more
 _BY_HAND = frozenset(s.value for s in BY_HAND)
@@ -260,8 +262,11 @@ class Pledges:
             rows = bulk.fetch_rows(conn, _PERSONAL)
             return {pid: (key, name, email) for pid, key, name, email in rows if pid in wanted}
         found: dict[int, tuple[str, str, str]] = {}
-        for pid, key, name, email in conn.execute(_PERSONAL.where(_P.id.in_(sorted(ids)))):
-            found[pid] = (key, name, email)
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _IN_LIST):
+            chunk = ordered[start : start + _IN_LIST]
+            for pid, key, name, email in conn.execute(_PERSONAL.where(_P.id.in_(chunk))):
+                found[pid] = (key, name, email)
         return found
 
     def awaiting(self, currency: str) -> list[Awaiting]:

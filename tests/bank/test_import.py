@@ -140,13 +140,15 @@ def test_a_camt053_statement_pays_matched_pledges_once_and_waits_on_the_rest(
     assert eur.ok("ledger", "verify").output.startswith("OK")
 
 
-@pytest.mark.parametrize("by_id", [2_000, 1])
+@pytest.mark.parametrize(("by_id", "in_list"), [(2_000, 500), (2_000, 1), (1, 500)])
 def test_receipts_and_refunds_go_to_the_backers_they_are_for(
-    eur: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_id: int
+    eur: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_id: int, in_list: int
 ) -> None:
     # A backer's key, name and email are read for the pledges that need them: by
-    # id for a few, with the whole table for many (by_id=1 makes two "many").
+    # id for a few (in IN lists of `in_list`), with the whole table for many
+    # (by_id=1 makes two "many").
     monkeypatch.setattr(receipts, "_BY_ID", by_id)
+    monkeypatch.setattr(receipts, "_IN_LIST", in_list)
     for name, amount in (("Ann Lee", "500.00"), ("Bo Kim", "500.00"), ("Cy Dee", "500.00")):
         _add(eur, name, amount)
     done = json.loads(
