@@ -24,7 +24,7 @@ reference text), and one entry that sums it up.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -74,9 +74,10 @@ def shown(money: Money) -> str:
     return money.format()
 
 
-@dataclass
+@dataclass(slots=True)
 class Placed:
-    """One statement line and what the import does with it."""
+    """One statement line and what the import does with it (50,000 of them: slots,
+    and no lists made for the suggestions and refunds most lines never have)."""
 
     line: Line
     outcome: Outcome | None  # None: nothing is recorded (see `note`)
@@ -84,9 +85,9 @@ class Placed:
     applied: int = 0  # to the pledge's paid total
     refund: int = 0  # to a remainder (overpaid or unwanted)
     note: str = ""
-    suggestions: list[Suggestion] = field(default_factory=list)
+    suggestions: Sequence[Suggestion] = ()
     stored_id: int | None = None  # a stored unmatched line being accepted now
-    remainder_ids: list[int] = field(default_factory=list)  # refunds confirmed
+    remainder_ids: Sequence[int] = ()  # refunds confirmed
     row_id: int | None = None  # its bank_transactions id, once written
 
     def as_json(self) -> dict[str, Any]:
@@ -167,7 +168,7 @@ class ImportReport:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class PledgeState:
     """A pledge's state as this import moves it (read once, changed in memory)."""
 
@@ -177,9 +178,6 @@ class PledgeState:
     amount: int
     paid: int
     currency: str
-    person_key: str
-    name: str
-    email: str
     card: bool
     first_status: Status = Status.PENDING
     first_paid: int = 0
@@ -197,11 +195,15 @@ _PLEDGES = sa.select(
     _P.amount,
     _P.paid_amount,
     _P.currency,
-    _P.person_key,
     _P.name,
-    _P.email,
     sa.or_(_P.stripe_intent.is_not(None), _P.stripe_charge.is_not(None)),
 )
+#: Read only for the pledges that need them: see `Pledges.personal`.
+_PERSONAL = sa.select(_P.id, _P.person_key, _P.name, _P.email)
+#: Up to this many pledges, their personal columns are read by id; more, with the table.
+_BY_ID = 2_000
+#: Ids per IN list: under the 999 bound values an older SQLite allows a statement.
+_IN_LIST = 500
 
 _STATUS = {s.value: s for s in Status}  # a dict lookup: Status(text) costs ten times more
 _BY_HAND = frozenset(s.value for s in BY_HAND)
@@ -215,7 +217,9 @@ class Pledges:
     and its unmatched lines are suggested among all those awaiting money: one
     read serves both (IN lists of thousands of ids cost more to build than the
     whole table to read). A pledge becomes a `PledgeState`, which the import
-    changes in memory, when a line names it; `touched` holds those.
+    changes in memory, when a line names it; `touched` holds those. The
+    backers' keys and emails are not read here: a write reads them for the
+    pledges it needs them for (`personal`).
     """
 
     def __init__(self, rows: Mapping[int, tuple[Any, ...]]) -> None:
@@ -233,7 +237,7 @@ class Pledges:
         row = self.rows.get(pid)
         if row is None:
             return None
-        _, status, source, amount, paid, cur, key, name, email, card = row
+        _, status, source, amount, paid, cur, _, card = row
         state = _STATUS[status]
         found = self.touched[pid] = PledgeState(
             pid,
@@ -242,20 +246,34 @@ class Pledges:
             int(amount),
             int(paid),
             cur,
-            key,
-            name,
-            email,
             source == _ONLINE or bool(card),
             state,
             int(paid),
         )
         return found
 
-    def awaiting(self, currency: str) -> Suggester:
+    @staticmethod
+    def personal(conn: Connection, ids: Collection[int]) -> dict[int, tuple[str, str, str]]:
+        """These pledges' person key, name and email, by id."""
+        if not ids:
+            return {}
+        if len(ids) > _BY_ID:
+            wanted = set(ids)
+            rows = bulk.fetch_rows(conn, _PERSONAL)
+            return {pid: (key, name, email) for pid, key, name, email in rows if pid in wanted}
+        found: dict[int, tuple[str, str, str]] = {}
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _IN_LIST):
+            chunk = ordered[start : start + _IN_LIST]
+            for pid, key, name, email in conn.execute(_PERSONAL.where(_P.id.in_(chunk))):
+                found[pid] = (key, name, email)
+        return found
+
+    def awaiting(self, currency: str) -> list[Awaiting]:
         """Pledges recorded by hand waiting for bank money, as this import has left them."""
         waiting, touched = AWAITING.value, self.touched
         items = []
-        for pid, status, source, amount, paid, cur, _, name, _, _ in self.rows.values():
+        for pid, status, source, amount, paid, cur, name, _ in self.rows.values():
             if status != waiting or source not in _BY_HAND or cur != currency:
                 continue
             mine = touched.get(pid)
@@ -263,9 +281,9 @@ class Pledges:
                 if mine.status is not AWAITING:
                     continue
                 paid = mine.paid
-            if int(amount) > int(paid):
-                items.append(Awaiting(pid, name, int(amount) - int(paid)))
-        return Suggester(items)
+            if amount > paid:
+                items.append((pid, name, int(amount) - int(paid)))
+        return items
 
 
 def _known(conn: Connection, account: str) -> dict[str, tuple[int, str]]:
@@ -345,8 +363,7 @@ def plan(
     """
     check_currency(statement, currency)
     accept = dict(accept or {})
-    ids_in_file = {line.bank_id for line in statement.lines}
-    strangers = sorted(set(accept) - ids_in_file)
+    strangers = sorted(set(accept) - {line.bank_id for line in statement.lines}) if accept else []
     if strangers:
         raise UserInputError(
             f"--accept names {', '.join(strangers)}, not a transaction id in {statement.path}: "
@@ -437,7 +454,7 @@ def _suggest(
     pledges: Pledges,
     accept_suggested: bool,
 ) -> None:
-    suggester = pledges.awaiting(currency)
+    suggester = Suggester(pledges.awaiting(currency), (p.line.payer for p in unmatched))
     for item in unmatched:
         found, why = suggester.suggest(item.line.amount, item.line.payer)
         item.suggestions = found

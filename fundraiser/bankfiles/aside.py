@@ -1,11 +1,11 @@
 """A big statement read in a child process, while this one reads the ledger.
 
-Reading a camt.053 of 50,000 transfers is two seconds of the interpreter's
+Reading a camt.053 of 50,000 transfers is a second of the interpreter's
 time (the XML parser holds the GIL: a thread would wait its turn), and
 nothing in it needs the ledger; the import's own first steps (its modules,
-the pledges, their index for suggestions) need nothing from the file. So a
-forked child reads the file and sends back the lines as plain tuples; the
-parent asks for them only when it has done what it can without them.
+the pledges) need nothing from the file. So a forked child reads the file
+and sends back the lines as plain values; the parent asks for them only when
+it has done what it can without them.
 
 A small file is read here and now (a fork costs more than it saves), and so
 is every file where `fork` is not how processes start (Windows; macOS, where
@@ -108,13 +108,15 @@ def _child(
 
 
 def _frozen(statement: Statement) -> tuple[Any, ...]:
-    """The statement as tuples: they pickle several times faster than dataclasses."""
-    lines = [
-        (x.where, x.bank_id, x.booked_on, x.amount, x.currency, x.text, x.payer)
-        for x in statement.lines
-    ]
+    """The statement as plain values, its lines a list per field: long flat lists
+    pickle fastest, and a day or a currency repeated in every line goes once."""
+    columns: list[list[Any]] = [list(values) for values in zip(*statement.lines, strict=True)]
+    if columns:  # none when the statement has no lines
+        for repeated in (Line._fields.index("booked_on"), Line._fields.index("currency")):
+            once: dict[Any, Any] = {}
+            columns[repeated] = [once.setdefault(v, v) for v in columns[repeated]]
     s = statement
-    return (s.path, s.format, s.account, s.currency, lines, s.notes)
+    return (s.path, s.format, s.account, s.currency, columns, s.notes)
 
 
 def _received(ours: Connection, child: Any, path: Path) -> Statement:
@@ -133,5 +135,6 @@ def _received(ours: Connection, child: Any, path: Path) -> Statement:
         raise StatementError(summary, [Problem(*p) for p in problems])
     if kind == "failed":
         raise RuntimeError(f"reading {path.name} failed in the reader process:\n{value}")
-    name, fmt, account, currency, lines, notes = value
-    return Statement(name, fmt, account, currency, tuple(Line(*x) for x in lines), notes)
+    name, fmt, account, currency, columns, notes = value
+    lines = tuple(map(Line, *columns)) if columns else ()
+    return Statement(name, fmt, account, currency, lines, notes)

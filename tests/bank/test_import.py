@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from fundraiser.bank import receipts
 from fundraiser.bankfiles import aside
 from fundraiser.ledger import open_ledger, schema
 from tests.bankfixtures import Tx, camt053, mt940, ofx, use_eur
@@ -137,6 +138,46 @@ def test_a_camt053_statement_pays_matched_pledges_once_and_waits_on_the_rest(
         50000,
     )
     assert eur.ok("ledger", "verify").output.startswith("OK")
+
+
+@pytest.mark.parametrize(("by_id", "in_list"), [(2_000, 500), (2_000, 1), (1, 500)])
+def test_receipts_and_refunds_go_to_the_backers_they_are_for(
+    eur: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_id: int, in_list: int
+) -> None:
+    # A backer's key, name and email are read for the pledges that need them: by
+    # id for a few (in IN lists of `in_list`), with the whole table for many
+    # (by_id=1 makes two "many").
+    monkeypatch.setattr(receipts, "_BY_ID", by_id)
+    monkeypatch.setattr(receipts, "_IN_LIST", in_list)
+    for name, amount in (("Ann Lee", "500.00"), ("Bo Kim", "500.00"), ("Cy Dee", "500.00")):
+        _add(eur, name, amount)
+    done = json.loads(
+        eur.ok("bank", "import", str(_statement(tmp_path)), "--notify", "--json").output
+    )
+    assert done["counts"]["paid"] == 2 and done["mail_queued"] == 2
+    mail = json.loads(eur.ok("mail", "list", "--json").output)
+    to = sorted(
+        line
+        for m in mail
+        for line in eur.ok("mail", "preview", str(m["id"])).output.splitlines()
+        if line.startswith("To: ")
+    )
+    assert len(to) == 2
+    assert "Ann Lee" in to[0] and "ann@ex.org" in to[0]
+    assert "Cy Dee" in to[1] and "cy@ex.org" in to[1]
+    ledger = open_ledger(eur.db_url)
+    try:
+        with ledger.read() as conn:
+            query = sa.select(schema.pledges.c.id, schema.pledges.c.person_key)
+            keys = dict(conn.execute(query).all())
+            owed = list(
+                conn.execute(
+                    sa.select(schema.remainders.c.pledge_id, schema.remainders.c.person_key)
+                )
+            )
+    finally:
+        ledger.dispose()
+    assert owed == [(3, keys[3])] and len(set(keys.values())) == 3
 
 
 def test_overlapping_statements_pay_only_what_is_new(eur: Cli, tmp_path: Path) -> None:

@@ -28,6 +28,14 @@ def test_a_statement_read_aside_is_the_one_read_here(tmp_path: Path) -> None:
     assert not multiprocessing.active_children()
 
 
+def test_a_statement_without_lines_read_aside_is_the_one_read_here(tmp_path: Path) -> None:
+    path = camt053(tmp_path / "quiet.xml", [])
+    with aside.reading(path, currency="EUR", aside_from=0) as source:
+        assert callable(source)
+        there = source()
+    assert there == bankfiles.read(path, currency="EUR") and there.lines == ()
+
+
 def test_a_small_statement_is_read_at_once(tmp_path: Path) -> None:
     path = camt053(tmp_path / "small.xml", TXS[:3])
     with aside.reading(path, currency="EUR") as source:

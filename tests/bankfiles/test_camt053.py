@@ -136,3 +136,25 @@ def test_an_amount_is_read_exactly_as_a_decimal_number_of_minor_units(
         return
     (line,) = camt053.read("s.xml", _document(entry, currency)).lines
     assert (line.amount, line.currency) == (int(expected), currency)
+
+
+def test_an_amount_written_again_is_read_again_in_its_own_currency() -> None:
+    # Amounts are remembered by their text and currency: the same text in another
+    # currency is another amount, and a text written twice is read the same twice.
+    entries = "".join(
+        f'<Ntry><Amt Ccy="{ccy}">{text}</Amt><CdtDbtInd>CRDT</CdtDbtInd>'
+        f"<BookgDt><Dt>2027-03-01</Dt></BookgDt><AcctSvcrRef>{n}</AcctSvcrRef></Ntry>"
+        for n, (text, ccy) in enumerate(
+            [("1.5", "EUR"), ("1.5", "KWD"), ("1.5", "EUR"), (" 1.5 ", "EUR"), ("7", "JPY")]
+        )
+    )
+    lines = camt053.read("s.xml", _document(entries)).lines
+    assert [(x.amount, x.currency) for x in lines] == [
+        (150, "EUR"),
+        (1500, "KWD"),
+        (150, "EUR"),
+        (150, "EUR"),
+        (7, "JPY"),
+    ]
+    with pytest.raises(StatementError, match=r"Stmt\[1\]/Ntry\[2\]/Amt"):
+        camt053.read("s.xml", _document(entries.replace('"KWD">1.5', '"KWD">1.5001')))
