@@ -83,9 +83,8 @@ settings = Settings.from_env(
     default_base=server.default_address("127.0.0.1", port),
 )
 settings = dataclasses.replace(settings, pledges_per_minute=1e9, pledge_burst=10**9)
-uvicorn.run(create_app(settings), host="127.0.0.1", port=port, workers=1, http="h11",
-            h11_max_incomplete_event_size=server.HEAD_LIMIT, log_level="error",
-            access_log=False)
+uvicorn.run(create_app(settings), host="127.0.0.1", port=port, workers=1, http=server.HTTP,
+            log_level="error", access_log=False)
 """
 
 # Stripe's latency, added in front of the emulator: each request waits, then
