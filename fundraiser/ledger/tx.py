@@ -286,6 +286,14 @@ class Tx:
             self._second = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-tx")
         return self._second.submit(work, *args, **kwargs)
 
+    def hold_journal(self) -> None:
+        """Keep this write's journal entries until it ends, then append them together
+        (one INSERT for a batch of webhooks, not three per event); the write holds
+        the journal already, so there is nothing to lock. Code that reads the
+        journal inside such a write calls `flush` first, or misses what is held."""
+        if self._lock_journal is None:
+            self._lock_journal = _nothing_to_lock
+
     def flush(self) -> None:
         """Append the entries held back, under the journal's lock (Ledger.write calls it
         before it commits); from here on entries are appended as they are recorded."""
@@ -302,6 +310,10 @@ class Tx:
         if self._second is not None:
             self._second.shutdown(wait=True)
         self._second = None
+
+
+def _nothing_to_lock(conn: Connection) -> None:
+    """See Tx.hold_journal."""
 
 
 def _replayed(table: Any) -> bool:
