@@ -26,27 +26,26 @@ class HeadLimited(HttpToolsProtocol):
     """uvicorn's httptools protocol, refusing a request head longer than HEAD_LIMIT.
 
     The parser keeps a head's partial header in memory until it ends, so the
-    bytes are counted as they arrive: every chunk read while a head is still
-    incomplete counts whole (one that also ends the request before it counts a
-    little over), and the connection is answered 400 and closed once they pass
-    the limit. A head is therefore refused with at most one read past the limit
-    held, never more.
+    bytes are counted as they arrive: each read that ends inside a head counts
+    whole (one that also held the end of the request before counts a little
+    over), and the connection is answered 400 and closed once they pass the
+    limit. A head is refused with at most one read past the limit held.
     """
 
     head_bytes = 0
-    in_body = False  # this request's head has ended: what arrives is its body
+    in_head = False  # a request's head has begun and not ended
+
+    def on_message_begin(self) -> None:
+        self.in_head = True
+        super().on_message_begin()
 
     def on_headers_complete(self) -> None:
-        self.in_body = True
+        self.in_head = False
         super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        self.in_body = False  # what follows is the next request's head
-        super().on_message_complete()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.in_body or self.transport.is_closing():
+        if not self.in_head or self.transport.is_closing():
             self.head_bytes = 0
             return
         self.head_bytes += len(data)

@@ -412,6 +412,23 @@ def test_a_body_longer_than_the_head_limit_reaches_the_service(served: Served) -
     assert "too large" not in served.text()
 
 
+def test_many_requests_on_one_connection_are_not_taken_for_one_long_head(
+    served: Served,
+) -> None:
+    # 60 requests of over 1 KB each on one kept-alive connection: 70 KB, twice the head
+    # limit, every one of them answered by the service itself.
+    body = json.dumps({"id": "evt_one", "padding": "x" * 1000}).encode()
+    with httpx.Client(base_url=served.url, timeout=10) as client:
+        for _ in range(60):
+            answer = client.post(
+                "/api/stripe/webhook",
+                content=body,
+                headers={"content-type": "application/json", "stripe-signature": "t=1,v1=00"},
+            )
+            assert answer.status_code == 400 and answer.json()["field"] == "Stripe-Signature"
+    assert "too large" not in served.text()
+
+
 def test_a_client_that_leaves_mid_upload_costs_one_log_line(served: Served) -> None:
     head = (
         f"POST /api/pledges HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
