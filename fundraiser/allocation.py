@@ -54,7 +54,6 @@ class PaidPledge(NamedTuple):
     person_key: str
     name: str
     email: str
-    address: str
     amount: Money  # net paid amount still held (paid minus refunded)
     paid_at: str  # ISO-8601 UTC timestamp text
 
@@ -68,9 +67,8 @@ class Remainder(NamedTuple):
 
 class Allotment(NamedTuple):
     person_key: str
-    name: str  # name, email and address come from the earliest paid pledge
-    email: str
-    address: str
+    name: str  # name and email come from the earliest paid pledge (the issue
+    email: str  # copies the member's details from it in the database)
     first_paid_at: str
     shares: int  # new shares now; 0 means this person is not admitted
     paid: Money
@@ -184,7 +182,7 @@ def allocate(
     seen: set[int] = set()
     groups: dict[str, list[tuple[datetime, int, PaidPledge]]] = {}
     for p in pledges:
-        pid, person, _name, _email, _address, amount, paid_at = p
+        pid, person, _name, _email, amount, paid_at = p
         if amount.currency != currency:
             raise CurrencyMismatch(
                 f"pledge {pid} is in {amount.currency} but shares cost {currency}"
@@ -196,6 +194,8 @@ def allocate(
         if moment is None:
             moment = moments[paid_at] = _moment(paid_at, pid)
         key = person.strip().lower()  # person_key(), inlined: 100,000 calls
+        if key == person:  # stored normalised (always, today): keep one string, not two
+            key = person
         group = groups.get(key)
         if group is None:
             groups[key] = [(moment, pid, p)]
@@ -279,7 +279,6 @@ def allocate(
                 k,
                 p.name,
                 p.email,
-                p.address,
                 p.paid_at,
                 give,
                 p.amount,
@@ -390,7 +389,6 @@ def _allot(
         key,
         first.name,
         first.email,
-        first.address,
         first.paid_at,
         shares,
         money(sum(p.amount.amount for p in group)),
@@ -421,7 +419,7 @@ def check_plan(plan: Plan, pledges: Iterable[PaidPledge] | None = None) -> None:
     # branches: this runs over every allotment of every plan.
     moments: dict[str, datetime] = {}  # a few distinct payment times
     for a in plan.allotments:
-        key, _name, _email, _address, paid_at, shares, paid, rems, pids, existing = a
+        key, _name, _email, paid_at, shares, paid, rems, pids, existing = a
         if key in people:
             _require(False, f"allotment for {key}: repeated person")
         people.add(key)

@@ -30,6 +30,10 @@ from typing import IO, Any
 from fundraiser import privatefiles
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_SPACES = " \u00a0\u3000\n"
+#: A cell can be risky only if it starts with one of these: most cells are
+#: decided by their first character, without stripping a copy.
+_RISKY_FIRST = frozenset(_TRIGGERS) | frozenset(_SPACES)
 
 
 class Plain(str):
@@ -38,14 +42,17 @@ class Plain(str):
     __slots__ = ()
 
 
+_OURS = (Plain, int)  # built once: `Plain | int` in the check made a union per cell
+
+
 def cell(value: Any) -> str:
     """One cell's text, neutralised when a spreadsheet would run it."""
     if value is None:
         return ""
-    if isinstance(value, Plain | int):
+    if isinstance(value, _OURS):
         return str(value)
     text = str(value)
-    if text.lstrip(" \u00a0\u3000\n").startswith(_TRIGGERS):
+    if text[:1] in _RISKY_FIRST and text.lstrip(_SPACES).startswith(_TRIGGERS):
         return "'" + text
     return text
 

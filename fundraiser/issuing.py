@@ -19,7 +19,7 @@ from fundraiser import closing, outbox
 from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
 from fundraiser.config import Campaign, ShareTerms
 from fundraiser.errors import LedgerError, UserInputError
-from fundraiser.ledger import Ledger, Tx, bulk, schema
+from fundraiser.ledger import Ledger, Tx, bulk, changes, schema
 from fundraiser.ledger.engine import stamp
 from fundraiser.money import Money
 from fundraiser.pledges import Status
@@ -36,23 +36,29 @@ def founding_cutoff(campaign: Campaign) -> str | None:
 
 
 def paid_unallotted(
-    conn: Connection, *, before: str | None = None, pledge_ids: list[int] | None = None
+    conn: Connection,
+    *,
+    before: str | None = None,
+    pledge_ids: list[int] | None = None,
+    details: bool = True,
 ) -> list[PaidPledge]:
     """Paid pledges not yet turned into shares, with the money still held.
 
     `before`: only pledges made before that moment (the founding issue);
-    `pledge_ids`: only these (an admission).
+    `pledge_ids`: only these (an admission). `details=False` leaves name and
+    email empty: the issue copies a member's details in the database
+    (changes.Copy), and 300,000 backers' details are about 60 MB as Python strings.
     Read through the driver: 100,000 rows cost more in SQLAlchemy's result
     processing than in the database. The plan reads in a snapshot and the
     issue in its write, so this takes the connection either one gives.
     """
+    p = schema.pledges.c
+    blank: sa.ColumnClause[str] = sa.literal_column("''", sa.Text)
     query = (
         sa.select(
-            schema.pledges.c.id,
-            schema.pledges.c.person_key,
-            schema.pledges.c.name,
-            schema.pledges.c.email,
-            schema.pledges.c.address,
+            p.id,
+            p.person_key,
+            *((p.name, p.email) if details else (blank, blank)),
             schema.pledges.c.paid_amount,
             schema.pledges.c.refunded_amount,
             schema.pledges.c.paid_at,
@@ -72,14 +78,14 @@ def paid_unallotted(
     # One string per payment moment: a close charges thousands in the same second.
     moments: dict[str, str] = {}
     paid: list[PaidPledge] = []
-    for pid, key, name, email, address, paid_amount, refunded, at, code in rows:
+    for pid, key, name, email, paid_amount, refunded, at, code in rows:
         held = paid_amount - refunded
         if held > 0:
             money = memo.get((held, code))
             if money is None:
                 money = memo[held, code] = Money(held, code)
             at = moments.setdefault(at, at) if at else ""
-            paid.append(PaidPledge(pid, key, name, email, address, money, at))
+            paid.append(PaidPledge(pid, key, name, email, money, at))
     return paid
 
 
@@ -148,10 +154,10 @@ def _issue(
         refused = closing.may_issue(tx.conn, campaign, _moment(tx.now))
         if refused is not None:
             raise UserInputError(f"shares cannot be issued: {refused}")
-        paid = paid_unallotted(tx.conn, before=founding_cutoff(campaign))
+        paid = paid_unallotted(tx.conn, before=founding_cutoff(campaign), details=False)
         offer_max = campaign.offer_max_shares
     else:
-        paid = paid_unallotted(tx.conn, pledge_ids=pledge_ids)
+        paid = paid_unallotted(tx.conn, pledge_ids=pledge_ids, details=False)
         offer_max = None
     if not paid:
         return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
@@ -161,15 +167,23 @@ def _issue(
         paid, terms or campaign.shares, offer_max_shares=offer_max, existing=existing
     )
     marking.result()
-    rows = _Rows.build(plan, start, {p.pledge_id: p.amount.amount for p in paid})
+    rows = _Rows.build(
+        plan,
+        start,
+        {p.pledge_id: p.amount.amount for p in paid},
+        {p.pledge_id: p.person_key for p in paid},
+    )
     if rows.planned != len(paid):  # rolls the whole issue back
         raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
-    _write(tx, rows, plan.currency, today)
-    welcomed = _queue_welcome(tx, rows.new_members, today)
+    # The write needs the rows only: at 300,000 pledges the plan and the pledges
+    # read are about 200 MB that need not live on beside the rows and the inserts.
+    del plan, paid
+    _write(tx, rows, today)
+    welcomed = _queue_welcome(tx, [number for number, _source in rows.members], today)
     # The whole issue is one change, so one journal entry records all of it:
     # its rows are the entry's changes, this the summary a person reads.
-    tx.record("shares.issue", "register", rows.journal(plan, start.member, welcomed))
-    return rows.result(plan, start.member)
+    tx.record("shares.issue", "register", rows.journal(start.member, welcomed))
+    return rows.result(start.member)
 
 
 def _moment(stamp: str) -> datetime:
@@ -214,38 +228,58 @@ REMAINDER_COLUMNS = ("pledge_id", "person_key", "amount", "reason")
 
 @dataclass
 class _Rows:
-    """An issue's rows, built from the plan in Python, before any is written."""
+    """An issue's rows, built from the plan in Python, before any is written.
 
-    new_members: list[tuple[Any, ...]]
+    Members and remainders are held as the journal names them: by the pledge
+    their details come from (changes.Copy). Their keys are kept beside, for the
+    rare write that cannot copy (a pledge whose stored key is not its normal form).
+    """
+
+    members: list[tuple[int, int]]  # (number, the pledge their name, email and address are from)
+    member_keys: list[str]
     entries: list[tuple[Any, ...]]
     links: list[tuple[int, int, int]]
-    refunds: list[tuple[Any, ...]]
+    refunds: list[tuple[int, int, str]]  # (pledge_id, amount, reason)
+    refund_keys: list[str]
+    keys_stored: bool  # every key is its pledge's own, as stored: the write copies them
     planned: int
+    shares: int
+    price: int
+    currency: str
 
     @classmethod
-    def build(cls, plan: Plan, start: _Start, held: dict[int, int]) -> _Rows:
+    def build(
+        cls, plan: Plan, start: _Start, held: dict[int, int], stored: dict[int, str]
+    ) -> _Rows:
+        """`held`: each paid pledge's money still held; `stored`: its key as stored."""
         number_of = dict(start.number_of)
         next_member, next_entry, next_certificate = start.member, start.entry, start.certificate
         price = plan.price.amount
-        new_members: list[tuple[Any, ...]] = []
+        members: list[tuple[int, int]] = []
+        member_keys: list[str] = []
         entries: list[tuple[Any, ...]] = []
         links: list[tuple[int, int, int]] = []
-        refunds: list[tuple[Any, ...]] = []
+        refunds: list[tuple[int, int, str]] = []
+        refund_keys: list[str] = []
+        keys_stored = True
         planned = 0
         for allotment in plan.allotments:
             key, pledge_ids, shares = allotment.person_key, allotment.pledge_ids, allotment.shares
             planned += len(pledge_ids)
             for rem in allotment.remainders:
-                refunds.append((rem.pledge_id, key, rem.amount.amount, rem.reason))
+                refunds.append((rem.pledge_id, rem.amount.amount, rem.reason))
+                refund_keys.append(key)
+                keys_stored = keys_stored and stored[rem.pledge_id] == key
             if not shares:
                 continue
             number = number_of.get(key)
             if number is None:
                 number = number_of[key] = next_member
                 next_member += 1
-                new_members.append(
-                    (number, key, allotment.name, allotment.email, allotment.address)
-                )
+                # The earliest paid pledge: the allotment's name, email and address.
+                members.append((number, pledge_ids[0]))
+                member_keys.append(key)
+                keys_stored = keys_stored and stored[pledge_ids[0]] == key
             amount = price * shares
             entries.append((next_entry, number, shares, amount, next_certificate))
             if len(pledge_ids) == 1:  # kept money is the price of the shares
@@ -254,39 +288,71 @@ class _Rows:
                 _link_pledges(links, next_entry, allotment.remainders, pledge_ids, held)
             next_entry += 1
             next_certificate += 1
-        return cls(new_members, entries, links, refunds, planned)
+        return cls(
+            members,
+            member_keys,
+            entries,
+            links,
+            refunds,
+            refund_keys,
+            keys_stored,
+            planned,
+            plan.total_shares,
+            price,
+            plan.currency,
+        )
 
-    def journal(self, plan: Plan, first_member: int, welcomed: int) -> dict[str, Any]:
+    def journal(self, first_member: int, welcomed: int) -> dict[str, Any]:
         """The issue's summary for its journal entry (its rows are the entry's changes)."""
-        admitted = len(self.new_members)
+        admitted = len(self.members)
         return {
             "members_admitted": admitted,
             "members": [first_member, first_member + admitted - 1] if admitted else None,
             "entries": len(self.entries),
-            "shares": plan.total_shares,
-            "price": plan.price.amount,
-            "currency": plan.currency,
+            "shares": self.shares,
+            "price": self.price,
+            "currency": self.currency,
             "remainders": len(self.refunds),
             "welcome_mail": welcomed,
         }
 
-    def result(self, plan: Plan, first_member: int) -> IssueResult:
-        admitted = len(self.new_members)
+    def result(self, first_member: int) -> IssueResult:
+        admitted = len(self.members)
         return IssueResult(
             admitted,
             len(self.entries),
-            plan.total_shares,
+            self.shares,
             len(self.refunds),
-            Money(sum(r[2] for r in self.refunds), plan.currency),
+            Money(sum(r[1] for r in self.refunds), self.currency),
             first_member if admitted else None,
             first_member + admitted - 1 if admitted else None,
         )
 
 
-def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
-    """Insert an issue's rows: members, register entries, their pledges, remainders."""
+#: A new member's details are their earliest paid pledge's; a remainder's key its pledge's.
+_FROM_PLEDGE = changes.Copy(
+    "pledges",
+    "from_pledge",
+    {"person_key": "person_key", "name": "name", "email": "email", "address": "address"},
+)
+_KEY_FROM_PLEDGE = changes.Copy("pledges", "pledge_id", {"person_key": "person_key"})
+
+
+def _write(tx: Tx, rows: _Rows, today: str) -> None:
+    """Insert an issue's rows: members, register entries, their pledges, remainders.
+
+    Where every key is its pledge's own as stored (always, for keys stored
+    normalised), the journal names the pledge instead of fingerprinting the same
+    details again (changes.Copy); otherwise the values go in as the plan has them.
+    """
     stamped = {"created_at": tx.now}
-    tx.insert(schema.members, MEMBER_COLUMNS, rows.new_members, {"admitted_on": today, **stamped})
+    admitted = {"admitted_on": today, **stamped}
+    currency = rows.currency
+    if rows.keys_stored:
+        columns = ("number", "from_pledge")
+        tx.insert(schema.members, columns, rows.members, admitted, copy=_FROM_PLEDGE)
+    else:  # the details as given: read for these members only
+        tx.insert(schema.members, MEMBER_COLUMNS, _with_details(tx, rows), admitted)
     entry_constants = {
         "kind": EntryKind.ISSUE.value,
         "currency": currency,
@@ -296,14 +362,38 @@ def _write(tx: Tx, rows: _Rows, currency: str, today: str) -> None:
     tx.insert(schema.register_entries, ENTRY_COLUMNS, rows.entries, entry_constants)
     tx.insert(schema.allotments, LINK_COLUMNS, rows.links)
     due = {"currency": currency, "status": RemainderStatus.DUE.value, **stamped}
-    tx.insert(schema.remainders, REMAINDER_COLUMNS, rows.refunds, due)
+    if rows.keys_stored:
+        unkeyed = ("pledge_id", "amount", "reason")
+        tx.insert(schema.remainders, unkeyed, rows.refunds, due, copy=_KEY_FROM_PLEDGE)
+    else:
+        keyed = [
+            (r[0], key, r[1], r[2]) for r, key in zip(rows.refunds, rows.refund_keys, strict=True)
+        ]
+        tx.insert(schema.remainders, REMAINDER_COLUMNS, keyed, due)
 
 
-def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> int:
-    """Queue a welcome mail for each new member with an email; how many were queued.
+def _with_details(tx: Tx, rows: _Rows) -> list[tuple[Any, ...]]:
+    """New members' rows with their source pledges' name, email and address."""
+    found: dict[int, tuple[Any, ...]] = {}
+    p = schema.pledges.c
+    sources = [source for _number, source in rows.members]
+    for start in range(0, len(sources), 5_000):
+        chunk = sources[start : start + 5_000]
+        query = sa.select(p.id, p.name, p.email, p.address).where(p.id.in_(chunk))
+        found.update((row[0], tuple(row[1:])) for row in tx.execute(query))
+    return [
+        (number, key, *found[source])
+        for (number, source), key in zip(rows.members, rows.member_keys, strict=True)
+    ]
+
+
+def _queue_welcome(tx: Tx, numbers: list[int], today: str) -> int:
+    """Queue a welcome mail for each new member (every pledge has an email); how
+    many were queued.
 
     The rows go into the issue's own journal entry (outbox.queue_many with
-    record=False): one change, one entry.
+    record=False): one change, one entry. Each is addressed to its member as
+    the members table holds them (`to_member`), so the rows carry no address.
     """
     # The data as outbox.encode_data writes it (sorted keys), without an encoder
     # run per member: {"admitted_on": ..., "member_number": N}.
@@ -312,16 +402,15 @@ def _queue_welcome(tx: Tx, new_members: list[tuple[Any, ...]], today: str) -> in
         outbox.message(
             outbox.Kind.WELCOME,
             f"welcome:member:{number}",
-            to_email=email,
-            to_name=name,
+            to_email="",  # the member's, copied in the database
+            to_name="",
             data=f"{head}{number}}}",
             now=tx.now,
             member_number=number,
         )
-        for number, _key, name, email, _address in new_members  # rows as MEMBER_COLUMNS
-        if email is not None
+        for number in numbers
     ]
-    return outbox.queue_many(tx, messages, record=False)
+    return outbox.queue_many(tx, messages, record=False, to_member=True)
 
 
 def _link_pledges(

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from fundraiser.ledger import Tx, bulk, schema
+from fundraiser.ledger import Tx, bulk, changes, schema
 
 
 class Kind(enum.StrEnum):
@@ -91,16 +91,30 @@ def encode_data(data: dict[str, Any]) -> str:
     return _JSON.encode(data)
 
 
-def queue_many(tx: Tx, rows: list[Row], *, record: bool = True) -> int:
+#: A member's mail goes to the member's own address and name, as the register holds them.
+_TO_MEMBER = changes.Copy("members", "member_number", {"to_email": "email", "to_name": "name"})
+_UNADDRESSED = tuple(f for f in Row._fields if f not in _TO_MEMBER.columns)
+
+
+def queue_many(tx: Tx, rows: list[Row], *, record: bool = True, to_member: bool = False) -> int:
     """Queue messages whose dedupe key is new; returns how many were queued.
 
-    With `record=False` the caller journals them with its own change.
+    With `record=False` the caller journals them with its own change. With
+    `to_member`, every row is addressed to its member_number's email and name
+    as the members table holds them (an issue's welcome mail): the journal names
+    the member, not the address again.
     """
     if not rows:
         return 0
     known = _known_keys(tx, rows)
     fresh = [r for r in rows if r.dedupe_key not in known]
-    tx.insert(schema.outbox, Row._fields, fresh)
+    if to_member:
+        picked = [
+            (r.created_at, r.kind, r.dedupe_key, *r[5:]) for r in fresh
+        ]  # Row without to_email, to_name (fields 3 and 4)
+        tx.insert(schema.outbox, _UNADDRESSED, picked, copy=_TO_MEMBER)
+    else:
+        tx.insert(schema.outbox, Row._fields, fresh)
     if fresh and record:
         kinds = sorted({r.kind for r in fresh})
         tx.record("mail.queue", "outbox", {"count": len(fresh), "kinds": kinds})

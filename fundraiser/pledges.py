@@ -82,7 +82,7 @@ class Source(enum.StrEnum):
 BY_HAND = frozenset({Source.OFFLINE, Source.IMPORT})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: an import holds 300,000 of them at once
 class NewPledge:
     name: str
     email: str

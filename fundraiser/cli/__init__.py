@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from fundraiser.cli.app import App, converted_errors
 _MODULES: dict[str, tuple[str, ...]] = {
     "init": ("campaign",),
     "check": ("campaign",),
-    "status": ("campaign",),
+    "status": ("status",),
     "ledger": ("ledger",),
     "pledges": ("pledges", "payments"),
     "shares": ("shares",),
@@ -42,6 +44,24 @@ _MODULES: dict[str, tuple[str, ...]] = {
 _loaded: set[str] = set()
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Importing a command's module builds SQLAlchemy's classes, our tables and the
+    campaign's types: objects that all live as long as the process. The cyclic
+    collector would scan them over and over as they arrive, for no garbage
+    (measured: 50-150 ms of the 0.5 s `status --json` takes). What was built is
+    then frozen, as main() freezes it too: else the collector's first run after
+    would scan it all at once (measured: one pass of 64 ms)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 class FundraiserGroup(click.Group):
     """Loads commands on demand; converts expected failures to clean messages, once."""
 
@@ -51,7 +71,8 @@ class FundraiserGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         for module in _MODULES.get(cmd_name, ()):
             if module not in _loaded:
-                import_module(f"fundraiser.cli.{module}").register(self)
+                with _collector_paused():
+                    import_module(f"fundraiser.cli.{module}").register(self)
                 _loaded.add(module)
         return self.commands.get(cmd_name)
 

@@ -164,6 +164,69 @@ def insert_rows(
         cursor.close()
 
 
+def insert_copying(
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[Sequence[Any]],
+    columns: Sequence[str],
+    constants: Mapping[str, Any] | None,
+    source: sa.Table,
+    by: str,
+    copies: Mapping[str, str],
+) -> int:
+    """Insert rows whose `copies` columns (ours -> the source's) take their values
+    from the `source` row whose key is the row's `by` value; how many went in.
+
+    `by` is one of `columns`: a column of `table`, or a value only the lookup
+    uses. A row whose source row is missing is not inserted (the caller counts).
+    SQLite copies inside the database (INSERT ... SELECT ... JOIN); PostgreSQL
+    reads the source values and sends full rows through COPY.
+    """
+    if not rows:
+        return 0
+    fixed = dict(constants or {})
+    key = next(iter(source.primary_key.columns)).name
+    by_index = list(columns).index(by)
+    kept = [i for i, name in enumerate(columns) if name != by or name in table.c]
+    names = [*(columns[i] for i in kept), *fixed, *copies]
+    cursor = conn.connection.cursor()
+    try:
+        if conn.dialect.name != "sqlite":
+            wanted = sorted({row[by_index] for row in rows})
+            cursor.execute(
+                f"SELECT {key}, {', '.join(copies.values())} FROM {source.name} "
+                f"WHERE {key} = ANY(%s)",
+                (wanted,),
+            )
+            found = {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
+            full = [
+                (*(row[i] for i in kept), *found[row[by_index]])
+                for row in rows
+                if row[by_index] in found
+            ]
+            # The constants go last in COPY's columns: names order is kept, fixed, copies.
+            ordered = [*(columns[i] for i in kept), *copies]
+            _copy_rows(cursor, table, ordered, full, fixed)
+            return len(full)
+        picked = [f"v.column{i + 1}" for i in kept] + ["?"] * len(fixed)
+        picked += [f"s.{name}" for name in copies.values()]
+        one = "(" + ", ".join(["?"] * len(columns)) + ")"
+        per = max(1, (_values_limit(conn) - len(fixed)) // len(columns))
+        done = 0
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            cursor.execute(
+                f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(picked)} "
+                f"FROM (VALUES {', '.join([one] * len(chunk))}) AS v "
+                f"JOIN {source.name} AS s ON s.{key} = v.column{by_index + 1}",
+                [*fixed.values(), *chain.from_iterable(chunk)],
+            )
+            done += int(cursor.rowcount)
+        return done
+    finally:
+        cursor.close()
+
+
 def _copy_rows(
     cursor: Any,
     table: sa.Table,

@@ -26,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from fundraiser.errors import LedgerError
 from fundraiser.ledger import bulk, schema
 
 #: Where a ledger keeps the salt of its fingerprints (never in the journal).
@@ -111,6 +112,30 @@ def make_fingerprint(salt: str) -> Fingerprinter:
     return Fingerprinter(salt)
 
 
+@dataclass(frozen=True)
+class Copy:
+    """Values an insert takes from a row of another proved table, named by its key.
+
+    A member's name and email are those of the pledge they came from, and a
+    welcome mail's address is the member's: the journal fingerprinted them once,
+    where they entered. A copy carries the source row's key instead of a second
+    fingerprint of the same value; replay makes the same copy from the replayed
+    source, so the comparison still proves every value. About half of an
+    issue's journal was such repeated fingerprints.
+    """
+
+    source: str  # a table the journal proves, keyed by one column
+    by: str  # the insert's column holding the source row's key (a column, or for the lookup only)
+    columns: dict[str, str]  # the inserted column -> the source's column
+
+    def encode(self) -> dict[str, Any]:
+        return {"f": self.source, "b": self.by, "s": dict(self.columns)}
+
+    @classmethod
+    def decode(cls, data: Mapping[str, Any]) -> Copy:
+        return cls(str(data["f"]), str(data["b"]), dict(data["s"]))
+
+
 @dataclass
 class Change:
     """One INSERT, UPDATE or DELETE of a replayed table, in plain values.
@@ -133,12 +158,13 @@ class Change:
     constants: dict[str, Any] = field(default_factory=dict)
     where: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
+    copy: Copy | None = None  # insert: columns whose values come from another table's row
 
     def encode(self, fingerprint: Fingerprinter) -> dict[str, Any]:
         """The journal's form: personal values replaced by their fingerprints."""
         personal = personal_columns(schema.metadata.tables[self.table])
         if self.kind == "insert":
-            return {
+            encoded = {
                 "t": self.table,
                 "i": {  # column by column: long flat lists encode fastest
                     column: (fingerprint.many(values) if column in personal else list(values))
@@ -151,6 +177,9 @@ class Change:
                     for column, v in self.constants.items()
                 },
             }
+            if self.copy is not None:
+                encoded["c"] = self.copy.encode()
+            return encoded
         if self.kind == "update_rows":
             width = len(self.columns)
             values = _transposed(self.rows, width + len(self.keys))
@@ -181,6 +210,7 @@ class Change:
                 columns=list(inserted),
                 rows=list(zip(*inserted.values(), strict=True)),
                 constants=dict(data.get("k") or {}),
+                copy=Copy.decode(data["c"]) if "c" in data else None,
             )
         if "r" in data:
             sets: dict[str, list[Any]] = data["r"]["s"]
@@ -244,6 +274,8 @@ def apply(conn: Connection, change: Change) -> int:
     """
     table = schema.metadata.tables[change.table]
     if change.kind == "insert":
+        if change.copy is not None:
+            return _insert_copying(conn, table, change, change.copy)
         _check(table, [*change.columns, *change.constants], {})
         bulk.insert_rows(conn, table, change.rows, change.columns, change.constants or None)
         return len(change.rows)
@@ -267,6 +299,40 @@ def apply(conn: Connection, change: Change) -> int:
         text = sql.replace("{in}", ", ".join(["?"] * len(chunk)))
         touched += bulk.run(conn, text, [*params, *chunk])
     return touched
+
+
+def _insert_copying(conn: Connection, table: sa.Table, change: Change, copy: Copy) -> int:
+    """An insert whose copied columns come from the source rows its `by` values name."""
+    source = schema.metadata.tables.get(copy.source)
+    if source is None or not source.info.get("replayed") or len(source.primary_key) != 1:
+        raise ValueError(f"{table.name} may copy only from a proved table with one key")
+    if copy.by not in change.columns:
+        raise ValueError(f"the insert into {table.name} names no {copy.by} to copy by")
+    if copy.by in personal_columns(table):
+        raise ValueError(f"a copy into {table.name} may not find rows by {copy.by}")
+    own = [c for c in change.columns if c != copy.by or c in table.c]
+    _check(table, [*own, *change.constants, *copy.columns], {})
+    _check(source, list(copy.columns.values()), {})
+    overlap = set(copy.columns) & {*change.columns, *change.constants}
+    if overlap:
+        raise ValueError(f"{table.name}: {sorted(overlap)} both given and copied")
+    done = bulk.insert_copying(
+        conn,
+        table,
+        change.rows,
+        change.columns,
+        change.constants or None,
+        source,
+        copy.by,
+        copy.columns,
+    )
+    if done != len(change.rows):
+        # A row whose source is missing would silently not exist: refuse the change.
+        raise LedgerError(
+            f"{table.name}: {len(change.rows) - done} of {len(change.rows)} rows name "
+            f"no {copy.source} row to copy from"
+        )
+    return done
 
 
 def _update_rows(conn: Connection, table: sa.Table, change: Change) -> int:

@@ -50,6 +50,7 @@ class PartTexts:
         fingerprint: changes.Fingerprinter,
         *,
         patience: float = _PATIENCE,
+        aside: bool = True,
     ) -> None:
         self.part_at = part_at
         self.patience = patience
@@ -61,7 +62,9 @@ class PartTexts:
         self.reader: threading.Thread | None = None
         self.failed = False
         # Linux only: on macOS a fork after system frameworks are loaded is unsafe.
-        if sys.platform.startswith("linux") and count > 1:
+        # `aside` False: too little Python work to pay for a fork (its copy-on-write
+        # faults cost the writing parent about a second at 300 MB).
+        if aside and sys.platform.startswith("linux") and count > 1:
             self._start()
 
     def _start(self) -> None:

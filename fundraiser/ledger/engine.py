@@ -64,11 +64,23 @@ class Ledger:
 
     @contextmanager
     def read(self, *, bulk_work: bool = False) -> Iterator[Connection]:
-        """A read-only snapshot; `bulk_work` pauses the cyclic collector (see bulk.gc_paused)."""
+        """A read-only snapshot; `bulk_work` pauses the cyclic collector (see bulk.gc_paused).
+
+        A bulk read on SQLite runs with a small page cache: it reads a table
+        once, in order, and a writer's 64 MB would only fill with pages read
+        once (61 MB of the allocation plan's peak at 300,000 pledges).
+        """
         with self.engine.connect() as conn, bulk.gc_paused() if bulk_work else nullcontext():
             conn.execution_options(fundraiser_read=True)
-            yield conn
-            conn.rollback()
+            small = bulk_work and self.is_sqlite
+            if small:
+                conn.exec_driver_sql(f"PRAGMA cache_size = {_READ_CACHE}")
+            try:
+                yield conn
+                conn.rollback()
+            finally:
+                if small:  # pooled: the next user of this connection may write
+                    conn.exec_driver_sql(f"PRAGMA cache_size = {_WRITE_CACHE}")
 
     @contextmanager
     def write(
@@ -131,6 +143,11 @@ class Ledger:
         self.engine.dispose()
 
 
+#: SQLite page caches, in KiB (negative): a connection's own, and a bulk read's.
+_WRITE_CACHE = -65536
+_READ_CACHE = -8192
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -139,7 +156,7 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA busy_timeout = 30000")
         # 64 MB of page cache: bulk imports touch several indexes at random.
-        cursor.execute("PRAGMA cache_size = -65536")
+        cursor.execute(f"PRAGMA cache_size = {_WRITE_CACHE}")
         # Write-ahead log, synced at checkpoints rather than at every commit: a
         # commit is an append to the log, and readers never wait for a writer.
         # A power cut can lose the last commits (never corrupt the file); what

@@ -77,8 +77,7 @@ def _v8_member_page(conn: Connection) -> None:
 
 def _v9_pledge_places(conn: Connection) -> None:
     """A tier's places counted from an index; PostgreSQL's pledge ids from a sequence."""
-    index = next(i for i in schema.pledges.indexes if i.name == "ix_pledges_tier_places")
-    index.create(conn, checkfirst=True)
+    conn.exec_driver_sql(schema.TIER_PLACES_INDEX)
     if conn.dialect.name == "postgresql":
         schema.pledge_ids.create(conn, checkfirst=True)
         top = conn.execute(sa.select(sa.func.max(schema.pledges.c.id))).scalar()
