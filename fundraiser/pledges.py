@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser.errors import InvalidTransition, NotFound
-from fundraiser.ledger import Tx, schema
+from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.money import Money
 from fundraiser.people import normal_email, person_key
 
@@ -258,10 +258,17 @@ def new_ids(conn: Connection, count: int) -> list[int]:
     from a sequence, never handed out twice; a sequence found behind the table
     (rows written with their own ids) is moved past it first.
     """
-    top = conn.execute(sa.select(sa.func.max(schema.pledges.c.id))).scalar() or 0
     if conn.dialect.name == "sqlite":
+        found = bulk.first(conn, "SELECT max(id) FROM pledges")
+        top = (found[0] if found else None) or 0
         return list(range(top + 1, top + 1 + count))
-    ids = _draw(conn, count)
+    if count == 1:  # the pledge path: the id and the table's top in one round trip
+        drawn = bulk.first(conn, _DRAW_ONE)
+        assert drawn is not None
+        ids, top = [int(drawn[0])], int(drawn[1])
+    else:
+        top = conn.execute(sa.select(sa.func.max(schema.pledges.c.id))).scalar() or 0
+        ids = _draw(conn, count)
     if ids[0] <= top:
         conn.execute(
             sa.text("SELECT setval('pledge_ids', GREATEST(:top, last_value)) FROM pledge_ids"),
@@ -269,6 +276,9 @@ def new_ids(conn: Connection, count: int) -> list[int]:
         )
         ids = _draw(conn, count)
     return ids
+
+
+_DRAW_ONE = "SELECT nextval('pledge_ids'), (SELECT coalesce(max(id), 0) FROM pledges)"
 
 
 def _draw(conn: Connection, count: int) -> list[int]:

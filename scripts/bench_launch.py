@@ -120,9 +120,8 @@ async def app(scope, receive, send):
     started = time.perf_counter()
     await inner(scope, receive, send)
     inside.append((time.time(), time.perf_counter() - started))
-uvicorn.run(app, host="127.0.0.1", port=port, workers=1, http="h11",
-            h11_max_incomplete_event_size=server.HEAD_LIMIT, log_level="error",
-            access_log=False, lifespan="on")
+uvicorn.run(app, host="127.0.0.1", port=port, workers=1, http=server.HTTP,
+            log_level="error", access_log=False, lifespan="on")
 """
 
 # Stripe's latency, added in front of the emulator: each request waits, then

@@ -71,6 +71,15 @@ def first(conn: Connection, sql: str, params: Sequence[Any] = ()) -> tuple[Any, 
         cursor.close()
 
 
+def fetch(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Every row of a small SELECT, as plain tuples."""
+    cursor = _cursor(conn, sql, params)
+    try:
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
 def first_row(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any | None:
     """The first row of a SELECT with its columns as attributes (a named tuple), or None."""
     cursor = _cursor(conn, sql, params)

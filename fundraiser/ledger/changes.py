@@ -17,6 +17,7 @@ compared with its replay column by column, a personal column by fingerprint.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,8 +42,18 @@ def replayed_tables() -> list[sa.Table]:
     return [t for t in schema.metadata.sorted_tables if t.info.get("replayed")]
 
 
+@functools.cache  # the schema is fixed: asked once per change on the hot paths
 def personal_columns(table: sa.Table) -> frozenset[str]:
     return frozenset(c.name for c in table.columns if c.info.get("personal"))
+
+
+@functools.cache
+def _columns(table: sa.Table) -> tuple[frozenset[str], frozenset[str]]:
+    """A table's columns, and those outside the journal (operational, sent_only)."""
+    unjournalled = frozenset(
+        c.name for c in table.columns if c.info.get("operational") or c.info.get("sent_only")
+    )
+    return frozenset(table.columns.keys()), unjournalled
 
 
 #: Fingerprints a write remembers at most (about 40 MB).
@@ -221,17 +232,15 @@ class Change:
 
 
 def _check(table: sa.Table, columns: Sequence[str], where: Mapping[str, Any]) -> None:
-    known = set(table.columns.keys())
+    known, outside = _columns(table)
     unknown = [c for c in [*columns, *where] if c not in known]
     if unknown:
         raise ValueError(f"not columns of {table.name}: {unknown}")
-    personal = personal_columns(table) & set(where)
+    personal = personal_columns(table).intersection(where)
     if personal:
         # A fingerprint in the journal cannot find the row again on replay.
         raise ValueError(f"a change of {table.name} may not pick rows by {sorted(personal)}")
-    unjournalled = {
-        c.name for c in table.columns if c.info.get("operational") or c.info.get("sent_only")
-    } & set(where)
+    unjournalled = outside.intersection(where)
     if unjournalled:
         # Those columns change outside the journal: the replay cannot pick rows by them.
         raise ValueError(f"a change of {table.name} may not pick rows by {sorted(unjournalled)}")

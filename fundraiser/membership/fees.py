@@ -272,6 +272,7 @@ def _updated(tx: Tx, sub: Any, event: FeeEvent) -> Outcome:
     rate = event.rate or sub.rate
     if (rate, event.amount) == (sub.rate, sub.amount):
         return Outcome.DUPLICATE
+    tx.flush()  # the journal is read: entries a batch holds back go in first
     last = _last_rate_change(tx.conn, int(sub.id))
     if last is not None and event.at and _instant(event.at) < _instant(last):
         return Outcome.DUPLICATE

@@ -40,10 +40,11 @@ class Orphan:
         )
 
 
-def _seen(conn: Connection, action: str, pledge_id: int, key: str, value: str | None) -> bool:
+def _seen(tx: Tx, action: str, pledge_id: int, key: str, value: str | None) -> bool:
+    tx.flush()  # entries a batch holds back (Tx.hold_journal) are read here too
     # The journal's data is canonical JSON, so a field is matched as written.
     found = bulk.first(
-        conn,
+        tx.conn,
         "SELECT 1 FROM journal WHERE action = ? AND subject = ? AND data LIKE ?",
         (action, f"pledge:{pledge_id}", f"%{json.dumps(key)}:{json.dumps(value)}%"),
     )
@@ -52,7 +53,7 @@ def _seen(conn: Connection, action: str, pledge_id: int, key: str, value: str | 
 
 def record(tx: Tx, row: Any, intent: str | None, charge: str | None, money: Money) -> str | None:
     """Journal the money once; the note for the organizer, or None if known already."""
-    if _seen(tx.conn, TAKEN, int(row.id), "intent", intent):
+    if _seen(tx, TAKEN, int(row.id), "intent", intent):
         return None
     data = {"id": row.id, "status": row.status, "intent": intent, "charge": charge}
     tx.record(
@@ -67,11 +68,11 @@ def record(tx: Tx, row: Any, intent: str | None, charge: str | None, money: Mone
 def returned(tx: Tx, row: Any, charge: Mapping[str, Any]) -> bool:
     """Journal that an orphaned charge was refunded in full; True if this changed anything."""
     charge_id = str(charge.get("id") or "")
-    if not charge_id or not _seen(tx.conn, TAKEN, int(row.id), "charge", charge_id):
+    if not charge_id or not _seen(tx, TAKEN, int(row.id), "charge", charge_id):
         return False
     if int(charge.get("amount_refunded") or 0) < int(charge.get("amount") or 0):
         return False
-    if _seen(tx.conn, RETURNED, int(row.id), "charge", charge_id):
+    if _seen(tx, RETURNED, int(row.id), "charge", charge_id):
         return False
     tx.record(RETURNED, f"pledge:{row.id}", {"id": row.id, "charge": charge_id})
     return True

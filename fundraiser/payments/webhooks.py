@@ -91,8 +91,11 @@ def store_and_apply(tx: Tx, ctx: Context, event: dict[str, Any], raw: str) -> Re
     )
     outcome = apply_event(tx, ctx, event)
     if outcome is Outcome.APPLIED and kind == "payment_intent.succeeded" and ctx.after_payment:
-        paid = ctx.keys.owns((event["data"]["object"] or {}).get("metadata"))
-        if paid is not None:
+        metadata = (event["data"]["object"] or {}).get("metadata") or {}
+        paid = ctx.keys.owns(metadata)
+        # Only a join's payment admits (payments/joining.py makes every one of them
+        # with this purpose): a pledge's payment does not look for a join.
+        if paid is not None and metadata.get("purpose") == "join":
             ctx.after_payment(tx, paid)
     if outcome is Outcome.DEFERRED:
         defer(tx, ctx, event)

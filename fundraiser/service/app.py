@@ -84,6 +84,13 @@ CONFIRM = "confirm"
 FREEING_ROUNDS = 100
 #: The cyclic collector's thresholds while the service runs (see create_app's lifespan).
 SERVICE_GC = (10_000, 50, 1_000)
+#: The webhook's answer, by whether the event was a duplicate: made once, not per event.
+RECEIVED = {
+    duplicate: json.dumps(
+        {"received": True, "duplicate": duplicate}, separators=(",", ":")
+    ).encode()
+    for duplicate in (False, True)
+}
 #: What admitting a pledge refuses before it writes: the backer's answer, not a fault.
 ADMIT_REFUSALS = (validate.Invalid, validate.HeldPlaces, intents.IdempotencyConflict)
 
@@ -427,7 +434,7 @@ class Service(PrivateLinks, MemberPages):
             return error(500, "the event could not be applied: Stripe will retry")
         for note in ctx.notes:  # money that needs a person: also in the journal
             log.warning("webhook %s: %s", event.get("id"), note)
-        return JSONResponse({"received": True, "duplicate": receipt.duplicate})
+        return Response(RECEIVED[receipt.duplicate], media_type="application/json")
 
     # -- private links ---------------------------------------------------------------
     async def close(self) -> None:

@@ -13,9 +13,9 @@ from sqlalchemy.engine import Connection
 
 from fundraiser.config import Campaign
 from fundraiser.figures import hold_start, holding, tier_places, unconfirmed
-from fundraiser.ledger import schema
+from fundraiser.ledger import bulk, schema
 from fundraiser.people import email_problem, person_key
-from fundraiser.pledges import LIVE, NewPledge, Source
+from fundraiser.pledges import LIVE, NewPledge, Source, Status
 
 FIELDS = frozenset(
     {"tier", "shares", "name", "email", "address", "display_name", "round", "consent"}
@@ -219,8 +219,19 @@ def check(
     terms = campaign.shares
     tier_id = None
     since = hold_start(now, hold)
+    # The person's pledges, read once for both of their limits (one round trip).
+    mine = bulk.fetch(conn, _PERSONS_PLEDGES, (person_key(req.email),))
     if not repeat:
-        check_waiting(conn, req, now, since, hold, per_email)
+        _check_waiting(
+            [
+                created
+                for status, source, created, _, _ in mine
+                if _holds(status, source, created, since)
+            ],
+            now,
+            hold,
+            per_email,
+        )
     if req.tier is not None:
         tier = campaign.tier(req.tier)
         if tier is None:
@@ -233,21 +244,12 @@ def check(
         shares = req.shares
         if not terms.min_shares <= shares <= terms.max_shares:
             raise Invalid("shares", f"must be from {terms.min_shares} to {terms.max_shares}", 400)
-    held = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(schema.pledges.c.amount), 0)).where(
-            schema.pledges.c.person_key == person_key(req.email),
-            schema.pledges.c.status.in_([s.value for s in LIVE]),
-            *(
-                [
-                    sa.or_(
-                        schema.pledges.c.request_key.is_(None), schema.pledges.c.request_key != key
-                    )
-                ]
-                if key
-                else []
-            ),
-        )
-    ).scalar()
+    live = _LIVE_VALUES
+    held = sum(
+        int(amount)
+        for status, _, _, amount, request_key in mine
+        if status in live and (not key or request_key is None or request_key != key)
+    )
     already = int(held or 0) // terms.price.amount
     if already + shares > terms.max_shares:
         # Anyone may type anyone's email: say the rule, never how much they pledged.
@@ -273,6 +275,18 @@ def check(
     )
 
 
+#: A person's pledges, as `check` needs them: their two limits in one round trip.
+_PERSONS_PLEDGES = (
+    "SELECT status, source, created_at, amount, request_key FROM pledges WHERE person_key = ?"
+)
+_LIVE_VALUES = frozenset(s.value for s in LIVE)
+
+
+def _holds(status: str, source: str, created: Any, since: str) -> bool:
+    """figures.holding, for a row read: unconfirmed, and made after `since`."""
+    return source == Source.ONLINE.value and status == Status.PENDING.value and str(created) > since
+
+
 def check_waiting(
     conn: Connection, req: Request, now: datetime, since: str, hold: timedelta, limit: int
 ) -> None:
@@ -281,11 +295,14 @@ def check_waiting(
     stamps = [
         str(v)
         for v in conn.execute(
-            sa.select(p.created_at)
-            .where(p.person_key == person_key(req.email), holding(since))
-            .order_by(p.created_at)
+            sa.select(p.created_at).where(p.person_key == person_key(req.email), holding(since))
         ).scalars()
     ]
+    _check_waiting(stamps, now, hold, limit)
+
+
+def _check_waiting(stamps: list[str], now: datetime, hold: timedelta, limit: int) -> None:
+    stamps = sorted(stamps)
     if len(stamps) >= limit:
         retry = _moment(stamps[len(stamps) - limit]) + hold
         raise Invalid(

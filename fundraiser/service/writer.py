@@ -8,6 +8,9 @@ worker thread while it waits. Here one thread writes: the jobs that arrive while
 it commits share the next transaction, one commit (one fsync) per batch, and a
 job's caller is answered only after the commit that holds its change.
 
+The batch's journal entries are held and appended together when it ends
+(Tx.hold_journal): a job that reads the journal calls `tx.flush()` first.
+
 A job is a function of the open transaction. A refusal it names (a pledge over
 a tier's limit) must be raised before the job writes anything: the batch goes
 on without it. Any other failure rolls the batch back, and each job is tried
@@ -109,6 +112,8 @@ class Writer:
         try:
             results: list[Any] = []
             with self._transaction(jobs) as tx:
+                if len(jobs) > 1:  # their journal entries go in together, at the end
+                    tx.hold_journal()
                 for job in jobs:
                     try:
                         results.append(job.run(tx))

@@ -375,6 +375,60 @@ def test_headers_over_a_sane_size_are_refused_by_serve(served: Served) -> None:
     assert "Traceback" not in served.text()
 
 
+def test_a_head_trickled_past_the_limit_is_refused_by_serve(served: Served) -> None:
+    # Each piece its own read: the head is counted as it arrives, not when it ends.
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+        sock.sendall(f"GET /api/campaign HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n".encode())
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for n in range(200):  # 200 KB, well past the 32 KB limit, never ending
+                sock.sendall(b"X-Pad-%d: %s\r\n" % (n, b"p" * 1000))
+                time.sleep(0.002)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError, TimeoutError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:100]
+    assert answer.endswith(b"Request head too large."), answer[-100:]
+    text = served.wait_for_log("too large")
+    assert text.count("Request head too large") == 1 and "Traceback" not in text, text
+
+
+def test_a_body_longer_than_the_head_limit_reaches_the_service(served: Served) -> None:
+    # A big webhook body sent at once, then a second request on the same connection:
+    # the service answers both itself (its JSON), none is taken for a long head.
+    body = json.dumps({"id": "evt_big", "padding": "x" * 200_000}).encode()
+    head = (
+        f"POST /api/stripe/webhook HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Stripe-Signature: t=1,v1=00\r\n\r\n"
+    ).encode()
+    second = f"GET /api/campaign HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
+    second += "Connection: close\r\n\r\n"
+    answer = raw_exchange(served.port, head + body + second.encode())
+    first, _, rest = answer.partition(b"\r\n")
+    assert first == b"HTTP/1.1 400 Bad Request", answer[:200]
+    assert b'"field":"Stripe-Signature"' in rest.replace(b" ", b"")
+    assert b"HTTP/1.1 200 OK" in rest and b'"goal":' in rest, rest[-300:]
+    assert "too large" not in served.text()
+
+
+def test_many_requests_on_one_connection_are_not_taken_for_one_long_head(
+    served: Served,
+) -> None:
+    # 60 requests of over 1 KB each on one kept-alive connection: 70 KB, twice the head
+    # limit, every one of them answered by the service itself.
+    body = json.dumps({"id": "evt_one", "padding": "x" * 1000}).encode()
+    with httpx.Client(base_url=served.url, timeout=10) as client:
+        for _ in range(60):
+            answer = client.post(
+                "/api/stripe/webhook",
+                content=body,
+                headers={"content-type": "application/json", "stripe-signature": "t=1,v1=00"},
+            )
+            assert answer.status_code == 400 and answer.json()["field"] == "Stripe-Signature"
+    assert "too large" not in served.text()
+
+
 def test_a_client_that_leaves_mid_upload_costs_one_log_line(served: Served) -> None:
     head = (
         f"POST /api/pledges HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
