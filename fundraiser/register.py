@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from fundraiser import csvsafe, privatefiles
 from fundraiser.errors import NotFound
-from fundraiser.ledger import Tx, schema
+from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.money import Money
 
 
@@ -120,28 +120,32 @@ class Holding:
 def holdings(
     conn: Connection, currency: str, numbers: list[int] | None = None
 ) -> Iterator[Holding]:
-    """Members (all, or these numbers) with shares and amount paid, from the entries."""
+    """Members (all, or these numbers) with shares and amount paid, from the entries.
+
+    Read through the driver, a batch at a time: the register's export reads
+    every member, and SQLAlchemy's row processing cost more than the query.
+    """
     totals = _totals()
-    query = sa.select(schema.members).order_by(schema.members.c.number)
+    m = schema.members.c
+    query = sa.select(m.number, m.name, m.email, m.address, m.admitted_on, m.ceased_on).order_by(
+        m.number
+    )
     if numbers is not None:
         totals = totals.where(schema.register_entries.c.member_number.in_(numbers))
-        query = query.where(schema.members.c.number.in_(numbers))
+        query = query.where(m.number.in_(numbers))
     subquery = totals.subquery()
     query = query.add_columns(
         sa.func.coalesce(subquery.c.shares, 0).label("shares"),
         sa.func.coalesce(subquery.c.amount, 0).label("amount"),
-    ).select_from(schema.members.outerjoin(subquery, subquery.c.number == schema.members.c.number))
-    for row in conn.execution_options(yield_per=5000).execute(query):
-        yield Holding(
-            row.number,
-            row.name,
-            row.email,
-            row.address,
-            row.admitted_on,
-            row.ceased_on,
-            int(row.shares),
-            Money(int(row.amount), currency),
-        )
+    ).select_from(schema.members.outerjoin(subquery, subquery.c.number == m.number))
+    paid: dict[int, Money] = {}  # most members paid one of a few amounts
+    for number, name, email, address, admitted, ceased, shares, amount in bulk.each_row(
+        conn, query
+    ):
+        money = paid.get(amount)
+        if money is None:
+            money = paid[amount] = Money(int(amount), currency)
+        yield Holding(number, name, email, address, admitted, ceased, int(shares), money)
 
 
 # -- taking shares back: withdraw and cancel entries ---------------------------
