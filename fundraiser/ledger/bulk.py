@@ -188,7 +188,6 @@ def insert_copying(
     key = next(iter(source.primary_key.columns)).name
     by_index = list(columns).index(by)
     kept = [i for i, name in enumerate(columns) if name != by or name in table.c]
-    names = [*(columns[i] for i in kept), *fixed, *copies]
     cursor = conn.connection.cursor()
     try:
         if conn.dialect.name != "sqlite":
@@ -204,7 +203,7 @@ def insert_copying(
                 for row in rows
                 if row[by_index] in found
             ]
-            # The constants go last in COPY's columns: names order is kept, fixed, copies.
+            # Each row's own values, then the copied ones (_copy_rows adds the constants).
             ordered = [*(columns[i] for i in kept), *copies]
             _copy_rows(cursor, table, ordered, full, fixed)
             return len(full)
@@ -215,6 +214,7 @@ def insert_copying(
         done = 0
         for start in range(0, len(rows), per):
             chunk = rows[start : start + per]
+            names = [*(columns[i] for i in kept), *fixed, *copies]
             cursor.execute(
                 f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(picked)} "
                 f"FROM (VALUES {', '.join([one] * len(chunk))}) AS v "
