@@ -61,14 +61,15 @@ from bench_service import (  # noqa: E402
     LOCALSTRIPE,
     LOCALSTRIPE_INDEX,
     LOCALSTRIPE_RUN,
+    cpu_seconds,
     free_port,
+    own_cpu,
     wait_port,
 )
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 NOW = "2026-12-10T12:00:00+00:00"
 TIER = "founder"
-TICK = os.sysconf("SC_CLK_TCK")
 
 # `fundraiser serve`'s app and server settings, with the rate limit per address
 # opened up (a launch's burst is the point here, not a flood from one address).
@@ -180,17 +181,6 @@ while not stop:
 with open(sys.argv[2], "w") as out:
     json.dump(seen, out)
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def own_cpu() -> float:
-    times = os.times()
-    return times.user + times.system
 
 
 def children_cpu() -> float:
