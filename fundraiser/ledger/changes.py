@@ -69,9 +69,10 @@ class Fingerprinter:
     their address and their welcome mail's, and their key on each remainder.
     """
 
-    def __init__(self, salt: str) -> None:
+    def __init__(self, salt: str, *, remember: int = _REMEMBER) -> None:
         self.key = bytes.fromhex(salt)
         self.known: dict[str, str] = {}
+        self.remember = remember
         # Copying a keyed state is cheaper than keying a new one for each value.
         self.keyed_copy = hashlib.blake2b(key=self.key, digest_size=12).copy
 
@@ -86,9 +87,13 @@ class Fingerprinter:
             found = self.known[text] = "fp:" + state.hexdigest()
         return found
 
+    def forgetful(self) -> Fingerprinter:
+        """The same fingerprints, remembering none of the many: for values met once."""
+        return Fingerprinter(self.key.hex(), remember=0)
+
     def many(self, values: Iterable[Any]) -> list[Any]:
         copy, known = self.keyed_copy, self.known
-        room = _REMEMBER - len(known)
+        room = self.remember - len(known)
         out: list[Any] = []
         append = out.append
         for value in values:

@@ -5,7 +5,10 @@ interpreter's lock); their journal text is Python's (a keyed hash of every
 personal value, then JSON). On a thread the two take turns at the lock; in a
 child process forked once the change's rows exist, the text is made on the
 other core while this process writes: the import and issue steps pay for
-the journal's proof in wall time only where they wait for it.
+the journal's proof in wall time only where they wait for it. When this
+process has written its rows and would wait, it makes the last parts' texts
+itself, and the child stops before them (a number they share): both cores
+work until the end.
 
 The child shares the rows by fork (nothing is copied to it), sends each
 part's text back through a pipe, and exits without touching the database:
@@ -18,6 +21,7 @@ the same function, so the journal is the same either way.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import queue
 import signal
@@ -59,6 +63,12 @@ class PartTexts:
         # A few parts ahead at most: the texts of a million rows are never all held.
         self.texts: queue.Queue[bytes | None] = queue.Queue(maxsize=3)
         self.pid = 0
+        self.sent = 0  # the index of the child's next text on the pipe
+        self.made: dict[int, str] = {}  # the last parts' texts, made here while waiting
+        self.ahead = count  # the first part made here: the child stops before it
+        # The child's stop, in memory both processes share (an anonymous mmap is MAP_SHARED).
+        self.stop_at = mmap.mmap(-1, _LENGTH.size)
+        _LENGTH.pack_into(self.stop_at, 0, count)
         self.reader: threading.Thread | None = None
         self.failed = False
         # Linux only: on macOS a fork after system frameworks are loaded is unsafe.
@@ -76,6 +86,8 @@ class PartTexts:
                 os.close(read_end)
                 with os.fdopen(write_end, "wb") as out:
                     for index in range(self.count):
+                        if index >= _LENGTH.unpack_from(self.stop_at)[0]:
+                            break  # the parent makes the rest
                         data = entry_text(self.part_at(index), self.fingerprint).encode()
                         out.write(_LENGTH.pack(len(data)))
                         out.write(data)
@@ -107,18 +119,42 @@ class PartTexts:
         self.texts.put(None)  # the child stopped short: the parent makes the rest
 
     def get(self, index: int) -> str:
-        if self.reader is not None and not self.failed:
+        while self.reader is not None and not self.failed:
+            if index in self.made:
+                return self.made.pop(index)
             try:
-                # A part takes the child a fraction of a second: one stuck far longer
-                # (a fork that inherited a held lock) is stopped, and the work done here.
-                data = self.texts.get(timeout=self.patience)
+                data = self.texts.get_nowait()
             except queue.Empty:
-                data = None
-                self._stop()
-            if data is not None:
+                if self._make_ahead(index):
+                    continue
+                try:
+                    # A part takes the child a fraction of a second: one stuck far longer
+                    # (a fork that inherited a held lock) is stopped, and the work done here.
+                    data = self.texts.get(timeout=self.patience)
+                except queue.Empty:
+                    data = None
+                    self._stop()
+            if data is None:
+                self.failed = True
+                break
+            sent, self.sent = self.sent, self.sent + 1
+            if sent == index:
                 return data.decode()
-            self.failed = True
-        return entry_text(self.part_at(index), self.fingerprint)
+            # else a part made here that the child had already begun: the same text
+        made = self.made.pop(index, None)
+        return made if made is not None else entry_text(self.part_at(index), self.fingerprint)
+
+    def _make_ahead(self, waiting_for: int) -> bool:
+        """While the child makes `waiting_for`, make the last part it has not begun."""
+        last = self.ahead - 1
+        # The child has sent `sent` parts, holds up to qsize() more, and works on the next.
+        if last <= waiting_for or last <= self.sent + self.texts.qsize():
+            return False
+        _LENGTH.pack_into(self.stop_at, 0, last)  # before the work: the child checks it first
+        self.ahead = last
+        # Its own fingerprinter: the write's memory of values is not grown for parts made once.
+        self.made[last] = entry_text(self.part_at(last), self.fingerprint.forgetful())
+        return True
 
     def _stop(self) -> None:
         if self.pid:

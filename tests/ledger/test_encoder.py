@@ -87,6 +87,45 @@ def test_a_child_that_hangs_is_stopped_and_the_parent_makes_the_texts() -> None:
     assert got == [encoder.entry_text(part, here) for part in made]
 
 
+def test_while_the_child_is_slow_the_parent_makes_the_last_parts() -> None:
+    made = parts(5)
+    parent = os.getpid()
+
+    def part_at(index: int) -> Change:
+        if index == 0 and os.getpid() != parent:
+            time.sleep(1.5)  # a child slower than the parent's writes
+        return made[index]
+
+    texts = encoder.PartTexts(part_at, len(made), changes.make_fingerprint(SALT))
+    try:
+        got = [texts.get(i) for i in range(len(made))]
+        assert texts.ahead == 1, "the parent made parts 1 to 4 while the child made part 0"
+    finally:
+        texts.close()
+    here = changes.make_fingerprint(SALT)
+    assert got == [encoder.entry_text(part, here) for part in made]
+
+
+def test_the_parent_leaves_the_part_it_waits_for_to_the_child() -> None:
+    made = parts(4)
+    parent = os.getpid()
+
+    def part_at(index: int) -> Change:
+        if index == 2 and os.getpid() != parent:
+            time.sleep(0.5)  # the child is inside part 2 when the parent waits for it
+        return made[index]
+
+    texts = encoder.PartTexts(part_at, len(made), changes.make_fingerprint(SALT))
+    try:
+        time.sleep(0.3)  # the child has sent parts 0 and 1 and begun part 2
+        got = [texts.get(i) for i in range(len(made))]
+        assert texts.ahead == 3, "the parent made part 3 only"
+    finally:
+        texts.close()
+    here = changes.make_fingerprint(SALT)
+    assert got == [encoder.entry_text(part, here) for part in made]
+
+
 def children_of_this_process() -> list[str]:
     """States of the processes whose parent is this one (Z: a child never reaped)."""
     found = []
