@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 import fundraiser.register  # whole path: `register` is this module's command hook
 from fundraiser import privatefiles
 from fundraiser.cli.app import App, listing, pass_app, plural
-from fundraiser.membership import cancellation, privacy, summary, voters, withdrawal
 from fundraiser.money import Money
+
+if TYPE_CHECKING:
+    from fundraiser.membership import voters, withdrawal
 
 
 @click.group()
@@ -82,6 +85,8 @@ def export(app: App, out: Path, fmt: str, public: bool) -> None:
     """
     _check_out(out)
     if public:
+        from fundraiser.membership import summary  # the full register needs none of it
+
         with app.ledger.read() as conn:
             counts = summary.public_summary(conn, app.campaign)
         text = (
@@ -118,6 +123,8 @@ def roll(app: App, fmt: str, out: Path | None, left_out: bool) -> None:
     Ready to import into Loomio or Decidim. Former members are left out, and
     so are members the rules suspend (see --left-out).
     """
+    from fundraiser.membership import voters
+
     with app.ledger.read() as conn:
         suspended = voters.suspended_on(conn, app.campaign, date.fromisoformat(app.today()))
         on_roll = voters.roll(conn, app.campaign.currency, suspended)
@@ -176,6 +183,8 @@ def census(app: App, out: Path) -> None:
     Upload it in Decidim's admin (Participants > Authorizations > Organization's
     census). Members the rules suspend and members without an email are left out.
     """
+    from fundraiser.membership import voters
+
     with app.ledger.read() as conn:
         suspended = voters.suspended_on(conn, app.campaign, date.fromisoformat(app.today()))
         on_roll = voters.roll(conn, app.campaign.currency, suspended)
@@ -192,6 +201,8 @@ def census(app: App, out: Path) -> None:
 @pass_app
 def show(app: App, email: str, as_json: bool) -> None:
     """Everything held about a person: pledges, payments, shares, refunds, mail."""
+    from fundraiser.membership import privacy
+
     with app.ledger.read() as conn:
         data = privacy.show(conn, email, app.campaign.currency)
     if as_json:
@@ -246,6 +257,8 @@ def forget(app: App, email: str, dry_run: bool, as_json: bool) -> None:
     "(erased)". Refused, with the reason, for a member: the law requires the
     co-op to keep its register of members.
     """
+    from fundraiser.membership import privacy
+
     result = privacy.forget(
         app.ledger, email, today=app.today(), now=app.stored_now(), dry_run=dry_run
     )
@@ -284,6 +297,8 @@ def withdraw(
     """Withdraw shares: a request held for the rules' notice period ([membership]), then
     paid with `members pay-withdrawal`; at once with no notice period or --waive-notice.
     The member ceases at zero shares."""
+    from fundraiser.membership import withdrawal
+
     membership = app.campaign.membership
     if membership and membership.withdrawal_notice_days and not waive_notice:
         asked = withdrawal.request(
@@ -346,6 +361,8 @@ def _said_withdrawn(
 @pass_app
 def withdrawals(app: App, due: bool, as_json: bool) -> None:
     """Withdrawal requests waiting for their notice period, the soonest due first."""
+    from fundraiser.membership import withdrawal
+
     today = app.today()
     with app.ledger.read() as conn:
         found = withdrawal.requests(conn, app.campaign, status=withdrawal.RequestStatus.WAITING)
@@ -385,6 +402,8 @@ def pay_withdrawal(app: App, request_id: int, dry_run: bool, as_json: bool) -> N
     By card refund where the shares were paid by card recently enough for Stripe
     (`fundraiser refunds send`), else by bank transfer.
     """
+    from fundraiser.membership import withdrawal
+
     asked, result = withdrawal.pay(
         app.ledger,
         app.campaign,
@@ -414,6 +433,8 @@ def pay_withdrawal(app: App, request_id: int, dry_run: bool, as_json: bool) -> N
 @pass_app
 def cancel_shares(app: App, pledge_id: int, reason: str, dry_run: bool, as_json: bool) -> None:
     """Cancel the shares issued from a pledge that was later refunded or lost to a dispute."""
+    from fundraiser.membership import cancellation
+
     result = cancellation.cancel_shares(
         app.ledger,
         app.campaign,
@@ -455,6 +476,8 @@ def cancel_shares(app: App, pledge_id: int, reason: str, dry_run: bool, as_json:
 @pass_app
 def flagged(app: App, as_json: bool) -> None:
     """Shares issued from pledges later refunded or disputed, waiting for a decision."""
+    from fundraiser.membership import cancellation
+
     with app.ledger.read() as conn:
         flags = cancellation.open_flags(conn)
     if as_json:
