@@ -37,6 +37,8 @@ from fundraiser.ledger.changes import Change
 _LENGTH = struct.Struct("<Q")
 #: Seconds to wait for one part's text before the parent makes it itself.
 _PATIENCE = 120.0
+#: Texts made here ahead of their turn, held at most (about 4 MB each for an import).
+_HELD_AHEAD = 3
 
 
 def entry_text(change: Change, fingerprint: changes.Fingerprinter) -> str:
@@ -149,6 +151,8 @@ class PartTexts:
         last = self.ahead - 1
         # The child has sent `sent` parts, holds up to qsize() more, and works on the next.
         if last <= waiting_for or last <= self.sent + self.texts.qsize():
+            return False
+        if len(self.made) >= _HELD_AHEAD:  # they wait for the end: a million rows' are not held
             return False
         _LENGTH.pack_into(self.stop_at, 0, last)  # before the work: the child checks it first
         self.ahead = last

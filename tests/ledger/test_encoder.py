@@ -88,7 +88,7 @@ def test_a_child_that_hangs_is_stopped_and_the_parent_makes_the_texts() -> None:
 
 
 def test_while_the_child_is_slow_the_parent_makes_the_last_parts() -> None:
-    made = parts(5)
+    made = parts(4)
     parent = os.getpid()
 
     def part_at(index: int) -> Change:
@@ -99,7 +99,27 @@ def test_while_the_child_is_slow_the_parent_makes_the_last_parts() -> None:
     texts = encoder.PartTexts(part_at, len(made), changes.make_fingerprint(SALT))
     try:
         got = [texts.get(i) for i in range(len(made))]
-        assert texts.ahead == 1, "the parent made parts 1 to 4 while the child made part 0"
+        assert texts.ahead == 1, "the parent made parts 1 to 3 while the child made part 0"
+    finally:
+        texts.close()
+    here = changes.make_fingerprint(SALT)
+    assert got == [encoder.entry_text(part, here) for part in made]
+
+
+def test_the_parent_holds_few_parts_ahead_of_their_turn() -> None:
+    made = parts(8)
+    parent = os.getpid()
+
+    def part_at(index: int) -> Change:
+        if index == 0 and os.getpid() != parent:
+            time.sleep(1.5)  # a child far slower than the parent's writes
+        return made[index]
+
+    texts = encoder.PartTexts(part_at, len(made), changes.make_fingerprint(SALT))
+    try:
+        got = [texts.get(0)]
+        assert sorted(texts.made) == [5, 6, 7], "three made ahead, then the parent waits"
+        got += [texts.get(i) for i in range(1, len(made))]
     finally:
         texts.close()
     here = changes.make_fingerprint(SALT)
