@@ -267,7 +267,8 @@ class _Rows:
             key, pledge_ids, shares = allotment.person_key, allotment.pledge_ids, allotment.shares
             planned += len(pledge_ids)
             for rem in allotment.remainders:
-                refunds.append((rem.pledge_id, rem.amount.amount, rem.reason))
+                # The reason's plain text: the driver binds an enum ~2x slower (adapter lookups).
+                refunds.append((rem.pledge_id, rem.amount.amount, rem.reason.value))
                 refund_keys.append(key)
                 keys_stored = keys_stored and stored[rem.pledge_id] == key
             if not shares:
