@@ -42,11 +42,11 @@ def status(app: App, as_json: bool) -> None:
     # this command's time); a ledger not made yet, or at an older schema, is opened
     # as a Ledger, which makes or migrates it, and read the same way.
     with open_reader(app.database_url) as reader:
-        found = None if reader is None else read(reader)
-    if found is None:
+        alone = None if reader is None else read(reader)
+    if alone is None:
         with app.ledger.read() as conn:
-            found = read(conn)
-    figures, attention = found
+            alone = read(conn)
+    figures, attention = alone
     if as_json:
         app.print_json({**figures.as_json(), "attention": attention})
         return
