@@ -3,6 +3,7 @@
 schema: the tables. engine: opening it, read and write transactions. tx: one write (Tx).
 journal: the hash-chained list of every change. migrations: schema versions,
 forward only. bulk: statements through the driver for bulk and hot-path work.
+reader: reading through the driver without SQLAlchemy (`fundraiser status`).
 
 Import tables through the schema module (`schema.pledges`), never by name:
 the domain's modules are called pledges, members, register too.
