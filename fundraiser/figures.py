@@ -17,6 +17,7 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -190,11 +191,13 @@ UNCONFIRMED = Where(
 COUNTED = among(LIVE).both(Where(f"(NOT {UNCONFIRMED.sql})"))
 
 
+@cache  # the pledge service asks on every pledge; a clause is never changed in place
 def unconfirmed() -> sa.TextClause:
     """UNCONFIRMED, for a query built with SQLAlchemy."""
     return UNCONFIRMED.clause()
 
 
+@cache
 def counted() -> sa.TextClause:
     """COUNTED, for a query built with SQLAlchemy."""
     return COUNTED.clause()

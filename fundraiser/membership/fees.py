@@ -324,7 +324,7 @@ def change_rate(
     )
 
 
-# -- where a fee stands -------------------------------------------------------------
+# -- where fees stand, for the board (the rule itself: membership/standings.py) -----
 
 
 def suspended(conn: Connection, *, today: date, grace_days: int) -> dict[int, str]:
