@@ -218,11 +218,11 @@ def test_status_takes_an_older_ledger_forward_as_the_ledger_does(
 ) -> None:
     ledger = open_ledger(db_url)
     pledge(ledger, "a@example.org", 100, (Status.PAID,), source=Source.OFFLINE)
-    with ledger.engine.begin() as conn:  # as schema version 8 left it
+    with ledger.engine.begin() as conn:  # as schema version 8 left it (later steps redo theirs)
         conn.execute(sa.text("DROP INDEX ix_pledges_tier_places"))
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("DROP SEQUENCE pledge_ids"))
-        conn.execute(schema.schema_version.delete().where(schema.schema_version.c.version == 9))
+        conn.execute(schema.schema_version.delete().where(schema.schema_version.c.version >= 9))
     ledger.dispose()
     code, figures, modules, stderr = run_status(campaign_dir, db_url)
     assert code == 0, stderr
@@ -245,5 +245,5 @@ def test_status_refuses_a_ledger_newer_than_the_code_in_the_ledgers_words(
     code, _, _, stderr = run_status(campaign_dir, db_url)
     assert code == 1
     assert f"Error: {refused.value}" in stderr
-    assert "newer than this fundraiser understands (9): upgrade fundraiser" in stderr
+    assert f"newer than this fundraiser understands ({LATEST}): upgrade fundraiser" in stderr
     assert "Traceback" not in stderr
