@@ -14,21 +14,25 @@ service closes the form at Stripe before it gives that place to someone else.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from fundraiser.config import Campaign
 from fundraiser.errors import UserInputError
-from fundraiser.ledger import schema, stamp
-from fundraiser.membership import fees
+from fundraiser.ledger.reader import Reader, as_reader, stamp
+from fundraiser.membership import standings
 from fundraiser.money import Money
-from fundraiser.pledges import HELD, LIVE, Source, Status
+from fundraiser.statuses import HELD, LIVE, Source, Status
+
+# SQLAlchemy is for the callers that build their queries with it (the pledge
+# service, the site build); the figures themselves read through ledger.reader.
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
 
 
 @dataclass(frozen=True)
@@ -143,18 +147,60 @@ def place_hold(environ: Mapping[str, str] | None = None) -> timedelta:
     return timedelta(minutes=int(raw))
 
 
-def unconfirmed() -> sa.ColumnElement[bool]:
-    """Online pledges whose card form is not complete: no card saved, no money."""
-    return sa.and_(
-        schema.pledges.c.source == Source.ONLINE.value,
-        schema.pledges.c.status == Status.PENDING.value,
-    )
+# The rules that pick pledges, written once as SQL text over `pledges` that SQLite
+# and PostgreSQL both read, from the status groups (statuses.py); `Where` carries
+# a rule's bound values. The figures run them through ledger.reader, and
+# `counted()`, `holding()`... give the same text to queries built with SQLAlchemy.
 
 
-def counted() -> sa.ColumnElement[bool]:
-    """Pledges that count in public figures: live ones, except online pledges whose
-    card was never saved (a backer who left the card form is not a backer)."""
-    return sa.and_(schema.pledges.c.status.in_([s.value for s in LIVE]), sa.not_(unconfirmed()))
+@dataclass(frozen=True)
+class Where:
+    """A condition on `pledges` as SQL text (in parentheses), `?` for each value."""
+
+    sql: str
+    params: tuple[Any, ...] = ()
+
+    def both(self, other: Where, joiner: str = "AND") -> Where:
+        return Where(f"({self.sql} {joiner} {other.sql})", self.params + other.params)
+
+    def clause(self) -> sa.TextClause:
+        """The same condition for a query built with SQLAlchemy (values bound, each
+        under a name of its own, so a query may use a rule twice)."""
+        import sqlalchemy as sa
+
+        parts = self.sql.split("?")
+        names = [f"figures_{index}" for index in range(len(self.params))]
+        text = parts[0] + "".join(f":{n}{part}" for n, part in zip(names, parts[1:], strict=True))
+        return sa.text(text).bindparams(
+            *(sa.bindparam(n, v, unique=True) for n, v in zip(names, self.params, strict=True))
+        )
+
+
+def among(statuses: Collection[Status]) -> Where:
+    """Pledges in one of `statuses` (our own names, written in: no value to bind)."""
+    names = ", ".join(f"'{status.value}'" for status in sorted(statuses))
+    return Where(f"(pledges.status IN ({names}))")
+
+
+#: Online pledges whose card form is not complete: no card saved, no money.
+UNCONFIRMED = Where(
+    f"(pledges.source = '{Source.ONLINE.value}' AND pledges.status = '{Status.PENDING.value}')"
+)
+#: Pledges that count in public figures: live ones, except online pledges whose
+#: card was never saved (a backer who left the card form is not a backer).
+COUNTED = among(LIVE).both(Where(f"(NOT {UNCONFIRMED.sql})"))
+
+
+@cache  # the pledge service asks on every pledge; a clause is never changed in place
+def unconfirmed() -> sa.TextClause:
+    """UNCONFIRMED, for a query built with SQLAlchemy."""
+    return UNCONFIRMED.clause()
+
+
+@cache
+def counted() -> sa.TextClause:
+    """COUNTED, for a query built with SQLAlchemy."""
+    return COUNTED.clause()
 
 
 def hold_start(now: datetime, hold: timedelta) -> str:
@@ -162,32 +208,37 @@ def hold_start(now: datetime, hold: timedelta) -> str:
     return stamp(now - hold)
 
 
-def holding(since: str) -> sa.ColumnElement[bool]:
+def held_since(since: str) -> Where:
     """Unconfirmed pledges made after `since` (a stamp): they still hold a place.
 
     Stamps are compared as text: every stamp is ISO 8601 in UTC to the microsecond
     (ledger.stamp), which sorts as the moments do.
     """
-    return sa.and_(unconfirmed(), schema.pledges.c.created_at > since)
+    return UNCONFIRMED.both(Where("(pledges.created_at > ?)", (since,)))
+
+
+def holding(since: str) -> sa.TextClause:
+    """held_since, for a query built with SQLAlchemy."""
+    return held_since(since).clause()
 
 
 def tier_counts(
-    conn: Connection, *, include_unconfirmed: bool = False, holds_since: str | None = None
+    conn: Reader | Connection, *, include_unconfirmed: bool = False, holds_since: str | None = None
 ) -> dict[str, int]:
     """Places taken per tier: by pledges that count, and by unconfirmed ones made
     after `holds_since` (their hold has not ended). `include_unconfirmed` counts
     every unconfirmed pledge however old: what is still open at Stripe, which the
     pledge service checks before it gives a place away, so no tier is oversold."""
     if include_unconfirmed:
-        live: sa.ColumnElement[bool] = schema.pledges.c.status.in_([s.value for s in LIVE])
+        live = among(LIVE)
     elif holds_since is not None:
-        live = sa.or_(counted(), holding(holds_since))
+        live = COUNTED.both(held_since(holds_since), "OR")
     else:
-        live = counted()
-    rows = conn.execute(
-        sa.select(schema.pledges.c.tier, sa.func.count())
-        .where(schema.pledges.c.tier.is_not(None), live)
-        .group_by(schema.pledges.c.tier)
+        live = COUNTED
+    rows = as_reader(conn).rows(
+        "SELECT pledges.tier, count(*) FROM pledges "
+        f"WHERE pledges.tier IS NOT NULL AND {live.sql} GROUP BY pledges.tier",
+        live.params,
     )
     return {row[0]: int(row[1]) for row in rows}
 
@@ -198,6 +249,10 @@ def tier_places(conn: Connection, tier: str, holds_since: str) -> tuple[int, int
     hold (as with `include_unconfirmed`). Read from the tier's own entries of an
     index (tier, status, source, created_at): the work grows with the tier's
     live pledges, never with the ledger's."""
+    import sqlalchemy as sa
+
+    from fundraiser.ledger import schema
+
     p = schema.pledges.c
     taken, open_at_stripe = conn.execute(
         sa.select(
@@ -208,50 +263,51 @@ def tier_places(conn: Connection, tier: str, holds_since: str) -> tuple[int, int
     return int(taken), int(open_at_stripe)
 
 
-def founding(campaign: Campaign) -> sa.ColumnElement[bool]:
+def in_campaign(campaign: Campaign) -> Where:
     """Pledges of the campaign itself: all of them, unless the co-op takes members
     after it, when those made from the deadline on are joins (as issuing says)."""
     if campaign.membership is None:
-        return sa.true()
-    return schema.pledges.c.created_at < stamp(campaign.campaign.deadline)
+        return Where("(1 = 1)")
+    return Where("(pledges.created_at < ?)", (stamp(campaign.campaign.deadline),))
+
+
+def founding(campaign: Campaign) -> sa.TextClause:
+    """in_campaign, for a query built with SQLAlchemy."""
+    return in_campaign(campaign).clause()
 
 
 def compute(
-    conn: Connection, campaign: Campaign, now: datetime, *, hold: timedelta | None = None
+    conn: Reader | Connection, campaign: Campaign, now: datetime, *, hold: timedelta | None = None
 ) -> Figures:
-    """The figures at `now`; `hold` is the place hold (default: place_hold())."""
+    """The figures at `now`; `hold` is the place hold (default: place_hold()).
+
+    `conn` is a Reader (`fundraiser status`) or a SQLAlchemy Connection (the
+    service, the site build): the same queries run through its driver."""
+    reader = as_reader(conn)
     settings = campaign.campaign
     currency = settings.currency
-    held = [s.value for s in HELD]
     # The campaign's own figures: pledges made after its deadline are people joining
     # the co-op later (membership_figures counts them), not backers of the campaign.
-    in_campaign = founding(campaign)
-    pledged, backers = conn.execute(
-        sa.select(
-            sa.func.coalesce(
-                sa.func.sum(schema.pledges.c.amount - schema.pledges.c.refunded_amount), 0
-            ),
-            sa.func.count(sa.distinct(schema.pledges.c.person_key)),
-        ).where(counted(), in_campaign)
-    ).one()
-    paid = conn.execute(
-        sa.select(
-            sa.func.coalesce(
-                sa.func.sum(schema.pledges.c.paid_amount - schema.pledges.c.refunded_amount), 0
-            )
-        ).where(schema.pledges.c.status.in_(held), in_campaign)
-    ).scalar()
+    counts = COUNTED.both(in_campaign(campaign))
+    pledged, backers = reader.one(
+        "SELECT coalesce(sum(pledges.amount - pledges.refunded_amount), 0), "
+        f"count(DISTINCT pledges.person_key) FROM pledges WHERE {counts.sql}",
+        counts.params,
+    )
+    paid_in = among(HELD).both(in_campaign(campaign))
+    (paid,) = reader.one(
+        "SELECT coalesce(sum(pledges.paid_amount - pledges.refunded_amount), 0) "
+        f"FROM pledges WHERE {paid_in.sql}",
+        paid_in.params,
+    )
     by_round = {r.id: Money(0, currency) for r in campaign.rounds}
-    for round_id, amount in conn.execute(
-        sa.select(
-            schema.pledges.c.round,
-            sa.func.sum(schema.pledges.c.amount - schema.pledges.c.refunded_amount),
-        )
-        .where(counted(), in_campaign)
-        .group_by(schema.pledges.c.round)
+    for round_id, amount in reader.rows(
+        "SELECT pledges.round, sum(pledges.amount - pledges.refunded_amount) "
+        f"FROM pledges WHERE {counts.sql} GROUP BY pledges.round",
+        counts.params,
     ):
         by_round[round_id] = Money(int(amount), currency)
-    taken = tier_counts(conn, holds_since=hold_start(now, place_hold() if hold is None else hold))
+    taken = tier_counts(reader, holds_since=hold_start(now, place_hold() if hold is None else hold))
     price = campaign.shares.price
     tiers = tuple(
         TierFigures(t.id, t.name, t.shares, price * t.shares, t.limit, taken.get(t.id, 0))
@@ -276,31 +332,31 @@ def compute(
         seconds_left=max(int((settings.deadline - now).total_seconds()), 0),
         by_round=by_round,
         tiers=tiers,
-        membership=membership_figures(conn, campaign, now),
+        membership=membership_figures(reader, campaign, now),
     )
 
 
 def membership_figures(
-    conn: Connection, campaign: Campaign, now: datetime
+    conn: Reader | Connection, campaign: Campaign, now: datetime
 ) -> MembershipFigures | None:
     """Members now, joined this month (in the campaign's time zone), fees, free places."""
     membership = campaign.membership
     if membership is None:
         return None
+    reader = as_reader(conn)
     today = now.astimezone(ZoneInfo(campaign.campaign.timezone)).date()
-    members = schema.members
-    current = conn.execute(sa.select(sa.func.count()).where(members.c.ceased_on.is_(None))).scalar()
-    joined = conn.execute(
-        sa.select(sa.func.count()).where(
-            members.c.admitted_on >= today.replace(day=1).isoformat(),
-            members.c.admitted_on <= today.isoformat(),
-        )
-    ).scalar()
+    (current,) = reader.one("SELECT count(*) FROM members WHERE members.ceased_on IS NULL")
+    (joined,) = reader.one(
+        "SELECT count(*) FROM members WHERE members.admitted_on >= ? AND members.admitted_on <= ?",
+        (today.replace(day=1).isoformat(), today.isoformat()),
+    )
     currency = campaign.currency
     if membership.fee is None:
-        found = fees.Places(0, 0, 0)
+        found = standings.Places(0, 0, 0)
     else:
-        found = fees.places(conn, membership.fee, today=today, grace_days=membership.grace_days)
+        found = standings.places(
+            reader, membership.fee, today=today, grace_days=membership.grace_days
+        )
     return MembershipFigures(
         int(current or 0),
         int(joined or 0),

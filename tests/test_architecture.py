@@ -39,6 +39,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         "domain",
         {
             "pledges",
+            "statuses",
             "allocation",
             "register",
             "membership",

@@ -81,7 +81,7 @@ class App:
     def database_url(self) -> str:
         """The ledger's URL. Only the default ledger beside campaign.toml is made on
         first use: a named one that does not exist is a mistyped path, refused."""
-        from fundraiser.ledger.engine import sqlite_path
+        from fundraiser.ledger.reader import sqlite_path
 
         default = self.campaign.default_database_url()
         if self.db_url is None:

@@ -2,15 +2,24 @@
 
 A module of its own so that `status` loads only what it reads (the ledger, the
 figures, the campaign), not `init`'s scaffolding: it is the command scripts
-and monitors run most often, and its start-up is most of its time.
+and monitors run most often, and its start-up is most of its time. It reads
+through ledger.reader, so a ledger at the current schema is read without
+loading SQLAlchemy at all.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 import fundraiser.figures  # whole path: `figures` names what it computes
 from fundraiser.cli.app import App, pass_app, plural
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from fundraiser.ledger.reader import Reader
 
 
 @click.command()
@@ -18,13 +27,26 @@ from fundraiser.cli.app import App, pass_app, plural
 @pass_app
 def status(app: App, as_json: bool) -> None:
     """Where the campaign stands: pledged, paid, backers, days left."""
+    from fundraiser.ledger.reader import open_reader
     from fundraiser.payments import orphans
 
     campaign = app.campaign
-    with app.ledger.read() as conn:
-        figures = fundraiser.figures.compute(conn, campaign, app.now())
+    now = app.now()
+
+    def read(conn: Reader | Connection) -> tuple[fundraiser.figures.Figures, list[str]]:
+        figures = fundraiser.figures.compute(conn, campaign, now)
         # For the organizer only (the public figures carry no pledge ids).
-        attention = [o.describe() for o in orphans.still_open(conn)]
+        return figures, [o.describe() for o in orphans.still_open(conn)]
+
+    # Read-only through the driver, without SQLAlchemy (its import alone is most of
+    # this command's time); a ledger not made yet, or at an older schema, is opened
+    # as a Ledger, which makes or migrates it, and read the same way.
+    with open_reader(app.database_url) as reader:
+        alone = None if reader is None else read(reader)
+    if alone is None:
+        with app.ledger.read() as conn:
+            alone = read(conn)
+    figures, attention = alone
     if as_json:
         app.print_json({**figures.as_json(), "attention": attention})
         return

@@ -11,7 +11,6 @@ import hashlib
 import os
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,11 @@ from sqlalchemy.engine import Connection, Engine
 from fundraiser import redact
 from fundraiser.errors import LedgerError
 from fundraiser.ledger import bulk, journal, migrations
+from fundraiser.ledger.reader import sqlite_path as sqlite_path
+from fundraiser.ledger.reader import stamp as stamp
+from fundraiser.ledger.reader import too_new
+from fundraiser.ledger.reader import utcnow as utcnow
 from fundraiser.ledger.tx import Tx
-
-
-def stamp(moment: datetime) -> str:
-    """A moment as stored everywhere in the ledger: ISO 8601 in UTC, to the microsecond."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def utcnow() -> str:
-    return stamp(datetime.now(UTC))
-
 
 #: The lock that orders the journal's appends (PostgreSQL): the whole ledger's.
 JOURNAL_LOCK = 7411
@@ -173,11 +166,6 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The file of a SQLite ledger URL, or None for another database."""
-    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
-
-
 def _create_private(path: Path) -> None:
     """A new, empty ledger file readable by its owner only (it holds the register).
 
@@ -229,9 +217,6 @@ def _migrate(ledger: Ledger) -> None:
     if version == migrations.LATEST:
         return
     if version > migrations.LATEST:
-        raise LedgerError(
-            f"the ledger is at schema version {version}, newer than this fundraiser "
-            f"understands ({migrations.LATEST}): upgrade fundraiser"
-        )
+        raise too_new(version)
     with ledger.write() as tx:
         migrations.upgrade(tx)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser.ledger import bulk, changes, schema
+from fundraiser.ledger.reader import LATEST as LATEST
 from fundraiser.ledger.tx import Tx
 
 # Payment details on pledges added in v3.
@@ -95,7 +96,9 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     7: _v8_member_page,
     8: _v9_pledge_places,
 }
-LATEST = 9
+# LATEST lives in ledger/reader.py (status reads without SQLAlchemy): a new
+# migration raises it there.
+assert set(MIGRATIONS) == set(range(1, LATEST)), "a migration's number and LATEST disagree"
 #: From this version every change of a replayed table is journalled with it.
 REPLAYED_FROM = 5
 

@@ -19,16 +19,26 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fundraiser.config import Fee as FeeTerms
-from fundraiser.config import Interval, Rate, Surplus
+from fundraiser.config import Interval, Rate
 from fundraiser.errors import NotFound, UserInputError
 from fundraiser.ledger import Tx, bulk, schema
+
+# Where a fee stands, read without SQLAlchemy for the public figures; offered here too.
+from fundraiser.membership.standings import SUSPENDED as SUSPENDED
+from fundraiser.membership.standings import Fee as Fee
+from fundraiser.membership.standings import Places as Places
+from fundraiser.membership.standings import Standing as Standing
+from fundraiser.membership.standings import fees as fees
+from fundraiser.membership.standings import latest_by_member as latest_by_member
+from fundraiser.membership.standings import monthly as monthly
+from fundraiser.membership.standings import places as places
+from fundraiser.membership.standings import standing as standing
 from fundraiser.money import Money
 
 
@@ -43,18 +53,6 @@ class InvoiceStatus(enum.StrEnum):
     PAID = "paid"
     FAILED = "failed"
     CLAWED_BACK = "clawed_back"  # paid, then taken back by the member's bank (a lost dispute)
-
-
-class Standing(enum.StrEnum):
-    CURRENT = "current"  # paid for the period we are in (or on the free rate)
-    DUE = "due"  # the period paid for has ended; the renewal has not been seen yet
-    LATE = "late"  # a payment failed, within the grace days
-    LAPSED = "lapsed"  # unpaid beyond the grace days: the rules suspend the member
-    ENDED = "ended"  # the member ended their fee (or Stripe ended it)
-
-
-#: The standings in which the rules suspend a member (no vote).
-SUSPENDED = frozenset({Standing.LAPSED, Standing.ENDED})
 
 
 class Outcome(enum.StrEnum):
@@ -326,121 +324,7 @@ def change_rate(
     )
 
 
-# -- where a fee stands -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fee:
-    """One member's fee as the board reads it on a given day."""
-
-    subscription_id: int
-    member_number: int | None
-    rate: str
-    amount: Money
-    interval: str
-    paid_through: str | None
-    failing_since: str | None
-    ended_at: str | None
-    standing: Standing
-    overdue_since: str | None  # the day the oldest unpaid fee fell due
-    lapses_on: str | None  # when grace runs out (late or due), or ran out (lapsed)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "subscription": self.subscription_id,
-            "member": self.member_number,
-            "rate": self.rate,
-            "amount": self.amount.amount,
-            "currency": self.amount.currency,
-            "interval": self.interval,
-            "paid_through": self.paid_through,
-            "failing_since": self.failing_since,
-            "ended_at": self.ended_at,
-            "standing": self.standing.value,
-            "overdue_since": self.overdue_since,
-            "lapses_on": self.lapses_on,
-        }
-
-
-def standing(
-    *,
-    rate: str,
-    started_on: str,
-    paid_through: str | None,
-    failing_since: str | None,
-    ended_at: str | None,
-    today: date,
-    grace_days: int,
-) -> tuple[Standing, str | None, str | None]:
-    """(standing, overdue since, lapses on) of one fee on `today`: a pure rule."""
-    if ended_at is not None:
-        return Standing.ENDED, None, None
-    if rate == Rate.FREE.value:
-        return Standing.CURRENT, None, None
-    overdue = failing_since or paid_through or started_on
-    since = date.fromisoformat(overdue[:10])
-    if failing_since is None and since > today:
-        return Standing.CURRENT, None, None
-    lapses = since + timedelta(days=grace_days)
-    if today > lapses:
-        return Standing.LAPSED, overdue[:10], lapses.isoformat()
-    if failing_since is not None:
-        return Standing.LATE, overdue[:10], lapses.isoformat()
-    return Standing.DUE, overdue[:10], lapses.isoformat()
-
-
-_FEE_COLUMNS = (
-    schema.fee_subscriptions.c.id,
-    schema.fee_subscriptions.c.member_number,
-    schema.fee_subscriptions.c.rate,
-    schema.fee_subscriptions.c.amount,
-    schema.fee_subscriptions.c.currency,
-    schema.fee_subscriptions.c.interval,
-    schema.fee_subscriptions.c.started_on,
-    schema.fee_subscriptions.c.paid_through,
-    schema.fee_subscriptions.c.failing_since,
-    schema.fee_subscriptions.c.ended_at,
-)
-
-
-def fees(conn: Connection, *, today: date, grace_days: int) -> list[Fee]:
-    """Every fee subscription and where it stands today, by member number.
-
-    One query and a pure rule per row: 50,000 members in well under a second.
-    """
-    rows = conn.execute(
-        sa.select(*_FEE_COLUMNS).order_by(
-            schema.fee_subscriptions.c.member_number, schema.fee_subscriptions.c.id
-        )
-    ).all()
-    found: list[Fee] = []
-    money: dict[tuple[int, str], Money] = {}
-    for sid, number, rate, amount, currency, interval, started, through, failing, ended in rows:
-        state, overdue, lapses = standing(
-            rate=rate,
-            started_on=started,
-            paid_through=through,
-            failing_since=failing,
-            ended_at=ended,
-            today=today,
-            grace_days=grace_days,
-        )
-        price = money.get((amount, currency))
-        if price is None:
-            price = money[amount, currency] = Money(amount, currency)
-        found.append(
-            Fee(sid, number, rate, price, interval, through, failing, ended, state, overdue, lapses)
-        )
-    return found
-
-
-def latest_by_member(found: list[Fee]) -> dict[int, Fee]:
-    """Each member's fee that counts: their newest subscription."""
-    latest: dict[int, Fee] = {}
-    for fee in found:  # ordered by member, then id: the last one wins
-        if fee.member_number is not None:
-            latest[fee.member_number] = fee
-    return latest
+# -- where fees stand, for the board (the rule itself: membership/standings.py) -----
 
 
 def suspended(conn: Connection, *, today: date, grace_days: int) -> dict[int, str]:
@@ -473,10 +357,6 @@ class Report:
         }
 
 
-def monthly(amount: int, interval: str) -> int:
-    return amount if interval == Interval.MONTH.value else amount // 12
-
-
 def report(conn: Connection, *, today: date, grace_days: int, currency: str) -> Report:
     """Fees due, late and lapsed on `today`, for `fundraiser members fees`."""
     found = fees(conn, today=today, grace_days=grace_days)
@@ -491,35 +371,3 @@ def report(conn: Connection, *, today: date, grace_days: int, currency: str) -> 
         key=lambda f: (f.overdue_since or "", f.member_number or 0),
     )
     return Report(today.isoformat(), counts, Money(per_month, currency), attention)
-
-
-@dataclass(frozen=True)
-class Places:
-    """Fees a month, and the free places the supporter rate's surplus pays for."""
-
-    per_month: int  # minor units, from the fees still standing
-    funded: int  # free places the supporters' surplus pays for (whole places)
-    taken: int  # members on the free rate whose place stands
-
-
-def places(conn: Connection, fee: FeeTerms, *, today: date, grace_days: int) -> Places:
-    """From the standing fees: what they bring a month, and free places funded and taken.
-
-    `fee` is campaign.toml's [membership] fee (config.Fee). A place is funded
-    by each standard fee's worth of supporters' surplus a month.
-    """
-    standing_ = (Standing.CURRENT, Standing.DUE, Standing.LATE)
-    per_month = surplus = taken = 0
-    for f in latest_by_member(fees(conn, today=today, grace_days=grace_days)).values():
-        if f.standing not in standing_:
-            continue
-        per_month += monthly(f.amount.amount, f.interval)
-        if f.rate == Rate.FREE.value:
-            taken += 1
-        elif f.rate == Rate.SUPPORTER.value:
-            standard = monthly(fee.amount.amount, fee.interval.value)
-            surplus += max(monthly(f.amount.amount, f.interval) - standard, 0)
-    counts_places = fee.supporter is not None and fee.surplus == Surplus.FREE_PLACES
-    place = monthly(fee.amount.amount, fee.interval.value)
-    funded = surplus // place if counts_places and place else 0
-    return Places(per_month, funded, taken)

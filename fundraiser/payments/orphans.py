@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
-from fundraiser.ledger import Tx, bulk, schema
+from fundraiser.ledger.reader import Reader, as_reader
 from fundraiser.money import Money
+
+# `fundraiser status` lists what is still open through ledger.reader, without SQLAlchemy.
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from fundraiser.ledger import Tx
 
 TAKEN = "payment.orphaned"
 RETURNED = "payment.orphan_refunded"
@@ -43,12 +46,11 @@ class Orphan:
 def _seen(tx: Tx, action: str, pledge_id: int, key: str, value: str | None) -> bool:
     tx.flush()  # entries a batch holds back (Tx.hold_journal) are read here too
     # The journal's data is canonical JSON, so a field is matched as written.
-    found = bulk.first(
-        tx.conn,
-        "SELECT 1 FROM journal WHERE action = ? AND subject = ? AND data LIKE ?",
+    found = Reader.over(tx.conn).rows(
+        "SELECT 1 FROM journal WHERE action = ? AND subject = ? AND data LIKE ? LIMIT 1",
         (action, f"pledge:{pledge_id}", f"%{json.dumps(key)}:{json.dumps(value)}%"),
     )
-    return found is not None
+    return bool(found)
 
 
 def record(tx: Tx, row: Any, intent: str | None, charge: str | None, money: Money) -> str | None:
@@ -78,25 +80,26 @@ def returned(tx: Tx, row: Any, charge: Mapping[str, Any]) -> bool:
     return True
 
 
-def still_open(conn: Connection) -> list[Orphan]:
+def still_open(conn: Reader | Connection) -> list[Orphan]:
     """Orphaned payments not yet reported refunded, oldest first."""
-    rows = conn.execute(
-        sa.select(schema.journal.c.action, schema.journal.c.data, schema.journal.c.at)
-        .where(schema.journal.c.action.in_([TAKEN, RETURNED]))
-        .order_by(schema.journal.c.seq)
-    ).all()
-    returned_charges = {json.loads(r.data)["charge"] for r in rows if r.action == RETURNED}
+    rows = as_reader(conn).rows(
+        "SELECT action, data, at FROM journal WHERE action IN (?, ?) ORDER BY seq",
+        (TAKEN, RETURNED),
+    )
+    returned_charges = {
+        json.loads(data)["charge"] for action, data, _ in rows if action == RETURNED
+    }
     found = []
-    for r in rows:
-        data = json.loads(r.data)
-        if r.action == TAKEN and data.get("charge") not in returned_charges:
+    for action, text, at in rows:
+        data = json.loads(text)
+        if action == TAKEN and data.get("charge") not in returned_charges:
             found.append(
                 Orphan(
                     int(data["id"]),
                     str(data["status"]),
                     data.get("charge"),
                     Money(int(data["amount"]), str(data["currency"])),
-                    r.at,
+                    at,
                 )
             )
     return found
