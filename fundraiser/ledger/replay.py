@@ -11,12 +11,14 @@ column is compared by its fingerprint, so no name is read out of the journal
 A ledger made before its journal carried changes starts its replay at the
 snapshot its migration wrote (`ledger.snapshot`): the tables as they stood.
 
-How, and why so: the replay goes into an in-memory SQLite database (tables
-with their keys only: no indexes to keep up), and the ledger's own tables are
-copied beside it, their personal columns as fingerprints, read in the same
-read transaction as the journal, so a write made meanwhile cannot look like a
-difference. The comparison is then SQL (EXCEPT, both ways), and only the rows
-that differ are read into Python to name their columns.
+How, and why so: the replay goes into a throwaway SQLite file (tables with
+their keys only: no indexes to keep up; a page cache of a fixed size, so a
+million pledges replay in the memory of a hundred thousand), and the
+ledger's own tables are copied beside it, their personal columns as
+fingerprints, read in the same read transaction as the journal, so a write
+made meanwhile cannot look like a difference. The comparison is then SQL
+(EXCEPT, both ways), and only the rows that differ are read into Python to
+name their columns.
 """
 
 from __future__ import annotations
