@@ -2,8 +2,10 @@
 
 Columns: name,email,amount,round,status,reference,address. Amounts are major
 units ("250.00"); status is `pledged` or `paid`. Every bad row is listed with
-its line number before anything is written. Each row carries an import key,
-so importing the same file again (after a crash, say) adds nothing twice.
+its line number, and then nothing is kept: the rows are written a batch at a
+time as they are checked, in one transaction, which a bad row takes back.
+Each row carries an import key, so importing the same file again (after a
+crash, say) adds nothing twice.
 """
 
 from __future__ import annotations
