@@ -2,8 +2,10 @@
 
 Columns: name,email,amount,round,status,reference,address. Amounts are major
 units ("250.00"); status is `pledged` or `paid`. Every bad row is listed with
-its line number before anything is written. Each row carries an import key,
-so importing the same file again (after a crash, say) adds nothing twice.
+its line number, and then nothing is kept: the rows are written a batch at a
+time as they are checked, in one transaction, which a bad row takes back.
+Each row carries an import key, so importing the same file again (after a
+crash, say) adds nothing twice.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +35,15 @@ STATUSES = {"pledged": Status.PENDING, "paid": Status.PAID}
 
 @dataclass(frozen=True)
 class ImportPlan:
-    new: list[NewPledge]
+    new: int  # rows that are new pledges
+    total: int  # their amounts, in minor units
     skipped: int  # rows already in the ledger from an earlier import
 
-    @property
-    def total(self) -> int:
-        return sum(p.amount.amount for p in self.new)
+
+#: Pledges written at a time: a file of a million rows is never held whole in
+#: memory, and a batch is still several of the ledger's parts (ledger/tx.PART),
+#: whose journal text is made beside the write (ledger/encoder.py).
+BATCH = 100_000
 
 
 def check_offline(
@@ -135,14 +140,17 @@ def _round_ids(campaign: Campaign) -> tuple[str, ...]:
     return tuple(r.id for r in campaign.rounds)
 
 
-def _key(row: dict[str, str], seen: Counter[str]) -> str:
+def _key(row: dict[str, str], seen: Counter[bytes]) -> str:
     """The import key: the bank reference, or the row's content and occurrence."""
     reference = row["reference"].strip()
     if reference:
         return "ref:" + reference
     signature = "\x1f".join(row[c].strip() for c in COLUMNS)
-    seen[signature] += 1  # two identical rows in one file are two pledges
-    material = f"{signature}\x1f{seen[signature]}"
+    # Two identical rows in one file are two pledges: counted by the row's digest,
+    # not its text, so a big file without references is not held whole.
+    counted = hashlib.sha256(signature.encode()).digest()
+    seen[counted] += 1
+    material = f"{signature}\x1f{seen[counted]}"
     return "row:" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
@@ -202,11 +210,59 @@ def _records(
 
 
 def plan_import(conn: Connection, campaign: Campaign, path: Path) -> ImportPlan:
-    """Validate every row; raise ImportRejected listing all bad rows."""
+    """Check every row and write nothing; ImportRejected listing every bad row."""
+    return _import(conn, campaign, path, None)
+
+
+def _import(
+    conn: Connection,
+    campaign: Campaign,
+    path: Path,
+    write: Callable[[list[NewPledge]], None] | None,
+) -> ImportPlan:
+    """Every row checked as it is read; the new pledges handed to `write` a batch at
+    a time while the file has shown no problem. ImportRejected at the end lists
+    every problem: the caller's transaction then takes back what was written."""
+    source = path.name
+    known = _known_keys(conn)
+    problems: list[Problem] = []
+    batch: list[NewPledge] = []
+    new = total = skipped = 0
+    for key, pledge in _checked_rows(campaign, read_rows(_lines(path), source), source, problems):
+        if key in known:
+            skipped += 1
+            continue
+        new += 1
+        total += pledge.amount.amount
+        if problems:  # nothing more is written: the whole file will be refused
+            batch.clear()
+            continue
+        batch.append(pledge)
+        if len(batch) == BATCH and write is not None:
+            write(batch)
+            batch = []
+    if problems:
+        raise ImportRejected(
+            f"{source}: {len(problems)} {'problem' if len(problems) == 1 else 'problems'}; "
+            "nothing was imported",
+            problems,
+        )
+    if not new and not skipped:
+        raise ImportRejected(
+            f"{source} has no rows",
+            [Problem(source, "has a header but no rows", "add one row per pledge")],
+        )
+    if batch and write is not None:
+        write(batch)
+    return ImportPlan(new=new, total=total, skipped=skipped)
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The file's lines as they are read; a missing or non-UTF-8 file refused."""
     try:
         # Universal newlines, as the whole file read as text had them.
         with path.open(encoding="utf-8-sig") as handle:
-            staged, problems = _check_rows(campaign, read_rows(handle, path.name), path.name)
+            yield from handle
     except FileNotFoundError:
         raise ImportRejected(
             f"{path} not found", [Problem(str(path), "does not exist", "check the path")]
@@ -216,31 +272,17 @@ def plan_import(conn: Connection, campaign: Campaign, path: Path) -> ImportPlan:
             f"{path} is not UTF-8 text",
             [Problem(str(path), "is not UTF-8 text", "export the sheet as CSV UTF-8")],
         ) from None
-    source = path.name
-    if problems:
-        raise ImportRejected(
-            f"{source}: {len(problems)} {'problem' if len(problems) == 1 else 'problems'}; "
-            "nothing was imported",
-            problems,
-        )
-    if not staged:
-        raise ImportRejected(
-            f"{source} has no rows",
-            [Problem(source, "has a header but no rows", "add one row per pledge")],
-        )
-    known = _known_keys(conn, [key for key, _ in staged])
-    new = [pledge for key, pledge in staged if key not in known]
-    return ImportPlan(new=new, skipped=len(staged) - len(new))
 
 
-def _check_rows(
-    campaign: Campaign, rows: Iterator[tuple[int, dict[str, str]]], source: str
-) -> tuple[list[tuple[str, NewPledge]], list[Problem]]:
-    """Each row checked as it is read: the pledges to make (with their import keys)
-    and every problem, named by line."""
-    problems: list[Problem] = []
-    staged: list[tuple[str, NewPledge]] = []
-    seen: Counter[str] = Counter()
+def _checked_rows(
+    campaign: Campaign,
+    rows: Iterator[tuple[int, dict[str, str]]],
+    source: str,
+    problems: list[Problem],
+) -> Iterator[tuple[str, NewPledge]]:
+    """Each row checked as it is read: the pledges to make, with their import keys;
+    every problem, named by line, added to `problems`."""
+    seen: Counter[bytes] = Counter()
     references: dict[str, int] = {}
     for line, row in rows:
         where = f"{source}: line {line}"
@@ -279,22 +321,20 @@ def _check_rows(
         )
         problems.extend(found)
         if pledge is not None:
-            staged.append((key, pledge))
-    return staged, problems
+            yield key, pledge
 
 
-def _known_keys(conn: Connection, keys: list[str]) -> set[str]:
-    """Which of these import keys the ledger already holds.
+def _known_keys(conn: Connection) -> set[str]:
+    """The import keys the ledger holds already.
 
     One scan of the keyed pledges, not a query per few hundred keys: an
     import of 100,000 rows would otherwise make hundreds of round trips.
     """
-    wanted = set(keys)
-    rows = bulk.fetch_rows(
+    rows = bulk.each_row(
         conn,
         sa.select(schema.pledges.c.request_key).where(schema.pledges.c.request_key.is_not(None)),
     )
-    return {key for (key,) in rows if key in wanted}
+    return {key for (key,) in rows}
 
 
 def import_file(
@@ -306,16 +346,21 @@ def import_file(
     now: str | None = None,
     notify: bool = False,
 ) -> ImportPlan:
-    """Validate the whole file, then write every new row in one transaction.
+    """Check the whole file and write every new row, in one transaction: all or none.
 
-    With `notify`, each new pledge's "we have your pledge" mail is queued too.
+    The rows are written a batch at a time as they are checked (BATCH); a bad
+    row anywhere refuses the file and the transaction takes back what was
+    written. With `notify`, each new pledge's "we have your pledge" mail is
+    queued too.
     """
     with ledger.write(now, bulk_work=True) as tx:
-        plan = plan_import(tx.conn, campaign, path)
-        if notify:
-            acknowledge.check_bank(campaign, plan.new)
-        if not dry_run:
-            ids = create_many(tx, plan.new)
+
+        def write(batch: list[NewPledge]) -> None:
             if notify:
-                outbox.queue_many(tx, acknowledge.rows(ids, plan.new, tx.now))
-    return plan
+                acknowledge.check_bank(campaign, batch)
+            if not dry_run:
+                ids = create_many(tx, batch)
+                if notify:
+                    outbox.queue_many(tx, acknowledge.rows(ids, batch, tx.now))
+
+        return _import(tx.conn, campaign, path, write)

@@ -21,7 +21,9 @@ With --db postgresql (or both) the ledger is a database on a throwaway
 PostgreSQL server started for the run (or on --pg-url's server); with both,
 each run does SQLite, then PostgreSQL, so both see the same machine. With
 --scale-to N each run also does N pledges, and each step is judged against
-its time at --pledges.
+its time at --pledges (up to 300,000; a bigger run, a million, is judged on
+its memory only: `--scale-to 1000000 --repeat 1` runs it once, in about ten
+minutes, with a ledger file of about 1.2 GB in the temp folder).
 """
 
 from __future__ import annotations
@@ -174,14 +176,16 @@ def main() -> int:
 
 
 # Targets (issue 18): at --pledges every step under 5 s and PostgreSQL within
-# 1.5 x SQLite; up to 300k pledges under 400 MB, beyond it under 1.5 GB; a
-# bigger run's step at most as many times longer as it has more pledges.
+# 1.5 x SQLite; up to 300k pledges under 400 MB and at most as many times
+# longer as it has more pledges; beyond it (a million) under 1.5 GB, to
+# completion, with no target on time.
 STEP_SECONDS = 5.0
 PG_RATIO = 1.5
+TIMED_UP_TO = 300_000
 
 
 def memory_bound(pledges: int) -> float:
-    return 400.0 if pledges <= 300_000 else 1536.0
+    return 400.0 if pledges <= TIMED_UP_TO else 1536.0
 
 
 def report(
@@ -217,6 +221,8 @@ def report(
                 line = f"  {step:<16} {seconds:7.2f} s ({best:.2f})"
                 if size == base:
                     line += f" [< {STEP_SECONDS:.0f} s: {judge(seconds < STEP_SECONDS)}]"
+                elif size > TIMED_UP_TO:
+                    line += f" [{seconds / median[base, db, step][0]:.2f} x its {base:,} time]"
                 else:
                     allowed = median[base, db, step][0] * size / base
                     line += (
@@ -361,6 +367,9 @@ def run_sequence(
             f"  plan: {plan['total_shares']:,} shares for {len(plan['allotments']):,} people; "
             f"issued {issued['members_admitted']:,} members, {issued['remainders']:,} remainders"
         )
+        ledgers = list(folder.glob("**/*.sqlite"))
+        if ledgers:  # a million pledges is gigabytes of temp folder: say how many
+            print(f"  ledger file {sum(f.stat().st_size for f in ledgers) / 2**20:,.0f} MB")
         if not json.loads(outputs["ledger verify"])["ok"]:
             raise SystemExit("ledger verify found differences: the benchmark's ledger is wrong")
     return results

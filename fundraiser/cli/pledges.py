@@ -190,19 +190,19 @@ def import_(app: App, file: Path, notify: bool, dry_run: bool, as_json: bool) ->
     if as_json:
         app.print_json(
             {
-                "imported": 0 if dry_run else len(plan.new),
-                "new": len(plan.new),
+                "imported": 0 if dry_run else plan.new,
+                "new": plan.new,
                 "skipped": plan.skipped,
                 "total": total.amount,
                 "currency": total.currency,
                 "dry_run": dry_run,
-                "notified": 0 if dry_run or not notify else len(plan.new),
+                "notified": 0 if dry_run or not notify else plan.new,
             }
         )
         return
     verb = "Would import" if dry_run else "Imported"
     click.echo(
-        f"{verb} {plural(len(plan.new), 'pledge')}, {total.format()}"
+        f"{verb} {plural(plan.new, 'pledge')}, {total.format()}"
         + (f"; {plan.skipped} already in the ledger, skipped" if plan.skipped else "")
         + (". Nothing was written." if dry_run else ".")
         + (

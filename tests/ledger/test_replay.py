@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fundraiser import outbox
-from fundraiser.ledger import Ledger, audit, open_ledger, schema
+from fundraiser.ledger import Ledger, audit, open_ledger, replay, schema
 from fundraiser.money import Money
 from fundraiser.pledges import NewPledge, Source, Status, create, create_many, transition
 
@@ -102,6 +103,31 @@ def test_each_edit_of_a_table_is_named(
     assert (table, row, column) in found
     text = "\n".join(verdict.lines())
     assert "Mallory" not in text and "Other St" not in text  # people are never printed
+
+
+def test_a_ledger_bigger_than_what_verify_holds_is_proved_and_its_edits_named(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # verify's bounds made tiny: fingerprints past the remembered few are made
+    # again, the journal is read an entry at a time, and the replay is a file
+    # in the temp folder, gone afterwards.
+    monkeypatch.setattr(replay, "_REMEMBER", 3)
+    monkeypatch.setattr(replay, "_ENTRIES", 1)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    history(ledger)
+    with ledger.write() as tx:
+        create_many(tx, [new(n) for n in range(5, 40)])
+    verdict = audit.verify(ledger)
+    assert verdict.ok, verdict.lines()
+    tamper(ledger, "UPDATE pledges SET email = 'b5@example.org' WHERE id = 38")
+    verdict = audit.verify(ledger)
+    assert verdict.tables is not None
+    assert [(d.table, d.row, d.column) for d in verdict.tables.differences] == [
+        ("pledges", "id=38", "email")
+    ]
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_row_inserted_behind_the_journal_is_named(ledger: Ledger) -> None:
