@@ -15,10 +15,11 @@ table it refers to, held to the commit. A reader of those tables (`fundraiser
 serve`'s figures, a private page) waits for the rest of the bulk write, then
 sees it whole; before, it read the tables as they were before the write. The
 bulk write holds the ledger's write lock already, so writers waited anyway.
-The drop waits at most LOCK_WAIT for a lock: a reader or a writer inside a
-transaction on those tables keeps their foreign keys, checked per row (a
-writer waiting for our ledger lock while holding its own table lock would
-otherwise wait on us in a circle).
+The drop never waits for a lock (LOCK TABLE ... NOWAIT first): when another
+transaction holds one on those tables (a reader mid-read, a writer waiting for
+the ledger's lock with its pledge row written), the keys stay and are checked
+per row. Waiting there could close a circle (that writer waits for our ledger
+lock, we for its table lock), which PostgreSQL breaks by failing one of us.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from sqlalchemy.engine import Connection
 
 #: From this many rows in one COPY, its table's foreign keys wait for the commit.
 SUSPEND_FROM = 10_000
-#: How long a drop waits for another transaction's lock before keeping the keys.
-LOCK_WAIT = "200ms"
 # The dropped constraints of this write, by table: conn.info[_DROPPED] exists
 # only inside a bulk write on PostgreSQL (see `allow`).
 _DROPPED = "fundraiser.pgbulk.dropped"
@@ -38,7 +37,7 @@ _DROPPED = "fundraiser.pgbulk.dropped"
 # Only plain keys (no action on delete or update, not deferrable): without them
 # between the drop and the commit, no statement of the write behaves otherwise.
 _FOREIGN_KEYS = (
-    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+    "SELECT conname, pg_get_constraintdef(oid), confrelid::regclass::text FROM pg_constraint "
     "WHERE conrelid = to_regclass(%s) AND contype = 'f' AND confdeltype = 'a' "
     "AND confupdtype = 'a' AND NOT condeferrable ORDER BY conname"
 )
@@ -56,30 +55,30 @@ def forget(conn: Connection) -> None:
 
 def suspend(conn: Connection, cursor: Any, table: str, rows: int) -> None:
     """Before a COPY of `rows` rows into `table`: drop its foreign keys, if this is a
-    bulk write, the COPY is big enough, and the locks come at once."""
+    bulk write, the COPY is big enough, and no other transaction holds a lock on
+    the tables involved."""
     dropped: dict[str, list[tuple[str, str]]] | None = conn.info.get(_DROPPED)
     if dropped is None or rows < SUSPEND_FROM or table in dropped:
         return
     cursor.execute(_FOREIGN_KEYS, (table,))
-    keys = [(str(name), str(definition)) for name, definition in cursor.fetchall()]
-    if not keys:
+    found = cursor.fetchall()
+    if not found:
         return
     import psycopg  # the driver of every PostgreSQL ledger
 
-    cursor.execute("SHOW lock_timeout")
-    before = cursor.fetchone()[0]
+    locked = ", ".join(sorted({table, *(str(referred) for _, _, referred in found)}))
     cursor.execute("SAVEPOINT fundraiser_keys")
     try:
-        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
-        cursor.execute(
-            f"ALTER TABLE {table} " + ", ".join(f'DROP CONSTRAINT "{name}"' for name, _ in keys)
-        )
+        cursor.execute(f"LOCK TABLE {locked} IN ACCESS EXCLUSIVE MODE NOWAIT")
     except psycopg.errors.LockNotAvailable:
-        cursor.execute("ROLLBACK TO SAVEPOINT fundraiser_keys")  # and its lock_timeout
+        cursor.execute("ROLLBACK TO SAVEPOINT fundraiser_keys")
         cursor.execute("RELEASE SAVEPOINT fundraiser_keys")
         return
     cursor.execute("RELEASE SAVEPOINT fundraiser_keys")
-    cursor.execute("SELECT set_config('lock_timeout', %s, true)", (before,))
+    keys = [(str(name), str(definition)) for name, definition, _ in found]
+    cursor.execute(
+        f"ALTER TABLE {table} " + ", ".join(f'DROP CONSTRAINT "{name}"' for name, _ in keys)
+    )
     dropped[table] = keys
 
 

@@ -101,7 +101,7 @@ def test_a_reader_in_a_transaction_keeps_the_keys_and_is_not_blocked(
     ledger: Ledger, postgres: PostgresServer
 ) -> None:
     """A transaction that has read pledges holds a lock the drop would wait for: the
-    bulk write gives up on dropping after pgbulk.LOCK_WAIT and checks per row."""
+    bulk write does not wait, and checks per row."""
     with ledger.engine.connect() as reader:
         assert reader.execute(sa.select(sa.func.count()).select_from(schema.pledges)).scalar()
         with ledger.write(bulk_work=True) as tx:
