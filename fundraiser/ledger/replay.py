@@ -396,43 +396,57 @@ def _fingerprint_copies(path: Path, copies: Path, head: tuple[int, str], salt: A
 
 def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, keep: int) -> None:
     """A PostgreSQL ledger, on two cores as a SQLite one: this process replays the
-    journal while a forked one copies the tables and fingerprints them.
+    journal while two forked ones copy the tables and fingerprint them (the
+    pledges in one, every other table in the other: as many values each).
 
-    Both read one snapshot: this process's REPEATABLE READ transaction exports it
-    and stays open until the copying process has taken it (it joins that process
-    inside the transaction), so a write made meanwhile is in neither.
+    All read one snapshot: this process's REPEATABLE READ transaction exports it
+    and stays open until the copying processes have taken it (it joins them
+    inside the transaction), so a write made meanwhile is in none.
     """
+    groups = [
+        [t for t in changes.replayed_tables() if t.name in _COPIED_APART],
+        [t for t in changes.replayed_tables() if t.name not in _COPIED_APART],
+    ]
     with tempfile.TemporaryDirectory(prefix="fundraiser-verify-", dir=_fast_tmp()) as folder:
-        tables, copies = Path(folder) / "tables.sqlite", Path(folder) / "copies.sqlite"
+        files = [
+            (Path(folder) / f"tables-{n}.sqlite", Path(folder) / f"copies-{n}.sqlite")
+            for n in range(len(groups))
+        ]
         with ledger.read() as live:
             live = live.execution_options(isolation_level="REPEATABLE READ")
             salt = live.execute(
                 sa.select(schema.state.c.value).where(schema.state.c.key == changes.SALT_KEY)
             ).scalar()
             snapshot = live.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
-            url = ledger.engine.url.set(drivername="postgresql")
-            second = _start(
-                _copy_postgres,
-                url.render_as_string(hide_password=False),
-                str(snapshot),
-                tables,
-                copies,
-                salt,
+            url = ledger.engine.url.set(drivername="postgresql").render_as_string(
+                hide_password=False
             )
+            copying = [
+                _start(_copy_postgres, url, str(snapshot), [t.name for t in group], *paths, salt)
+                for group, paths in zip(groups, files, strict=True)
+            ]
             try:
                 replay_into(_streamed_entries(live), scratch, report)
             finally:
-                second.join()
-        if second.exitcode != 0:
-            raise LedgerError(f"verifying stopped: the copying process failed ({second.exitcode})")
-        scratch.exec_driver_sql("ATTACH DATABASE ? AS live", (str(tables),))
-        scratch.exec_driver_sql("ATTACH DATABASE ? AS copied", (str(copies),))
+                for process in copying:
+                    process.join()
+        failed = [process.exitcode for process in copying if process.exitcode != 0]
+        if failed:
+            raise LedgerError(f"verifying stopped: a copying process failed ({failed[0]})")
         fingerprint = _fingerprinter(salt)
-        for table in changes.replayed_tables():
-            theirs = f"copied.fingerprinted_{table.name}"
-            _compare_table(scratch, table, theirs, fingerprint, report, keep)
-        scratch.exec_driver_sql("DETACH DATABASE copied")
-        scratch.exec_driver_sql("DETACH DATABASE live")
+        for group, (tables, copies) in zip(groups, files, strict=True):
+            scratch.exec_driver_sql("ATTACH DATABASE ? AS live", (str(tables),))
+            scratch.exec_driver_sql("ATTACH DATABASE ? AS copied", (str(copies),))
+            for table in group:
+                theirs = f"copied.fingerprinted_{table.name}"
+                _compare_table(scratch, table, theirs, fingerprint, report, keep)
+            scratch.exec_driver_sql("DETACH DATABASE copied")
+            scratch.exec_driver_sql("DETACH DATABASE live")
+
+
+# Copied by a process of its own: every other proved row hangs off a pledge, and a
+# pledge has 30 columns, so the pledges are about as many values as the rest.
+_COPIED_APART = ("pledges",)
 
 
 def _streamed_entries(live: Connection) -> Iterator[tuple[int, str, str]]:
@@ -454,12 +468,16 @@ def _streamed_entries(live: Connection) -> Iterator[tuple[int, str, str]]:
         cursor.close()
 
 
-def _copy_postgres(url: str, snapshot: str, tables: Path, copies: Path, salt: Any) -> None:
-    """In the second process: the ledger's proved tables as they stand in `snapshot`,
+def _copy_postgres(
+    url: str, snapshot: str, names: list[str], tables: Path, copies: Path, salt: Any
+) -> None:
+    """In a copying process: these proved tables (`names`) as they stand in `snapshot`,
     into `tables` (SQLite, the same shape as the replay's), and into `copies` with
     their personal columns as joined fingerprints (as _fingerprint_copies makes them
     from a SQLite ledger)."""
     import psycopg  # the driver the ledger's engine uses: installed with PostgreSQL's URL
+
+    mine = [table for table in changes.replayed_tables() if table.name in names]
 
     engine = sa.create_engine(f"sqlite:///{tables}")
     try:
@@ -483,18 +501,18 @@ def _copy_postgres(url: str, snapshot: str, tables: Path, copies: Path, salt: An
             source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             source.read_only = True
             source.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            for table in changes.replayed_tables():
-                names = [c.name for c in table.columns]
+            for table in mine:
+                columns = [c.name for c in table.columns]
                 insert = (
-                    f"INSERT INTO live.{table.name} ({', '.join(names)}) "
-                    f"VALUES ({', '.join('?' * len(names))})"
+                    f"INSERT INTO live.{table.name} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})"
                 )
                 with source.cursor(name=f"fundraiser_copy_{table.name}") as cursor:
-                    cursor.execute(f"SELECT {', '.join(names)} FROM {table.name}")
+                    cursor.execute(f"SELECT {', '.join(columns)} FROM {table.name}")
                     while batch := cursor.fetchmany(_BATCH):
                         out.executemany(insert, batch)
             source.rollback()
-        for table in changes.replayed_tables():
+        for table in mine:
             out.execute(_fingerprinted_sql(table, f"main.fingerprinted_{table.name}"))
             keys = ", ".join(c.name for c in table.primary_key.columns)
             out.execute(
