@@ -94,9 +94,17 @@ def warm_bytecode() -> None:
     )
 
 
-def run_step(name: str, args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Run one `fundraiser` command; return seconds, its peak RSS in MB, stdout."""
+def run_step(
+    name: str, args: list[str], env: dict[str, str], server: Postgres | None = None
+) -> tuple[float, float, str]:
+    """Run one `fundraiser` command; return seconds, its peak RSS in MB, stdout.
+
+    Printed beside them: the CPU the command used (user + system, with any process
+    it forked) and, on a PostgreSQL server this benchmark started, the server's: on
+    a shared machine the wall time says as much about the neighbours as the code.
+    """
     command = shutil.which("fundraiser") or "fundraiser"
+    server_before = server.cpu() if server else None
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen([command, *args], stdout=out, stderr=subprocess.PIPE, env=env)
@@ -109,7 +117,11 @@ def run_step(name: str, args: list[str], env: dict[str, str]) -> tuple[float, fl
         out.seek(0)
         text = out.read().decode()
     peak = usage.ru_maxrss / 1024
-    print(f"  {name:<16} {elapsed:7.2f} s   peak RSS {peak:6.0f} MB", flush=True)
+    cpu = f"CPU {usage.ru_utime + usage.ru_stime:5.2f} s"
+    server_after = server.cpu() if server else None
+    if server_before is not None and server_after is not None:
+        cpu += f", server CPU {server_after - server_before:5.2f} s"
+    print(f"  {name:<16} {elapsed:7.2f} s   {cpu}   peak RSS {peak:6.0f} MB", flush=True)
     return elapsed, peak, text
 
 
@@ -170,7 +182,9 @@ def main() -> int:
                 for db in databases:
                     print(f" {size:,} pledges from {people:,} people, {db}:", flush=True)
                     url = server.new_database() if db == "postgresql" and server else None
-                    result = run_sequence(args, size, people, url)
+                    result = run_sequence(
+                        args, size, people, url, server if db == "postgresql" else None
+                    )
                     runs.setdefault((size, db), []).append(result)
     return report(runs, sizes, databases)
 
@@ -284,6 +298,22 @@ class Postgres:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=300)
 
+    def cpu(self) -> float | None:
+        """Seconds of CPU the server has used: the postmaster, the backends it has
+        reaped (their connections closed) and those still running. None on a
+        server this benchmark did not start."""
+        if self.dir is None:
+            return None
+        try:
+            postmaster = int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
+            ticks = sum(map(int, _stat(postmaster)[11:15]))  # utime stime cutime cstime
+            for child in Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split():
+                with contextlib.suppress(OSError):
+                    ticks += sum(map(int, _stat(int(child))[11:13]))
+        except (OSError, ValueError):
+            return None
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def new_database(self) -> str:
         import psycopg
 
@@ -302,6 +332,12 @@ class Postgres:
             self._run(str(self.BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "stop")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command's name (field 3 onwards)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
 
 
 _CALIBRATION = """
@@ -332,7 +368,11 @@ def calibrate() -> tuple[float, float]:
 
 
 def run_sequence(
-    args: argparse.Namespace, pledges: int, people: int, url: str | None
+    args: argparse.Namespace,
+    pledges: int,
+    people: int,
+    url: str | None,
+    server: Postgres | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Import, allocate, issue, export, verify from an empty ledger; seconds and MB per step.
 
@@ -358,7 +398,7 @@ def run_sequence(
         results: dict[str, tuple[float, float]] = {}
         outputs = {}
         for name, argv in steps:
-            elapsed, peak, text = run_step(name, argv, env)
+            elapsed, peak, text = run_step(name, argv, env, server)
             results[name] = (elapsed, peak)
             outputs[name] = text
         plan = json.loads(outputs["allocate"])

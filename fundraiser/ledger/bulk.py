@@ -21,6 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from fundraiser.ledger import pgbulk
+
 # Row classes by column names: `SELECT *` gives each ledger's own column order.
 _ROW_TYPES: dict[tuple[str, ...], Any] = {}
 
@@ -145,7 +147,7 @@ def insert_rows(
             return
         fixed = dict(constants or {})
         if mark != "?":
-            _copy_rows(cursor, table, columns, rows, fixed)
+            _copy_rows(conn, cursor, table, columns, rows, fixed)
             return
         names = ", ".join([*columns, *fixed])
         picked = [f"v.column{n}" for n in range(1, len(columns) + 1)] + [mark] * len(fixed)
@@ -205,7 +207,7 @@ def insert_copying(
             ]
             # Each row's own values, then the copied ones (_copy_rows adds the constants).
             ordered = [*(columns[i] for i in kept), *copies]
-            _copy_rows(cursor, table, ordered, full, fixed)
+            _copy_rows(conn, cursor, table, ordered, full, fixed)
             return len(full)
         picked = [f"v.column{i + 1}" for i in kept] + ["?"] * len(fixed)
         picked += [f"s.{name}" for name in copies.values()]
@@ -228,6 +230,7 @@ def insert_copying(
 
 
 def _copy_rows(
+    conn: Connection,
     cursor: Any,
     table: sa.Table,
     columns: Sequence[str],
@@ -240,8 +243,10 @@ def _copy_rows(
     statement's thousands of placeholders in Python) than in the server;
     COPY has no statement to parse and is ten times faster again. Text
     format, so each value is typed by its column as an INSERT would type it;
-    the constants go into each row.
+    the constants go into each row. A big COPY in a bulk write checks its
+    foreign keys once, at the write's end (ledger/pgbulk.py).
     """
+    pgbulk.suspend(conn, cursor, table.name, len(rows))
     names = ", ".join([*columns, *constants])
     extra = tuple(constants.values())
     with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:

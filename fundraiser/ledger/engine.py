@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from fundraiser import redact
 from fundraiser.errors import LedgerError
-from fundraiser.ledger import bulk, journal, migrations
+from fundraiser.ledger import bulk, journal, migrations, pgbulk
 from fundraiser.ledger.reader import sqlite_path as sqlite_path
 from fundraiser.ledger.reader import stamp as stamp
 from fundraiser.ledger.reader import too_new
@@ -107,16 +107,26 @@ class Ledger:
                     _lock_journal(conn)
                 else:
                     lock_journal = _lock_journal
-            tx = Tx(conn, now or self.clock(), lock_journal=lock_journal)
+            # PostgreSQL: a big COPY of this write may check its foreign keys at the end.
+            keys_at_end = bulk_work and whole and not self.is_sqlite
+            if keys_at_end:
+                pgbulk.allow(conn)
             try:
-                yield tx
-                tx.flush()
+                tx = Tx(conn, now or self.clock(), lock_journal=lock_journal)
+                try:
+                    yield tx
+                    tx.flush()
+                finally:
+                    tx.finish()
+                if tx.unrecorded:  # a bug, not a user's mistake: roll the change back
+                    raise LedgerError(
+                        f"{tx.unrecorded} change(s) to the register's tables were not journalled"
+                    )
+                if keys_at_end:
+                    pgbulk.restore(conn)  # before the commit: every key in force at it
             finally:
-                tx.finish()
-            if tx.unrecorded:  # a bug, not a user's mistake: roll the change back
-                raise LedgerError(
-                    f"{tx.unrecorded} change(s) to the register's tables were not journalled"
-                )
+                if keys_at_end:
+                    pgbulk.forget(conn)
 
     def version(self) -> int:
         with self.read() as conn:

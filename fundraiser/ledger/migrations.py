@@ -86,6 +86,14 @@ def _v9_pledge_places(conn: Connection) -> None:
             conn.execute(sa.text("SELECT setval('pledge_ids', :top)"), {"top": top})
 
 
+def _v10_pledge_pages(conn: Connection) -> None:
+    """PostgreSQL: room on each page of pledges for their updates (schema.PLEDGES_FILLFACTOR).
+
+    Pages written from now on; the rows there are stay where they are."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(schema.PLEDGES_FILLFACTOR)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v2_stripe_events,
     2: _v3_outbox_state_flags,
@@ -95,6 +103,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     6: _v7_joins,
     7: _v8_member_page,
     8: _v9_pledge_places,
+    9: _v10_pledge_pages,
 }
 # LATEST lives in ledger/reader.py (status reads without SQLAlchemy): a new
 # migration raises it there.

@@ -167,28 +167,6 @@ def replay_into(
             report.changes += 1
 
 
-def _copy(live: Connection, scratch: Connection) -> None:
-    """A PostgreSQL ledger's proved tables, copied as they are into the scratch
-    database's `live` schema (the same shape as an attached SQLite ledger)."""
-    scratch.exec_driver_sql("ATTACH DATABASE ':memory:' AS live")
-    _create(scratch, "live")
-    raw = scratch.connection.dbapi_connection
-    assert raw is not None
-    for table in changes.replayed_tables():
-        names = [c.name for c in table.columns]
-        insert = (
-            f"INSERT INTO live.{table.name} ({', '.join(names)}) "
-            f"VALUES ({', '.join('?' * len(names))})"
-        )
-        cursor = live.connection.cursor()
-        try:
-            cursor.execute(f"SELECT {', '.join(names)} FROM {table.name}")
-            while batch := cursor.fetchmany(_BATCH):
-                raw.executemany(insert, batch)
-        finally:
-            cursor.close()
-
-
 def _personal(table: sa.Table) -> list[sa.Column[Any]]:
     return [c for c in table.columns if c.info.get("personal")]
 
@@ -445,27 +423,133 @@ def _fingerprint_copies(path: Path, copies: Path, head: tuple[int, str], salt: A
 
 
 def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, keep: int) -> None:
-    """A PostgreSQL ledger: its journal read and its tables copied in one transaction."""
-    with ledger.read() as live:
-        live = live.execution_options(isolation_level="REPEATABLE READ")
-        salt = live.execute(
-            sa.select(schema.state.c.value).where(schema.state.c.key == changes.SALT_KEY)
-        ).scalar()
-        replay_into(_entries(live, "journal"), scratch, report)
-        _copy(live, scratch)
-    fingerprint = _fingerprinter(salt)
-    raw = scratch.connection.dbapi_connection
-    assert raw is not None
-    raw.create_function("fp_row", -1, _row_fingerprints(fingerprint), deterministic=True)
-    for table in changes.replayed_tables():
-        theirs = f"temp.fingerprinted_{table.name}"
-        scratch.exec_driver_sql(_fingerprinted_sql(table, theirs))
-        keys = ", ".join(c.name for c in table.primary_key.columns)
-        scratch.exec_driver_sql(
-            f"CREATE UNIQUE INDEX temp.fingerprinted_{table.name}_key "
-            f"ON fingerprinted_{table.name} ({keys})"
+    """A PostgreSQL ledger, on two cores as a SQLite one: this process replays the
+    journal while two forked ones copy the tables and fingerprint them (the
+    pledges in one, every other table in the other: as many values each).
+
+    All read one snapshot: this process's REPEATABLE READ transaction exports it
+    and stays open until the copying processes have taken it (it joins them
+    inside the transaction), so a write made meanwhile is in none.
+    """
+    groups = [
+        [t for t in changes.replayed_tables() if t.name in _COPIED_APART],
+        [t for t in changes.replayed_tables() if t.name not in _COPIED_APART],
+    ]
+    with tempfile.TemporaryDirectory(prefix="fundraiser-verify-", dir=_fast_tmp()) as folder:
+        files = [
+            (Path(folder) / f"tables-{n}.sqlite", Path(folder) / f"copies-{n}.sqlite")
+            for n in range(len(groups))
+        ]
+        with ledger.read() as live:
+            live = live.execution_options(isolation_level="REPEATABLE READ")
+            salt = live.execute(
+                sa.select(schema.state.c.value).where(schema.state.c.key == changes.SALT_KEY)
+            ).scalar()
+            snapshot = live.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+            url = ledger.engine.url.set(drivername="postgresql").render_as_string(
+                hide_password=False
+            )
+            copying = [
+                _start(_copy_postgres, url, str(snapshot), [t.name for t in group], *paths, salt)
+                for group, paths in zip(groups, files, strict=True)
+            ]
+            try:
+                replay_into(_streamed_entries(live), scratch, report)
+            finally:
+                for process in copying:
+                    process.join()
+        failed = [process.exitcode for process in copying if process.exitcode != 0]
+        if failed:
+            raise LedgerError(f"verifying stopped: a copying process failed ({failed[0]})")
+        fingerprint = _fingerprinter(salt)
+        for group, (tables, copies) in zip(groups, files, strict=True):
+            scratch.exec_driver_sql("ATTACH DATABASE ? AS live", (str(tables),))
+            scratch.exec_driver_sql("ATTACH DATABASE ? AS copied", (str(copies),))
+            for table in group:
+                theirs = f"copied.fingerprinted_{table.name}"
+                _compare_table(scratch, table, theirs, fingerprint, report, keep)
+            scratch.exec_driver_sql("DETACH DATABASE copied")
+            scratch.exec_driver_sql("DETACH DATABASE live")
+
+
+# Copied by a process of its own: every other proved row hangs off a pledge, and a
+# pledge has 30 columns, so the pledges are about as many values as the rest.
+_COPIED_APART = ("pledges",)
+
+
+def _streamed_entries(live: Connection) -> Iterator[tuple[int, str, str]]:
+    """PostgreSQL: the journal from its last snapshot on, through a server-side
+    cursor: a client cursor holds the whole result (100s of MB of JSON) at once."""
+    start = live.exec_driver_sql(
+        "SELECT MAX(seq) FROM journal WHERE action = %s", (SNAPSHOT,)
+    ).scalar()
+    cursor = live.connection.cursor(name="fundraiser_verify_journal")
+    try:
+        cursor.execute(
+            "SELECT seq, action, data FROM journal WHERE seq >= %s ORDER BY seq",
+            (int(start or 0),),
         )
-        _compare_table(scratch, table, theirs, fingerprint, report, keep)
+        while batch := cursor.fetchmany(_BATCH):
+            for seq, action, data in batch:
+                yield int(seq), str(action), str(data)
+    finally:
+        cursor.close()
+
+
+def _copy_postgres(
+    url: str, snapshot: str, names: list[str], tables: Path, copies: Path, salt: Any
+) -> None:
+    """In a copying process: these proved tables (`names`) as they stand in `snapshot`,
+    into `tables` (SQLite, the same shape as the replay's), and into `copies` with
+    their personal columns as joined fingerprints (as _fingerprint_copies makes them
+    from a SQLite ledger)."""
+    import psycopg  # the driver the ledger's engine uses: installed with PostgreSQL's URL
+
+    mine = [table for table in changes.replayed_tables() if table.name in names]
+
+    engine = sa.create_engine(f"sqlite:///{tables}")
+    try:
+        with engine.begin() as made:
+            _create(made, None)
+    finally:
+        engine.dispose()
+    out = sqlite3.connect(copies, isolation_level=None)
+    try:
+        out.execute("PRAGMA journal_mode = OFF")  # scratch files: nothing to recover
+        out.execute("PRAGMA synchronous = OFF")
+        out.execute("ATTACH DATABASE ? AS live", (str(tables),))
+        out.execute("PRAGMA live.journal_mode = OFF")
+        out.execute("PRAGMA live.synchronous = OFF")
+        out.create_function(
+            "fp_row", -1, _row_fingerprints(_fingerprinter(salt)), deterministic=True
+        )
+        out.execute("BEGIN")
+        with psycopg.connect(url) as source:
+            # psycopg begins with these; the snapshot must be the transaction's first word.
+            source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            source.read_only = True
+            source.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            for table in mine:
+                columns = [c.name for c in table.columns]
+                insert = (
+                    f"INSERT INTO live.{table.name} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})"
+                )
+                with source.cursor(name=f"fundraiser_copy_{table.name}") as cursor:
+                    cursor.execute(f"SELECT {', '.join(columns)} FROM {table.name}")
+                    while batch := cursor.fetchmany(_BATCH):
+                        out.executemany(insert, batch)
+            source.rollback()
+        for table in mine:
+            out.execute(_fingerprinted_sql(table, f"main.fingerprinted_{table.name}"))
+            keys = ", ".join(c.name for c in table.primary_key.columns)
+            out.execute(
+                f"CREATE UNIQUE INDEX main.fingerprinted_{table.name}_key "
+                f"ON fingerprinted_{table.name} ({keys})"
+            )
+        out.execute("COMMIT")
+    finally:
+        out.close()
 
 
 def _row_fingerprints(fingerprint: Any) -> Any:

@@ -98,9 +98,20 @@ TIER_PLACES_INDEX = (
 )
 
 
+# PostgreSQL (v10): half of each page of pledges left free. A pledge is updated
+# several times in its life (paid, stamped by the issue); PostgreSQL writes a new
+# version of the row for each update, and only when it fits on the same page does
+# it skip every index (a "HOT" update). The issue stamps 100,000 pledges at once:
+# 6.8 s on full pages, 1.35 s (and a tenth of the WAL) with room, for a table
+# twice as big on disk. SQLite updates rows in place and has no such setting.
+PLEDGES_FILLFACTOR = "ALTER TABLE pledges SET (fillfactor = 50)"
+
+
 @sa.event.listens_for(pledges, "after_create")
 def _tier_places(_table: sa.Table, conn: sa.Connection, **_kw: object) -> None:
     conn.exec_driver_sql(TIER_PLACES_INDEX)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(PLEDGES_FILLFACTOR)
 
 
 members = sa.Table(
