@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from fundraiser.config import Campaign
 from fundraiser.errors import UserInputError
-from fundraiser.ledger import schema, stamp
+from fundraiser.ledger import bulk, schema, stamp
 from fundraiser.membership import fees
 from fundraiser.money import Money
 from fundraiser.pledges import HELD, LIVE, Source, Status
@@ -192,20 +192,27 @@ def tier_counts(
     return {row[0]: int(row[1]) for row in rows}
 
 
+#: tier_places' query, through the driver (every new pledge for a limited tier runs
+#: it in the one writer): a live pledge takes a place unless it is unconfirmed
+#: (`counted`), and an unconfirmed one made after the hold's start holds one
+#: (`holding`); the columns are NOT NULL, so "not unconfirmed" is either inequality.
+TIER_PLACES = (
+    "SELECT count(*) FILTER (WHERE source <> ? OR status <> ? OR created_at > ?), count(*) "
+    "FROM pledges WHERE tier = ? AND status IN ({})".format(", ".join("?" * len(LIVE)))
+)
+_LIVE_SORTED = tuple(sorted(s.value for s in LIVE))
+
+
 def tier_places(conn: Connection, tier: str, holds_since: str) -> tuple[int, int]:
     """One tier's places: those taken or held now (as `tier_counts` with
     `holds_since`), and those taken or held by any live pledge however old its
     hold (as with `include_unconfirmed`). Read from the tier's own entries of an
     index (tier, status, source, created_at): the work grows with the tier's
     live pledges, never with the ledger's."""
-    p = schema.pledges.c
-    taken, open_at_stripe = conn.execute(
-        sa.select(
-            sa.func.count().filter(sa.or_(counted(), holding(holds_since))),
-            sa.func.count(),
-        ).where(p.tier == tier, p.status.in_([s.value for s in LIVE]))
-    ).one()
-    return int(taken), int(open_at_stripe)
+    params = (Source.ONLINE.value, Status.PENDING.value, holds_since, tier, *_LIVE_SORTED)
+    found = bulk.first(conn, TIER_PLACES, params)
+    assert found is not None  # an aggregate without GROUP BY: always one row
+    return int(found[0]), int(found[1])
 
 
 def founding(campaign: Campaign) -> sa.ColumnElement[bool]:
