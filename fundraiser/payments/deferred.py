@@ -57,7 +57,8 @@ def defer(tx: Tx, ctx: Context, event: Mapping[str, Any]) -> None:
             tx.execute(schema.state.insert().values(key=key, value=event_id, updated_at=tx.now))
 
 
-def _any_deferred(tx: Tx) -> bool:
+def any_waiting(tx: Tx) -> bool:
+    """Whether any event waits (once a write while none does: see above)."""
     if tx in _NONE_WAITING:
         return False
     found = bulk.first(
@@ -98,7 +99,7 @@ def retry_deferred(tx: Tx, ctx: Context, refs: list[str] | None = None) -> int:
     Repeats while applying one teaches us ids another is waiting for.
     """
     applied = 0
-    if refs is not None and not _any_deferred(tx):
+    if refs is not None and not any_waiting(tx):
         return 0  # the usual case: nothing is waiting
     while True:
         progress: list[str] = []

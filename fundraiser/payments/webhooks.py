@@ -16,7 +16,7 @@ from typing import Any
 
 from fundraiser.errors import WebhookRejected
 from fundraiser.ledger import Ledger, Tx, bulk
-from fundraiser.payments.deferred import defer, refs_of, retry_deferred
+from fundraiser.payments.deferred import any_waiting, defer, refs_of, retry_deferred
 from fundraiser.payments.events import Context, Outcome, apply_event, id_of
 
 #: Stripe's default: a signature older (or newer) than this is refused.
@@ -103,7 +103,7 @@ def store_and_apply(tx: Tx, ctx: Context, event: dict[str, Any], raw: str) -> Re
         defer(tx, ctx, event)
         bulk.run(tx.conn, "UPDATE stripe_events SET applied_at = NULL WHERE id = ?", (event_id,))
     tx.record("stripe.event", f"event:{event_id}", {"type": kind, "outcome": outcome.value})
-    if outcome is Outcome.APPLIED:
+    if outcome is Outcome.APPLIED and any_waiting(tx):  # usually none: no refs to make
         retry_deferred(tx, ctx, refs_of(ctx, event))
     return Receipt(event_id, kind, duplicate=False, outcome=outcome)
 

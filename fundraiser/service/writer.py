@@ -101,9 +101,14 @@ class Writer:
                 results = self.write([queued.job for queued in batch])
             except Exception as exc:  # the writer itself failed: fail this batch only
                 results = [exc] * len(batch)
+            # One wake-up of each waiting event loop a batch, not one an answer: each
+            # call_soon_threadsafe writes to the loop's self-pipe (a system call).
+            answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
             for queued, result in zip(batch, results, strict=True):
+                answers.setdefault(queued.loop, []).append((queued.future, result))
+            for loop, settled in answers.items():
                 with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
-                    queued.loop.call_soon_threadsafe(_settle, queued.future, result)
+                    loop.call_soon_threadsafe(_settle, settled)
             if stop:
                 return
 
@@ -154,6 +159,7 @@ class _Queued:
     loop: asyncio.AbstractEventLoop
 
 
-def _settle(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():  # a caller that went away (cancelled) is not answered
-        future.set_result(result)
+def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, result in settled:
+        if not future.done():  # a caller that went away (cancelled) is not answered
+            future.set_result(result)
