@@ -243,24 +243,24 @@ def tier_counts(
     return {row[0]: int(row[1]) for row in rows}
 
 
+#: tier_places' query, from the rules above (every new pledge for a limited tier runs
+#: it in the one writer): among the tier's live pledges, those that count or still
+#: hold a place (`COUNTED` or `held_since`, whose one value is the hold's start), and all.
+_PLACED = COUNTED.both(held_since(""), "OR")
+TIER_PLACES = (
+    f"SELECT count(*) FILTER (WHERE {_PLACED.sql}), count(*) FROM pledges "
+    f"WHERE pledges.tier = ? AND {among(LIVE).sql}"
+)
+
+
 def tier_places(conn: Connection, tier: str, holds_since: str) -> tuple[int, int]:
     """One tier's places: those taken or held now (as `tier_counts` with
     `holds_since`), and those taken or held by any live pledge however old its
     hold (as with `include_unconfirmed`). Read from the tier's own entries of an
     index (tier, status, source, created_at): the work grows with the tier's
     live pledges, never with the ledger's."""
-    import sqlalchemy as sa
-
-    from fundraiser.ledger import schema
-
-    p = schema.pledges.c
-    taken, open_at_stripe = conn.execute(
-        sa.select(
-            sa.func.count().filter(sa.or_(counted(), holding(holds_since))),
-            sa.func.count(),
-        ).where(p.tier == tier, p.status.in_([s.value for s in LIVE]))
-    ).one()
-    return int(taken), int(open_at_stripe)
+    found = as_reader(conn).rows(TIER_PLACES, (holds_since, tier))
+    return int(found[0][0]), int(found[0][1])
 
 
 def in_campaign(campaign: Campaign) -> Where:

@@ -3,11 +3,17 @@
 A deferred event is kept in the state table under one key per object it names,
 `deferred:<object id>:<event id>`, so an event that teaches us an id retries
 only the events waiting for that id (an index range scan), never all of them.
+
+Usually none waits. A write found with none waiting is remembered until it
+defers one, so a batch of webhooks (one write) asks once, not once an event:
+only `defer` adds a waiting event, and a write is one writer's (SQLite's one
+writer, or the whole-ledger lock webhooks take on PostgreSQL).
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +24,8 @@ from fundraiser.ledger import Tx, bulk, schema
 from fundraiser.payments.events import Context, Outcome, apply_event, id_of
 
 _DEFERRED = "deferred:"
+#: Writes that found no event waiting and have deferred none since.
+_NONE_WAITING: weakref.WeakSet[Tx] = weakref.WeakSet()
 
 
 def refs_of(ctx: Context, event: Mapping[str, Any]) -> list[str]:
@@ -38,6 +46,7 @@ def _prefix(ref: str) -> tuple[str, str]:
 
 
 def defer(tx: Tx, ctx: Context, event: Mapping[str, Any]) -> None:
+    _NONE_WAITING.discard(tx)
     event_id = str(event["id"])
     for ref in refs_of(ctx, event):
         key = f"{_DEFERRED}{ref}:{event_id}"
@@ -48,12 +57,17 @@ def defer(tx: Tx, ctx: Context, event: Mapping[str, Any]) -> None:
             tx.execute(schema.state.insert().values(key=key, value=event_id, updated_at=tx.now))
 
 
-def _any_deferred(tx: Tx) -> bool:
+def any_waiting(tx: Tx) -> bool:
+    """Whether any event waits (once a write while none does: see above)."""
+    if tx in _NONE_WAITING:
+        return False
     found = bulk.first(
         tx.conn,
         "SELECT 1 FROM state WHERE key >= ? AND key < ? LIMIT 1",
         (_DEFERRED, _DEFERRED[:-1] + ";"),
     )
+    if found is None:
+        _NONE_WAITING.add(tx)
     return found is not None
 
 
@@ -85,7 +99,7 @@ def retry_deferred(tx: Tx, ctx: Context, refs: list[str] | None = None) -> int:
     Repeats while applying one teaches us ids another is waiting for.
     """
     applied = 0
-    if refs is not None and not _any_deferred(tx):
+    if refs is not None and not any_waiting(tx):
         return 0  # the usual case: nothing is waiting
     while True:
         progress: list[str] = []

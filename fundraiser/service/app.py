@@ -53,6 +53,7 @@ from fundraiser.payments.client import (
 from fundraiser.payments.events import Context
 from fundraiser.pledges import NewPledge, Status
 from fundraiser.service import join, validate
+from fundraiser.service import webhook as webhook_path
 from fundraiser.service.guards import (
     OUTAGE_RETRY_AFTER,
     AllowedHosts,
@@ -401,11 +402,17 @@ class Service(PrivateLinks, MemberPages):
 
     # -- POST /api/stripe/webhook -------------------------------------------------
     async def webhook(self, request: Request) -> Response:
+        """A delivery the stack carries (webhook.WebhookPath takes the others)."""
         try:
-            payload = await read_body(request, 256 * 1024)
+            payload: bytes | None = await read_body(request, webhook_path.BODY_LIMIT)
         except TooLarge:
+            payload = None
+        return await self.answer_webhook(payload, request.headers.get("stripe-signature"))
+
+    async def answer_webhook(self, payload: bytes | None, header: str | None) -> Response:
+        """Verify, store and apply one delivery (its body None: too large); the answer."""
+        if payload is None:
             return error(413, "the body is too large", "body")
-        header = request.headers.get("stripe-signature")
         try:
             event = webhooks.verify(payload, header, self.settings.webhook_secret, now=time.time())
         except WebhookRejected as exc:
@@ -429,7 +436,7 @@ class Service(PrivateLinks, MemberPages):
             return error(503, "try again later")
         except Exception as exc:
             if is_outage(exc):
-                return outage(request, exc)
+                return api_outage("POST", webhook_path.PATH, exc)
             log.exception("webhook: could not apply %s", event.get("id"))
             return error(500, "the event could not be applied: Stripe will retry")
         for note in ctx.notes:  # money that needs a person: also in the journal
@@ -467,36 +474,41 @@ def grace_days(campaign: Any) -> int:
 
 def outage(request: Request, exc: BaseException) -> Response:
     """503 and Retry-After, and one line in the log (no traceback: nothing to debug)."""
-    log.warning(
-        "database unavailable: %s %s answered 503 (%s)",
-        request.method,
-        log_path(request),
-        first_line(exc),
-    )
+    if not request.url.path.startswith("/manage/"):  # the page's script, not a person's page
+        return api_outage(request.method, log_path(request), exc)
+    log_outage(request.method, log_path(request), exc)
     headers = {"retry-after": str(OUTAGE_RETRY_AFTER)}
-    if request.url.path.startswith("/manage/"):  # a person's page, not the page's script
-        service: Service = request.app.state.service
-        if request.method == "POST":
-            message = N_(
-                "Nothing was changed: we cannot reach our records just now. "
-                "Please try again in a moment."
-            )
-        else:
-            message = N_(
-                "Your pledge is safe, but we cannot show it just now. Please try again in a moment."
-            )
-        page = service.page(
-            "message.html",
-            503,
-            title=service.gettext("Please try again in a moment"),
-            message=service.gettext(message),
+    service: Service = request.app.state.service
+    if request.method == "POST":
+        message = N_(
+            "Nothing was changed: we cannot reach our records just now. "
+            "Please try again in a moment."
         )
-        page.headers.update(headers)
-        return page
+    else:
+        message = N_(
+            "Your pledge is safe, but we cannot show it just now. Please try again in a moment."
+        )
+    page = service.page(
+        "message.html",
+        503,
+        title=service.gettext("Please try again in a moment"),
+        message=service.gettext(message),
+    )
+    page.headers.update(headers)
+    return page
+
+
+def log_outage(method: str, path: str, exc: BaseException) -> None:
+    log.warning("database unavailable: %s %s answered 503 (%s)", method, path, first_line(exc))
+
+
+def api_outage(method: str, path: str, exc: BaseException) -> Response:
+    """`outage` for the API: JSON."""
+    log_outage(method, path, exc)
     return JSONResponse(
         {"error": "the pledge service cannot reach its records just now: try again shortly"},
         status_code=503,
-        headers=headers,
+        headers={"retry-after": str(OUTAGE_RETRY_AFTER)},
     )
 
 
@@ -535,7 +547,7 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette
         route("/api/pledges", service.create_pledge, "POST"),
         route("/api/pledges/{pledge_id:int}/confirm", service.confirm_pledge, "POST"),
         route("/api/campaign", service.campaign, "GET"),
-        route("/api/stripe/webhook", service.webhook, "POST"),
+        route(webhook_path.PATH, service.webhook, "POST"),
         route("/api/manage/{token}", service.manage_json, "GET"),
         route("/api/manage/{token}/cancel", service.manage_cancel_json, "POST"),
         route("/api/manage/{token}/fix", service.manage_fix, "POST"),
@@ -551,6 +563,10 @@ def create_app(settings: Settings, *, ledger: Ledger | None = None) -> Starlette
         *join.routes(service),
     ]
     middleware = [
+        # First: a plain Stripe delivery answered without the layers below.
+        Middleware(
+            webhook_path.WebhookPath, handler=service.answer_webhook, hosts=settings.allowed_hosts
+        ),
         Middleware(SecurityHeaders, page_csp=page_csp(settings)),
         Middleware(AllowedHosts, hosts=settings.allowed_hosts),
         Middleware(

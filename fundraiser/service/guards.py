@@ -39,20 +39,27 @@ class SecurityHeaders:
             return
         path: str = scope["path"]
 
+        csp = self.page_csp if path.startswith(PAGES) else API_CSP
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-                if b"content-security-policy" not in present:
-                    csp = self.page_csp if path.startswith(PAGES) else API_CSP
-                    headers.append((b"content-security-policy", csp))
-                if b"cache-control" not in present:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
+                message["headers"] = headers + security_headers(headers, csp)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def security_headers(headers: list[tuple[bytes, bytes]], csp: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers SecurityHeaders adds to an answer that has `headers` (those it
+    set itself are kept): the fixed ones, the content policy, no caching."""
+    present = {name.lower() for name, _ in headers}
+    added = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+    if b"content-security-policy" not in present:
+        added.append((b"content-security-policy", csp))
+    if b"cache-control" not in present:
+        added.append((b"cache-control", b"no-store"))
+    return added
 
 
 class AllowedHosts:
@@ -67,14 +74,14 @@ class AllowedHosts:
         self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and _host(scope) not in self.hosts:
+        if scope["type"] in ("http", "websocket") and request_host(scope) not in self.hosts:
             refused = error(400, "this service does not answer to that host name", "Host")
             await refused(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
 
-def _host(scope: Scope) -> str:
+def request_host(scope: Scope) -> str:
     """The host name in the request's Host header: lowercased, without port."""
     for name, value in scope.get("headers", []):
         if name == b"host":

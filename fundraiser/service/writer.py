@@ -21,6 +21,12 @@ On PostgreSQL each process has its writer, and their batches run side by side
 when every job names what its checks read (`Job.locks`, `whole=False`): two
 pledges for one tier wait on each other, pledges for different people and
 tiers do not, and only the journal's append and the commit take turns.
+
+There a writer also has two lanes, each a thread with its own queue and
+connection: jobs that hold nothing (`whole=False`, no locks: a card form
+recorded on its own row) go in the second, so they are not queued behind a
+batch waiting on a tier's lock or on the database's round trips; every other
+job goes in the first. SQLite, one writer at a time, has one lane.
 """
 
 from __future__ import annotations
@@ -54,43 +60,55 @@ class Job(Generic[R]):
 class Writer:
     """Jobs in, one transaction per batch, answers out (awaited on the event loop).
 
-    The writer is a thread of its own with a thread-safe queue, so it serves any
-    event loop (a test may drive one app from two).
+    Each lane is a thread of its own with a thread-safe queue, so the writer serves
+    any event loop (a test may drive one app from two).
     """
 
-    def __init__(self, ledger: Ledger, max_batch: int = 128) -> None:
+    def __init__(self, ledger: Ledger, max_batch: int = 128, lanes: int | None = None) -> None:
         self.ledger = ledger
         self.max_batch = max_batch
-        self.jobs: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
-        self.thread: threading.Thread | None = None
+        count = lanes if lanes is not None else (1 if ledger.is_sqlite else 2)
+        self.lanes: list[queue.SimpleQueue[_Queued | None]] = [
+            queue.SimpleQueue() for _ in range(count)
+        ]
+        self.threads: list[threading.Thread] = []
         self.lock = threading.Lock()
 
+    def lane(self, job: Job[Any]) -> int:
+        """The lane a job goes in: the last for one that holds nothing, else the first."""
+        return len(self.lanes) - 1 if not job.whole and not job.locks else 0
+
     async def submit(self, job: Job[R]) -> R:
-        """Run `job` in the next batch; its result, or its exception raised here."""
+        """Run `job` in the next batch of its lane; its result, or its exception raised here."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         with self.lock:
-            if self.thread is None:
-                self.thread = threading.Thread(
-                    target=self._serve, name="ledger-writer", daemon=True
-                )
-                self.thread.start()
-        self.jobs.put(_Queued(job, future, loop))
+            if not self.threads:
+                for number, jobs in enumerate(self.lanes):
+                    thread = threading.Thread(
+                        target=self._serve,
+                        args=(jobs,),
+                        name=f"ledger-writer-{number}",
+                        daemon=True,
+                    )
+                    thread.start()
+                    self.threads.append(thread)
+        self.lanes[self.lane(job)].put(_Queued(job, future, loop))
         result = await future
         if isinstance(result, BaseException):
             raise result
         return result  # type: ignore[no-any-return]
 
-    def _serve(self) -> None:
+    def _serve(self, jobs: queue.SimpleQueue[_Queued | None]) -> None:
         while True:
-            first = self.jobs.get()
+            first = jobs.get()
             if first is None:
                 return
             batch = [first]
             stop = False
             while len(batch) < self.max_batch:
                 try:
-                    more = self.jobs.get_nowait()
+                    more = jobs.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
@@ -101,9 +119,14 @@ class Writer:
                 results = self.write([queued.job for queued in batch])
             except Exception as exc:  # the writer itself failed: fail this batch only
                 results = [exc] * len(batch)
+            # One wake-up of each waiting event loop a batch, not one an answer: each
+            # call_soon_threadsafe writes to the loop's self-pipe (a system call).
+            answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
             for queued, result in zip(batch, results, strict=True):
+                answers.setdefault(queued.loop, []).append((queued.future, result))
+            for loop, settled in answers.items():
                 with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
-                    queued.loop.call_soon_threadsafe(_settle, queued.future, result)
+                    loop.call_soon_threadsafe(_settle, settled)
             if stop:
                 return
 
@@ -141,9 +164,10 @@ class Writer:
     def close(self) -> None:
         """Finish the jobs queued, then stop."""
         with self.lock:
-            thread, self.thread = self.thread, None
-        if thread is not None:
-            self.jobs.put(None)
+            threads, self.threads = self.threads, []
+        for jobs in self.lanes if threads else ():
+            jobs.put(None)
+        for thread in threads:
             thread.join()
 
 
@@ -154,6 +178,7 @@ class _Queued:
     loop: asyncio.AbstractEventLoop
 
 
-def _settle(future: asyncio.Future[Any], result: Any) -> None:
-    if not future.done():  # a caller that went away (cancelled) is not answered
-        future.set_result(result)
+def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, result in settled:
+        if not future.done():  # a caller that went away (cancelled) is not answered
+            future.set_result(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from typing import Any
@@ -10,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from fundraiser.ledger import Ledger, open_ledger, schema
+from fundraiser.ledger.engine import KEYED, KEYED_LOCKS, key_number
 from fundraiser.money import Money
-from fundraiser.payments import orphans, webhooks
+from fundraiser.payments import intents, orphans, webhooks
 from fundraiser.payments.events import Context
 from fundraiser.pledges import NewPledge, Source, Status, create_many
 from fundraiser.service.writer import Job, Writer
@@ -123,3 +125,47 @@ def test_money_for_an_ended_pledge_twice_in_one_batch_is_journalled_once(ledger:
     assert taken == [orphans.TAKEN]
     with ledger.read() as conn:
         assert [o.pledge_id for o in orphans.still_open(conn)] == [pid]
+
+
+def test_a_job_that_holds_nothing_is_not_queued_behind_one_waiting_on_a_lock(
+    ledger: Ledger,
+) -> None:
+    """PostgreSQL: a card form recorded on its own row goes in a lane of its own, so a
+    batch waiting on a tier's lock (another process's pledge) does not hold it up.
+    SQLite has one writer at a time: one lane."""
+    writer = Writer(ledger)
+    form_job = Job(functools.partial(intents.record_card_form, form=form_for(0)), whole=False)
+    tier_job: Job[str] = Job(lambda tx: "admitted", locks=("tier:founder",), whole=False)
+    if ledger.is_sqlite:
+        assert len(writer.lanes) == 1 and writer.lane(form_job) == writer.lane(tier_job) == 0
+        return
+    (pid,) = seed(ledger, 1)
+    with ledger.write() as tx:  # the card form not made yet
+        tx.update(schema.pledges, {"id": pid}, stripe_intent=None)
+        tx.record("test.unform", f"pledge:{pid}", {})
+    form_job = Job(functools.partial(intents.record_card_form, form=form_for(pid)), whole=False)
+    other = ledger.engine.connect()  # another process's write, holding the tier
+    other.begin()
+    other.exec_driver_sql(KEYED_LOCKS, (KEYED, [key_number("tier:founder")]))
+
+    async def both() -> tuple[str, bool]:
+        waiting = asyncio.ensure_future(writer.submit(tier_job))
+        # The card form is recorded while the tier's batch waits for its lock.
+        await asyncio.wait_for(writer.submit(form_job), timeout=20)
+        blocked = not waiting.done()
+        other.rollback()  # the other write ends: the tier's batch goes on
+        return await asyncio.wait_for(waiting, timeout=20), blocked
+
+    try:
+        answer, blocked = asyncio.run(both())
+    finally:
+        other.close()
+        writer.close()
+    assert answer == "admitted" and blocked
+    with ledger.read() as conn:
+        row = conn.execute(sa.select(schema.pledges).where(schema.pledges.c.id == pid)).one()
+    assert (row.stripe_customer, row.stripe_intent) == (f"cus_new{pid}", f"seti_new{pid}")
+
+
+def form_for(pid: int) -> intents.CardForm:
+    return intents.CardForm(pid, f"cus_new{pid}", f"seti_new{pid}", False, "setup")
