@@ -18,14 +18,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from fundraiser.ledger import journal, replay, schema
+from fundraiser.ledger import compare, journal, replay, schema
 from fundraiser.ledger.engine import Ledger
 
 
 @dataclass
 class Verdict:
     chain: journal.ChainReport
-    tables: replay.ReplayReport | None
+    tables: compare.ReplayReport | None
     head_problem: str | None = None
     head_checked: bool = False
     notes: list[str] = field(default_factory=list)

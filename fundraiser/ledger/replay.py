@@ -29,7 +29,6 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,14 @@ from sqlalchemy.pool import StaticPool
 
 from fundraiser.errors import LedgerError
 from fundraiser.ledger import changes, schema
-from fundraiser.ledger.changes import Change, Fingerprinter
+from fundraiser.ledger.changes import Change
+from fundraiser.ledger.compare import (
+    ReplayReport,
+    compare_table,
+    fingerprinted_sql,
+    fingerprinter,
+    row_fingerprints,
+)
 from fundraiser.ledger.engine import Ledger, sqlite_path
 
 SNAPSHOT = changes.SNAPSHOT
@@ -47,55 +53,6 @@ _BATCH = 5_000
 #: Journal entries read at a time: one entry of a big import holds 20,000 rows'
 #: changes (megabytes of text), and a few of them at a time is memory enough.
 _ENTRIES = 8
-#: Fingerprints remembered while the tables are copied (a person's details recur
-#: in their pledges, member row and mails); beyond it they are computed again.
-#: 100,000 pledges have about 570,000 distinct personal values: all remembered.
-_REMEMBER = 600_000
-
-
-@dataclass(frozen=True)
-class Difference:
-    table: str
-    row: str  # its key, e.g. "id=5"
-    column: str  # "(row)" when the whole row is missing or extra
-    journal: Any  # what replaying the journal gives
-    found: Any  # what the table holds
-
-    def describe(self) -> str:
-        if self.column == "(row)":
-            return f"{self.table} {self.row}: {self.journal}; the table {self.found}"
-        return (
-            f"{self.table} {self.row} {self.column}: the journal says {self.journal!r}, "
-            f"the table says {self.found!r}"
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "row": self.row,
-            "column": self.column,
-            "journal": self.journal,
-            "table_value": self.found,
-        }
-
-
-@dataclass
-class ReplayReport:
-    first: int = 0  # the first entry replayed (0: none)
-    last: int = 0
-    changes: int = 0
-    differences: list[Difference] = field(default_factory=list)
-    more: int = 0  # differences found beyond those kept
-
-    @property
-    def ok(self) -> bool:
-        return not self.differences and not self.more
-
-    def note(self, difference: Difference, keep: int) -> None:
-        if len(self.differences) < keep:
-            self.differences.append(difference)
-        else:
-            self.more += 1
 
 
 def _bare(table: sa.Table, metadata: sa.MetaData, schema_name: str | None) -> sa.Table:
@@ -165,111 +122,6 @@ def replay_into(
         for item in json.loads(data).get("changes") or []:
             changes.apply(scratch, Change.decode(item))
             report.changes += 1
-
-
-def _personal(table: sa.Table) -> list[sa.Column[Any]]:
-    return [c for c in table.columns if c.info.get("personal")]
-
-
-def _plain_columns(table: sa.Table) -> list[sa.Column[Any]]:
-    """The compared columns that are not personal (bookkeeping is not compared)."""
-    return [
-        c for c in table.columns if not c.info.get("operational") and not c.info.get("personal")
-    ]
-
-
-def _fingerprinted_sql(table: sa.Table, name: str) -> str:
-    """SQL making `name`: the ledger's table (schema `live`) as the replay holds it.
-
-    Its personal columns become one text, their fingerprints joined (`fp_row`:
-    one call from SQL per row, not per value), compared with the replay's joined
-    alike.
-    """
-    exprs = [c.name for c in _plain_columns(table)]
-    personal = _personal(table)
-    if personal:
-        exprs.append(f"fp_row({', '.join(c.name for c in personal)}) AS personal")
-    return f"CREATE TABLE {name} AS SELECT {', '.join(exprs)} FROM live.{table.name}"
-
-
-def _same(column: sa.Column[Any], ours: str, theirs: str) -> str:
-    """SQL that is true when the two sides hold the same for this column."""
-    a, b = f"{ours}.{column.name}", f"{theirs}.{column.name}"
-    if column.info.get("sent_only"):  # of the mail queue's states only "sent" is journalled
-        return f"({a} = 'sent') IS ({b} = 'sent')"
-    return f"{a} IS {b}"
-
-
-def _joined_personal(table: sa.Table, side: str) -> str:
-    """The replay's personal fingerprints joined as fp_row joins the ledger's."""
-    return " || char(31) || ".join(f"COALESCE({side}.{c.name}, '')" for c in _personal(table))
-
-
-def _compare_table(
-    scratch: Connection,
-    table: sa.Table,
-    theirs: str,
-    fingerprint: Any,
-    report: ReplayReport,
-    keep: int,
-) -> None:
-    """One table against its replay: SQL finds the rows that differ, Python names how.
-
-    `theirs` is the ledger's table as `_fingerprinted` made it.
-    """
-    keys = [c.name for c in table.primary_key.columns]
-    plain = _plain_columns(table)
-    joined = " AND ".join(f"m.{k} = l.{k}" for k in keys)
-    unequal = [f"NOT ({_same(c, 'm', 'l')})" for c in plain]
-    if _personal(table):
-        unequal.append(f"NOT ({_joined_personal(table, 'm')} IS l.personal)")
-    differing = scratch.exec_driver_sql(
-        f"SELECT {', '.join('l.' + k for k in keys)} FROM {theirs} AS l "
-        f"LEFT JOIN main.{table.name} AS m ON {joined} "
-        f"WHERE m.{keys[0]} IS NULL OR {' OR '.join(unequal)} "
-        f"UNION SELECT {', '.join('m.' + k for k in keys)} FROM main.{table.name} AS m "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {theirs} AS l WHERE {joined}) "
-        f"ORDER BY {', '.join(str(n + 1) for n in range(len(keys)))}"
-    ).all()
-    compared = [c for c in table.columns if not c.info.get("operational")]
-    names = ", ".join(c.name for c in compared)
-    where = " AND ".join(f"{k} = ?" for k in keys)
-    for key in differing:
-        if len(report.differences) >= keep:
-            report.more += 1
-            continue
-        label = ",".join(f"{k}={v}" for k, v in zip(keys, key, strict=True))
-        made, found = (
-            scratch.exec_driver_sql(f"SELECT {names} FROM {side} WHERE {where}", tuple(key)).first()
-            for side in (f"main.{table.name}", f"live.{table.name}")
-        )
-        if made is None:
-            report.differences.append(
-                Difference(table.name, label, "(row)", "has no such row", "has it")
-            )
-            continue
-        if found is None:
-            report.differences.append(
-                Difference(table.name, label, "(row)", "has this row", "does not")
-            )
-            continue
-        for index, column in enumerate(compared):
-            a, b = made[index], found[index]
-            if column.info.get("sent_only"):
-                a, b = _sent(a), _sent(b)
-            if column.info.get("personal"):
-                if a != (None if b is None else fingerprint(b)):
-                    report.differences.append(
-                        Difference(
-                            table.name,
-                            label,
-                            column.name,
-                            "(personal: fingerprint differs)",
-                            "(personal)",
-                        )
-                    )
-            elif a != b:
-                report.differences.append(Difference(table.name, label, column.name, a, b))
 
 
 def prove(ledger: Ledger, *, keep: int = 200) -> ReplayReport:
@@ -354,10 +206,10 @@ def _prove_sqlite(scratch: Connection, path: Path, report: ReplayReport, keep: i
             # Keeps the replay (written in this transaction), ends the read of the ledger.
             scratch.exec_driver_sql("COMMIT")
         scratch.exec_driver_sql("ATTACH DATABASE ? AS copied", (str(copies),))
-        fingerprint = _fingerprinter(salt)
+        fingerprint = fingerprinter(salt)
         for table in changes.replayed_tables():
             theirs = f"copied.fingerprinted_{table.name}"
-            _compare_table(scratch, table, theirs, fingerprint, report, keep)
+            compare_table(scratch, table, theirs, fingerprint, report, keep)
         scratch.exec_driver_sql("DETACH DATABASE copied")
 
 
@@ -404,14 +256,14 @@ def _fingerprint_copies(path: Path, copies: Path, head: tuple[int, str], salt: A
         conn.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover
         conn.execute("PRAGMA synchronous = OFF")
         conn.create_function(
-            "fp_row", -1, _row_fingerprints(_fingerprinter(salt)), deterministic=True
+            "fp_row", -1, row_fingerprints(fingerprinter(salt)), deterministic=True
         )
         conn.execute("ATTACH DATABASE ? AS live", (str(path),))
         conn.execute("BEGIN")
         if _head(conn, "live.journal") != head:  # WAL: a write came between the two reads
             raise SystemExit(_MOVED)
         for table in changes.replayed_tables():
-            conn.execute(_fingerprinted_sql(table, f"main.fingerprinted_{table.name}"))
+            conn.execute(fingerprinted_sql(table, f"main.fingerprinted_{table.name}"))
             keys = ", ".join(c.name for c in table.primary_key.columns)
             conn.execute(
                 f"CREATE UNIQUE INDEX main.fingerprinted_{table.name}_key "
@@ -461,13 +313,13 @@ def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, kee
         failed = [process.exitcode for process in copying if process.exitcode != 0]
         if failed:
             raise LedgerError(f"verifying stopped: a copying process failed ({failed[0]})")
-        fingerprint = _fingerprinter(salt)
+        fingerprint = fingerprinter(salt)
         for group, (tables, copies) in zip(groups, files, strict=True):
             scratch.exec_driver_sql("ATTACH DATABASE ? AS live", (str(tables),))
             scratch.exec_driver_sql("ATTACH DATABASE ? AS copied", (str(copies),))
             for table in group:
                 theirs = f"copied.fingerprinted_{table.name}"
-                _compare_table(scratch, table, theirs, fingerprint, report, keep)
+                compare_table(scratch, table, theirs, fingerprint, report, keep)
             scratch.exec_driver_sql("DETACH DATABASE copied")
             scratch.exec_driver_sql("DETACH DATABASE live")
 
@@ -520,9 +372,7 @@ def _copy_postgres(
         out.execute("ATTACH DATABASE ? AS live", (str(tables),))
         out.execute("PRAGMA live.journal_mode = OFF")
         out.execute("PRAGMA live.synchronous = OFF")
-        out.create_function(
-            "fp_row", -1, _row_fingerprints(_fingerprinter(salt)), deterministic=True
-        )
+        out.create_function("fp_row", -1, row_fingerprints(fingerprinter(salt)), deterministic=True)
         out.execute("BEGIN")
         with psycopg.connect(url) as source:
             # psycopg begins with these; the snapshot must be the transaction's first word.
@@ -541,7 +391,7 @@ def _copy_postgres(
                         out.executemany(insert, batch)
             source.rollback()
         for table in mine:
-            out.execute(_fingerprinted_sql(table, f"main.fingerprinted_{table.name}"))
+            out.execute(fingerprinted_sql(table, f"main.fingerprinted_{table.name}"))
             keys = ", ".join(c.name for c in table.primary_key.columns)
             out.execute(
                 f"CREATE UNIQUE INDEX main.fingerprinted_{table.name}_key "
@@ -550,47 +400,3 @@ def _copy_postgres(
         out.execute("COMMIT")
     finally:
         out.close()
-
-
-def _row_fingerprints(fingerprint: Any) -> Any:
-    """fp_row(...): a row's personal values' fingerprints, joined by U+001F ("" for NULL).
-
-    Called from SQL once per row of every proved table: the fingerprinter's
-    memory and hash are inlined here, because this is the verify's hot loop.
-    """
-    if not isinstance(fingerprint, Fingerprinter):
-        return lambda *values: "\x1f".join("" if v is None else fingerprint(v) for v in values)
-    known, copy = fingerprint.known, fingerprint.keyed_copy
-    room = _REMEMBER - len(known)
-
-    def fp_row(*values: Any) -> str:
-        nonlocal room
-        out = []
-        for value in values:
-            if value is None:
-                out.append("")
-                continue
-            text = value if type(value) is str else str(value)
-            found = known.get(text)
-            if found is None:
-                state = copy()
-                state.update(text.encode())
-                found = "fp:" + state.hexdigest()
-                if room > 0:  # bounded: a million members' details would not fit
-                    known[text] = found
-                    room -= 1
-            out.append(found)
-        return "\x1f".join(out)
-
-    return fp_row
-
-
-def _fingerprinter(salt: Any) -> Any:
-    """This ledger's fingerprints; without a salt, a mark that matches no journal."""
-    if not salt:
-        return lambda value: None if value is None else "(no salt)"
-    return Fingerprinter(str(salt))
-
-
-def _sent(status: Any) -> str:
-    return "sent" if status == "sent" else "not sent"

@@ -21,7 +21,7 @@ from tests.browser import browser_page, needs_chromium
 from tests.conftest import ROOT, free_port
 from tests.journeys.test_pledge_browser import Quiet, serving
 from tests.journeys.test_private_page_browser import PHONE, look
-from tests.service.test_member import TODAY, found_members
+from tests.service.memberpage import TODAY, found_members
 from tests.smtp_fixtures import SmtpServer, fixture_smtp_server  # noqa: F401 - fixture
 from tests.stripe_fixtures import LocalStripe, make_settings
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fundraiser import outbox
-from fundraiser.ledger import Ledger, audit, open_ledger, replay, schema
+from fundraiser.ledger import Ledger, audit, compare, open_ledger, replay, schema
 from fundraiser.money import Money
 from fundraiser.pledges import NewPledge, Source, Status, create, create_many, transition
 
@@ -111,7 +111,7 @@ def test_a_ledger_bigger_than_what_verify_holds_is_proved_and_its_edits_named(
     # verify's bounds made tiny: fingerprints past the remembered few are made
     # again, the journal is read an entry at a time, and the replay is a file
     # in the temp folder, gone afterwards.
-    monkeypatch.setattr(replay, "_REMEMBER", 3)
+    monkeypatch.setattr(compare, "_REMEMBER", 3)
     monkeypatch.setattr(replay, "_ENTRIES", 1)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
