@@ -13,15 +13,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
-import hashlib
 import json
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -34,16 +31,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-import fundraiser.figures  # whole path: `figures` names what it computes
 from fundraiser.errors import (
     NotFound,
     PaymentError,
-    WebhookRejected,
 )
 from fundraiser.i18n import N_
 from fundraiser.ledger import Ledger, open_ledger, stamp
 from fundraiser.links import BadToken, ServiceLinks, Signer
-from fundraiser.payments import cardforms, intents, joining, webhooks
+from fundraiser.payments import cardforms, intents, joining
 from fundraiser.payments.client import (
     AsyncStripe,
     as_dict,
@@ -59,19 +54,22 @@ from fundraiser.service.guards import (
     AllowedHosts,
     SecurityHeaders,
     TooLarge,
+    api_outage,
     error,
-    first_line,
     is_json,
     is_outage,
+    log_outage,
     log_path,
     page_csp,
     read_body,
 )
 from fundraiser.service.limits import PendingByAddress, RateLimit, Refused, Slot
+from fundraiser.service.live import Figures, LiveFigures
 from fundraiser.service.member import MemberPages, member_routes
 from fundraiser.service.pages import Pages
 from fundraiser.service.private import PrivateLinks, status_answer
 from fundraiser.service.settings import Settings
+from fundraiser.service.webhook import Webhooks
 from fundraiser.service.writer import Job, Writer
 from fundraiser.stripekeys import ledger_keys
 
@@ -85,18 +83,11 @@ CONFIRM = "confirm"
 FREEING_ROUNDS = 100
 #: The cyclic collector's thresholds while the service runs (see create_app's lifespan).
 SERVICE_GC = (10_000, 50, 1_000)
-#: The webhook's answer, by whether the event was a duplicate: made once, not per event.
-RECEIVED = {
-    duplicate: json.dumps(
-        {"received": True, "duplicate": duplicate}, separators=(",", ":")
-    ).encode()
-    for duplicate in (False, True)
-}
 #: What admitting a pledge refuses before it writes: the backer's answer, not a fault.
 ADMIT_REFUSALS = (validate.Invalid, validate.HeldPlaces, intents.IdempotencyConflict)
 
 
-class Service(PrivateLinks, MemberPages):
+class Service(PrivateLinks, MemberPages, LiveFigures, Webhooks):
     def __init__(self, settings: Settings, ledger: Ledger | None = None) -> None:
         self.settings = settings
         self.ledger = ledger or open_ledger(settings.database_url)
@@ -348,124 +339,12 @@ class Service(PrivateLinks, MemberPages):
             return error(502, "Stripe could not be reached: please try again shortly")
         return JSONResponse(status_answer(pledge))
 
-    # -- GET /api/campaign ---------------------------------------------------------
-    async def campaign(self, request: Request) -> Response:
-        """The public figures from memory; when they are older than figures_seconds,
-        a refresh starts and this answer still gets the last ones (never waiting on
-        the ledger, unless there are none yet or caching is off).
-
-        The answer's bytes were encoded once, on the figures' thread: on the event
-        loop, which a burst of pledges keeps busy, this costs a dictionary lookup.
-        A page that polls sends back the ETag and gets 304 until the figures change.
-        """
-        cached = self._figures
-        if cached is None or cached.expires < time.monotonic():
-            refresh = self.refresh_figures()
-            if cached is None or self.settings.figures_seconds <= 0:
-                cached = await asyncio.shield(refresh)
-        seconds = max(int(self.settings.figures_seconds), 1)
-        headers = {"cache-control": f"public, max-age={seconds}", "etag": cached.etag}
-        if etag_matches(request.headers.get("if-none-match"), cached.etag):
-            return Response(status_code=304, headers=headers)
-        return Response(cached.body, media_type="application/json", headers=headers)
-
-    def refresh_figures(self) -> asyncio.Future[Figures]:
-        """The figures being computed now, or a new computation of them."""
-        refreshing = self._refreshing
-        if (
-            refreshing is None
-            or refreshing.done()
-            or refreshing.get_loop() is not asyncio.get_running_loop()
-        ):
-            refreshing = asyncio.ensure_future(self._compute_figures())
-            # A failure reaches whoever awaits it; nobody else need hear of it.
-            refreshing.add_done_callback(lambda done: done.cancelled() or done.exception())
-            self._refreshing = refreshing
-        return refreshing
-
-    async def _compute_figures(self) -> Figures:
-        def compute() -> tuple[bytes, str]:
-            with self.ledger.read() as conn:
-                figures = fundraiser.figures.compute(
-                    conn, self.settings.campaign, self.settings.now()
-                ).as_json()
-            # Encoded as JSONResponse would, here rather than on every request.
-            body = json.dumps(
-                figures, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-            ).encode("utf-8")
-            return body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
-
-        loop = asyncio.get_running_loop()
-        body, etag = await loop.run_in_executor(self.figures_thread, compute)
-        self._figures = Figures(time.monotonic() + self.settings.figures_seconds, body, etag)
-        return self._figures
-
-    # -- POST /api/stripe/webhook -------------------------------------------------
-    async def webhook(self, request: Request) -> Response:
-        """A delivery the stack carries (webhook.WebhookPath takes the others)."""
-        try:
-            payload: bytes | None = await read_body(request, webhook_path.BODY_LIMIT)
-        except TooLarge:
-            payload = None
-        return await self.answer_webhook(payload, request.headers.get("stripe-signature"))
-
-    async def answer_webhook(self, payload: bytes | None, header: str | None) -> Response:
-        """Verify, store and apply one delivery (its body None: too large); the answer."""
-        if payload is None:
-            return error(413, "the body is too large", "body")
-        try:
-            event = webhooks.verify(payload, header, self.settings.webhook_secret, now=time.time())
-        except WebhookRejected as exc:
-            return error(400, str(exc), "Stripe-Signature")
-        ctx = self.context()
-        try:
-            if webhooks.needs_prepare(event):  # a Stripe call: not on the event loop
-                ctx = await run_in_threadpool(webhooks.prepare, ctx, event)
-            receipt = await self.writer.submit(
-                Job(
-                    functools.partial(
-                        webhooks.store_and_apply,
-                        ctx=ctx,
-                        event=event,
-                        raw=payload.decode("utf-8"),
-                    )
-                )
-            )
-        except PaymentError as exc:
-            log.warning("webhook: Stripe failed while applying: %s", exc)
-            return error(503, "try again later")
-        except Exception as exc:
-            if is_outage(exc):
-                return api_outage("POST", webhook_path.PATH, exc)
-            log.exception("webhook: could not apply %s", event.get("id"))
-            return error(500, "the event could not be applied: Stripe will retry")
-        for note in ctx.notes:  # money that needs a person: also in the journal
-            log.warning("webhook %s: %s", event.get("id"), note)
-        return Response(RECEIVED[receipt.duplicate], media_type="application/json")
-
     # -- private links ---------------------------------------------------------------
     async def close(self) -> None:
         await run_in_threadpool(self.writer.close)
         self.figures_thread.shutdown(wait=True)
         await self.stripe_async.close()
         self.ledger.dispose()
-
-
-@dataclass(frozen=True)
-class Figures:
-    """The public figures as served: the answer's bytes, their ETag, when to refresh."""
-
-    expires: float  # time.monotonic()
-    body: bytes
-    etag: str
-
-
-def etag_matches(header: str | None, etag: str) -> bool:
-    """Whether If-None-Match names this ETag (or any: `*`); a weak one matches too."""
-    if not header:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return etag in tags or "*" in tags
 
 
 def grace_days(campaign: Any) -> int:
@@ -496,20 +375,6 @@ def outage(request: Request, exc: BaseException) -> Response:
     )
     page.headers.update(headers)
     return page
-
-
-def log_outage(method: str, path: str, exc: BaseException) -> None:
-    log.warning("database unavailable: %s %s answered 503 (%s)", method, path, first_line(exc))
-
-
-def api_outage(method: str, path: str, exc: BaseException) -> Response:
-    """`outage` for the API: JSON."""
-    log_outage(method, path, exc)
-    return JSONResponse(
-        {"error": "the pledge service cannot reach its records just now: try again shortly"},
-        status_code=503,
-        headers={"retry-after": str(OUTAGE_RETRY_AFTER)},
-    )
 
 
 async def _no_icon(request: Request) -> Response:

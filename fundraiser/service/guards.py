@@ -3,6 +3,7 @@ limits, and the answers for errors and for a database that cannot be reached."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -12,6 +13,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fundraiser.service.settings import Settings
+
+log = logging.getLogger("fundraiser.service")
 
 #: Seconds a client is asked to wait when the database cannot be reached.
 OUTAGE_RETRY_AFTER = 5
@@ -167,4 +170,18 @@ def page_csp(settings: Settings) -> str:
         f"style-src 'self' {site}; img-src 'self' {site} data:; font-src 'self' {site}; "
         f"connect-src 'self' {connect}; frame-src {frames}; "
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    )
+
+
+def log_outage(method: str, path: str, exc: BaseException) -> None:
+    log.warning("database unavailable: %s %s answered 503 (%s)", method, path, first_line(exc))
+
+
+def api_outage(method: str, path: str, exc: BaseException) -> JSONResponse:
+    """`outage` for the API: JSON."""
+    log_outage(method, path, exc)
+    return JSONResponse(
+        {"error": "the pledge service cannot reach its records just now: try again shortly"},
+        status_code=503,
+        headers={"retry-after": str(OUTAGE_RETRY_AFTER)},
     )

@@ -12,13 +12,32 @@ host, a browser's Origin header) goes down the stack to the same handler.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fundraiser.service.guards import API_CSP, request_host, security_headers
+from fundraiser.errors import PaymentError, WebhookRejected
+from fundraiser.payments import webhooks
+from fundraiser.payments.events import Context
+from fundraiser.service.guards import (
+    API_CSP,
+    TooLarge,
+    api_outage,
+    error,
+    is_outage,
+    read_body,
+    request_host,
+    security_headers,
+)
+from fundraiser.service.settings import Settings
+from fundraiser.service.writer import Job, Writer
 
 log = logging.getLogger("fundraiser.service")
 
@@ -112,3 +131,66 @@ async def _body(receive: Receive, declared: bytes | None) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+#: The webhook's answer, by whether the event was a duplicate: made once, not per event.
+RECEIVED = {
+    duplicate: json.dumps(
+        {"received": True, "duplicate": duplicate}, separators=(",", ":")
+    ).encode()
+    for duplicate in (False, True)
+}
+
+
+class Webhooks:
+    """POST /api/stripe/webhook through the stack, and the answer to every delivery;
+    the service supplies its settings, writer and context."""
+
+    settings: Settings
+    writer: Writer
+
+    def context(self) -> Context:
+        raise NotImplementedError  # the service's
+
+    # -- POST /api/stripe/webhook -------------------------------------------------
+    async def webhook(self, request: Request) -> Response:
+        """A delivery the stack carries (webhook.WebhookPath takes the others)."""
+        try:
+            payload: bytes | None = await read_body(request, BODY_LIMIT)
+        except TooLarge:
+            payload = None
+        return await self.answer_webhook(payload, request.headers.get("stripe-signature"))
+
+    async def answer_webhook(self, payload: bytes | None, header: str | None) -> Response:
+        """Verify, store and apply one delivery (its body None: too large); the answer."""
+        if payload is None:
+            return error(413, "the body is too large", "body")
+        try:
+            event = webhooks.verify(payload, header, self.settings.webhook_secret, now=time.time())
+        except WebhookRejected as exc:
+            return error(400, str(exc), "Stripe-Signature")
+        ctx = self.context()
+        try:
+            if webhooks.needs_prepare(event):  # a Stripe call: not on the event loop
+                ctx = await run_in_threadpool(webhooks.prepare, ctx, event)
+            receipt = await self.writer.submit(
+                Job(
+                    functools.partial(
+                        webhooks.store_and_apply,
+                        ctx=ctx,
+                        event=event,
+                        raw=payload.decode("utf-8"),
+                    )
+                )
+            )
+        except PaymentError as exc:
+            log.warning("webhook: Stripe failed while applying: %s", exc)
+            return error(503, "try again later")
+        except Exception as exc:
+            if is_outage(exc):
+                return api_outage("POST", PATH, exc)
+            log.exception("webhook: could not apply %s", event.get("id"))
+            return error(500, "the event could not be applied: Stripe will retry")
+        for note in ctx.notes:  # money that needs a person: also in the journal
+            log.warning("webhook %s: %s", event.get("id"), note)
+        return Response(RECEIVED[receipt.duplicate], media_type="application/json")
