@@ -392,26 +392,15 @@ def _queue_welcome(tx: Tx, numbers: list[int], today: str) -> int:
     """Queue a welcome mail for each new member (every pledge has an email); how
     many were queued.
 
-    The rows go into the issue's own journal entry (outbox.queue_many with
-    record=False): one change, one entry. Each is addressed to its member as
-    the members table holds them (`to_member`), so the rows carry no address.
+    The rows go into the issue's own journal entry (the caller records): one
+    change, one entry. Each is addressed to its member as the members table
+    holds them, so the rows carry no address.
     """
     # The data as outbox.encode_data writes it (sorted keys), without an encoder
     # run per member: {"admitted_on": ..., "member_number": N}.
     head = outbox.encode_data({"admitted_on": today, "member_number": 0})[:-2]
-    messages = [
-        outbox.message(
-            outbox.Kind.WELCOME,
-            f"welcome:member:{number}",
-            to_email="",  # the member's, copied in the database
-            to_name="",
-            data=f"{head}{number}}}",
-            now=tx.now,
-            member_number=number,
-        )
-        for number in numbers
-    ]
-    return outbox.queue_many(tx, messages, record=False, to_member=True)
+    mail = [(f"welcome:member:{n}", f"{head}{n}}}", n) for n in numbers]
+    return outbox.queue_to_members(tx, outbox.Kind.WELCOME, mail)
 
 
 def _link_pledges(

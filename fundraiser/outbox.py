@@ -121,6 +121,31 @@ def queue_many(tx: Tx, rows: list[Row], *, record: bool = True, to_member: bool 
     return len(fresh)
 
 
+def queue_to_members(tx: Tx, kind: Kind, mail: list[tuple[str, str, int]]) -> int:
+    """Queue one message of `kind` per (dedupe key, data, member number) whose key is
+    new, each addressed to its member as the members table holds them; how many
+    were queued. The caller journals them with its own change (an issue's welcome).
+
+    Every row shares the same kind, moment and state: bound once, written once in
+    the journal, so each row is its key, its data and its member.
+    """
+    if not mail:
+        return 0
+    known = _known_kinds_keys(tx, [kind.value])
+    fresh = [m for m in mail if m[0] not in known] if known else mail
+    shared = {
+        "created_at": tx.now,
+        "kind": kind.value,
+        "pledge_id": None,
+        "status": _QUEUED,
+        "attempts": 0,
+        "next_attempt_at": tx.now,
+    }
+    columns = ("dedupe_key", "data", "member_number")
+    tx.insert(schema.outbox, columns, fresh, shared, copy=_TO_MEMBER)
+    return len(fresh)
+
+
 def _known_keys(tx: Tx, rows: list[Row]) -> set[str]:
     """The dedupe keys among these rows that the outbox already holds."""
     if len(rows) <= 20:
@@ -134,7 +159,11 @@ def _known_keys(tx: Tx, rows: list[Row]) -> set[str]:
         return set(tx.execute(query).scalars())
     # Many rows (an issue's welcome mail): one scan of their kinds beats
     # hundreds of IN queries, each with thousands of bound keys.
-    kinds = sorted({r.kind for r in rows})
+    return _known_kinds_keys(tx, sorted({r.kind for r in rows}))
+
+
+def _known_kinds_keys(tx: Tx, kinds: list[str]) -> set[str]:
+    """Every dedupe key the outbox holds for messages of these kinds."""
     query = sa.select(schema.outbox.c.dedupe_key).where(schema.outbox.c.kind.in_(kinds))
     return {key for (key,) in bulk.fetch_rows(tx.conn, query)}
 

@@ -362,10 +362,16 @@ def _hoist(
     A copy's `by` column stays: each row finds its source by it.
     """
     keep = []
+    first_row, last_row = rows[0], rows[-1]
     for index, name in enumerate(columns):
-        values = list(map(itemgetter(index), rows))
-        first = values[0]
-        if name not in ("id", by) and type(first) in _PLAIN and values.count(first) == len(values):
+        first = first_row[index]
+        # Most columns differ between the first row and the last: no scan of them all.
+        if (
+            name not in ("id", by)
+            and type(first) in _PLAIN
+            and last_row[index] == first
+            and list(map(itemgetter(index), rows)).count(first) == len(rows)
+        ):
             fixed[name] = first
         else:
             keep.append(index)
