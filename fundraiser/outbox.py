@@ -93,28 +93,18 @@ def encode_data(data: dict[str, Any]) -> str:
 
 #: A member's mail goes to the member's own address and name, as the register holds them.
 _TO_MEMBER = changes.Copy("members", "member_number", {"to_email": "email", "to_name": "name"})
-_UNADDRESSED = tuple(f for f in Row._fields if f not in _TO_MEMBER.columns)
 
 
-def queue_many(tx: Tx, rows: list[Row], *, record: bool = True, to_member: bool = False) -> int:
+def queue_many(tx: Tx, rows: list[Row], *, record: bool = True) -> int:
     """Queue messages whose dedupe key is new; returns how many were queued.
 
-    With `record=False` the caller journals them with its own change. With
-    `to_member`, every row is addressed to its member_number's email and name
-    as the members table holds them (an issue's welcome mail): the journal names
-    the member, not the address again.
+    With `record=False` the caller journals them with its own change.
     """
     if not rows:
         return 0
     known = _known_keys(tx, rows)
     fresh = [r for r in rows if r.dedupe_key not in known]
-    if to_member:
-        picked = [
-            (r.created_at, r.kind, r.dedupe_key, *r[5:]) for r in fresh
-        ]  # Row without to_email, to_name (fields 3 and 4)
-        tx.insert(schema.outbox, _UNADDRESSED, picked, copy=_TO_MEMBER)
-    else:
-        tx.insert(schema.outbox, Row._fields, fresh)
+    tx.insert(schema.outbox, Row._fields, fresh)
     if fresh and record:
         kinds = sorted({r.kind for r in fresh})
         tx.record("mail.queue", "outbox", {"count": len(fresh), "kinds": kinds})
