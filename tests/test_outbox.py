@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from fundraiser import outbox
-from fundraiser.ledger import Ledger, open_ledger, schema
+from fundraiser.ledger import Ledger, Tx, open_ledger, schema
 
 
 @pytest.fixture
@@ -84,3 +84,51 @@ def test_queueing_is_journalled_without_addresses(ledger: Ledger) -> None:
     assert data == {"count": 2, "kinds": ["welcome"]}
     assert change["t"] == "outbox" and len(change["i"]["to_email"]) == 2
     assert "@" not in entry.data and "Member" not in entry.data
+
+
+def _members(tx: Tx, numbers: range) -> None:
+    tx.insert(
+        schema.members,
+        ("number", "person_key", "name", "email", "address"),
+        [(n, f"m{n}@example.org", f"Member {n}", f"m{n}@example.org", "1 Road") for n in numbers],
+        {"admitted_on": "2027-03-01", "created_at": tx.now},
+    )
+    tx.record("test.members", "members", {})
+
+
+def test_mail_to_members_takes_their_addresses_and_skips_keys_queued(ledger: Ledger) -> None:
+    """An issue's welcome: each row addressed to its member as the register holds
+    them, queued once per key, journalled with no address, proved by replay."""
+    from fundraiser.ledger import audit
+
+    def mail(numbers: range) -> list[tuple[str, str, int]]:
+        return [(f"welcome:member:{n}", f'{{"member_number": {n}}}', n) for n in numbers]
+
+    with ledger.write() as tx:
+        _members(tx, range(1, 1201))
+        first = outbox.queue_to_members(tx, outbox.Kind.WELCOME, mail(range(1, 601)))
+        tx.record("test.welcome", "outbox", {})
+    with ledger.write() as tx:
+        again = outbox.queue_to_members(tx, outbox.Kind.WELCOME, mail(range(1, 1201)))
+        tx.record("test.welcome", "outbox", {})
+    assert (first, again) == (600, 600)
+    queued = rows(ledger)
+    assert len(queued) == 1200 == len({r.dedupe_key for r in queued})
+    last = queued[-1]
+    assert (last.to_email, last.to_name, last.member_number) == (
+        "m1200@example.org",
+        "Member 1200",
+        1200,
+    )
+    assert (last.kind, last.status, last.attempts, last.pledge_id) == ("welcome", "queued", 0, None)
+    assert last.created_at == last.next_attempt_at
+    with ledger.read() as conn:
+        texts = [
+            entry.data
+            for entry in conn.execute(
+                sa.select(schema.journal).where(schema.journal.c.action == "test.welcome")
+            )
+        ]
+    assert len(texts) == 2 and not any("@" in text or "Member" in text for text in texts)
+    tables = audit.verify(ledger).tables
+    assert tables is not None and tables.ok
