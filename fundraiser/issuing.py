@@ -363,13 +363,16 @@ def _write(tx: Tx, rows: _Rows, today: str) -> None:
     tx.insert(schema.register_entries, ENTRY_COLUMNS, rows.entries, entry_constants)
     tx.insert(schema.allotments, LINK_COLUMNS, rows.links)
     due = {"currency": currency, "status": RemainderStatus.DUE.value, **stamped}
+    # In their pledges' order: each remainder reads its pledge (the copy, the foreign
+    # key), and in the plan's order a backer's later pledges send those reads all
+    # over the pledges table (at 300,000 pledges, a third of the remainders' time).
     if rows.keys_stored:
         unkeyed = ("pledge_id", "amount", "reason")
-        tx.insert(schema.remainders, unkeyed, rows.refunds, due, copy=_KEY_FROM_PLEDGE)
+        tx.insert(schema.remainders, unkeyed, sorted(rows.refunds), due, copy=_KEY_FROM_PLEDGE)
     else:
-        keyed = [
+        keyed = sorted(
             (r[0], key, r[1], r[2]) for r, key in zip(rows.refunds, rows.refund_keys, strict=True)
-        ]
+        )
         tx.insert(schema.remainders, REMAINDER_COLUMNS, keyed, due)
 
 
