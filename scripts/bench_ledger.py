@@ -12,6 +12,8 @@ and each step is judged on its median: on a shared 2-core machine the same
 command varies by half from one minute to the next, and one run says more
 about the neighbours than about the code. Every run's figures are printed,
 with two calibration loops timed before each, so a slow machine shows.
+Beside each SQLite step is its bound: the same rows through SQLite and Python
+alone, with none of the kit's checks, keys or journal (scripts/ledger_bounds.py).
 
     python scripts/bench_ledger.py [--pledges N] [--people N] [--policy pro-rata]
                                    [--repeat 3] [--db sqlite|postgresql|both]
@@ -44,6 +46,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import ledger_bounds  # noqa: E402
 
 
 def make_campaign(folder: Path, policy: str, offer_max: str) -> Path:
@@ -174,6 +179,7 @@ def main() -> int:
             f"process, {args.repeat} runs"
         )
         runs: dict[tuple[int, str], list[dict[str, tuple[float, float]]]] = {}
+        bounds: dict[tuple[int, str], list[dict[str, float]]] = {}
         for n in range(1, args.repeat + 1):
             arithmetic, objects = calibrate()
             print(f"run {n}: calibration: arithmetic {arithmetic:.2f} s, objects {objects:.2f} s")
@@ -182,11 +188,13 @@ def main() -> int:
                 for db in databases:
                     print(f" {size:,} pledges from {people:,} people, {db}:", flush=True)
                     url = server.new_database() if db == "postgresql" and server else None
-                    result = run_sequence(
+                    result, bound = run_sequence(
                         args, size, people, url, server if db == "postgresql" else None
                     )
                     runs.setdefault((size, db), []).append(result)
-    return report(runs, sizes, databases)
+                    if bound:
+                        bounds.setdefault((size, db), []).append(bound)
+    return report(runs, sizes, databases, bounds)
 
 
 # Targets (issue 18): at --pledges every step under 5 s and PostgreSQL within
@@ -206,8 +214,9 @@ def report(
     runs: dict[tuple[int, str], list[dict[str, tuple[float, float]]]],
     sizes: list[int],
     databases: list[str],
+    bounds: dict[tuple[int, str], list[dict[str, float]]] | None = None,
 ) -> int:
-    """Medians per step beside their targets; 0 when every target is met."""
+    """Medians per step beside their bounds and targets; 0 when every target is met."""
     first = next(iter(runs.values()))
     count = len(first)
     steps = list(first[0])
@@ -224,7 +233,11 @@ def report(
         failed += not ok
         return "PASS" if ok else "FAIL"
 
-    print(f"median of {count} runs (best in brackets), largest peak RSS, against the targets:")
+    print(
+        f"median of {count} runs (best in brackets), the bound (the same rows through "
+        "SQLite and Python alone: scripts/ledger_bounds.py), largest peak RSS, "
+        "against the targets:"
+    )
     base = sizes[0]
     for size in sizes:
         for db in databases:
@@ -233,6 +246,9 @@ def report(
             for step in steps:
                 seconds, best, peak = median[size, db, step]
                 line = f"  {step:<16} {seconds:7.2f} s ({best:.2f})"
+                floor = [b[step] for b in (bounds or {}).get((size, db), [])]
+                if floor:
+                    line += f" [bound {statistics.median(floor):.2f} s]"
                 if size == base:
                     line += f" [< {STEP_SECONDS:.0f} s: {judge(seconds < STEP_SECONDS)}]"
                 elif size > TIMED_UP_TO:
@@ -373,8 +389,9 @@ def run_sequence(
     people: int,
     url: str | None,
     server: Postgres | None = None,
-) -> dict[str, tuple[float, float]]:
-    """Import, allocate, issue, export, verify from an empty ledger; seconds and MB per step.
+) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
+    """Import, allocate, issue, export, verify from an empty ledger; seconds and MB per
+    step, and on SQLite (up to 300,000 pledges) each step's bound in seconds.
 
     `url`: a PostgreSQL database for the ledger; without it, a SQLite file.
     """
@@ -397,7 +414,11 @@ def run_sequence(
         ]
         results: dict[str, tuple[float, float]] = {}
         outputs = {}
+        with_bounds = url is None and pledges <= TIMED_UP_TO
+        before_issue = folder / "before-issue.sqlite"
         for name, argv in steps:
+            if name == "issue" and with_bounds:  # the ledger as the issue finds it
+                shutil.copyfile(ledger_file(folder), before_issue)
             elapsed, peak, text = run_step(name, argv, env, server)
             results[name] = (elapsed, peak)
             outputs[name] = text
@@ -412,7 +433,21 @@ def run_sequence(
             print(f"  ledger file {sum(f.stat().st_size for f in ledgers) / 2**20:,.0f} MB")
         if not json.loads(outputs["ledger verify"])["ok"]:
             raise SystemExit("ledger verify found differences: the benchmark's ledger is wrong")
-    return results
+        bounds: dict[str, float] = {}
+        if with_bounds:
+            bounds = ledger_bounds.measure(
+                folder, source, ledger_file(folder), before_issue, issued
+            )
+            print("  bounds: " + ", ".join(f"{k} {v:.2f} s" for k, v in bounds.items()))
+    return results, bounds
+
+
+def ledger_file(folder: Path) -> Path:
+    """The SQLite ledger the campaign in `folder` writes."""
+    found = [f for f in folder.glob("**/ledger.sqlite")]
+    if len(found) != 1:
+        raise SystemExit(f"expected one ledger.sqlite under {folder}, found {len(found)}")
+    return found[0]
 
 
 if __name__ == "__main__":
