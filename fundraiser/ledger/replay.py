@@ -263,12 +263,8 @@ def _fingerprint_copies(path: Path, copies: Path, head: tuple[int, str], salt: A
         if _head(conn, "live.journal") != head:  # WAL: a write came between the two reads
             raise SystemExit(_MOVED)
         for table in changes.replayed_tables():
-            conn.execute(fingerprinted_sql(table, f"main.fingerprinted_{table.name}"))
-            keys = ", ".join(c.name for c in table.primary_key.columns)
-            conn.execute(
-                f"CREATE UNIQUE INDEX main.fingerprinted_{table.name}_key "
-                f"ON fingerprinted_{table.name} ({keys})"
-            )
+            for sql in fingerprinted_sql(table, f"main.fingerprinted_{table.name}"):
+                conn.execute(sql)
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -391,12 +387,8 @@ def _copy_postgres(
                         out.executemany(insert, batch)
             source.rollback()
         for table in mine:
-            out.execute(fingerprinted_sql(table, f"main.fingerprinted_{table.name}"))
-            keys = ", ".join(c.name for c in table.primary_key.columns)
-            out.execute(
-                f"CREATE UNIQUE INDEX main.fingerprinted_{table.name}_key "
-                f"ON fingerprinted_{table.name} ({keys})"
-            )
+            for sql in fingerprinted_sql(table, f"main.fingerprinted_{table.name}"):
+                out.execute(sql)
         out.execute("COMMIT")
     finally:
         out.close()

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fundraiser import outbox
-from fundraiser.ledger import Ledger, audit, compare, open_ledger, replay, schema
+from fundraiser.ledger import Ledger, audit, open_ledger, replay, schema
 from fundraiser.money import Money
 from fundraiser.pledges import NewPledge, Source, Status, create, create_many, transition
 
@@ -108,10 +108,8 @@ def test_each_edit_of_a_table_is_named(
 def test_a_ledger_bigger_than_what_verify_holds_is_proved_and_its_edits_named(
     ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # verify's bounds made tiny: fingerprints past the remembered few are made
-    # again, the journal is read an entry at a time, and the replay is a file
-    # in the temp folder, gone afterwards.
-    monkeypatch.setattr(compare, "_REMEMBER", 3)
+    # verify's bounds made tiny: the journal is read an entry at a time, and the
+    # replay is a file in the temp folder, gone afterwards.
     monkeypatch.setattr(replay, "_ENTRIES", 1)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
