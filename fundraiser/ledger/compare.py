@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from fundraiser.ledger.changes import Fingerprinter
 
+
 @dataclass(frozen=True)
 class Difference:
     table: str
