@@ -128,6 +128,29 @@ def test_a_ledger_bigger_than_what_verify_holds_is_proved_and_its_edits_named(
     assert list(scratch.iterdir()) == []
 
 
+def test_differences_in_tables_compared_apart_are_named_in_the_tables_order(
+    ledger: Ledger,
+) -> None:
+    # The pledges are compared in a process of their own, the other tables in
+    # verify's: what both find is told in the tables' order, and past `keep` counted.
+    history(ledger)
+    tamper(ledger, "UPDATE pledges SET amount = amount + 1")
+    tamper(ledger, "DELETE FROM outbox")
+    found = replay.prove(ledger)
+    assert [(d.table, d.row, d.column) for d in found.differences] == [
+        *[("pledges", f"id={n}", "amount") for n in (1, 2, 3, 4)],
+        ("outbox", "id=1", "(row)"),
+    ]
+    assert found.more == 0
+    cut = replay.prove(ledger, keep=3)
+    assert [(d.table, d.row) for d in cut.differences] == [
+        ("pledges", "id=1"),
+        ("pledges", "id=2"),
+        ("pledges", "id=3"),
+    ]
+    assert cut.more == 2 and not cut.ok
+
+
 def test_a_row_inserted_behind_the_journal_is_named(ledger: Ledger) -> None:
     history(ledger)
     tamper(
