@@ -17,11 +17,6 @@ from sqlalchemy.engine import Connection
 
 from fundraiser.ledger.changes import Fingerprinter
 
-#: Fingerprints remembered while the tables are copied (a person's details recur
-#: in their pledges, member row and mails); beyond it they are computed again.
-#: 100,000 pledges have about 570,000 distinct personal values: all remembered.
-_REMEMBER = 600_000
-
 
 @dataclass(frozen=True)
 class Difference:
@@ -79,18 +74,39 @@ def _plain_columns(table: sa.Table) -> list[sa.Column[Any]]:
     ]
 
 
-def fingerprinted_sql(table: sa.Table, name: str) -> str:
-    """SQL making `name`: the ledger's table (schema `live`) as the replay holds it.
+def fingerprinted_sql(table: sa.Table, name: str) -> list[str]:
+    """SQL making `name`: the ledger's table (schema `live`) as the replay holds it,
+    with a unique key on the table's own key (the comparison looks rows up by it).
 
     Its personal columns become one text, their fingerprints joined (`fp_row`:
     one call from SQL per row, not per value), compared with the replay's joined
-    alike.
+    alike. A table keyed by one integer gets it as its rowid and is filled in
+    that order: each row goes in at the end, and no index is sorted afterwards.
     """
-    exprs = [c.name for c in _plain_columns(table)]
+    plain = [c.name for c in _plain_columns(table)]
+    exprs = list(plain)
     personal = _personal(table)
     if personal:
         exprs.append(f"fp_row({', '.join(c.name for c in personal)}) AS personal")
-    return f"CREATE TABLE {name} AS SELECT {', '.join(exprs)} FROM live.{table.name}"
+    keys = [c.name for c in table.primary_key.columns]
+    key = table.primary_key.columns[keys[0]]
+    if len(keys) == 1 and type(key.type) is sa.Integer and keys[0] in plain:
+        # The ledger's own rowid key (INTEGER exactly); no declared types for the rest:
+        # the values keep the types the ledger's table gave them.
+        columns = [f"{c} INTEGER PRIMARY KEY" if c == keys[0] else c for c in plain]
+        if personal:
+            columns.append("personal")
+        return [
+            f"CREATE TABLE {name} ({', '.join(columns)})",
+            f"INSERT INTO {name} SELECT {', '.join(exprs)} FROM live.{table.name} "
+            f"ORDER BY {keys[0]}",
+        ]
+    schema_name, _, bare = name.rpartition(".")
+    index = f"{schema_name}.{bare}_key" if schema_name else f"{bare}_key"
+    return [
+        f"CREATE TABLE {name} AS SELECT {', '.join(exprs)} FROM live.{table.name}",
+        f"CREATE UNIQUE INDEX {index} ON {bare} ({', '.join(keys)})",
+    ]
 
 
 def _same(column: sa.Column[Any], ours: str, theirs: str) -> str:
@@ -176,31 +192,25 @@ def compare_table(
 def row_fingerprints(fingerprint: Any) -> Any:
     """fp_row(...): a row's personal values' fingerprints, joined by U+001F ("" for NULL).
 
-    Called from SQL once per row of every proved table: the fingerprinter's
-    memory and hash are inlined here, because this is the verify's hot loop.
+    Called from SQL once per row of every proved table: the fingerprinter's hash
+    is inlined here, because this is the verify's hot loop. Nothing is remembered:
+    a keyed BLAKE2b of a short text costs about what looking it up in a dictionary
+    does, and remembering a bounded number of them (half of 300,000 pledges'
+    1.7 million values) cost 100 MB and made the copying slower than linear.
     """
     if not isinstance(fingerprint, Fingerprinter):
         return lambda *values: "\x1f".join("" if v is None else fingerprint(v) for v in values)
-    known, copy = fingerprint.known, fingerprint.keyed_copy
-    room = _REMEMBER - len(known)
+    copy = fingerprint.keyed_copy
 
     def fp_row(*values: Any) -> str:
-        nonlocal room
         out = []
         for value in values:
             if value is None:
                 out.append("")
                 continue
-            text = value if type(value) is str else str(value)
-            found = known.get(text)
-            if found is None:
-                state = copy()
-                state.update(text.encode())
-                found = "fp:" + state.hexdigest()
-                if room > 0:  # bounded: a million members' details would not fit
-                    known[text] = found
-                    room -= 1
-            out.append(found)
+            state = copy()
+            state.update((value if type(value) is str else str(value)).encode())
+            out.append("fp:" + state.hexdigest())
         return "\x1f".join(out)
 
     return fp_row

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import pickle
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -40,6 +41,7 @@ from fundraiser.errors import LedgerError
 from fundraiser.ledger import changes, schema
 from fundraiser.ledger.changes import Change
 from fundraiser.ledger.compare import (
+    Difference,
     ReplayReport,
     compare_table,
     fingerprinted_sql,
@@ -205,12 +207,9 @@ def _prove_sqlite(scratch: Connection, path: Path, report: ReplayReport, keep: i
         finally:
             # Keeps the replay (written in this transaction), ends the read of the ledger.
             scratch.exec_driver_sql("COMMIT")
-        scratch.exec_driver_sql("ATTACH DATABASE ? AS copied", (str(copies),))
-        fingerprint = fingerprinter(salt)
-        for table in changes.replayed_tables():
-            theirs = f"copied.fingerprinted_{table.name}"
-            compare_table(scratch, table, theirs, fingerprint, report, keep)
-        scratch.exec_driver_sql("DETACH DATABASE copied")
+        scratch.exec_driver_sql("DETACH DATABASE live")
+        sides = [(table, path, copies) for table in changes.replayed_tables()]
+        _compare(scratch, sides, salt, report, keep)
 
 
 _MOVED = 3  # the copying process's exit code when the ledger moved between the two reads
@@ -263,12 +262,8 @@ def _fingerprint_copies(path: Path, copies: Path, head: tuple[int, str], salt: A
         if _head(conn, "live.journal") != head:  # WAL: a write came between the two reads
             raise SystemExit(_MOVED)
         for table in changes.replayed_tables():
-            conn.execute(fingerprinted_sql(table, f"main.fingerprinted_{table.name}"))
-            keys = ", ".join(c.name for c in table.primary_key.columns)
-            conn.execute(
-                f"CREATE UNIQUE INDEX main.fingerprinted_{table.name}_key "
-                f"ON fingerprinted_{table.name} ({keys})"
-            )
+            for sql in fingerprinted_sql(table, f"main.fingerprinted_{table.name}"):
+                conn.execute(sql)
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -313,15 +308,84 @@ def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, kee
         failed = [process.exitcode for process in copying if process.exitcode != 0]
         if failed:
             raise LedgerError(f"verifying stopped: a copying process failed ({failed[0]})")
-        fingerprint = fingerprinter(salt)
-        for group, (tables, copies) in zip(groups, files, strict=True):
-            scratch.exec_driver_sql("ATTACH DATABASE ? AS live", (str(tables),))
+        sides = [
+            (table, tables, copies)
+            for group, (tables, copies) in zip(groups, files, strict=True)
+            for table in group
+        ]
+        _compare(scratch, sides, salt, report, keep)
+
+
+#: A proved table, the file holding the ledger's rows of it, the file with their copy.
+_Side = tuple[sa.Table, Path, Path]
+
+
+def _compare(
+    scratch: Connection, sides: list[_Side], salt: Any, report: ReplayReport, keep: int
+) -> None:
+    """Every table against its replay, on two cores: the pledges (as many values as
+    all the rest) in a forked process, the other tables in this one. What each finds
+    is noted in the tables' order, as one process comparing them all would."""
+    main = next(
+        row[2] for row in scratch.exec_driver_sql("PRAGMA database_list") if row[1] == "main"
+    )
+    apart = [side for side in sides if side[0].name in _COPIED_APART]
+    found: dict[str, tuple[list[Difference], int]] = {}
+    with tempfile.TemporaryDirectory(prefix="fundraiser-compare-", dir=_fast_tmp()) as folder:
+        result = Path(folder) / "apart.pickle"
+        second = _start(_compare_apart, str(main), apart, salt, keep, result)
+        try:
+            found.update(_compare_tables(scratch, [s for s in sides if s not in apart], salt, keep))
+        finally:
+            second.join()
+        if second.exitcode != 0 or not result.exists():
+            raise LedgerError(
+                f"verifying stopped: the comparing process failed ({second.exitcode})"
+            )
+        # Our own process's result, in a folder of our own: nothing else wrote it.
+        found.update(pickle.loads(result.read_bytes()))
+    for table, _live, _copies in sides:
+        differences, more = found[table.name]
+        for difference in differences:
+            report.note(difference, keep)
+        report.more += more
+
+
+def _compare_apart(main: str, sides: list[_Side], salt: Any, keep: int, result: Path) -> None:
+    """In the comparing process: these tables, over a connection of its own to the
+    replay's file; what it finds pickled into `result`."""
+    engine = sa.create_engine(f"sqlite:///{main}", poolclass=StaticPool)
+    try:
+        with engine.connect() as scratch:
+            found = _compare_tables(scratch, sides, salt, keep)
+    finally:
+        engine.dispose()
+    result.write_bytes(pickle.dumps(found))
+
+
+def _compare_tables(
+    scratch: Connection, sides: list[_Side], salt: Any, keep: int
+) -> dict[str, tuple[list[Difference], int]]:
+    """Each table's differences (up to `keep`) and how many more, by table name."""
+    fingerprint = fingerprinter(salt)
+    found: dict[str, tuple[list[Difference], int]] = {}
+    attached: tuple[Path, Path] | None = None
+    for table, live, copies in sides:
+        if attached != (live, copies):
+            if attached is not None:
+                scratch.exec_driver_sql("DETACH DATABASE copied")
+                scratch.exec_driver_sql("DETACH DATABASE live")
+            scratch.exec_driver_sql("ATTACH DATABASE ? AS live", (str(live),))
             scratch.exec_driver_sql("ATTACH DATABASE ? AS copied", (str(copies),))
-            for table in group:
-                theirs = f"copied.fingerprinted_{table.name}"
-                compare_table(scratch, table, theirs, fingerprint, report, keep)
-            scratch.exec_driver_sql("DETACH DATABASE copied")
-            scratch.exec_driver_sql("DETACH DATABASE live")
+            attached = (live, copies)
+        mine = ReplayReport()
+        theirs = f"copied.fingerprinted_{table.name}"
+        compare_table(scratch, table, theirs, fingerprint, mine, keep)
+        found[table.name] = (mine.differences, mine.more)
+    if attached is not None:
+        scratch.exec_driver_sql("DETACH DATABASE copied")
+        scratch.exec_driver_sql("DETACH DATABASE live")
+    return found
 
 
 # Copied by a process of its own: every other proved row hangs off a pledge, and a
@@ -391,12 +455,8 @@ def _copy_postgres(
                         out.executemany(insert, batch)
             source.rollback()
         for table in mine:
-            out.execute(fingerprinted_sql(table, f"main.fingerprinted_{table.name}"))
-            keys = ", ".join(c.name for c in table.primary_key.columns)
-            out.execute(
-                f"CREATE UNIQUE INDEX main.fingerprinted_{table.name}_key "
-                f"ON fingerprinted_{table.name} ({keys})"
-            )
+            for sql in fingerprinted_sql(table, f"main.fingerprinted_{table.name}"):
+                out.execute(sql)
         out.execute("COMMIT")
     finally:
         out.close()
