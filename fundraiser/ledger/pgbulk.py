@@ -1,4 +1,5 @@
-"""PostgreSQL's bulk writes: a table's foreign keys checked once, not once per row.
+"""PostgreSQL's bulk writes: a table's foreign keys checked once, not once per row;
+its indexes built once, not added to row by row; copies made in the server.
 
 PostgreSQL checks a foreign key with a trigger per inserted row: a lookup of the
 row it names, locked FOR KEY SHARE (a write to that page, logged). An issue of
@@ -8,10 +9,13 @@ table with foreign keys drops them first, and the write adds them back before
 it commits: ADD CONSTRAINT checks every row of the table with one join. The
 constraints are in force at every commit; a row that breaks one refuses the
 whole write, as the per-row check would (psycopg's ForeignKeyViolation, at the
-end of the write instead of at its COPY).
+end of the write instead of at its COPY). When the COPY brings at least as many
+rows as the table holds, its other indexes go too and are built again first
+(a unique one refuses a duplicate then: UniqueViolation, the write rolls back).
 
 Locks: dropping a foreign key takes ACCESS EXCLUSIVE on its table and on the
-table it refers to, held to the commit. A reader of those tables (`fundraiser
+table it refers to, held to the commit (an index: on its table; an import's
+pledges). A reader of those tables (`fundraiser
 serve`'s figures, a private page) waits for the rest of the bulk write, then
 sees it whole; before, it read the tables as they were before the write. The
 bulk write holds the ledger's write lock already, so writers waited anyway.
