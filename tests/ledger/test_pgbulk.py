@@ -29,6 +29,7 @@ def ledger(postgres: PostgresServer) -> Iterator[Ledger]:
         for table in ("pledges", "members", "remainders"):
             tx.conn.exec_driver_sql(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
     with opened.write(bulk_work=True) as tx:
+        pgbulk.indexes_after(tx.conn)
         create_many(
             tx,
             [
@@ -63,8 +64,14 @@ def test_a_big_copy_checks_its_keys_once_at_the_end_and_keeps_them(ledger: Ledge
     with ledger.write(bulk_work=True) as tx:
         tx.insert(schema.remainders, REMAINDER, remainders(range(1, BIG + 1)))
         during = foreign_keys(tx.conn, "remainders")
+        kept = indexes(tx.conn, "remainders")
         tx.record("test.remainders", "remainders", {})
     assert during == []  # dropped for the COPY: the per-row checks did not run
+    # Its indexes were not asked for (pgbulk.indexes_after): both stayed.
+    assert [d.split(" ON ")[0] for d in kept] == [
+        "CREATE INDEX ix_remainders_pledge_id",
+        "CREATE UNIQUE INDEX remainders_pkey",
+    ]
     with ledger.read() as conn:
         assert foreign_keys(conn, "remainders") == [("remainders_pledge_id_fkey", True)]
         # In force again: a row naming no pledge is refused.
@@ -148,6 +155,7 @@ def test_a_big_copy_into_an_empty_table_builds_its_indexes_after_and_keeps_them(
     finally:
         fresh.dispose()
     with ledger.write(bulk_work=True) as tx:
+        pgbulk.indexes_after(tx.conn)
         tx.insert(schema.remainders, REMAINDER, remainders(range(1, BIG + 1)))
         during = indexes(tx.conn, "remainders")
         tx.record("test.remainders", "remainders", {})
@@ -175,6 +183,7 @@ def test_a_duplicate_refuses_the_whole_write_when_its_unique_index_is_built_agai
     columns = ["number", "person_key", "name", "email", "address", "admitted_on", "created_at"]
     refused = pytest.raises(psycopg.errors.UniqueViolation, match="key-7")
     with refused, ledger.write(bulk_work=True) as tx:
+        pgbulk.indexes_after(tx.conn)
         tx.insert(schema.members, columns, members)
         assert "members_person_key_key" not in " ".join(constraints(tx.conn, "members"))
         tx.record("test.members", "members", {})
@@ -187,6 +196,7 @@ def test_a_table_bigger_than_the_copy_keeps_its_indexes(ledger: Ledger) -> None:
     with ledger.read() as conn:
         before = indexes(conn, "pledges")
     with ledger.write(bulk_work=True) as tx:
+        pgbulk.indexes_after(tx.conn)
         create_many(
             tx,
             [
