@@ -19,7 +19,7 @@ from fundraiser import closing, outbox
 from fundraiser.allocation import PaidPledge, Plan, Remainder, allocate
 from fundraiser.config import Campaign, ShareTerms
 from fundraiser.errors import LedgerError, UserInputError
-from fundraiser.ledger import Ledger, Tx, bulk, changes, schema
+from fundraiser.ledger import Ledger, Tx, bulk, changes, pgbulk, schema
 from fundraiser.ledger.engine import stamp
 from fundraiser.money import Money
 from fundraiser.pledges import Status
@@ -117,6 +117,7 @@ class IssueResult:
 def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = None) -> IssueResult:
     """Apply the allotment plan in one transaction. With nothing new, changes nothing."""
     with ledger.write(now, bulk_work=True) as tx:
+        pgbulk.indexes_after(tx.conn)  # PostgreSQL: the issue looks nothing up by them
         # The plan's million objects die as _issue returns, while the
         # collector is still paused: alive when it resumes, its first pass
         # would walk them all for nothing.

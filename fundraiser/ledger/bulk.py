@@ -184,8 +184,8 @@ def insert_copying(
 
     `by` is one of `columns`: a column of `table`, or a value only the lookup
     uses. A row whose source row is missing is not inserted (the caller counts).
-    SQLite copies inside the database (INSERT ... SELECT ... JOIN); PostgreSQL
-    reads the source values and sends full rows through COPY.
+    Both copy inside the database (INSERT ... SELECT ... JOIN): SQLite from the
+    rows as VALUES, PostgreSQL from the rows COPYed into a temporary table.
     """
     if not rows:
         return 0
@@ -196,22 +196,9 @@ def insert_copying(
     cursor = conn.connection.cursor()
     try:
         if conn.dialect.name != "sqlite":
-            wanted = sorted({row[by_index] for row in rows})
-            cursor.execute(
-                f"SELECT {key}, {', '.join(copies.values())} FROM {source.name} "
-                f"WHERE {key} = ANY(%s)",
-                (wanted,),
+            return pgbulk.insert_copying(
+                conn, cursor, table, rows, columns, fixed, source, by, copies
             )
-            found = {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
-            full = [
-                (*(row[i] for i in kept), *found[row[by_index]])
-                for row in rows
-                if row[by_index] in found
-            ]
-            # Each row's own values, then the copied ones (_copy_rows adds the constants).
-            ordered = [*(columns[i] for i in kept), *copies]
-            _copy_rows(conn, cursor, table, ordered, full, fixed)
-            return len(full)
         picked = [f"v.column{i + 1}" for i in kept] + ["?"] * len(fixed)
         picked += [f"s.{name}" for name in copies.values()]
         one = "(" + ", ".join(["?"] * len(columns)) + ")"

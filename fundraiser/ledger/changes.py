@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser.errors import LedgerError
-from fundraiser.ledger import bulk, schema
+from fundraiser.ledger import bulk, pgbulk, schema
 
 #: Where a ledger keeps the salt of its fingerprints (never in the journal).
 SALT_KEY = "journal.salt"
@@ -298,6 +298,10 @@ def apply(conn: Connection, change: Change) -> int:
         sql = f"DELETE FROM {table.name} WHERE {where}"
     if listed is None:
         return bulk.run(conn, sql, params)
+    if conn.dialect.name == "postgresql":  # the list as one array: one statement
+        done = pgbulk.run_listed(conn, sql, params, listed)
+        if done is not None:
+            return done
     touched = 0
     for start in range(0, len(listed), _IN_CHUNK):
         chunk = listed[start : start + _IN_CHUNK]
