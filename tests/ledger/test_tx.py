@@ -34,7 +34,7 @@ def test_two_writers_alternating_keep_one_chain(db_url: str) -> None:
         _entry(service, "service-last")
         assert service.verify().ok and service.head()[0] == start + 10
         # The same salt on both sides: one person, one fingerprint.
-        with service.write() as a_tx, command.read():
+        with service.write() as a_tx:
             mine = a_tx.fingerprint("same@example.org")
             a_tx.record("test.entry", "salted", {})
         with command.write() as b_tx:
