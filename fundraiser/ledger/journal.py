@@ -70,8 +70,9 @@ def append(
     return seq, prev
 
 
-#: The most entries `append_on` takes in one statement (7 values each, under SQLite's limit).
-APPEND_ON_MOST = 1_000
+#: The most entries `append_on` takes in one statement: 7 values each, within the 999
+#: an old SQLite binds (a batch of 32 webhooks makes about 96); more are appended as usual.
+APPEND_ON_MOST = 140
 _COLUMNS = "seq, at, action, subject, data, prev_hash, hash"
 _PICKED = ", ".join(f"v.column{n}" for n in range(1, 8))
 # The seq's value typed, for PostgreSQL's VALUES (SQLite reads it as it is).
