@@ -24,7 +24,7 @@ from fundraiser.ledger.reader import sqlite_path as sqlite_path
 from fundraiser.ledger.reader import stamp as stamp
 from fundraiser.ledger.reader import too_new
 from fundraiser.ledger.reader import utcnow as utcnow
-from fundraiser.ledger.tx import Tx
+from fundraiser.ledger.tx import Carried, Tx
 
 #: The lock that orders the journal's appends (PostgreSQL): the whole ledger's.
 JOURNAL_LOCK = 7411
@@ -54,6 +54,8 @@ class Ledger:
         self.is_sqlite = engine.dialect.name == "sqlite"
         # The stamp of a write that names no time; a rehearsal sets its own.
         self.clock: Callable[[], str] = utcnow
+        # The salt and the journal's head, from one of this process's writes to the next.
+        self.carried = Carried()
 
     @contextmanager
     def read(self, *, bulk_work: bool = False) -> Iterator[Connection]:
@@ -97,6 +99,7 @@ class Ledger:
         the journal's lock, held until the commit (the hash chain stays linear).
         SQLite has one writer at a time whatever is asked.
         """
+        tx: Tx | None = None
         with self.engine.begin() as conn, bulk.gc_paused() if bulk_work else nullcontext():
             lock_journal = None
             if not self.is_sqlite:
@@ -112,7 +115,7 @@ class Ledger:
             if keys_at_end:
                 pgbulk.allow(conn)
             try:
-                tx = Tx(conn, now or self.clock(), lock_journal=lock_journal)
+                tx = Tx(conn, now or self.clock(), lock_journal=lock_journal, carried=self.carried)
                 try:
                     yield tx
                     tx.flush()
@@ -127,6 +130,8 @@ class Ledger:
             finally:
                 if keys_at_end:
                     pgbulk.forget(conn)
+        if tx is not None:  # committed
+            tx.carry()
 
     def version(self) -> int:
         with self.read() as conn:
@@ -173,7 +178,9 @@ def _sqlite_setup(engine: Engine) -> None:
         # IMMEDIATE takes the write lock up front: two writers queue, never deadlock.
         # Readers take no lock until they read.
         read = conn.get_execution_options().get("fundraiser_read", False)
-        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+        # At the driver: every webhook batch begins a write, and SQLAlchemy's
+        # execution of a statement costs more than SQLite's BEGIN itself.
+        conn.connection.driver_connection.execute("BEGIN" if read else "BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
 
 def _create_private(path: Path) -> None:
@@ -203,7 +210,9 @@ def open_ledger(url: str, *, create: bool = True) -> Ledger:
     elif url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        # A ping before each use finds a server connection dropped (a restart): a
+        # SQLite file has none to drop, and a webhook's write would pay it.
+        engine = sa.create_engine(url, pool_pre_ping=path is None)
     except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
         raise LedgerError(
             f"cannot use database URL {redact.url(url)}: {exc}. Use sqlite:///PATH or "

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from fundraiser.errors import LedgerError
 from fundraiser.ledger import bulk, schema
 
 GENESIS = "0" * 64
@@ -66,6 +67,50 @@ def append(
         )
         prev = digest
     bulk.insert_rows(conn, schema.journal, rows)
+    return seq, prev
+
+
+#: The most entries `append_on` takes in one statement: 7 values each, within the 999
+#: an old SQLite binds (a batch of 32 webhooks makes about 96); more are appended as usual.
+APPEND_ON_MOST = 140
+_COLUMNS = "seq, at, action, subject, data, prev_hash, hash"
+_PICKED = ", ".join(f"v.column{n}" for n in range(1, 8))
+# The seq's value typed, for PostgreSQL's VALUES (SQLite reads it as it is).
+_ROW = "(CAST(? AS INTEGER), ?, ?, ?, ?, ?, ?)"
+
+
+def append_on(
+    conn: Connection, after: tuple[int, str], at: str, entries: Sequence[tuple[str, str, str]]
+) -> tuple[int, str] | None:
+    """Append entries after `after` if it is still the journal's head; the new head,
+    or None (nothing appended) when the head has moved: another writer appended, or
+    the write that left it there was rolled back.
+
+    A head remembered from an earlier write is checked in the INSERT itself (the
+    last entry's hash, unique to its place in the chain), not read in a statement
+    of its own: a webhook batch's write saves a query, and a wrong guess costs
+    the caller one read of the head and an ordinary append.
+    """
+    if not entries or len(entries) > APPEND_ON_MOST or after[0] <= 0:
+        return None
+    seq, prev = after
+    params: list[Any] = []
+    for action, subject, text in entries:
+        seq += 1
+        digest = entry_hash(seq, at, action, subject, text, prev)
+        params += (seq, at, action, subject, text, prev, digest)
+        prev = digest
+    params.append(after[1])
+    sql = (
+        f"INSERT INTO journal ({_COLUMNS}) SELECT {_PICKED} FROM "
+        f"(VALUES {', '.join([_ROW] * len(entries))}) AS v "
+        "WHERE (SELECT hash FROM journal ORDER BY seq DESC LIMIT 1) = ?"
+    )
+    done = bulk.run(conn, sql, params)
+    if done == 0:
+        return None
+    if done != len(entries):  # all or none: the condition holds for every row or none
+        raise LedgerError(f"the journal took {done} of {len(entries)} entries")
     return seq, prev
 
 

@@ -33,6 +33,16 @@ PART = 20_000
 _ASIDE_FROM = 200_000
 
 
+class Carried:
+    """What one process's writes to a ledger carry from one write to the next: the
+    salt (made with the ledger, never changed) and the journal's head as the last
+    write here committed it. Ledger.write updates them after each commit. The
+    head is a guess another process may have moved: journal.append_on checks it."""
+
+    salt: str | None = None
+    head: tuple[int, str] | None = None
+
+
 class Tx:
     """One open write transaction; `record` appends to the journal."""
 
@@ -42,10 +52,13 @@ class Tx:
         now: str,
         *,
         lock_journal: Callable[[Connection], None] | None = None,
+        carried: Carried | None = None,
     ) -> None:
         self.conn = conn
         self.now = now
         self._head: tuple[int, str] | None = None
+        self._carried = carried
+        self._salt: str | None = None
         # Given: the caller does not hold the journal yet. Entries wait here, and
         # `flush` takes the journal's lock and appends them as the write's last
         # step, so the lock is held from the append to the commit only.
@@ -206,9 +219,11 @@ class Tx:
     def fingerprint(self) -> changes.Fingerprinter:
         """This ledger's fingerprint of personal values (its salt made on first use)."""
         if self._fingerprint is None:
-            found = self.conn.execute(
-                sa.select(schema.state.c.value).where(schema.state.c.key == changes.SALT_KEY)
-            ).scalar()
+            found = None if self._carried is None else self._carried.salt
+            if found is None:  # not yet carried from a write this process committed
+                found = self.conn.execute(
+                    sa.select(schema.state.c.value).where(schema.state.c.key == changes.SALT_KEY)
+                ).scalar()
             if found is None:
                 found = secrets.token_hex(32)
                 self.conn.execute(
@@ -216,8 +231,17 @@ class Tx:
                         key=changes.SALT_KEY, value=found, updated_at=self.now
                     )
                 )
-            self._fingerprint = changes.make_fingerprint(str(found))
+            self._salt = str(found)
+            self._fingerprint = changes.make_fingerprint(self._salt)
         return self._fingerprint
+
+    def carry(self) -> None:
+        """Once this write has committed: what the next write may start from."""
+        if self._carried is not None:
+            if self._salt is not None:
+                self._carried.salt = self._salt
+            if self._head is not None:
+                self._carried.head = self._head
 
     @property
     def unrecorded(self) -> int:
@@ -260,6 +284,12 @@ class Tx:
         if self._lock_journal is not None:
             self._held_back.extend(entries)
             return
+        if self._head is None and self._carried is not None and self._carried.head:
+            small = all(len(text) < journal.BIG_ENTRY for _, _, text in entries)
+            if small:  # usually the head the last write here left: checked as it goes in
+                self._head = journal.append_on(self.conn, self._carried.head, self.now, entries)
+                if self._head is not None:
+                    return
         if self._head is None:
             self._head = journal.head(self.conn)
         if not self._lz4 and any(len(text) >= journal.BIG_ENTRY for _, _, text in entries):
