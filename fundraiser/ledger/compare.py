@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from fundraiser.ledger.changes import Fingerprinter
@@ -63,27 +64,32 @@ class ReplayReport:
             self.more += 1
 
 
+_SQLITE = sqlite.dialect()
+
+
 def _personal(table: sa.Table) -> list[sa.Column[Any]]:
     return [c for c in table.columns if c.info.get("personal")]
 
 
-def _plain_columns(table: sa.Table) -> list[sa.Column[Any]]:
+def plain_columns(table: sa.Table) -> list[sa.Column[Any]]:
     """The compared columns that are not personal (bookkeeping is not compared)."""
     return [
         c for c in table.columns if not c.info.get("operational") and not c.info.get("personal")
     ]
 
 
-def fingerprinted_sql(table: sa.Table, name: str) -> list[str]:
-    """SQL making `name`: the ledger's table (schema `live`) as the replay holds it,
+def fingerprinted_sql(table: sa.Table, name: str, *, source: str | None = "live") -> list[str]:
+    """SQL making `name`: the ledger's table (schema `source`) as the replay holds it,
     with a unique key on the table's own key (the comparison looks rows up by it).
+    With no `source`, `name` is made empty: the first statement makes it, the
+    others (an index) follow once the caller has filled it in key order.
 
     Its personal columns become one text, their fingerprints joined (`fp_row`:
     one call from SQL per row, not per value), compared with the replay's joined
     alike. A table keyed by one integer gets it as its rowid and is filled in
     that order: each row goes in at the end, and no index is sorted afterwards.
     """
-    plain = [c.name for c in _plain_columns(table)]
+    plain = [c.name for c in plain_columns(table)]
     exprs = list(plain)
     personal = _personal(table)
     if personal:
@@ -96,17 +102,25 @@ def fingerprinted_sql(table: sa.Table, name: str) -> list[str]:
         columns = [f"{c} INTEGER PRIMARY KEY" if c == keys[0] else c for c in plain]
         if personal:
             columns.append("personal")
+        made = f"CREATE TABLE {name} ({', '.join(columns)})"
+        if source is None:
+            return [made]
         return [
-            f"CREATE TABLE {name} ({', '.join(columns)})",
-            f"INSERT INTO {name} SELECT {', '.join(exprs)} FROM live.{table.name} "
+            made,
+            f"INSERT INTO {name} SELECT {', '.join(exprs)} FROM {source}.{table.name} "
             f"ORDER BY {keys[0]}",
         ]
     schema_name, _, bare = name.rpartition(".")
     index = f"{schema_name}.{bare}_key" if schema_name else f"{bare}_key"
-    return [
-        f"CREATE TABLE {name} AS SELECT {', '.join(exprs)} FROM live.{table.name}",
-        f"CREATE UNIQUE INDEX {index} ON {bare} ({', '.join(keys)})",
-    ]
+    keyed = f"CREATE UNIQUE INDEX {index} ON {bare} ({', '.join(keys)})"
+    if source is None:
+        # Declared as the ledger's own columns, so the key's index serves the
+        # comparison's joins (an untyped column compared with an INTEGER one is not
+        # looked up through its index: every row would scan the whole copy).
+        typed = [f"{c.name} {c.type.compile(dialect=_SQLITE)}" for c in plain_columns(table)]
+        typed += ["personal TEXT"] if personal else []
+        return [f"CREATE TABLE {name} ({', '.join(typed)})", keyed]
+    return [f"CREATE TABLE {name} AS SELECT {', '.join(exprs)} FROM {source}.{table.name}", keyed]
 
 
 def _same(column: sa.Column[Any], ours: str, theirs: str) -> str:
@@ -126,16 +140,16 @@ def compare_table(
     scratch: Connection,
     table: sa.Table,
     theirs: str,
-    fingerprint: Any,
     report: ReplayReport,
     keep: int,
 ) -> None:
     """One table against its replay: SQL finds the rows that differ, Python names how.
 
-    `theirs` is the ledger's table as `_fingerprinted` made it.
+    `theirs` is the ledger's table as `fingerprinted_sql` made it: the differences
+    are named from it alone (a copy of the ledger's whole rows is not needed).
     """
     keys = [c.name for c in table.primary_key.columns]
-    plain = _plain_columns(table)
+    plain = plain_columns(table)
     joined = " AND ".join(f"m.{k} = l.{k}" for k in keys)
     unequal = [f"NOT ({_same(c, 'm', 'l')})" for c in plain]
     if _personal(table):
@@ -149,33 +163,43 @@ def compare_table(
         f"ORDER BY {', '.join(str(n + 1) for n in range(len(keys)))}"
     ).all()
     compared = [c for c in table.columns if not c.info.get("operational")]
+    personal = _personal(table)
     names = ", ".join(c.name for c in compared)
+    # The ledger's side as `theirs` holds it: the plain values, then the personal
+    # ones' fingerprints joined (split here; "" was a NULL).
+    held = [c.name for c in plain] + (["personal"] if personal else [])
     where = " AND ".join(f"{k} = ?" for k in keys)
     for key in differing:
         if len(report.differences) >= keep:
             report.more += 1
             continue
         label = ",".join(f"{k}={v}" for k, v in zip(keys, key, strict=True))
-        made, found = (
-            scratch.exec_driver_sql(f"SELECT {names} FROM {side} WHERE {where}", tuple(key)).first()
-            for side in (f"main.{table.name}", f"live.{table.name}")
-        )
+        made = scratch.exec_driver_sql(
+            f"SELECT {names} FROM main.{table.name} WHERE {where}", tuple(key)
+        ).first()
+        kept = scratch.exec_driver_sql(
+            f"SELECT {', '.join(held)} FROM {theirs} WHERE {where}", tuple(key)
+        ).first()
         if made is None:
             report.differences.append(
                 Difference(table.name, label, "(row)", "has no such row", "has it")
             )
             continue
-        if found is None:
+        if kept is None:
             report.differences.append(
                 Difference(table.name, label, "(row)", "has this row", "does not")
             )
             continue
+        found = dict(zip(held, kept, strict=True))
+        if personal:
+            prints = str(found.pop("personal")).split("\x1f")
+            found.update((c.name, fp or None) for c, fp in zip(personal, prints, strict=True))
         for index, column in enumerate(compared):
-            a, b = made[index], found[index]
+            a, b = made[index], found[column.name]
             if column.info.get("sent_only"):
                 a, b = _sent(a), _sent(b)
             if column.info.get("personal"):
-                if a != (None if b is None else fingerprint(b)):
+                if a != b:
                     report.differences.append(
                         Difference(
                             table.name,

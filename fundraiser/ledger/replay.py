@@ -46,6 +46,7 @@ from fundraiser.ledger.compare import (
     compare_table,
     fingerprinted_sql,
     fingerprinter,
+    plain_columns,
     row_fingerprints,
 )
 from fundraiser.ledger.engine import Ledger, sqlite_path
@@ -208,8 +209,8 @@ def _prove_sqlite(scratch: Connection, path: Path, report: ReplayReport, keep: i
             # Keeps the replay (written in this transaction), ends the read of the ledger.
             scratch.exec_driver_sql("COMMIT")
         scratch.exec_driver_sql("DETACH DATABASE live")
-        sides = [(table, path, copies) for table in changes.replayed_tables()]
-        _compare(scratch, sides, salt, report, keep)
+        sides = [(table, copies) for table in changes.replayed_tables()]
+        _compare(scratch, sides, report, keep)
 
 
 _MOVED = 3  # the copying process's exit code when the ledger moved between the two reads
@@ -283,10 +284,7 @@ def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, kee
         [t for t in changes.replayed_tables() if t.name not in _COPIED_APART],
     ]
     with tempfile.TemporaryDirectory(prefix="fundraiser-verify-", dir=_fast_tmp()) as folder:
-        files = [
-            (Path(folder) / f"tables-{n}.sqlite", Path(folder) / f"copies-{n}.sqlite")
-            for n in range(len(groups))
-        ]
+        files = [Path(folder) / f"copies-{n}.sqlite" for n in range(len(groups))]
         with ledger.read() as live:
             live = live.execution_options(isolation_level="REPEATABLE READ")
             salt = live.execute(
@@ -297,8 +295,8 @@ def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, kee
                 hide_password=False
             )
             copying = [
-                _start(_copy_postgres, url, str(snapshot), [t.name for t in group], *paths, salt)
-                for group, paths in zip(groups, files, strict=True)
+                _start(_copy_postgres, url, str(snapshot), [t.name for t in group], copies, salt)
+                for group, copies in zip(groups, files, strict=True)
             ]
             try:
                 replay_into(_streamed_entries(live), scratch, report)
@@ -309,20 +307,16 @@ def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, kee
         if failed:
             raise LedgerError(f"verifying stopped: a copying process failed ({failed[0]})")
         sides = [
-            (table, tables, copies)
-            for group, (tables, copies) in zip(groups, files, strict=True)
-            for table in group
+            (table, copies) for group, copies in zip(groups, files, strict=True) for table in group
         ]
-        _compare(scratch, sides, salt, report, keep)
+        _compare(scratch, sides, report, keep)
 
 
-#: A proved table, the file holding the ledger's rows of it, the file with their copy.
-_Side = tuple[sa.Table, Path, Path]
+#: A proved table and the file holding the ledger's copy of it (fingerprinted_<table>).
+_Side = tuple[sa.Table, Path]
 
 
-def _compare(
-    scratch: Connection, sides: list[_Side], salt: Any, report: ReplayReport, keep: int
-) -> None:
+def _compare(scratch: Connection, sides: list[_Side], report: ReplayReport, keep: int) -> None:
     """Every table against its replay, on two cores: the pledges (as many values as
     all the rest) in a forked process, the other tables in this one. What each finds
     is noted in the tables' order, as one process comparing them all would."""
@@ -333,9 +327,9 @@ def _compare(
     found: dict[str, tuple[list[Difference], int]] = {}
     with tempfile.TemporaryDirectory(prefix="fundraiser-compare-", dir=_fast_tmp()) as folder:
         result = Path(folder) / "apart.pickle"
-        second = _start(_compare_apart, str(main), apart, salt, keep, result)
+        second = _start(_compare_apart, str(main), apart, keep, result)
         try:
-            found.update(_compare_tables(scratch, [s for s in sides if s not in apart], salt, keep))
+            found.update(_compare_tables(scratch, [s for s in sides if s not in apart], keep))
         finally:
             second.join()
         if second.exitcode != 0 or not result.exists():
@@ -344,47 +338,43 @@ def _compare(
             )
         # Our own process's result, in a folder of our own: nothing else wrote it.
         found.update(pickle.loads(result.read_bytes()))
-    for table, _live, _copies in sides:
+    for table, _copies in sides:
         differences, more = found[table.name]
         for difference in differences:
             report.note(difference, keep)
         report.more += more
 
 
-def _compare_apart(main: str, sides: list[_Side], salt: Any, keep: int, result: Path) -> None:
+def _compare_apart(main: str, sides: list[_Side], keep: int, result: Path) -> None:
     """In the comparing process: these tables, over a connection of its own to the
     replay's file; what it finds pickled into `result`."""
     engine = sa.create_engine(f"sqlite:///{main}", poolclass=StaticPool)
     try:
         with engine.connect() as scratch:
-            found = _compare_tables(scratch, sides, salt, keep)
+            found = _compare_tables(scratch, sides, keep)
     finally:
         engine.dispose()
     result.write_bytes(pickle.dumps(found))
 
 
 def _compare_tables(
-    scratch: Connection, sides: list[_Side], salt: Any, keep: int
+    scratch: Connection, sides: list[_Side], keep: int
 ) -> dict[str, tuple[list[Difference], int]]:
     """Each table's differences (up to `keep`) and how many more, by table name."""
-    fingerprint = fingerprinter(salt)
     found: dict[str, tuple[list[Difference], int]] = {}
-    attached: tuple[Path, Path] | None = None
-    for table, live, copies in sides:
-        if attached != (live, copies):
+    attached: Path | None = None
+    for table, copies in sides:
+        if attached != copies:
             if attached is not None:
                 scratch.exec_driver_sql("DETACH DATABASE copied")
-                scratch.exec_driver_sql("DETACH DATABASE live")
-            scratch.exec_driver_sql("ATTACH DATABASE ? AS live", (str(live),))
             scratch.exec_driver_sql("ATTACH DATABASE ? AS copied", (str(copies),))
-            attached = (live, copies)
+            attached = copies
         mine = ReplayReport()
         theirs = f"copied.fingerprinted_{table.name}"
-        compare_table(scratch, table, theirs, fingerprint, mine, keep)
+        compare_table(scratch, table, theirs, mine, keep)
         found[table.name] = (mine.differences, mine.more)
     if attached is not None:
         scratch.exec_driver_sql("DETACH DATABASE copied")
-        scratch.exec_driver_sql("DETACH DATABASE live")
     return found
 
 
@@ -412,31 +402,22 @@ def _streamed_entries(live: Connection) -> Iterator[tuple[int, str, str]]:
         cursor.close()
 
 
-def _copy_postgres(
-    url: str, snapshot: str, names: list[str], tables: Path, copies: Path, salt: Any
-) -> None:
+def _copy_postgres(url: str, snapshot: str, names: list[str], copies: Path, salt: Any) -> None:
     """In a copying process: these proved tables (`names`) as they stand in `snapshot`,
-    into `tables` (SQLite, the same shape as the replay's), and into `copies` with
-    their personal columns as joined fingerprints (as _fingerprint_copies makes them
-    from a SQLite ledger)."""
+    into `copies` with their personal columns as joined fingerprints, as
+    _fingerprint_copies makes them from a SQLite ledger (fingerprinted_sql's tables).
+
+    Each row is fingerprinted as it comes off the server and written once: the
+    comparison and the naming of differences read only these copies.
+    """
     import psycopg  # the driver the ledger's engine uses: installed with PostgreSQL's URL
 
     mine = [table for table in changes.replayed_tables() if table.name in names]
-
-    engine = sa.create_engine(f"sqlite:///{tables}")
-    try:
-        with engine.begin() as made:
-            _create(made, None)
-    finally:
-        engine.dispose()
+    fp_row = row_fingerprints(fingerprinter(salt))
     out = sqlite3.connect(copies, isolation_level=None)
     try:
-        out.execute("PRAGMA journal_mode = OFF")  # scratch files: nothing to recover
+        out.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover
         out.execute("PRAGMA synchronous = OFF")
-        out.execute("ATTACH DATABASE ? AS live", (str(tables),))
-        out.execute("PRAGMA live.journal_mode = OFF")
-        out.execute("PRAGMA live.synchronous = OFF")
-        out.create_function("fp_row", -1, row_fingerprints(fingerprinter(salt)), deterministic=True)
         out.execute("BEGIN")
         with psycopg.connect(url) as source:
             # psycopg begins with these; the snapshot must be the transaction's first word.
@@ -444,19 +425,32 @@ def _copy_postgres(
             source.read_only = True
             source.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             for table in mine:
-                columns = [c.name for c in table.columns]
-                insert = (
-                    f"INSERT INTO live.{table.name} ({', '.join(columns)}) "
-                    f"VALUES ({', '.join('?' * len(columns))})"
-                )
-                with source.cursor(name=f"fundraiser_copy_{table.name}") as cursor:
-                    cursor.execute(f"SELECT {', '.join(columns)} FROM {table.name}")
-                    while batch := cursor.fetchmany(_BATCH):
-                        out.executemany(insert, batch)
+                _copy_fingerprinted(source, out, table, fp_row)
             source.rollback()
-        for table in mine:
-            for sql in fingerprinted_sql(table, f"main.fingerprinted_{table.name}"):
-                out.execute(sql)
         out.execute("COMMIT")
     finally:
         out.close()
+
+
+def _copy_fingerprinted(source: Any, out: sqlite3.Connection, table: sa.Table, fp_row: Any) -> None:
+    """One table from the server into `fingerprinted_<table>`: its plain columns, then
+    its personal ones' joined fingerprints (the row fp_row would make), in key order."""
+    plain = [c.name for c in plain_columns(table)]
+    personal = [c.name for c in table.columns if c.info.get("personal")]
+    keys = [c.name for c in table.primary_key.columns]
+    create, *after = fingerprinted_sql(table, f"fingerprinted_{table.name}", source=None)
+    out.execute(create)
+    width = len(plain) + (1 if personal else 0)
+    insert = f"INSERT INTO fingerprinted_{table.name} VALUES ({', '.join('?' * width)})"
+    with source.cursor(name=f"fundraiser_copy_{table.name}") as cursor:
+        cursor.execute(
+            f"SELECT {', '.join([*plain, *personal])} FROM {table.name} ORDER BY {', '.join(keys)}"
+        )
+        cut = len(plain)
+        while batch := cursor.fetchmany(_BATCH):
+            if personal:
+                out.executemany(insert, [(*row[:cut], fp_row(*row[cut:])) for row in batch])
+            else:
+                out.executemany(insert, batch)
+    for sql in after:
+        out.execute(sql)
