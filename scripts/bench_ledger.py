@@ -42,7 +42,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +98,64 @@ def warm_bytecode() -> None:
     )
 
 
+# Runs each step for this benchmark from a small process started first. A process's
+# peak RSS on Linux starts from its parent's at the fork: started from this one
+# (grown by a big run's CSV and plan), a step would report this one's memory as its own.
+_LAUNCHER = r"""
+import json, os, sys, time
+for line in sys.stdin:
+    argv, env, out = json.loads(line)
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.dup2(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
+            os.dup2(os.open(out + ".err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
+            os.execvpe(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    elapsed = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    cpu = usage.ru_utime + usage.ru_stime
+    print(json.dumps([elapsed, code, usage.ru_maxrss, cpu]), flush=True)
+"""
+
+
+class Launcher:
+    """The small process each step is started from (see _LAUNCHER)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(
+        self, argv: list[str], env: dict[str, str]
+    ) -> tuple[float, int, float, float, str, str]:
+        """Seconds, exit code, peak RSS in MB, CPU seconds, stdout, stderr of one command."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "out"
+            self.proc.stdin.write(json.dumps([argv, env, str(out)]) + "\n")
+            self.proc.stdin.flush()
+            elapsed, code, maxrss, cpu = json.loads(self.proc.stdout.readline())
+            text = out.read_text() if out.exists() else ""
+            err = Path(f"{out}.err").read_text() if Path(f"{out}.err").exists() else ""
+        return elapsed, code, maxrss / 1024, cpu, text, err
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+LAUNCHER: Launcher | None = None
+
+
 def run_step(
     name: str, args: list[str], env: dict[str, str], server: Postgres | None = None
 ) -> tuple[float, float, str]:
@@ -108,21 +165,13 @@ def run_step(
     it forked) and, on a PostgreSQL server this benchmark started, the server's: on
     a shared machine the wall time says as much about the neighbours as the code.
     """
+    assert LAUNCHER is not None, "main() starts the launcher first"
     command = shutil.which("fundraiser") or "fundraiser"
     server_before = server.cpu() if server else None
-    start = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen([command, *args], stdout=out, stderr=subprocess.PIPE, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        if proc.returncode != 0:
-            raise SystemExit(f"{name} failed ({proc.returncode}): {err}")
-        out.seek(0)
-        text = out.read().decode()
-    peak = usage.ru_maxrss / 1024
-    cpu = f"CPU {usage.ru_utime + usage.ru_stime:5.2f} s"
+    elapsed, code, peak, used, text, err = LAUNCHER.run([command, *args], env)
+    if code != 0:
+        raise SystemExit(f"{name} failed ({code}): {err}")
+    cpu = f"CPU {used:5.2f} s"
     server_after = server.cpu() if server else None
     if server_before is not None and server_after is not None:
         cpu += f", server CPU {server_after - server_before:5.2f} s"
@@ -166,10 +215,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of the whole sequence")
     args = parser.parse_args()
 
+    global LAUNCHER
+    LAUNCHER = Launcher()  # first, while this process is small
     warm_bytecode()
     sizes = [args.pledges, *args.scale_to]
     databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     with contextlib.ExitStack() as stack:
+        stack.callback(LAUNCHER.close)
         server = None
         if "postgresql" in databases:
             server = stack.enter_context(Postgres(args.pg_url))
