@@ -52,8 +52,10 @@ class Held:
         def run() -> None:
             try:
                 with ledger.write(locks=locks, whole=False) as tx:
-                    self.inside.set()
+                    # Made before the others start: which write draws which pledge id
+                    # is then not left to the scheduler.
                     self.made = create(tx, item)
+                    self.inside.set()
                     self.release.wait(30)
             except BaseException as exc:  # the test asserts on it
                 self.error = exc
@@ -144,10 +146,11 @@ def test_a_whole_ledger_write_waits_for_a_keyed_one_and_the_chain_stays_linear(
     try:
         assert held.inside.wait(30)
         done = threading.Event()
+        made: list[int] = []
 
         def whole() -> None:
             with second.write() as tx:
-                create(tx, _pledge(2, "b"))
+                made.append(create(tx, _pledge(2, "b")))
             done.set()
 
         thread = threading.Thread(target=whole)
@@ -156,7 +159,7 @@ def test_a_whole_ledger_write_waits_for_a_keyed_one_and_the_chain_stays_linear(
         # waits for it: both commit, one after the other.
         assert done.wait(20)
     finally:
-        held.finish()
+        kept_open = held.finish()
     thread.join(30)
     with first.read() as conn:
         actions = list(
@@ -164,5 +167,6 @@ def test_a_whole_ledger_write_waits_for_a_keyed_one_and_the_chain_stays_linear(
                 sa.select(schema.journal.c.subject).order_by(schema.journal.c.seq)
             ).scalars()
         )
-    assert actions[-2:] == ["pledge:2", "pledge:1"]  # journalled in the order they committed
+    # Journalled in the order they committed: the whole write first, though it began second.
+    assert actions[-2:] == [f"pledge:{made[0]}", f"pledge:{kept_open}"]
     assert first.verify().ok
