@@ -94,6 +94,23 @@ def _v10_pledge_pages(conn: Connection) -> None:
         conn.exec_driver_sql(schema.PLEDGES_FILLFACTOR)
 
 
+def _v11_journal_hash_unindexed(conn: Connection) -> None:
+    """The journal without the unique index on its hashes (see schema.journal)."""
+    if conn.dialect.name == "postgresql":
+        for found in sa.inspect(conn).get_unique_constraints("journal"):
+            if found["column_names"] == ["hash"] and found["name"]:
+                conn.exec_driver_sql(f'ALTER TABLE journal DROP CONSTRAINT "{found["name"]}"')
+        return
+    # SQLite keeps a column's UNIQUE in the table's definition: the journal is
+    # copied, entry for entry, into a table made from today's schema.
+    rebuilt = schema.journal.to_metadata(sa.MetaData(), name="journal_v11")
+    rebuilt.create(conn)
+    names = ", ".join(column.name for column in schema.journal.columns)
+    conn.exec_driver_sql(f"INSERT INTO journal_v11 ({names}) SELECT {names} FROM journal")
+    conn.exec_driver_sql("DROP TABLE journal")
+    conn.exec_driver_sql("ALTER TABLE journal_v11 RENAME TO journal")
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _v2_stripe_events,
     2: _v3_outbox_state_flags,
@@ -104,6 +121,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     7: _v8_member_page,
     8: _v9_pledge_places,
     9: _v10_pledge_pages,
+    10: _v11_journal_hash_unindexed,
 }
 # LATEST lives in ledger/reader.py (status reads without SQLAlchemy): a new
 # migration raises it there.

@@ -29,7 +29,7 @@ from fundraiser.errors import LedgerError
 
 #: The schema version this fundraiser writes and reads (ledger/migrations.py takes
 #: an older ledger forward to it, one step per version).
-LATEST = 10
+LATEST = 11
 
 
 def stamp(moment: datetime) -> str:
