@@ -118,6 +118,7 @@ def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = N
     """Apply the allotment plan in one transaction. With nothing new, changes nothing."""
     with ledger.write(now, bulk_work=True) as tx:
         pgbulk.indexes_after(tx.conn)  # PostgreSQL: the issue looks nothing up by them
+        pgbulk.sort_in_memory(tx.conn)
         # The plan's million objects die as _issue returns, while the
         # collector is still paused: alive when it resumes, its first pass
         # would walk them all for nothing.
