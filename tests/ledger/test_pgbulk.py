@@ -307,3 +307,21 @@ def test_a_copy_the_write_does_not_hold_whole_is_made_by_the_join(
     assert done == 200
     assert remainder_keys(ledger) == keys
     assert audit.verify(ledger).ok
+
+
+def test_a_bulk_write_may_sort_in_memory_for_itself_only(ledger: Ledger) -> None:
+    def work_mem(conn: sa.Connection) -> str:
+        return str(conn.exec_driver_sql("SHOW work_mem").scalar())
+
+    with ledger.read() as conn:
+        default = work_mem(conn)
+    with ledger.write() as tx:  # not a bulk write: nothing
+        pgbulk.sort_in_memory(tx.conn)
+        assert work_mem(tx.conn) == default
+        tx.record("test.nothing", "nothing", {})
+    with ledger.write(bulk_work=True) as tx:
+        pgbulk.sort_in_memory(tx.conn)
+        assert work_mem(tx.conn) == "64MB"
+        tx.record("test.nothing", "nothing", {})
+    with ledger.read() as conn:  # the pool's connection again: its setting is the server's
+        assert work_mem(conn) == default
