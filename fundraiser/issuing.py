@@ -118,6 +118,7 @@ def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = N
     """Apply the allotment plan in one transaction. With nothing new, changes nothing."""
     with ledger.write(now, bulk_work=True) as tx:
         pgbulk.indexes_after(tx.conn)  # PostgreSQL: the issue looks nothing up by them
+        pgbulk.sort_in_memory(tx.conn)
         # The plan's million objects die as _issue returns, while the
         # collector is still paused: alive when it resumes, its first pass
         # would walk them all for nothing.
@@ -369,7 +370,13 @@ def _write(tx: Tx, rows: _Rows, today: str) -> None:
     # over the pledges table (at 300,000 pledges, a third of the remainders' time).
     if rows.keys_stored:
         unkeyed = ("pledge_id", "amount", "reason")
-        tx.insert(schema.remainders, unkeyed, sorted(rows.refunds), due, copy=_KEY_FROM_PLEDGE)
+        # PostgreSQL: the keys go with the rows (they are the pledges' as this write
+        # read them); journalled and replayed as the copy all the same.
+        keys: dict[Any, str] = {}
+        if tx.conn.dialect.name == "postgresql":
+            keys = dict(zip((r[0] for r in rows.refunds), rows.refund_keys, strict=True))
+        with pgbulk.known(tx.conn, "pledges", {"person_key": keys}):
+            tx.insert(schema.remainders, unkeyed, sorted(rows.refunds), due, copy=_KEY_FROM_PLEDGE)
     else:
         keyed = sorted(
             (r[0], key, r[1], r[2]) for r, key in zip(rows.refunds, rows.refund_keys, strict=True)

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from fundraiser.ledger import Ledger, audit, open_ledger, pgbulk, schema
+from fundraiser.ledger import Ledger, Tx, audit, changes, open_ledger, pgbulk, schema
 from fundraiser.money import Money
 from fundraiser.pledges import NewPledge, create_many
 from tests.conftest import PostgresServer
@@ -225,3 +225,103 @@ def test_a_change_naming_its_rows_by_a_list_makes_one_statement_of_it(ledger: Le
         ).all()
     assert [tuple(r) for r in rows] == [("due", 7, 50), ("refunded", 100, 48)]
     assert audit.verify(ledger).ok  # the replay makes the same changes
+
+
+KEY_FROM_PLEDGE = changes.Copy("pledges", "pledge_id", {"person_key": "person_key"})
+DUE = {"currency": "GBP", "status": "due", "created_at": "now"}
+
+
+def pledge_keys(tx: Tx, ids: range) -> dict[int, str]:
+    query = sa.select(schema.pledges.c.id, schema.pledges.c.person_key)
+    found = tx.execute(query.where(schema.pledges.c.id.in_(list(ids))))
+    return {row[0]: row[1] for row in found}
+
+
+def remainder_keys(ledger: Ledger) -> dict[int, str]:
+    with ledger.read() as conn:
+        query = sa.select(schema.remainders.c.pledge_id, schema.remainders.c.person_key)
+        return {row[0]: row[1] for row in conn.execute(query)}
+
+
+def test_a_copy_whose_values_the_write_holds_goes_in_with_them(ledger: Ledger) -> None:
+    rows = [(p, 100, "scaled back") for p in range(1, 201)]
+    with ledger.write(bulk_work=True) as tx:
+        keys = pledge_keys(tx, range(1, 201))
+        with pgbulk.known(tx.conn, "pledges", {"person_key": keys}):
+            done = tx.insert(
+                schema.remainders,
+                ["pledge_id", "amount", "reason"],
+                rows,
+                DUE,
+                copy=KEY_FROM_PLEDGE,
+            )
+        tx.record("test.remainders", "remainders", {})
+    assert done == 200
+    assert remainder_keys(ledger) == keys  # each its pledge's key, as the join gives
+    assert audit.verify(ledger).ok  # the journal holds the copy; the replay joins
+
+
+@pytest.mark.tampers
+def test_a_held_value_that_is_not_the_tables_is_caught_by_verify(ledger: Ledger) -> None:
+    """The held values are trusted at the write (that is their point), so a caller
+    that got one wrong writes it; the journal still says "copied from the pledge",
+    and the replay, which copies from the pledge, names the difference."""
+    rows = [(p, 100, "scaled back") for p in range(1, 201)]
+    with ledger.write(bulk_work=True) as tx:
+        keys = pledge_keys(tx, range(1, 201))
+        wrong = {**keys, 7: keys[8]}
+        with pgbulk.known(tx.conn, "pledges", {"person_key": wrong}):
+            tx.insert(
+                schema.remainders,
+                ["pledge_id", "amount", "reason"],
+                rows,
+                DUE,
+                copy=KEY_FROM_PLEDGE,
+            )
+        tx.record("test.remainders", "remainders", {})
+    assert remainder_keys(ledger)[7] == keys[8]  # went straight in: no join
+    verdict = audit.verify(ledger)
+    assert not verdict.ok
+    assert any("remainders" in line and "person_key" in line for line in verdict.lines())
+
+
+@pytest.mark.parametrize("bulk_work", [True, False])
+def test_a_copy_the_write_does_not_hold_whole_is_made_by_the_join(
+    ledger: Ledger, bulk_work: bool
+) -> None:
+    """Held values that miss a row's source, or a write that is not a bulk one:
+    the server joins, so the values are the table's (wrong held ones are unused)."""
+    rows = [(p, 100, "scaled back") for p in range(1, 201)]
+    with ledger.write(bulk_work=bulk_work) as tx:
+        keys = pledge_keys(tx, range(1, 201))
+        held = {p: "not-the-key" for p in range(1, 201 if not bulk_work else 200)}
+        with pgbulk.known(tx.conn, "pledges", {"person_key": held}):
+            done = tx.insert(
+                schema.remainders,
+                ["pledge_id", "amount", "reason"],
+                rows,
+                DUE,
+                copy=KEY_FROM_PLEDGE,
+            )
+        tx.record("test.remainders", "remainders", {})
+    assert done == 200
+    assert remainder_keys(ledger) == keys
+    assert audit.verify(ledger).ok
+
+
+def test_a_bulk_write_may_sort_in_memory_for_itself_only(ledger: Ledger) -> None:
+    def work_mem(conn: sa.Connection) -> str:
+        return str(conn.exec_driver_sql("SHOW work_mem").scalar())
+
+    with ledger.read() as conn:
+        default = work_mem(conn)
+    with ledger.write() as tx:  # not a bulk write: nothing
+        pgbulk.sort_in_memory(tx.conn)
+        assert work_mem(tx.conn) == default
+        tx.record("test.nothing", "nothing", {})
+    with ledger.write(bulk_work=True) as tx:
+        pgbulk.sort_in_memory(tx.conn)
+        assert work_mem(tx.conn) == "64MB"
+        tx.record("test.nothing", "nothing", {})
+    with ledger.read() as conn:  # the pool's connection again: its setting is the server's
+        assert work_mem(conn) == default
