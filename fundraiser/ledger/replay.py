@@ -29,7 +29,7 @@ import os
 import pickle
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +43,12 @@ from fundraiser.ledger.changes import Change
 from fundraiser.ledger.compare import (
     Difference,
     ReplayReport,
+    compare_rows,
     compare_table,
+    fingerprinted_rows,
     fingerprinted_sql,
     fingerprinter,
-    plain_columns,
+    ordered_select,
     row_fingerprints,
 )
 from fundraiser.ledger.engine import Ledger, sqlite_path
@@ -284,7 +286,6 @@ def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, kee
         [t for t in changes.replayed_tables() if t.name not in _COPIED_APART],
     ]
     with tempfile.TemporaryDirectory(prefix="fundraiser-verify-", dir=_fast_tmp()) as folder:
-        files = [Path(folder) / f"copies-{n}.sqlite" for n in range(len(groups))]
         with ledger.read() as live:
             live = live.execution_options(isolation_level="REPEATABLE READ")
             salt = live.execute(
@@ -295,8 +296,8 @@ def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, kee
                 hide_password=False
             )
             copying = [
-                _start(_copy_postgres, url, str(snapshot), [t.name for t in group], copies, salt)
-                for group, copies in zip(groups, files, strict=True)
+                _start(_copy_postgres, url, str(snapshot), [t.name for t in group], folder, salt)
+                for group in groups
             ]
             try:
                 replay_into(_streamed_entries(live), scratch, report)
@@ -306,20 +307,31 @@ def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, kee
         failed = [process.exitcode for process in copying if process.exitcode != 0]
         if failed:
             raise LedgerError(f"verifying stopped: a copying process failed ({failed[0]})")
-        sides = [
-            (table, copies) for group, copies in zip(groups, files, strict=True) for table in group
-        ]
-        _compare(scratch, sides, report, keep)
+        sides = [(table, _spool(Path(folder), table)) for group in groups for table in group]
+        _compare(scratch, sides, report, keep, _compare_spooled)
 
 
-#: A proved table and the file holding the ledger's copy of it (fingerprinted_<table>).
+#: A proved table and the file holding the ledger's copy of it (fingerprinted_<table>
+#: in a SQLite file, or its rows spooled: _spool).
 _Side = tuple[sa.Table, Path]
+#: What compares a group of tables with their replay: each one's differences (up to
+#: `keep`) and how many more, by table name.
+_Tables = Callable[[Connection, list[_Side], int], dict[str, tuple[list[Difference], int]]]
 
 
-def _compare(scratch: Connection, sides: list[_Side], report: ReplayReport, keep: int) -> None:
+def _compare(
+    scratch: Connection,
+    sides: list[_Side],
+    report: ReplayReport,
+    keep: int,
+    tables: _Tables | None = None,
+) -> None:
     """Every table against its replay, on two cores: the pledges (as many values as
     all the rest) in a forked process, the other tables in this one. What each finds
-    is noted in the tables' order, as one process comparing them all would."""
+    is noted in the tables' order, as one process comparing them all would.
+
+    `tables` compares a group of them (_compare_tables: copies in SQLite files)."""
+    tables = tables or _compare_tables
     main = next(
         row[2] for row in scratch.exec_driver_sql("PRAGMA database_list") if row[1] == "main"
     )
@@ -327,9 +339,9 @@ def _compare(scratch: Connection, sides: list[_Side], report: ReplayReport, keep
     found: dict[str, tuple[list[Difference], int]] = {}
     with tempfile.TemporaryDirectory(prefix="fundraiser-compare-", dir=_fast_tmp()) as folder:
         result = Path(folder) / "apart.pickle"
-        second = _start(_compare_apart, str(main), apart, keep, result)
+        second = _start(_compare_apart, str(main), apart, keep, result, tables)
         try:
-            found.update(_compare_tables(scratch, [s for s in sides if s not in apart], keep))
+            found.update(tables(scratch, [s for s in sides if s not in apart], keep))
         finally:
             second.join()
         if second.exitcode != 0 or not result.exists():
@@ -345,13 +357,13 @@ def _compare(scratch: Connection, sides: list[_Side], report: ReplayReport, keep
         report.more += more
 
 
-def _compare_apart(main: str, sides: list[_Side], keep: int, result: Path) -> None:
+def _compare_apart(main: str, sides: list[_Side], keep: int, result: Path, tables: _Tables) -> None:
     """In the comparing process: these tables, over a connection of its own to the
     replay's file; what it finds pickled into `result`."""
     engine = sa.create_engine(f"sqlite:///{main}", poolclass=StaticPool)
     try:
         with engine.connect() as scratch:
-            found = _compare_tables(scratch, sides, keep)
+            found = tables(scratch, sides, keep)
     finally:
         engine.dispose()
     result.write_bytes(pickle.dumps(found))
@@ -402,55 +414,69 @@ def _streamed_entries(live: Connection) -> Iterator[tuple[int, str, str]]:
         cursor.close()
 
 
-def _copy_postgres(url: str, snapshot: str, names: list[str], copies: Path, salt: Any) -> None:
+def _copy_postgres(url: str, snapshot: str, names: list[str], folder: str, salt: Any) -> None:
     """In a copying process: these proved tables (`names`) as they stand in `snapshot`,
-    into `copies` with their personal columns as joined fingerprints, as
-    _fingerprint_copies makes them from a SQLite ledger (fingerprinted_sql's tables).
+    each spooled into `folder` (_spool) in its key's order, its personal values as
+    fingerprints: the rows as the replay holds them, for compare_rows.
 
-    Each row is fingerprinted as it comes off the server and written once: the
-    comparison and the naming of differences read only these copies.
+    Each row is fingerprinted as it comes off the server and written once, as
+    pickled batches: loading them into SQLite to compare them there cost more
+    than reading them from the server and fingerprinting them together.
     """
     import psycopg  # the driver the ledger's engine uses: installed with PostgreSQL's URL
 
     mine = [table for table in changes.replayed_tables() if table.name in names]
-    fp_row = row_fingerprints(fingerprinter(salt))
-    out = sqlite3.connect(copies, isolation_level=None)
-    try:
-        out.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover
-        out.execute("PRAGMA synchronous = OFF")
-        out.execute("BEGIN")
-        with psycopg.connect(url) as source:
-            # psycopg begins with these; the snapshot must be the transaction's first word.
-            source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            source.read_only = True
-            source.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            for table in mine:
-                _copy_fingerprinted(source, out, table, fp_row)
-            source.rollback()
-        out.execute("COMMIT")
-    finally:
-        out.close()
+    fingerprint = fingerprinter(salt)
+    with psycopg.connect(url) as source:
+        # psycopg begins with these; the snapshot must be the transaction's first word.
+        source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        source.read_only = True
+        source.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        for table in mine:
+            _spool_table(source, table, fingerprint, _spool(Path(folder), table))
+        source.rollback()
 
 
-def _copy_fingerprinted(source: Any, out: sqlite3.Connection, table: sa.Table, fp_row: Any) -> None:
-    """One table from the server into `fingerprinted_<table>`: its plain columns, then
-    its personal ones' joined fingerprints (the row fp_row would make), in key order."""
-    plain = [c.name for c in plain_columns(table)]
-    personal = [c.name for c in table.columns if c.info.get("personal")]
-    keys = [c.name for c in table.primary_key.columns]
-    create, *after = fingerprinted_sql(table, f"fingerprinted_{table.name}", source=None)
-    out.execute(create)
-    width = len(plain) + (1 if personal else 0)
-    insert = f"INSERT INTO fingerprinted_{table.name} VALUES ({', '.join('?' * width)})"
-    with source.cursor(name=f"fundraiser_copy_{table.name}") as cursor:
-        cursor.execute(
-            f"SELECT {', '.join([*plain, *personal])} FROM {table.name} ORDER BY {', '.join(keys)}"
-        )
-        cut = len(plain)
+def _spool(folder: Path, table: sa.Table) -> Path:
+    """Where a copying process spools a table's rows."""
+    return folder / f"{table.name}.rows"
+
+
+def _spool_table(source: Any, table: sa.Table, fingerprint: Any, path: Path) -> None:
+    """One table from the server into `path`: batches of rows, pickled one after another."""
+    prepared = fingerprinted_rows(table, fingerprint)
+    with path.open("wb") as out, source.cursor(name=f"fundraiser_copy_{table.name}") as cursor:
+        pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+        # Flat tuples of plain values: nothing to share or recurse into, and the memo
+        # of every object written cost 7 times the writing itself.
+        pickler.fast = True
+        cursor.execute(ordered_select(table, table.name, postgresql=True))
         while batch := cursor.fetchmany(_BATCH):
-            if personal:
-                out.executemany(insert, [(*row[:cut], fp_row(*row[cut:])) for row in batch])
-            else:
-                out.executemany(insert, batch)
-    for sql in after:
-        out.execute(sql)
+            pickler.dump(prepared(batch))
+
+
+def _spooled(path: Path) -> Iterator[tuple[Any, ...]]:
+    """The rows _spool_table wrote, in their order."""
+    with path.open("rb") as spool:
+        while True:
+            try:
+                batch = pickle.load(spool)  # our own process's file, in a folder of our own
+            except EOFError:
+                return
+            yield from batch
+
+
+def _compare_spooled(
+    scratch: Connection, sides: list[_Side], keep: int
+) -> dict[str, tuple[list[Difference], int]]:
+    """Each table's replay, read in its key's order, against the rows spooled for it."""
+    raw = scratch.connection.dbapi_connection
+    assert raw is not None
+    found: dict[str, tuple[list[Difference], int]] = {}
+    for table, path in sides:
+        made = raw.execute(ordered_select(table, f"main.{table.name}"))
+        try:
+            found[table.name] = compare_rows(table, iter(made), _spooled(path), keep)
+        finally:
+            made.close()
+    return found
