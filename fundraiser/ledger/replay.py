@@ -52,12 +52,16 @@ from fundraiser.ledger.compare import (
     row_fingerprints,
 )
 from fundraiser.ledger.engine import Ledger, sqlite_path
+from fundraiser.ledger.journal import ChainCheck
 
 SNAPSHOT = changes.SNAPSHOT
 _BATCH = 5_000
 #: Journal entries read at a time: one entry of a big import holds 20,000 rows'
 #: changes (megabytes of text), and a few of them at a time is memory enough.
 _ENTRIES = 8
+#: PostgreSQL: journal entries fetched at a time when the chain is checked in the
+#: same read (all the columns of every entry: as verify_chain reads them).
+_CHAIN_ENTRIES = 16
 
 
 def _bare(table: sa.Table, metadata: sa.MetaData, schema_name: str | None) -> sa.Table:
@@ -90,7 +94,11 @@ def _create(scratch: Connection, schema_name: str | None) -> None:
     metadata.create_all(scratch)
 
 
-def _entries(conn: Connection, journal: str) -> Iterator[tuple[int, str, str]]:
+def _entries(
+    conn: Connection, journal: str, chain: ChainCheck | None = None
+) -> Iterator[tuple[int, str, str]]:
+    """The entries to replay (from the last snapshot on), read a few at a time; with
+    `chain`, every entry is read and its hash checked on the way."""
     start = conn.exec_driver_sql(
         f"SELECT MAX(seq) FROM {journal} WHERE action = ?"
         if conn.dialect.name == "sqlite"
@@ -100,18 +108,31 @@ def _entries(conn: Connection, journal: str) -> Iterator[tuple[int, str, str]]:
     cursor = conn.connection.cursor()
     try:
         mark = "?" if conn.dialect.name == "sqlite" else "%s"
-        cursor.execute(
-            f"SELECT seq, action, data FROM {journal} WHERE seq >= {mark} ORDER BY seq",
-            (int(start or 0),),
-        )
-        while True:
-            batch = cursor.fetchmany(_ENTRIES)
-            if not batch:
-                return
-            for seq, action, data in batch:
-                yield int(seq), str(action), str(data)
+        yield from _read_entries(cursor, journal, mark, int(start or 0), chain, _ENTRIES)
     finally:
         cursor.close()
+
+
+def _read_entries(
+    cursor: Any, journal: str, mark: str, start: int, chain: ChainCheck | None, size: int
+) -> Iterator[tuple[int, str, str]]:
+    """(seq, action, data) of the entries from `start` on, `size` at a time; with
+    `chain`, all of them read and each given to it (those before `start` only to it)."""
+    if chain is None:
+        cursor.execute(
+            f"SELECT seq, action, data FROM {journal} WHERE seq >= {mark} ORDER BY seq", (start,)
+        )
+        while batch := cursor.fetchmany(size):
+            for seq, action, data in batch:
+                yield int(seq), str(action), str(data)
+        return
+    cursor.execute(f"SELECT {ChainCheck.COLUMNS} FROM {journal} ORDER BY seq")
+    add = chain.add
+    while batch := cursor.fetchmany(size):
+        for row in batch:
+            add(*row)
+            if row[0] >= start:
+                yield int(row[0]), str(row[2]), str(row[4])
 
 
 def replay_into(
@@ -129,8 +150,11 @@ def replay_into(
             report.changes += 1
 
 
-def prove(ledger: Ledger, *, keep: int = 200) -> ReplayReport:
+def prove(ledger: Ledger, *, keep: int = 200, chain: ChainCheck | None = None) -> ReplayReport:
     """Replay the journal into empty tables and compare them with the ledger's own.
+
+    With `chain`, the journal's hash chain is checked in the same read of it (from
+    the first entry on, in the snapshot the tables are read in).
 
     The journal and the tables are read in one snapshot (REPEATABLE READ on
     PostgreSQL; on SQLite two readers that see the same journal head), so a
@@ -150,9 +174,9 @@ def prove(ledger: Ledger, *, keep: int = 200) -> ReplayReport:
                 _scratch_pragmas(raw)
                 _create(scratch, None)
                 if path is not None:
-                    _prove_sqlite(scratch, path, report, keep)
+                    _prove_sqlite(scratch, path, report, keep, chain)
                 else:
-                    _prove_copied(ledger, scratch, report, keep)
+                    _prove_copied(ledger, scratch, report, keep, chain)
         finally:
             engine.dispose()
     return report
@@ -178,7 +202,9 @@ def _head(conn: Any, journal: str) -> tuple[int, str]:
     return (int(row[0]), str(row[1])) if row else (0, "")
 
 
-def _prove_sqlite(scratch: Connection, path: Path, report: ReplayReport, keep: int) -> None:
+def _prove_sqlite(
+    scratch: Connection, path: Path, report: ReplayReport, keep: int, chain: ChainCheck | None
+) -> None:
     """A SQLite ledger, on two cores: this process replays the journal while a forked
     one fingerprints copies of the tables; both read the same snapshot of the ledger.
 
@@ -198,7 +224,7 @@ def _prove_sqlite(scratch: Connection, path: Path, report: ReplayReport, keep: i
             ).scalar()
             second = _start(_fingerprint_copies, path, copies, head, salt)
             try:
-                replay_into(_entries(scratch, "live.journal"), scratch, report)
+                replay_into(_entries(scratch, "live.journal", chain), scratch, report)
             finally:
                 second.join()
             if second.exitcode == _MOVED:
@@ -272,7 +298,13 @@ def _fingerprint_copies(path: Path, copies: Path, head: tuple[int, str], salt: A
         conn.close()
 
 
-def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, keep: int) -> None:
+def _prove_copied(
+    ledger: Ledger,
+    scratch: Connection,
+    report: ReplayReport,
+    keep: int,
+    chain: ChainCheck | None,
+) -> None:
     """A PostgreSQL ledger, on two cores as a SQLite one: this process replays the
     journal while two forked ones copy the tables and fingerprint them (the
     pledges in one, every other table in the other: as many values each).
@@ -300,7 +332,7 @@ def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, kee
                 for group in groups
             ]
             try:
-                replay_into(_streamed_entries(live), scratch, report)
+                replay_into(_streamed_entries(live, chain), scratch, report)
             finally:
                 for process in copying:
                     process.join()
@@ -395,21 +427,21 @@ def _compare_tables(
 _COPIED_APART = ("pledges",)
 
 
-def _streamed_entries(live: Connection) -> Iterator[tuple[int, str, str]]:
-    """PostgreSQL: the journal from its last snapshot on, through a server-side
-    cursor: a client cursor holds the whole result (100s of MB of JSON) at once."""
+def _streamed_entries(
+    live: Connection, chain: ChainCheck | None = None
+) -> Iterator[tuple[int, str, str]]:
+    """PostgreSQL: the journal from its last snapshot on (with `chain`, all of it),
+    through a server-side cursor: a client cursor holds the whole result (100s of MB
+    of JSON) at once."""
     start = live.exec_driver_sql(
         "SELECT MAX(seq) FROM journal WHERE action = %s", (SNAPSHOT,)
     ).scalar()
     cursor = live.connection.cursor(name="fundraiser_verify_journal")
     try:
-        cursor.execute(
-            "SELECT seq, action, data FROM journal WHERE seq >= %s ORDER BY seq",
-            (int(start or 0),),
-        )
-        while batch := cursor.fetchmany(_BATCH):
-            for seq, action, data in batch:
-                yield int(seq), str(action), str(data)
+        # With the chain, as many entries at a time as verify_chain reads: a big
+        # entry is megabytes, and a few at a time is memory enough.
+        size = _BATCH if chain is None else _CHAIN_ENTRIES
+        yield from _read_entries(cursor, "journal", "%s", int(start or 0), chain, size)
     finally:
         cursor.close()
 

@@ -218,3 +218,22 @@ def test_random_postgresql_histories_prove_their_tables_and_every_tampering_is_n
         assert table in {d.table for d in caught.tables.differences}, caught.lines()
     finally:
         ledger.dispose()
+
+
+def test_the_chain_is_checked_in_the_replays_read_of_the_journal(ledger: Ledger) -> None:
+    """verify reads a PostgreSQL journal once: an edited entry and a removed one still
+    break the chain, where they are, as the chain's own check finds them."""
+    history(ledger)
+    with ledger.read() as conn:
+        subject = conn.exec_driver_sql("SELECT subject FROM journal WHERE seq = 2").scalar()
+    honest = audit.verify(ledger).chain
+    assert honest.ok and honest == ledger.verify() and honest.entries >= 3
+    tamper(ledger, "UPDATE journal SET subject = 'pledge:99' WHERE seq = 2")
+    edited = audit.verify(ledger).chain
+    assert (edited.broken_at, edited.entries) == (2, 2) and edited == ledger.verify()
+    assert edited.reason == "its contents do not match its hash (edited after writing)"
+    tamper(ledger, f"UPDATE journal SET subject = '{subject}' WHERE seq = 2")
+    tamper(ledger, "DELETE FROM journal WHERE seq = 3")
+    removed = audit.verify(ledger).chain
+    assert (removed.broken_at, removed.reason) == (4, "entry 3 is missing (next is 4)")
+    assert removed == ledger.verify()
