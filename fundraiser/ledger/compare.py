@@ -5,6 +5,8 @@ Both sides sit in one SQLite database: the replay's tables, and the ledger's
 copied beside them with their personal columns as joined fingerprints
 (`fp_row`). SQL finds the rows that differ (EXCEPT, both ways); only those are
 read into Python to name their columns. ledger/replay.py makes both sides.
+A PostgreSQL ledger's rows are compared with the replay's in Python instead,
+both read in key order (`compare_rows`), and named the same way.
 """
 
 from __future__ import annotations

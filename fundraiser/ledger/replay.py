@@ -18,11 +18,15 @@ ledger's own tables are copied beside it, their personal columns as
 fingerprints, read in the same read transaction as the journal, so a write
 made meanwhile cannot look like a difference. The comparison is then SQL
 (EXCEPT, both ways), and only the rows that differ are read into Python to
-name their columns.
+name their columns. A PostgreSQL ledger's rows are not copied into SQLite: they
+are fingerprinted as they come off the server, spooled, and walked beside the
+replay's rows in key order (compare.compare_rows). The hash chain is checked in
+the replay's own read of the journal (journal.ChainCheck).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -306,17 +310,14 @@ def _prove_copied(
     chain: ChainCheck | None,
 ) -> None:
     """A PostgreSQL ledger, on two cores as a SQLite one: this process replays the
-    journal while two forked ones copy the tables and fingerprint them (the
-    pledges in one, every other table in the other: as many values each).
+    journal while two forked ones copy the tables and fingerprint them, each taking
+    the biggest table not yet taken (the pledges first), until none is left; then
+    this process and a forked one compare the tables the same way.
 
     All read one snapshot: this process's REPEATABLE READ transaction exports it
     and stays open until the copying processes have taken it (it joins them
     inside the transaction), so a write made meanwhile is in none.
     """
-    groups = [
-        [t for t in changes.replayed_tables() if t.name in _COPIED_APART],
-        [t for t in changes.replayed_tables() if t.name not in _COPIED_APART],
-    ]
     with tempfile.TemporaryDirectory(prefix="fundraiser-verify-", dir=_fast_tmp()) as folder:
         with ledger.read() as live:
             live = live.execution_options(isolation_level="REPEATABLE READ")
@@ -324,12 +325,15 @@ def _prove_copied(
                 sa.select(schema.state.c.value).where(schema.state.c.key == changes.SALT_KEY)
             ).scalar()
             snapshot = live.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+            tables = _biggest_first(live)
             url = ledger.engine.url.set(drivername="postgresql").render_as_string(
                 hide_password=False
             )
+            take = _taker(len(tables))
+            names = [t.name for t in tables]
             copying = [
-                _start(_copy_postgres, url, str(snapshot), [t.name for t in group], folder, salt)
-                for group in groups
+                _start(_copy_postgres, url, str(snapshot), names, take, folder, salt)
+                for _ in range(_COPYING)
             ]
             try:
                 replay_into(_streamed_entries(live, chain), scratch, report)
@@ -339,8 +343,43 @@ def _prove_copied(
         failed = [process.exitcode for process in copying if process.exitcode != 0]
         if failed:
             raise LedgerError(f"verifying stopped: a copying process failed ({failed[0]})")
-        sides = [(table, _spool(Path(folder), table)) for group in groups for table in group]
+        sides = [(table, _spool(Path(folder), table)) for table in tables]
         _compare(scratch, sides, report, keep, _compare_spooled)
+
+
+#: The processes copying a PostgreSQL ledger's tables beside the replay (two cores).
+_COPYING = 2
+
+
+def _biggest_first(live: Connection) -> list[sa.Table]:
+    """The proved tables, the biggest on the server first: taken in this order, the
+    last to be taken are small, and the processes taking them end together."""
+    tables = changes.replayed_tables()
+    sizes: dict[str, Any] = dict(
+        live.exec_driver_sql(
+            "SELECT name, pg_total_relation_size(name) FROM unnest(%(names)s::text[]) AS name",
+            {"names": [t.name for t in tables]},
+        ).all()
+    )
+    return sorted(tables, key=lambda t: -int(sizes.get(t.name) or 0))
+
+
+def _taker(count: int) -> Callable[[], int | None]:
+    """A function handing out 0, 1, ... count - 1 once each, across forked processes
+    (and threads): None when all are taken."""
+    try:
+        context: Any = multiprocessing.get_context("fork")
+    except ValueError:
+        context = multiprocessing.get_context()
+    counter = context.Value("i", 0)
+
+    def take() -> int | None:
+        with counter.get_lock():
+            taken = int(counter.value)
+            counter.value = taken + 1
+        return taken if taken < count else None
+
+    return take
 
 
 #: A proved table and the file holding the ledger's copy of it (fingerprinted_<table>
@@ -348,7 +387,7 @@ def _prove_copied(
 _Side = tuple[sa.Table, Path]
 #: What compares a group of tables with their replay: each one's differences (up to
 #: `keep`) and how many more, by table name.
-_Tables = Callable[[Connection, list[_Side], int], dict[str, tuple[list[Difference], int]]]
+_Tables = Callable[..., dict[str, tuple[list[Difference], int]]]
 
 
 def _compare(
@@ -359,21 +398,28 @@ def _compare(
     tables: _Tables | None = None,
 ) -> None:
     """Every table against its replay, on two cores: the pledges (as many values as
-    all the rest) in a forked process, the other tables in this one. What each finds
-    is noted in the tables' order, as one process comparing them all would.
+    all the rest) in a forked process, the other tables in this one; or, given a
+    `tables` that takes them itself (_compare_spooled), both processes take the
+    next table left, from the first. What each finds is noted in the tables'
+    order, as one process comparing them all would.
 
     `tables` compares a group of them (_compare_tables: copies in SQLite files)."""
-    tables = tables or _compare_tables
     main = next(
         row[2] for row in scratch.exec_driver_sql("PRAGMA database_list") if row[1] == "main"
     )
-    apart = [side for side in sides if side[0].name in _COPIED_APART]
+    if tables is None:
+        tables = _compare_tables
+        apart = [side for side in sides if side[0].name in _COPIED_APART]
+        rest = [side for side in sides if side not in apart]
+    else:
+        tables = functools.partial(tables, take=_taker(len(sides)))
+        apart = rest = sides
     found: dict[str, tuple[list[Difference], int]] = {}
     with tempfile.TemporaryDirectory(prefix="fundraiser-compare-", dir=_fast_tmp()) as folder:
         result = Path(folder) / "apart.pickle"
         second = _start(_compare_apart, str(main), apart, keep, result, tables)
         try:
-            found.update(tables(scratch, [s for s in sides if s not in apart], keep))
+            found.update(tables(scratch, rest, keep))
         finally:
             second.join()
         if second.exitcode != 0 or not result.exists():
@@ -446,10 +492,18 @@ def _streamed_entries(
         cursor.close()
 
 
-def _copy_postgres(url: str, snapshot: str, names: list[str], folder: str, salt: Any) -> None:
-    """In a copying process: these proved tables (`names`) as they stand in `snapshot`,
-    each spooled into `folder` (_spool) in its key's order, its personal values as
-    fingerprints: the rows as the replay holds them, for compare_rows.
+def _copy_postgres(
+    url: str,
+    snapshot: str,
+    names: list[str],
+    take: Callable[[], int | None],
+    folder: str,
+    salt: Any,
+) -> None:
+    """In a copying process: the proved tables named by `names` as `take` hands them
+    out, as they stand in `snapshot`, each spooled into `folder` (_spool) in its
+    key's order, its personal values as fingerprints: the rows as the replay holds
+    them, for compare_rows.
 
     Each row is fingerprinted as it comes off the server and written once, as
     pickled batches: loading them into SQLite to compare them there cost more
@@ -457,14 +511,14 @@ def _copy_postgres(url: str, snapshot: str, names: list[str], folder: str, salt:
     """
     import psycopg  # the driver the ledger's engine uses: installed with PostgreSQL's URL
 
-    mine = [table for table in changes.replayed_tables() if table.name in names]
     fingerprint = fingerprinter(salt)
     with psycopg.connect(url) as source:
         # psycopg begins with these; the snapshot must be the transaction's first word.
         source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         source.read_only = True
         source.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-        for table in mine:
+        while (taken := take()) is not None:
+            table = schema.metadata.tables[names[taken]]
             _spool_table(source, table, fingerprint, _spool(Path(folder), table))
         source.rollback()
 
@@ -499,13 +553,15 @@ def _spooled(path: Path) -> Iterator[tuple[Any, ...]]:
 
 
 def _compare_spooled(
-    scratch: Connection, sides: list[_Side], keep: int
+    scratch: Connection, sides: list[_Side], keep: int, *, take: Callable[[], int | None]
 ) -> dict[str, tuple[list[Difference], int]]:
-    """Each table's replay, read in its key's order, against the rows spooled for it."""
+    """The tables `take` hands out (indexes into `sides`), each one's replay read in
+    its key's order against the rows spooled for it."""
     raw = scratch.connection.dbapi_connection
     assert raw is not None
     found: dict[str, tuple[list[Difference], int]] = {}
-    for table, path in sides:
+    while (taken := take()) is not None:
+        table, path = sides[taken]
         made = raw.execute(ordered_select(table, f"main.{table.name}"))
         try:
             found[table.name] = compare_rows(table, iter(made), _spooled(path), keep)
