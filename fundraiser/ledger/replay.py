@@ -26,14 +26,13 @@ the replay's own read of the journal (journal.ChainCheck).
 
 from __future__ import annotations
 
-import functools
 import json
 import multiprocessing
 import os
 import pickle
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -310,15 +309,22 @@ def _prove_copied(
     chain: ChainCheck | None,
 ) -> None:
     """A PostgreSQL ledger, on two cores as a SQLite one: this process replays the
-    journal while two forked ones copy the tables and fingerprint them, each taking
-    the biggest table not yet taken (the pledges first), until none is left; then
-    this process and a forked one compare the tables the same way.
+    journal while a forked one copies the biggest tables (the pledges first) and
+    fingerprints them, spooled. Once the replay is done, the other process compares
+    what it spooled and then the biggest table left, this one the smallest left,
+    each read from the server beside the replay (_Work): no table is spooled that
+    need not wait for the replay, and the two end together.
 
     All read one snapshot: this process's REPEATABLE READ transaction exports it
-    and stays open until the copying processes have taken it (it joins them
-    inside the transaction), so a write made meanwhile is in none.
+    and stays open until the other process has ended (it joins it inside the
+    transaction), so a write made meanwhile is in none.
     """
+    main = _main_file(scratch)
+    raw = scratch.connection.dbapi_connection
+    assert raw is not None
+    found: dict[str, tuple[list[Difference], int]] = {}
     with tempfile.TemporaryDirectory(prefix="fundraiser-verify-", dir=_fast_tmp()) as folder:
+        result = Path(folder) / "found.pickle"
         with ledger.read() as live:
             live = live.execution_options(isolation_level="REPEATABLE READ")
             salt = live.execute(
@@ -329,26 +335,79 @@ def _prove_copied(
             url = ledger.engine.url.set(drivername="postgresql").render_as_string(
                 hide_password=False
             )
-            take = _taker(len(tables))
+            work = _Work(len(tables))
             names = [t.name for t in tables]
-            copying = [
-                _start(_copy_postgres, url, str(snapshot), names, take, folder, salt)
-                for _ in range(_COPYING)
-            ]
+            other = _start(
+                _copy_postgres, url, str(snapshot), names, work, folder, salt, main, keep, result
+            )
             try:
                 replay_into(_streamed_entries(live, chain), scratch, report)
+                work.replayed.set()
+                fingerprint = fingerprinter(salt)
+                while (taken := work.last()) is not None:
+                    table = tables[taken]
+                    found[table.name] = _compare_streamed(
+                        raw, live.connection, table, fingerprint, keep
+                    )
+            except BaseException:
+                work.abandoned.set()
+                raise
             finally:
-                for process in copying:
-                    process.join()
-        failed = [process.exitcode for process in copying if process.exitcode != 0]
-        if failed:
-            raise LedgerError(f"verifying stopped: a copying process failed ({failed[0]})")
-        sides = [(table, _spool(Path(folder), table)) for table in tables]
-        _compare(scratch, sides, report, keep, _compare_spooled)
+                other.join()
+        if other.exitcode != 0 or not result.exists():
+            raise LedgerError(f"verifying stopped: the copying process failed ({other.exitcode})")
+        # Our own process's result, in a folder of our own: nothing else wrote it.
+        found.update(pickle.loads(result.read_bytes()))
+    for table in changes.replayed_tables():  # in the tables' order, as a single process would
+        differences, more = found[table.name]
+        for difference in differences:
+            report.note(difference, keep)
+        report.more += more
 
 
-#: The processes copying a PostgreSQL ledger's tables beside the replay (two cores).
-_COPYING = 2
+def _main_file(scratch: Connection) -> str:
+    """The replay's file."""
+    return str(
+        next(row[2] for row in scratch.exec_driver_sql("PRAGMA database_list") if row[1] == "main")
+    )
+
+
+class _Work:
+    """The tables of a PostgreSQL ledger, biggest first, handed out once each: the
+    copying process takes from the biggest end, this one from the smallest. Shared
+    across the fork (and by threads where there is none)."""
+
+    def __init__(self, count: int) -> None:
+        try:
+            context: Any = multiprocessing.get_context("fork")
+        except ValueError:
+            context = multiprocessing.get_context()
+        self.ends = context.Array("i", [0, count - 1])
+        self.replayed = context.Event()  # the replay is done: its tables can be read
+        self.abandoned = context.Event()  # this process stopped: the other stops too
+
+    def first(self) -> int | None:
+        with self.ends.get_lock():
+            low, high = self.ends[0], self.ends[1]
+            if low > high:
+                return None
+            self.ends[0] = low + 1
+        return int(low)
+
+    def last(self) -> int | None:
+        with self.ends.get_lock():
+            low, high = self.ends[0], self.ends[1]
+            if low > high:
+                return None
+            self.ends[1] = high - 1
+        return int(high)
+
+    def wait_for_replay(self) -> bool:
+        """Wait until the replay is done (True), or this process stopped (False)."""
+        while not self.replayed.wait(0.05):
+            if self.abandoned.is_set():
+                return False
+        return True
 
 
 def _biggest_first(live: Connection) -> list[sa.Table]:
@@ -364,62 +423,24 @@ def _biggest_first(live: Connection) -> list[sa.Table]:
     return sorted(tables, key=lambda t: -int(sizes.get(t.name) or 0))
 
 
-def _taker(count: int) -> Callable[[], int | None]:
-    """A function handing out 0, 1, ... count - 1 once each, across forked processes
-    (and threads): None when all are taken."""
-    try:
-        context: Any = multiprocessing.get_context("fork")
-    except ValueError:
-        context = multiprocessing.get_context()
-    counter = context.Value("i", 0)
-
-    def take() -> int | None:
-        with counter.get_lock():
-            taken = int(counter.value)
-            counter.value = taken + 1
-        return taken if taken < count else None
-
-    return take
-
-
-#: A proved table and the file holding the ledger's copy of it (fingerprinted_<table>
-#: in a SQLite file, or its rows spooled: _spool).
+#: A proved table and the file holding the ledger's copy of it (fingerprinted_<table>).
 _Side = tuple[sa.Table, Path]
-#: What compares a group of tables with their replay: each one's differences (up to
-#: `keep`) and how many more, by table name.
-_Tables = Callable[..., dict[str, tuple[list[Difference], int]]]
 
 
-def _compare(
-    scratch: Connection,
-    sides: list[_Side],
-    report: ReplayReport,
-    keep: int,
-    tables: _Tables | None = None,
-) -> None:
+def _compare(scratch: Connection, sides: list[_Side], report: ReplayReport, keep: int) -> None:
     """Every table against its replay, on two cores: the pledges (as many values as
-    all the rest) in a forked process, the other tables in this one; or, given a
-    `tables` that takes them itself (_compare_spooled), both processes take the
-    next table left, from the first. What each finds is noted in the tables'
-    order, as one process comparing them all would.
-
-    `tables` compares a group of them (_compare_tables: copies in SQLite files)."""
+    all the rest) in a forked process, the other tables in this one. What each finds
+    is noted in the tables' order, as one process comparing them all would."""
     main = next(
         row[2] for row in scratch.exec_driver_sql("PRAGMA database_list") if row[1] == "main"
     )
-    if tables is None:
-        tables = _compare_tables
-        apart = [side for side in sides if side[0].name in _COPIED_APART]
-        rest = [side for side in sides if side not in apart]
-    else:
-        tables = functools.partial(tables, take=_taker(len(sides)))
-        apart = rest = sides
+    apart = [side for side in sides if side[0].name in _COPIED_APART]
     found: dict[str, tuple[list[Difference], int]] = {}
     with tempfile.TemporaryDirectory(prefix="fundraiser-compare-", dir=_fast_tmp()) as folder:
         result = Path(folder) / "apart.pickle"
-        second = _start(_compare_apart, str(main), apart, keep, result, tables)
+        second = _start(_compare_apart, str(main), apart, keep, result)
         try:
-            found.update(tables(scratch, rest, keep))
+            found.update(_compare_tables(scratch, [s for s in sides if s not in apart], keep))
         finally:
             second.join()
         if second.exitcode != 0 or not result.exists():
@@ -435,13 +456,13 @@ def _compare(
         report.more += more
 
 
-def _compare_apart(main: str, sides: list[_Side], keep: int, result: Path, tables: _Tables) -> None:
+def _compare_apart(main: str, sides: list[_Side], keep: int, result: Path) -> None:
     """In the comparing process: these tables, over a connection of its own to the
     replay's file; what it finds pickled into `result`."""
     engine = sa.create_engine(f"sqlite:///{main}", poolclass=StaticPool)
     try:
         with engine.connect() as scratch:
-            found = tables(scratch, sides, keep)
+            found = _compare_tables(scratch, sides, keep)
     finally:
         engine.dispose()
     result.write_bytes(pickle.dumps(found))
@@ -496,31 +517,53 @@ def _copy_postgres(
     url: str,
     snapshot: str,
     names: list[str],
-    take: Callable[[], int | None],
+    work: _Work,
     folder: str,
     salt: Any,
+    main: str,
+    keep: int,
+    result: Path,
 ) -> None:
-    """In a copying process: the proved tables named by `names` as `take` hands them
-    out, as they stand in `snapshot`, each spooled into `folder` (_spool) in its
-    key's order, its personal values as fingerprints: the rows as the replay holds
-    them, for compare_rows.
+    """In the copying process, from `snapshot`: while the replay runs, the biggest
+    tables left (`names`, as `work` hands them out) spooled into `folder` (_spool),
+    in their key's order, personal values as fingerprints: the rows as the replay
+    holds them. Then, over the finished replay (`main`), those compared, and the
+    biggest tables left read from the server and compared as they come; what is
+    found pickled into `result`.
 
-    Each row is fingerprinted as it comes off the server and written once, as
-    pickled batches: loading them into SQLite to compare them there cost more
-    than reading them from the server and fingerprinting them together.
+    Each row is fingerprinted as it comes off the server, and spooled at most
+    once: loading the rows into SQLite to compare them there cost more than
+    reading them from the server and fingerprinting them together.
     """
     import psycopg  # the driver the ledger's engine uses: installed with PostgreSQL's URL
 
     fingerprint = fingerprinter(salt)
+    found: dict[str, tuple[list[Difference], int]] = {}
     with psycopg.connect(url) as source:
         # psycopg begins with these; the snapshot must be the transaction's first word.
         source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         source.read_only = True
         source.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-        while (taken := take()) is not None:
+        spooled = []
+        while not work.replayed.is_set() and (taken := work.first()) is not None:
+            if work.abandoned.is_set():
+                return
             table = schema.metadata.tables[names[taken]]
             _spool_table(source, table, fingerprint, _spool(Path(folder), table))
+            spooled.append(table)
+        if not work.wait_for_replay():
+            return
+        made = sqlite3.connect(main)
+        try:
+            for table in spooled:
+                found[table.name] = _compare_spooled(made, table, Path(folder), keep)
+            while (taken := work.first()) is not None:
+                table = schema.metadata.tables[names[taken]]
+                found[table.name] = _compare_streamed(made, source, table, fingerprint, keep)
+        finally:
+            made.close()
         source.rollback()
+    result.write_bytes(pickle.dumps(found))
 
 
 def _spool(folder: Path, table: sa.Table) -> Path:
@@ -553,18 +596,30 @@ def _spooled(path: Path) -> Iterator[tuple[Any, ...]]:
 
 
 def _compare_spooled(
-    scratch: Connection, sides: list[_Side], keep: int, *, take: Callable[[], int | None]
-) -> dict[str, tuple[list[Difference], int]]:
-    """The tables `take` hands out (indexes into `sides`), each one's replay read in
-    its key's order against the rows spooled for it."""
-    raw = scratch.connection.dbapi_connection
-    assert raw is not None
-    found: dict[str, tuple[list[Difference], int]] = {}
-    while (taken := take()) is not None:
-        table, path = sides[taken]
-        made = raw.execute(ordered_select(table, f"main.{table.name}"))
-        try:
-            found[table.name] = compare_rows(table, iter(made), _spooled(path), keep)
-        finally:
-            made.close()
-    return found
+    made: Any, table: sa.Table, folder: Path, keep: int
+) -> tuple[list[Difference], int]:
+    """A table's replay, read in its key's order, against the rows spooled for it."""
+    rows = made.execute(ordered_select(table, f"main.{table.name}"))
+    try:
+        return compare_rows(table, iter(rows), _spooled(_spool(folder, table)), keep)
+    finally:
+        rows.close()
+
+
+def _compare_streamed(
+    made: Any, source: Any, table: sa.Table, fingerprint: Any, keep: int
+) -> tuple[list[Difference], int]:
+    """A table's replay, read in its key's order, against the ledger's rows read from
+    the server (`source`, in the snapshot) in the same order, fingerprinted as they come."""
+    prepared = fingerprinted_rows(table, fingerprint)
+    rows = made.execute(ordered_select(table, f"main.{table.name}"))
+    cursor = source.cursor(name=f"fundraiser_compare_{table.name}")
+    try:
+        cursor.execute(ordered_select(table, table.name, postgresql=True))
+        held = (
+            row for batch in iter(lambda: cursor.fetchmany(_BATCH), []) for row in prepared(batch)
+        )
+        return compare_rows(table, iter(rows), held, keep)
+    finally:
+        cursor.close()
+        rows.close()

@@ -3,6 +3,7 @@ snapshot the journal is read in, and compared with the journal's replay."""
 
 from __future__ import annotations
 
+import multiprocessing
 import uuid
 from collections.abc import Iterator
 
@@ -237,3 +238,13 @@ def test_the_chain_is_checked_in_the_replays_read_of_the_journal(ledger: Ledger)
     removed = audit.verify(ledger).chain
     assert (removed.broken_at, removed.reason) == (4, "entry 3 is missing (next is 4)")
     assert removed == ledger.verify()
+
+
+def test_a_replay_that_fails_stops_the_copying_process_too(ledger: Ledger) -> None:
+    """A journal entry that is not JSON stops the replay; the process copying the
+    tables beside it stops as well, rather than wait for a replay that never ends."""
+    history(ledger)
+    tamper(ledger, """UPDATE journal SET data = '{"changes": [' WHERE seq = 2""")
+    with pytest.raises(ValueError):
+        audit.verify(ledger)
+    assert multiprocessing.active_children() == []
