@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from fundraiser.ledger.changes import Fingerprinter
@@ -67,9 +66,6 @@ class ReplayReport:
             self.more += 1
 
 
-_SQLITE = sqlite.dialect()
-
-
 def _personal(table: sa.Table) -> list[sa.Column[Any]]:
     return [c for c in table.columns if c.info.get("personal")]
 
@@ -81,11 +77,9 @@ def plain_columns(table: sa.Table) -> list[sa.Column[Any]]:
     ]
 
 
-def fingerprinted_sql(table: sa.Table, name: str, *, source: str | None = "live") -> list[str]:
+def fingerprinted_sql(table: sa.Table, name: str, *, source: str = "live") -> list[str]:
     """SQL making `name`: the ledger's table (schema `source`) as the replay holds it,
     with a unique key on the table's own key (the comparison looks rows up by it).
-    With no `source`, `name` is made empty: the first statement makes it, the
-    others (an index) follow once the caller has filled it in key order.
 
     Its personal columns become one text, their fingerprints joined (`fp_row`:
     one call from SQL per row, not per value), compared with the replay's joined
@@ -105,24 +99,14 @@ def fingerprinted_sql(table: sa.Table, name: str, *, source: str | None = "live"
         columns = [f"{c} INTEGER PRIMARY KEY" if c == keys[0] else c for c in plain]
         if personal:
             columns.append("personal")
-        made = f"CREATE TABLE {name} ({', '.join(columns)})"
-        if source is None:
-            return [made]
         return [
-            made,
+            f"CREATE TABLE {name} ({', '.join(columns)})",
             f"INSERT INTO {name} SELECT {', '.join(exprs)} FROM {source}.{table.name} "
             f"ORDER BY {keys[0]}",
         ]
     schema_name, _, bare = name.rpartition(".")
     index = f"{schema_name}.{bare}_key" if schema_name else f"{bare}_key"
     keyed = f"CREATE UNIQUE INDEX {index} ON {bare} ({', '.join(keys)})"
-    if source is None:
-        # Declared as the ledger's own columns, so the key's index serves the
-        # comparison's joins (an untyped column compared with an INTEGER one is not
-        # looked up through its index: every row would scan the whole copy).
-        typed = [f"{c.name} {c.type.compile(dialect=_SQLITE)}" for c in plain_columns(table)]
-        typed += ["personal TEXT"] if personal else []
-        return [f"CREATE TABLE {name} ({', '.join(typed)})", keyed]
     return [f"CREATE TABLE {name} AS SELECT {', '.join(exprs)} FROM {source}.{table.name}", keyed]
 
 

@@ -64,8 +64,8 @@ def test_each_edit_of_a_postgresql_table_is_named(
 def test_a_table_keyed_by_two_columns_is_copied_and_its_edit_named_with_values(
     ledger: Ledger,
 ) -> None:
-    """Allotments (keyed by entry and pledge) take the copy's other path: a table
-    filled, then indexed; the edit is named from the copy, its values shown."""
+    """Allotments (keyed by entry and pledge) are walked by both columns of their key;
+    the edit is named with both, its values shown."""
     history(ledger)
     with ledger.write() as tx:
         tx.insert(
