@@ -150,39 +150,58 @@ class ChainReport:
 _CHAIN_BATCH = 16
 
 
+class ChainCheck:
+    """The hash chain recomputed entry by entry, in order, as the entries are read:
+    by verify_chain, or by verify's replay, which reads every entry anyway (one read
+    of the journal, not two). The first entry that does not match is kept."""
+
+    #: The columns `add` takes, in its order.
+    COLUMNS = "seq, at, action, subject, data, prev_hash, hash"
+
+    def __init__(self) -> None:
+        self.prev = GENESIS
+        self.count = 0
+        self.broken: ChainReport | None = None
+
+    def add(
+        self, seq: int, at: str, action: str, subject: str, data: str, prev_hash: str, stored: str
+    ) -> bool:
+        """Check the next entry; False once the chain is broken (later ones are not checked)."""
+        if self.broken is not None:
+            return False
+        self.count += 1
+        if seq != self.count:
+            reason = f"entry {self.count} is missing (next is {seq})"
+        elif prev_hash != self.prev:
+            reason = "its previous-hash does not match the entry before it"
+        else:
+            digest = entry_hash(seq, at, action, subject, data, prev_hash)
+            if digest == stored:
+                self.prev = digest
+                return True
+            reason = "its contents do not match its hash (edited after writing)"
+        self.broken = ChainReport(self.count, self.prev, seq, reason)
+        return False
+
+    def report(self) -> ChainReport:
+        return self.broken or ChainReport(self.count, self.prev)
+
+
 def verify_chain(conn: Connection) -> ChainReport:
     """Recompute the hash chain; report the first entry that does not match.
 
     Read through the driver, a few entries at a time (a server-side cursor on
     PostgreSQL: a client one holds the whole result), not through SQLAlchemy's rows.
     """
-    prev, count, seq_expected = GENESIS, 0, 1
+    check = ChainCheck()
     sqlite = conn.dialect.name == "sqlite"
     cursor = conn.connection.cursor() if sqlite else conn.connection.cursor(name="chain")
     try:
-        cursor.execute(
-            "SELECT seq, at, action, subject, data, prev_hash, hash FROM journal ORDER BY seq"
-        )
+        cursor.execute(f"SELECT {ChainCheck.COLUMNS} FROM journal ORDER BY seq")
         while batch := cursor.fetchmany(_CHAIN_BATCH):
-            for seq, at, action, subject, data, prev_hash, stored in batch:
-                count += 1
-                if seq != seq_expected:
-                    return ChainReport(
-                        count, prev, seq, f"entry {seq_expected} is missing (next is {seq})"
-                    )
-                if prev_hash != prev:
-                    return ChainReport(
-                        count, prev, seq, "its previous-hash does not match the entry before it"
-                    )
-                digest = entry_hash(seq, at, action, subject, data, prev_hash)
-                if digest != stored:
-                    return ChainReport(
-                        count,
-                        prev,
-                        seq,
-                        "its contents do not match its hash (edited after writing)",
-                    )
-                prev, seq_expected = digest, seq_expected + 1
+            for row in batch:
+                if not check.add(*row):
+                    return check.report()
     finally:
         cursor.close()
-    return ChainReport(count, prev)
+    return check.report()

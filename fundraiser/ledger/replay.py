@@ -18,7 +18,10 @@ ledger's own tables are copied beside it, their personal columns as
 fingerprints, read in the same read transaction as the journal, so a write
 made meanwhile cannot look like a difference. The comparison is then SQL
 (EXCEPT, both ways), and only the rows that differ are read into Python to
-name their columns.
+name their columns. A PostgreSQL ledger's rows are not copied into SQLite: they
+are fingerprinted as they come off the server, spooled, and walked beside the
+replay's rows in key order (compare.compare_rows). The hash chain is checked in
+the replay's own read of the journal (journal.ChainCheck).
 """
 
 from __future__ import annotations
@@ -43,19 +46,25 @@ from fundraiser.ledger.changes import Change
 from fundraiser.ledger.compare import (
     Difference,
     ReplayReport,
+    compare_rows,
     compare_table,
+    fingerprinted_rows,
     fingerprinted_sql,
     fingerprinter,
-    plain_columns,
+    ordered_select,
     row_fingerprints,
 )
 from fundraiser.ledger.engine import Ledger, sqlite_path
+from fundraiser.ledger.journal import ChainCheck
 
 SNAPSHOT = changes.SNAPSHOT
 _BATCH = 5_000
 #: Journal entries read at a time: one entry of a big import holds 20,000 rows'
 #: changes (megabytes of text), and a few of them at a time is memory enough.
 _ENTRIES = 8
+#: PostgreSQL: journal entries fetched at a time when the chain is checked in the
+#: same read (all the columns of every entry: as verify_chain reads them).
+_CHAIN_ENTRIES = 16
 
 
 def _bare(table: sa.Table, metadata: sa.MetaData, schema_name: str | None) -> sa.Table:
@@ -88,7 +97,11 @@ def _create(scratch: Connection, schema_name: str | None) -> None:
     metadata.create_all(scratch)
 
 
-def _entries(conn: Connection, journal: str) -> Iterator[tuple[int, str, str]]:
+def _entries(
+    conn: Connection, journal: str, chain: ChainCheck | None = None
+) -> Iterator[tuple[int, str, str]]:
+    """The entries to replay (from the last snapshot on), read a few at a time; with
+    `chain`, every entry is read and its hash checked on the way."""
     start = conn.exec_driver_sql(
         f"SELECT MAX(seq) FROM {journal} WHERE action = ?"
         if conn.dialect.name == "sqlite"
@@ -98,18 +111,31 @@ def _entries(conn: Connection, journal: str) -> Iterator[tuple[int, str, str]]:
     cursor = conn.connection.cursor()
     try:
         mark = "?" if conn.dialect.name == "sqlite" else "%s"
-        cursor.execute(
-            f"SELECT seq, action, data FROM {journal} WHERE seq >= {mark} ORDER BY seq",
-            (int(start or 0),),
-        )
-        while True:
-            batch = cursor.fetchmany(_ENTRIES)
-            if not batch:
-                return
-            for seq, action, data in batch:
-                yield int(seq), str(action), str(data)
+        yield from _read_entries(cursor, journal, mark, int(start or 0), chain, _ENTRIES)
     finally:
         cursor.close()
+
+
+def _read_entries(
+    cursor: Any, journal: str, mark: str, start: int, chain: ChainCheck | None, size: int
+) -> Iterator[tuple[int, str, str]]:
+    """(seq, action, data) of the entries from `start` on, `size` at a time; with
+    `chain`, all of them read and each given to it (those before `start` only to it)."""
+    if chain is None:
+        cursor.execute(
+            f"SELECT seq, action, data FROM {journal} WHERE seq >= {mark} ORDER BY seq", (start,)
+        )
+        while batch := cursor.fetchmany(size):
+            for seq, action, data in batch:
+                yield int(seq), str(action), str(data)
+        return
+    cursor.execute(f"SELECT {ChainCheck.COLUMNS} FROM {journal} ORDER BY seq")
+    add = chain.add
+    while batch := cursor.fetchmany(size):
+        for row in batch:
+            add(*row)
+            if row[0] >= start:
+                yield int(row[0]), str(row[2]), str(row[4])
 
 
 def replay_into(
@@ -127,8 +153,11 @@ def replay_into(
             report.changes += 1
 
 
-def prove(ledger: Ledger, *, keep: int = 200) -> ReplayReport:
+def prove(ledger: Ledger, *, keep: int = 200, chain: ChainCheck | None = None) -> ReplayReport:
     """Replay the journal into empty tables and compare them with the ledger's own.
+
+    With `chain`, the journal's hash chain is checked in the same read of it (from
+    the first entry on, in the snapshot the tables are read in).
 
     The journal and the tables are read in one snapshot (REPEATABLE READ on
     PostgreSQL; on SQLite two readers that see the same journal head), so a
@@ -148,9 +177,9 @@ def prove(ledger: Ledger, *, keep: int = 200) -> ReplayReport:
                 _scratch_pragmas(raw)
                 _create(scratch, None)
                 if path is not None:
-                    _prove_sqlite(scratch, path, report, keep)
+                    _prove_sqlite(scratch, path, report, keep, chain)
                 else:
-                    _prove_copied(ledger, scratch, report, keep)
+                    _prove_copied(ledger, scratch, report, keep, chain)
         finally:
             engine.dispose()
     return report
@@ -176,7 +205,9 @@ def _head(conn: Any, journal: str) -> tuple[int, str]:
     return (int(row[0]), str(row[1])) if row else (0, "")
 
 
-def _prove_sqlite(scratch: Connection, path: Path, report: ReplayReport, keep: int) -> None:
+def _prove_sqlite(
+    scratch: Connection, path: Path, report: ReplayReport, keep: int, chain: ChainCheck | None
+) -> None:
     """A SQLite ledger, on two cores: this process replays the journal while a forked
     one fingerprints copies of the tables; both read the same snapshot of the ledger.
 
@@ -196,7 +227,7 @@ def _prove_sqlite(scratch: Connection, path: Path, report: ReplayReport, keep: i
             ).scalar()
             second = _start(_fingerprint_copies, path, copies, head, salt)
             try:
-                replay_into(_entries(scratch, "live.journal"), scratch, report)
+                replay_into(_entries(scratch, "live.journal", chain), scratch, report)
             finally:
                 second.join()
             if second.exitcode == _MOVED:
@@ -270,46 +301,126 @@ def _fingerprint_copies(path: Path, copies: Path, head: tuple[int, str], salt: A
         conn.close()
 
 
-def _prove_copied(ledger: Ledger, scratch: Connection, report: ReplayReport, keep: int) -> None:
+def _prove_copied(
+    ledger: Ledger,
+    scratch: Connection,
+    report: ReplayReport,
+    keep: int,
+    chain: ChainCheck | None,
+) -> None:
     """A PostgreSQL ledger, on two cores as a SQLite one: this process replays the
-    journal while two forked ones copy the tables and fingerprint them (the
-    pledges in one, every other table in the other: as many values each).
+    journal while a forked one copies the biggest tables (the pledges first) and
+    fingerprints them, spooled. Once the replay is done, the other process compares
+    what it spooled and then the biggest table left, this one the smallest left,
+    each read from the server beside the replay (_Work): no table is spooled that
+    need not wait for the replay, and the two end together.
 
     All read one snapshot: this process's REPEATABLE READ transaction exports it
-    and stays open until the copying processes have taken it (it joins them
-    inside the transaction), so a write made meanwhile is in none.
+    and stays open until the other process has ended (it joins it inside the
+    transaction), so a write made meanwhile is in none.
     """
-    groups = [
-        [t for t in changes.replayed_tables() if t.name in _COPIED_APART],
-        [t for t in changes.replayed_tables() if t.name not in _COPIED_APART],
-    ]
+    main = _main_file(scratch)
+    raw = scratch.connection.dbapi_connection
+    assert raw is not None
+    found: dict[str, tuple[list[Difference], int]] = {}
     with tempfile.TemporaryDirectory(prefix="fundraiser-verify-", dir=_fast_tmp()) as folder:
-        files = [Path(folder) / f"copies-{n}.sqlite" for n in range(len(groups))]
+        result = Path(folder) / "found.pickle"
         with ledger.read() as live:
             live = live.execution_options(isolation_level="REPEATABLE READ")
             salt = live.execute(
                 sa.select(schema.state.c.value).where(schema.state.c.key == changes.SALT_KEY)
             ).scalar()
             snapshot = live.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+            tables = _biggest_first(live)
             url = ledger.engine.url.set(drivername="postgresql").render_as_string(
                 hide_password=False
             )
-            copying = [
-                _start(_copy_postgres, url, str(snapshot), [t.name for t in group], copies, salt)
-                for group, copies in zip(groups, files, strict=True)
-            ]
+            work = _Work(len(tables))
+            names = [t.name for t in tables]
+            other = _start(
+                _copy_postgres, url, str(snapshot), names, work, folder, salt, main, keep, result
+            )
             try:
-                replay_into(_streamed_entries(live), scratch, report)
+                replay_into(_streamed_entries(live, chain), scratch, report)
+                work.replayed.set()
+                fingerprint = fingerprinter(salt)
+                while (taken := work.last()) is not None:
+                    table = tables[taken]
+                    found[table.name] = _compare_streamed(
+                        raw, live.connection, table, fingerprint, keep
+                    )
+            except BaseException:
+                work.abandoned.set()
+                raise
             finally:
-                for process in copying:
-                    process.join()
-        failed = [process.exitcode for process in copying if process.exitcode != 0]
-        if failed:
-            raise LedgerError(f"verifying stopped: a copying process failed ({failed[0]})")
-        sides = [
-            (table, copies) for group, copies in zip(groups, files, strict=True) for table in group
-        ]
-        _compare(scratch, sides, report, keep)
+                other.join()
+        if other.exitcode != 0 or not result.exists():
+            raise LedgerError(f"verifying stopped: the copying process failed ({other.exitcode})")
+        # Our own process's result, in a folder of our own: nothing else wrote it.
+        found.update(pickle.loads(result.read_bytes()))
+    for table in changes.replayed_tables():  # in the tables' order, as a single process would
+        differences, more = found[table.name]
+        for difference in differences:
+            report.note(difference, keep)
+        report.more += more
+
+
+def _main_file(scratch: Connection) -> str:
+    """The replay's file."""
+    return str(
+        next(row[2] for row in scratch.exec_driver_sql("PRAGMA database_list") if row[1] == "main")
+    )
+
+
+class _Work:
+    """The tables of a PostgreSQL ledger, biggest first, handed out once each: the
+    copying process takes from the biggest end, this one from the smallest. Shared
+    across the fork (and by threads where there is none)."""
+
+    def __init__(self, count: int) -> None:
+        try:
+            context: Any = multiprocessing.get_context("fork")
+        except ValueError:
+            context = multiprocessing.get_context()
+        self.ends = context.Array("i", [0, count - 1])
+        self.replayed = context.Event()  # the replay is done: its tables can be read
+        self.abandoned = context.Event()  # this process stopped: the other stops too
+
+    def first(self) -> int | None:
+        with self.ends.get_lock():
+            low, high = self.ends[0], self.ends[1]
+            if low > high:
+                return None
+            self.ends[0] = low + 1
+        return int(low)
+
+    def last(self) -> int | None:
+        with self.ends.get_lock():
+            low, high = self.ends[0], self.ends[1]
+            if low > high:
+                return None
+            self.ends[1] = high - 1
+        return int(high)
+
+    def wait_for_replay(self) -> bool:
+        """Wait until the replay is done (True), or this process stopped (False)."""
+        while not self.replayed.wait(0.05):
+            if self.abandoned.is_set():
+                return False
+        return True
+
+
+def _biggest_first(live: Connection) -> list[sa.Table]:
+    """The proved tables, the biggest on the server first: taken in this order, the
+    last to be taken are small, and the processes taking them end together."""
+    tables = changes.replayed_tables()
+    sizes: dict[str, Any] = dict(
+        live.exec_driver_sql(
+            "SELECT name, pg_total_relation_size(name) FROM unnest(%(names)s::text[]) AS name",
+            {"names": [t.name for t in tables]},
+        ).all()
+    )
+    return sorted(tables, key=lambda t: -int(sizes.get(t.name) or 0))
 
 
 #: A proved table and the file holding the ledger's copy of it (fingerprinted_<table>).
@@ -383,74 +494,132 @@ def _compare_tables(
 _COPIED_APART = ("pledges",)
 
 
-def _streamed_entries(live: Connection) -> Iterator[tuple[int, str, str]]:
-    """PostgreSQL: the journal from its last snapshot on, through a server-side
-    cursor: a client cursor holds the whole result (100s of MB of JSON) at once."""
+def _streamed_entries(
+    live: Connection, chain: ChainCheck | None = None
+) -> Iterator[tuple[int, str, str]]:
+    """PostgreSQL: the journal from its last snapshot on (with `chain`, all of it),
+    through a server-side cursor: a client cursor holds the whole result (100s of MB
+    of JSON) at once."""
     start = live.exec_driver_sql(
         "SELECT MAX(seq) FROM journal WHERE action = %s", (SNAPSHOT,)
     ).scalar()
     cursor = live.connection.cursor(name="fundraiser_verify_journal")
     try:
-        cursor.execute(
-            "SELECT seq, action, data FROM journal WHERE seq >= %s ORDER BY seq",
-            (int(start or 0),),
-        )
-        while batch := cursor.fetchmany(_BATCH):
-            for seq, action, data in batch:
-                yield int(seq), str(action), str(data)
+        # With the chain, as many entries at a time as verify_chain reads: a big
+        # entry is megabytes, and a few at a time is memory enough.
+        size = _BATCH if chain is None else _CHAIN_ENTRIES
+        yield from _read_entries(cursor, "journal", "%s", int(start or 0), chain, size)
     finally:
         cursor.close()
 
 
-def _copy_postgres(url: str, snapshot: str, names: list[str], copies: Path, salt: Any) -> None:
-    """In a copying process: these proved tables (`names`) as they stand in `snapshot`,
-    into `copies` with their personal columns as joined fingerprints, as
-    _fingerprint_copies makes them from a SQLite ledger (fingerprinted_sql's tables).
+def _copy_postgres(
+    url: str,
+    snapshot: str,
+    names: list[str],
+    work: _Work,
+    folder: str,
+    salt: Any,
+    main: str,
+    keep: int,
+    result: Path,
+) -> None:
+    """In the copying process, from `snapshot`: while the replay runs, the biggest
+    tables left (`names`, as `work` hands them out) spooled into `folder` (_spool),
+    in their key's order, personal values as fingerprints: the rows as the replay
+    holds them. Then, over the finished replay (`main`), those compared, and the
+    biggest tables left read from the server and compared as they come; what is
+    found pickled into `result`.
 
-    Each row is fingerprinted as it comes off the server and written once: the
-    comparison and the naming of differences read only these copies.
+    Each row is fingerprinted as it comes off the server, and spooled at most
+    once: loading the rows into SQLite to compare them there cost more than
+    reading them from the server and fingerprinting them together.
     """
     import psycopg  # the driver the ledger's engine uses: installed with PostgreSQL's URL
 
-    mine = [table for table in changes.replayed_tables() if table.name in names]
-    fp_row = row_fingerprints(fingerprinter(salt))
-    out = sqlite3.connect(copies, isolation_level=None)
-    try:
-        out.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover
-        out.execute("PRAGMA synchronous = OFF")
-        out.execute("BEGIN")
-        with psycopg.connect(url) as source:
-            # psycopg begins with these; the snapshot must be the transaction's first word.
-            source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            source.read_only = True
-            source.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            for table in mine:
-                _copy_fingerprinted(source, out, table, fp_row)
-            source.rollback()
-        out.execute("COMMIT")
-    finally:
-        out.close()
+    fingerprint = fingerprinter(salt)
+    found: dict[str, tuple[list[Difference], int]] = {}
+    with psycopg.connect(url) as source:
+        # psycopg begins with these; the snapshot must be the transaction's first word.
+        source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        source.read_only = True
+        source.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        spooled = []
+        while not work.replayed.is_set() and (taken := work.first()) is not None:
+            if work.abandoned.is_set():
+                return
+            table = schema.metadata.tables[names[taken]]
+            _spool_table(source, table, fingerprint, _spool(Path(folder), table))
+            spooled.append(table)
+        if not work.wait_for_replay():
+            return
+        made = sqlite3.connect(main)
+        try:
+            for table in spooled:
+                found[table.name] = _compare_spooled(made, table, Path(folder), keep)
+            while (taken := work.first()) is not None:
+                table = schema.metadata.tables[names[taken]]
+                found[table.name] = _compare_streamed(made, source, table, fingerprint, keep)
+        finally:
+            made.close()
+        source.rollback()
+    result.write_bytes(pickle.dumps(found))
 
 
-def _copy_fingerprinted(source: Any, out: sqlite3.Connection, table: sa.Table, fp_row: Any) -> None:
-    """One table from the server into `fingerprinted_<table>`: its plain columns, then
-    its personal ones' joined fingerprints (the row fp_row would make), in key order."""
-    plain = [c.name for c in plain_columns(table)]
-    personal = [c.name for c in table.columns if c.info.get("personal")]
-    keys = [c.name for c in table.primary_key.columns]
-    create, *after = fingerprinted_sql(table, f"fingerprinted_{table.name}", source=None)
-    out.execute(create)
-    width = len(plain) + (1 if personal else 0)
-    insert = f"INSERT INTO fingerprinted_{table.name} VALUES ({', '.join('?' * width)})"
-    with source.cursor(name=f"fundraiser_copy_{table.name}") as cursor:
-        cursor.execute(
-            f"SELECT {', '.join([*plain, *personal])} FROM {table.name} ORDER BY {', '.join(keys)}"
-        )
-        cut = len(plain)
+def _spool(folder: Path, table: sa.Table) -> Path:
+    """Where a copying process spools a table's rows."""
+    return folder / f"{table.name}.rows"
+
+
+def _spool_table(source: Any, table: sa.Table, fingerprint: Any, path: Path) -> None:
+    """One table from the server into `path`: batches of rows, pickled one after another."""
+    prepared = fingerprinted_rows(table, fingerprint)
+    with path.open("wb") as out, source.cursor(name=f"fundraiser_copy_{table.name}") as cursor:
+        pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+        # Flat tuples of plain values: nothing to share or recurse into, and the memo
+        # of every object written cost 7 times the writing itself.
+        pickler.fast = True
+        cursor.execute(ordered_select(table, table.name, postgresql=True))
         while batch := cursor.fetchmany(_BATCH):
-            if personal:
-                out.executemany(insert, [(*row[:cut], fp_row(*row[cut:])) for row in batch])
-            else:
-                out.executemany(insert, batch)
-    for sql in after:
-        out.execute(sql)
+            pickler.dump(prepared(batch))
+
+
+def _spooled(path: Path) -> Iterator[tuple[Any, ...]]:
+    """The rows _spool_table wrote, in their order."""
+    with path.open("rb") as spool:
+        while True:
+            try:
+                batch = pickle.load(spool)  # our own process's file, in a folder of our own
+            except EOFError:
+                return
+            yield from batch
+
+
+def _compare_spooled(
+    made: Any, table: sa.Table, folder: Path, keep: int
+) -> tuple[list[Difference], int]:
+    """A table's replay, read in its key's order, against the rows spooled for it."""
+    rows = made.execute(ordered_select(table, f"main.{table.name}"))
+    try:
+        return compare_rows(table, iter(rows), _spooled(_spool(folder, table)), keep)
+    finally:
+        rows.close()
+
+
+def _compare_streamed(
+    made: Any, source: Any, table: sa.Table, fingerprint: Any, keep: int
+) -> tuple[list[Difference], int]:
+    """A table's replay, read in its key's order, against the ledger's rows read from
+    the server (`source`, in the snapshot) in the same order, fingerprinted as they come."""
+    prepared = fingerprinted_rows(table, fingerprint)
+    rows = made.execute(ordered_select(table, f"main.{table.name}"))
+    cursor = source.cursor(name=f"fundraiser_compare_{table.name}")
+    try:
+        cursor.execute(ordered_select(table, table.name, postgresql=True))
+        held = (
+            row for batch in iter(lambda: cursor.fetchmany(_BATCH), []) for row in prepared(batch)
+        )
+        return compare_rows(table, iter(rows), held, keep)
+    finally:
+        cursor.close()
+        rows.close()
