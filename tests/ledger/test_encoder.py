@@ -137,7 +137,12 @@ def test_the_parent_leaves_the_part_it_waits_for_to_the_child() -> None:
 
     texts = encoder.PartTexts(part_at, len(made), changes.make_fingerprint(SALT))
     try:
-        time.sleep(0.3)  # the child has sent parts 0 and 1 and begun part 2
+        # The child has sent parts 0 and 1 and begun part 2 (waited for, not guessed:
+        # on a loaded machine the child may take longer than any fixed pause).
+        deadline = time.monotonic() + 30
+        while texts.texts.qsize() < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert texts.texts.qsize() == 2
         got = [texts.get(i) for i in range(len(made))]
         assert texts.ahead == 3, "the parent made part 3 only"
     finally:
