@@ -85,6 +85,16 @@ class Served:
             time.sleep(0.05)
         return self.text()
 
+    def wait_for_count(self, needle: str, count: int, timeout: float = 10) -> str:
+        """The log once `needle` is in it `count` times (or as it is at the timeout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.text()
+            if text.count(needle) >= count:
+                return text
+            time.sleep(0.05)
+        return self.text()
+
     def kill(self) -> None:
         """SIGKILL: no clean-up, no finishing the request in hand."""
         self.process.send_signal(signal.SIGKILL)
