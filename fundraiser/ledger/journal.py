@@ -155,8 +155,8 @@ class ChainCheck:
     by verify_chain, or by verify's replay, which reads every entry anyway (one read
     of the journal, not two). The first entry that does not match is kept."""
 
-    #: The columns `add` takes, in its order.
-    COLUMNS = "seq, at, action, subject, data, prev_hash, hash"
+    #: The columns `add` takes, in its order: the journal's own, as appended.
+    COLUMNS = _COLUMNS
 
     def __init__(self) -> None:
         self.prev = GENESIS

@@ -243,19 +243,22 @@ def remainder_keys(ledger: Ledger) -> dict[int, str]:
         return {row[0]: row[1] for row in conn.execute(query)}
 
 
-def test_a_copy_whose_values_the_write_holds_goes_in_with_them(ledger: Ledger) -> None:
+def insert_remainders(tx: Tx, held: dict[int, str]) -> int:
+    """Remainders for pledges 1-200 copying their pledges' keys, with `held` as the
+    keys this write says it holds (pgbulk.known); journalled."""
     rows = [(p, 100, "scaled back") for p in range(1, 201)]
+    with pgbulk.known(tx.conn, "pledges", {"person_key": held}):
+        done = tx.insert(
+            schema.remainders, ["pledge_id", "amount", "reason"], rows, DUE, copy=KEY_FROM_PLEDGE
+        )
+    tx.record("test.remainders", "remainders", {})
+    return done
+
+
+def test_a_copy_whose_values_the_write_holds_goes_in_with_them(ledger: Ledger) -> None:
     with ledger.write(bulk_work=True) as tx:
         keys = pledge_keys(tx, range(1, 201))
-        with pgbulk.known(tx.conn, "pledges", {"person_key": keys}):
-            done = tx.insert(
-                schema.remainders,
-                ["pledge_id", "amount", "reason"],
-                rows,
-                DUE,
-                copy=KEY_FROM_PLEDGE,
-            )
-        tx.record("test.remainders", "remainders", {})
+        done = insert_remainders(tx, keys)
     assert done == 200
     assert remainder_keys(ledger) == keys  # each its pledge's key, as the join gives
     assert audit.verify(ledger).ok  # the journal holds the copy; the replay joins
@@ -266,19 +269,10 @@ def test_a_held_value_that_is_not_the_tables_is_caught_by_verify(ledger: Ledger)
     """The held values are trusted at the write (that is their point), so a caller
     that got one wrong writes it; the journal still says "copied from the pledge",
     and the replay, which copies from the pledge, names the difference."""
-    rows = [(p, 100, "scaled back") for p in range(1, 201)]
     with ledger.write(bulk_work=True) as tx:
         keys = pledge_keys(tx, range(1, 201))
         wrong = {**keys, 7: keys[8]}
-        with pgbulk.known(tx.conn, "pledges", {"person_key": wrong}):
-            tx.insert(
-                schema.remainders,
-                ["pledge_id", "amount", "reason"],
-                rows,
-                DUE,
-                copy=KEY_FROM_PLEDGE,
-            )
-        tx.record("test.remainders", "remainders", {})
+        insert_remainders(tx, wrong)
     assert remainder_keys(ledger)[7] == keys[8]  # went straight in: no join
     verdict = audit.verify(ledger)
     assert not verdict.ok
@@ -291,19 +285,10 @@ def test_a_copy_the_write_does_not_hold_whole_is_made_by_the_join(
 ) -> None:
     """Held values that miss a row's source, or a write that is not a bulk one:
     the server joins, so the values are the table's (wrong held ones are unused)."""
-    rows = [(p, 100, "scaled back") for p in range(1, 201)]
     with ledger.write(bulk_work=bulk_work) as tx:
         keys = pledge_keys(tx, range(1, 201))
         held = {p: "not-the-key" for p in range(1, 201 if not bulk_work else 200)}
-        with pgbulk.known(tx.conn, "pledges", {"person_key": held}):
-            done = tx.insert(
-                schema.remainders,
-                ["pledge_id", "amount", "reason"],
-                rows,
-                DUE,
-                copy=KEY_FROM_PLEDGE,
-            )
-        tx.record("test.remainders", "remainders", {})
+        done = insert_remainders(tx, held)
     assert done == 200
     assert remainder_keys(ledger) == keys
     assert audit.verify(ledger).ok

@@ -321,18 +321,27 @@ def test_random_histories_prove_their_tables_and_every_tampering_is_named(
     folder = tmp_path_factory.mktemp("history")
     ledger = open_ledger(f"sqlite:///{folder / 'ledger.sqlite'}")
     try:
-        _run(ledger, steps)
-        honest = audit.verify(ledger)
-        assert honest.ok, honest.lines()
-        table, sql = tampering
-        with ledger.engine.begin() as conn:
-            touched = conn.execute(sa.text(sql)).rowcount
-        event(f"tampered with {table}" if touched else "nothing to tamper with")
-        if not touched:
-            return  # nothing of the kind in this history to tamper with
-        caught = audit.verify(ledger)
-        assert not caught.ok and caught.chain.ok
-        assert caught.tables is not None
-        assert table in {d.table for d in caught.tables.differences}, caught.lines()
+        touched = proves_and_names_tampering(ledger, steps, tampering)
+        event(f"tampered with {tampering[0]}" if touched else "nothing to tamper with")
     finally:
         ledger.dispose()
+
+
+def proves_and_names_tampering(
+    ledger: Ledger, steps: list[Step], tampering: tuple[str, str]
+) -> bool:
+    """Run `steps`, check verify proves the tables, tamper, and check verify names the
+    table; False when the history had nothing of the kind to tamper with."""
+    _run(ledger, steps)
+    honest = audit.verify(ledger)
+    assert honest.ok, honest.lines()
+    table, sql = tampering
+    with ledger.engine.begin() as conn:
+        touched = conn.execute(sa.text(sql)).rowcount
+    if not touched:
+        return False  # nothing of the kind in this history to tamper with
+    caught = audit.verify(ledger)
+    assert not caught.ok and caught.chain.ok
+    assert caught.tables is not None
+    assert table in {d.table for d in caught.tables.differences}, caught.lines()
+    return True
