@@ -35,6 +35,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from fundraiser.ledger import pgcopy
+
 #: From this many rows in one COPY, its table's foreign keys wait for the commit.
 SUSPEND_FROM = 10_000
 # The dropped constraints of this write, by table: conn.info[_DROPPED] exists
@@ -270,12 +272,11 @@ def insert_copying(
         return str(column.type.compile(dialect=dialect))
 
     # `by` may be a value for the lookup only: then it has the source key's type.
-    made = [
-        f'"{name}" {type_of(table.c[name] if name in table.c else source.c[key])}'
-        for name in columns
-    ]
+    typed = [table.c[name] if name in table.c else source.c[key] for name in columns]
+    made = [f'"{name}" {type_of(column)}' for name, column in zip(columns, typed, strict=True)]
     cursor.execute(f"CREATE TEMPORARY TABLE {_COPY_TABLE} ({', '.join(made)}) ON COMMIT DROP")
-    with cursor.copy(f"COPY {_COPY_TABLE} FROM STDIN") as copy:
+    types = pgcopy.binary_types(typed, rows, range(len(columns)))
+    with pgcopy.copy_in(cursor, _COPY_TABLE, types) as copy:
         write = copy.write_row
         for row in rows:
             write(row)
@@ -336,7 +337,13 @@ def _copy_known(
     names = ", ".join([*(columns[i] for i in own), *constants, *copies])
     extra = tuple(constants.values())
     suspend(conn, cursor, table.name, len(rows))
-    with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+    types = pgcopy.binary_types(
+        [table.c[name] for name in [*(columns[i] for i in own), *constants, *copies]],
+        rows,
+        own,
+        [*((value,) for value in extra), *(lookup.values() for lookup in lookups)],
+    )
+    with pgcopy.copy_in(cursor, f"{table.name} ({names})", types) as copy:
         write = copy.write_row
         if len(own) == len(columns) and len(lookups) == 1:  # an issue's remainders
             lookup = lookups[0]
