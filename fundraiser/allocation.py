@@ -245,7 +245,11 @@ def allocate(
     allotments: list[Allotment] = []
     append, price_money = allotments.append, terms.price
     money = _MoneyMemo(currency)
+    made = money.made
     scale_back, cap, below_minimum, fraction = REFUND_ORDER
+    # The named tuples made in C, not through their Python __new__: 230,000 of
+    # them at 100,000 pledges (the same tuples; the fields in their order).
+    new = tuple.__new__
     for (_first, _low, k, group), give, want, can, holding, paid_in, short in zip(
         people, shares, wanted, whole, have, paid, below, strict=True
     ):
@@ -267,24 +271,19 @@ def allocate(
             raise AllocationInvariantBroken(f"{k}: refunds {reasons} do not match the pledge")
         remainders = []
         if cut:
-            remainders.append(Remainder(pid, k, money(cut), scale_back))
+            remainders.append(new(Remainder, (pid, k, made.get(cut) or money(cut), scale_back)))
         if over:
-            remainders.append(Remainder(pid, k, money(over), cap))
+            remainders.append(new(Remainder, (pid, k, made.get(over) or money(over), cap)))
         if short_of:
-            remainders.append(Remainder(pid, k, money(short_of), below_minimum))
+            amount = made.get(short_of) or money(short_of)
+            remainders.append(new(Remainder, (pid, k, amount, below_minimum)))
         if odd:
-            remainders.append(Remainder(pid, k, money(odd), fraction))
+            remainders.append(new(Remainder, (pid, k, made.get(odd) or money(odd), fraction)))
+        _pid, _key, name, email, amount, paid_at = p
         append(
-            Allotment(
-                k,
-                p.name,
-                p.email,
-                p.paid_at,
-                give,
-                p.amount,
-                tuple(remainders),
-                (pid,),
-                holding,
+            new(
+                Allotment,
+                (k, name, email, paid_at, give, amount, tuple(remainders), (pid,), holding),
             )
         )
     plan = Plan(
