@@ -117,7 +117,10 @@ class IssueResult:
 def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = None) -> IssueResult:
     """Apply the allotment plan in one transaction. With nothing new, changes nothing."""
     with ledger.write(now, bulk_work=True) as tx:
-        pgbulk.indexes_after(tx.conn)  # PostgreSQL: the issue looks nothing up by them
+        # PostgreSQL: the issue looks nothing up by those indexes, nor reads the
+        # journal; its parts' texts are made while the indexes are built at the end.
+        if pgbulk.indexes_after(tx.conn):
+            tx.texts_at_end()
         pgbulk.sort_in_memory(tx.conn)
         # The plan's million objects die as _issue returns, while the
         # collector is still paused: alive when it resumes, its first pass

@@ -11,6 +11,7 @@ import hashlib
 import os
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +126,12 @@ class Ledger:
                     raise LedgerError(
                         f"{tx.unrecorded} change(s) to the register's tables were not journalled"
                     )
-                if keys_at_end:
-                    pgbulk.restore(conn)  # before the commit: every key in force at it
+                try:
+                    # Before the commit: every key in force at it, made while this
+                    # thread makes the texts put off to the end (Tx.texts_at_end).
+                    tx.settle(partial(pgbulk.restore, conn) if keys_at_end else None)
+                finally:
+                    tx.finish()
             finally:
                 if keys_at_end:
                     pgbulk.forget(conn)

@@ -75,17 +75,19 @@ def allow(conn: Connection) -> None:
     conn.info[_DROPPED] = {}
 
 
-def indexes_after(conn: Connection) -> None:
+def indexes_after(conn: Connection) -> bool:
     """In this bulk write (PostgreSQL), a big COPY into a table no bigger than it may
     drop the table's other indexes and build them before the commit.
 
     Asked for by a write that looks no row up by those indexes after filling the
     table (an import's pledges, an issue's rows): until the commit such a lookup
     would read the whole table. A statement's posting does look its remainders
-    up by pledge, so it does not ask. Nothing on SQLite.
+    up by pledge, so it does not ask. Nothing on SQLite (False).
     """
-    if _DROPPED in conn.info:
-        conn.info[_INDEXES_AFTER] = True
+    if _DROPPED not in conn.info:
+        return False
+    conn.info[_INDEXES_AFTER] = True
+    return True
 
 
 def sort_in_memory(conn: Connection) -> None:

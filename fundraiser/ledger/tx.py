@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from operator import itemgetter
 from typing import Any, ParamSpec, TypeVar
 
@@ -67,6 +68,8 @@ class Tx:
         self._second: ThreadPoolExecutor | None = None
         self._fingerprint: changes.Fingerprinter | None = None
         self._kept: list[dict[str, Any]] = []  # journal forms of changes not yet recorded
+        # Set by `texts_at_end`: entries in order, a part's text still to make as a call.
+        self._at_end: list[tuple[str, str, str | Callable[[], str]]] | None = None
         self._lz4 = False  # long journal texts compressed with lz4 (journal.prefer_lz4)
 
     def execute(self, statement: Any, *args: Any) -> sa.CursorResult[Any]:
@@ -200,16 +203,21 @@ class Tx:
         # A child pays off where there are many personal values to fingerprint
         # (an import); ids, amounts and copies (an issue) encode faster than a fork.
         personal = changes.personal_columns(schema.metadata.tables[change.table])
-        fingerprints = len(personal & set(change.columns)) * len(rows)
-        texts = encoder.PartTexts(
-            part_at, len(starts), fingerprint, aside=fingerprints >= _ASIDE_FROM
-        )
+        aside = len(personal & set(change.columns)) * len(rows) >= _ASIDE_FROM
+        if self._at_end is not None and not aside:
+            for index in range(len(starts)):
+                part = part_at(index)
+                touched += changes.apply(self.conn, part)
+                del part  # made again at the end, from the rows the change holds
+                text = partial(_part_text, part_at, index, fingerprint)
+                self._at_end.append(("ledger.rows", _part_subject(change, starts, index), text))
+            return touched
+        texts = encoder.PartTexts(part_at, len(starts), fingerprint, aside=aside)
         try:
             for index in range(len(starts)):
                 part = part_at(index)
                 touched += changes.apply(self.conn, part)
-                first = starts[index] + 1
-                subject = f"{change.table}:{first}-{first + len(part.rows) - 1}/{len(rows)}"
+                subject = _part_subject(change, starts, index)
                 self._append([("ledger.rows", subject, texts.get(index))])
         finally:
             texts.close()
@@ -281,6 +289,9 @@ class Tx:
         self._append(encoded)
 
     def _append(self, entries: Sequence[tuple[str, str, str]]) -> None:
+        if self._at_end is not None:
+            self._at_end.extend(entries)
+            return
         if self._lock_journal is not None:
             self._held_back.extend(entries)
             return
@@ -349,6 +360,35 @@ class Tx:
         if held:
             self._append(held)
 
+    def texts_at_end(self) -> None:
+        """Make the journal texts of this write's big changes as it ends (`settle`),
+        while the database does the write's last work on the second thread:
+        PostgreSQL builds the indexes and checks the keys a bulk write put off
+        (ledger/pgbulk.py), and this thread, otherwise waiting, makes the texts.
+
+        Entries keep their order and go in before the commit; until then they are
+        in no table, so nothing in this write may read the journal after this.
+        A part's text is made from the rows its change holds: those rows and the
+        texts (about 15 MB at 100,000 pledges) live until the write ends. Not for
+        changes whose texts are made in a child process (they go in as they come).
+        """
+        if self._at_end is None:
+            self._at_end = []
+
+    def settle(self, last: Callable[[], None] | None = None) -> None:
+        """Run `last` (the write's last database work) alongside while this thread
+        makes the texts `texts_at_end` put off; then append those entries.
+        Ledger.write calls it before it commits."""
+        later, self._at_end = self._at_end, None
+        running = self.alongside(last) if last is not None else None
+        try:
+            made = [(a, s, t if isinstance(t, str) else t()) for a, s, t in later or ()]
+        finally:
+            if running is not None:
+                running.result()  # the database is this thread's again
+        if made:
+            self._append(made)
+
     def finish(self) -> None:
         """Wait for a step still running alongside (Ledger.write calls it)."""
         if self._second is not None:
@@ -358,6 +398,19 @@ class Tx:
 
 def _nothing_to_lock(conn: Connection) -> None:
     """See Tx.hold_journal."""
+
+
+def _part_subject(change: Change, starts: range, index: int) -> str:
+    """A part's journal subject: its table and its rows' place in the change."""
+    first = starts[index] + 1
+    last = min(first + starts.step - 1, len(change.rows))
+    return f"{change.table}:{first}-{last}/{len(change.rows)}"
+
+
+def _part_text(
+    part_at: Callable[[int], Change], index: int, fingerprint: changes.Fingerprinter
+) -> str:
+    return encoder.entry_text(part_at(index), fingerprint)
 
 
 def _replayed(table: Any) -> bool:
