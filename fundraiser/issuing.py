@@ -172,23 +172,30 @@ def _issue(
         paid, terms or campaign.shares, offer_max_shares=offer_max, existing=existing
     )
     marking.result()
-    rows = _Rows.build(
-        plan,
-        start,
-        {p.pledge_id: p.amount.amount for p in paid},
-        {p.pledge_id: p.person_key for p in paid},
-    )
+    stored = {p.pledge_id: p.person_key for p in paid}
+    admitted, number_of = _Admitted.build(plan, start, stored)
+    # The new members go in (a join in the database, which holds no interpreter
+    # lock) while this thread builds the rest of the rows from the plan.
+    inserting = tx.alongside(_insert_members, tx, admitted, today)
+    try:
+        rows = _Rows.build(
+            plan, start, number_of, {p.pledge_id: p.amount.amount for p in paid}, stored
+        )
+    finally:
+        inserting.result()  # the database is this thread's again
     if rows.planned != len(paid):  # rolls the whole issue back
         raise LedgerError(f"issue planned {rows.planned} of {len(paid)} paid pledges")
     # The write needs the rows only: at 300,000 pledges the plan and the pledges
     # read are about 200 MB that need not live on beside the rows and the inserts.
-    del plan, paid
+    del plan, paid, stored, number_of
     _write(tx, rows, today)
-    welcomed = _queue_welcome(tx, [number for number, _source in rows.members], today)
+    welcomed = _queue_welcome(tx, [number for number, _source in admitted.members], today)
     # The whole issue is one change, so one journal entry records all of it:
     # its rows are the entry's changes, this the summary a person reads.
-    tx.record("shares.issue", "register", rows.journal(start.member, welcomed))
-    return rows.result(start.member)
+    tx.record(
+        "shares.issue", "register", rows.journal(len(admitted.members), start.member, welcomed)
+    )
+    return rows.result(len(admitted.members), start.member)
 
 
 def _moment(stamp: str) -> datetime:
@@ -232,16 +239,48 @@ REMAINDER_COLUMNS = ("pledge_id", "person_key", "amount", "reason")
 
 
 @dataclass
-class _Rows:
-    """An issue's rows, built from the plan in Python, before any is written.
-
-    Members and remainders are held as the journal names them: by the pledge
-    their details come from (changes.Copy). Their keys are kept beside, for the
-    rare write that cannot copy (a pledge whose stored key is not its normal form).
-    """
+class _Admitted:
+    """The issue's new members, numbered in admission order, each held as the
+    journal names them: by the pledge their details come from (changes.Copy).
+    Their keys are kept beside, for the rare write that cannot copy (a pledge
+    whose stored key is not its normal form)."""
 
     members: list[tuple[int, int]]  # (number, the pledge their name, email and address are from)
-    member_keys: list[str]
+    keys: list[str]
+    keys_stored: bool  # every key is its pledge's own, as stored: the write copies them
+
+    @classmethod
+    def build(
+        cls, plan: Plan, start: _Start, stored: dict[int, str]
+    ) -> tuple[_Admitted, dict[str, int]]:
+        """The new members, and every member's number (old and new) by key."""
+        number_of = dict(start.number_of)
+        next_member = start.member
+        members: list[tuple[int, int]] = []
+        keys: list[str] = []
+        keys_stored = True
+        for allotment in plan.allotments:
+            key = allotment.person_key
+            if allotment.shares and key not in number_of:
+                number_of[key] = next_member
+                # The earliest paid pledge: the allotment's name, email and address.
+                source = allotment.pledge_ids[0]
+                members.append((next_member, source))
+                keys.append(key)
+                keys_stored = keys_stored and stored[source] == key
+                next_member += 1
+        return cls(members, keys, keys_stored), number_of
+
+
+@dataclass
+class _Rows:
+    """An issue's register entries, their pledges and its remainders, built from
+    the plan in Python, before any is written.
+
+    Remainders are held as the journal names them: by their pledge, whose key
+    they copy. Their keys are kept beside, as for the members (_Admitted).
+    """
+
     entries: list[tuple[Any, ...]]
     links: list[tuple[int, int, int]]
     refunds: list[tuple[int, int, str]]  # (pledge_id, amount, reason)
@@ -254,14 +293,17 @@ class _Rows:
 
     @classmethod
     def build(
-        cls, plan: Plan, start: _Start, held: dict[int, int], stored: dict[int, str]
+        cls,
+        plan: Plan,
+        start: _Start,
+        number_of: dict[str, int],
+        held: dict[int, int],
+        stored: dict[int, str],
     ) -> _Rows:
-        """`held`: each paid pledge's money still held; `stored`: its key as stored."""
-        number_of = dict(start.number_of)
-        next_member, next_entry, next_certificate = start.member, start.entry, start.certificate
+        """`number_of`: each member's number by key (_Admitted); `held`: each paid
+        pledge's money still held; `stored`: its key as stored."""
+        next_entry, next_certificate = start.entry, start.certificate
         price = plan.price.amount
-        members: list[tuple[int, int]] = []
-        member_keys: list[str] = []
         entries: list[tuple[Any, ...]] = []
         links: list[tuple[int, int, int]] = []
         refunds: list[tuple[int, int, str]] = []
@@ -278,16 +320,8 @@ class _Rows:
                 keys_stored = keys_stored and stored[rem.pledge_id] == key
             if not shares:
                 continue
-            number = number_of.get(key)
-            if number is None:
-                number = number_of[key] = next_member
-                next_member += 1
-                # The earliest paid pledge: the allotment's name, email and address.
-                members.append((number, pledge_ids[0]))
-                member_keys.append(key)
-                keys_stored = keys_stored and stored[pledge_ids[0]] == key
             amount = price * shares
-            entries.append((next_entry, number, shares, amount, next_certificate))
+            entries.append((next_entry, number_of[key], shares, amount, next_certificate))
             if len(pledge_ids) == 1:  # kept money is the price of the shares
                 links.append((next_entry, pledge_ids[0], amount))
             else:
@@ -295,8 +329,6 @@ class _Rows:
             next_entry += 1
             next_certificate += 1
         return cls(
-            members,
-            member_keys,
             entries,
             links,
             refunds,
@@ -308,9 +340,8 @@ class _Rows:
             plan.currency,
         )
 
-    def journal(self, first_member: int, welcomed: int) -> dict[str, Any]:
+    def journal(self, admitted: int, first_member: int, welcomed: int) -> dict[str, Any]:
         """The issue's summary for its journal entry (its rows are the entry's changes)."""
-        admitted = len(self.members)
         return {
             "members_admitted": admitted,
             "members": [first_member, first_member + admitted - 1] if admitted else None,
@@ -322,8 +353,7 @@ class _Rows:
             "welcome_mail": welcomed,
         }
 
-    def result(self, first_member: int) -> IssueResult:
-        admitted = len(self.members)
+    def result(self, admitted: int, first_member: int) -> IssueResult:
         return IssueResult(
             admitted,
             len(self.entries),
@@ -344,21 +374,26 @@ _FROM_PLEDGE = changes.Copy(
 _KEY_FROM_PLEDGE = changes.Copy("pledges", "pledge_id", {"person_key": "person_key"})
 
 
-def _write(tx: Tx, rows: _Rows, today: str) -> None:
-    """Insert an issue's rows: members, register entries, their pledges, remainders.
+def _insert_members(tx: Tx, admitted: _Admitted, today: str) -> None:
+    """Insert the issue's new members.
 
     Where every key is its pledge's own as stored (always, for keys stored
     normalised), the journal names the pledge instead of fingerprinting the same
     details again (changes.Copy); otherwise the values go in as the plan has them.
     """
-    stamped = {"created_at": tx.now}
-    admitted = {"admitted_on": today, **stamped}
-    currency = rows.currency
-    if rows.keys_stored:
+    constants = {"admitted_on": today, "created_at": tx.now}
+    if admitted.keys_stored:
         columns = ("number", "from_pledge")
-        tx.insert(schema.members, columns, rows.members, admitted, copy=_FROM_PLEDGE)
+        tx.insert(schema.members, columns, admitted.members, constants, copy=_FROM_PLEDGE)
     else:  # the details as given: read for these members only
-        tx.insert(schema.members, MEMBER_COLUMNS, _with_details(tx, rows), admitted)
+        tx.insert(schema.members, MEMBER_COLUMNS, _with_details(tx, admitted), constants)
+
+
+def _write(tx: Tx, rows: _Rows, today: str) -> None:
+    """Insert an issue's register entries, their pledges and its remainders (copied
+    from their pledges as the members are: _insert_members)."""
+    stamped = {"created_at": tx.now}
+    currency = rows.currency
     entry_constants = {
         "kind": EntryKind.ISSUE.value,
         "currency": currency,
@@ -387,18 +422,18 @@ def _write(tx: Tx, rows: _Rows, today: str) -> None:
         tx.insert(schema.remainders, REMAINDER_COLUMNS, keyed, due)
 
 
-def _with_details(tx: Tx, rows: _Rows) -> list[tuple[Any, ...]]:
+def _with_details(tx: Tx, admitted: _Admitted) -> list[tuple[Any, ...]]:
     """New members' rows with their source pledges' name, email and address."""
     found: dict[int, tuple[Any, ...]] = {}
     p = schema.pledges.c
-    sources = [source for _number, source in rows.members]
+    sources = [source for _number, source in admitted.members]
     for start in range(0, len(sources), 5_000):
         chunk = sources[start : start + 5_000]
         query = sa.select(p.id, p.name, p.email, p.address).where(p.id.in_(chunk))
         found.update((row[0], tuple(row[1:])) for row in tx.execute(query))
     return [
         (number, key, *found[source])
-        for (number, source), key in zip(rows.members, rows.member_keys, strict=True)
+        for (number, source), key in zip(admitted.members, admitted.keys, strict=True)
     ]
 
 
