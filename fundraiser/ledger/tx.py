@@ -380,14 +380,17 @@ class Tx:
         makes the texts `texts_at_end` put off; then append those entries.
         Ledger.write calls it before it commits."""
         later, self._at_end = self._at_end, None
+        if not later:  # nothing to make: no second thread
+            if last is not None:
+                last()
+            return
         running = self.alongside(last) if last is not None else None
         try:
-            made = [(a, s, t if isinstance(t, str) else t()) for a, s, t in later or ()]
+            made = [(a, s, t if isinstance(t, str) else t()) for a, s, t in later]
         finally:
             if running is not None:
                 running.result()  # the database is this thread's again
-        if made:
-            self._append(made)
+        self._append(made)
 
     def finish(self) -> None:
         """Wait for a step still running alongside (Ledger.write calls it)."""
