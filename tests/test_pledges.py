@@ -18,9 +18,11 @@ from fundraiser.pledges import (
     Status,
     create,
     create_many,
+    find,
     get,
     transition,
 )
+from tests.conftest import PostgresServer
 
 TERMINAL = {s for s, targets in TRANSITIONS.items() if not targets}
 
@@ -78,6 +80,26 @@ def test_random_walks_follow_the_table(
 
 def _new(n: int) -> NewPledge:
     return NewPledge(f"Backer {n}", f"b{n}@example.org", "1 Road", Money(5000, "GBP"), "crowd")
+
+
+@pytest.mark.postgres
+def test_ids_drawn_with_gaps_between_them_are_the_ids_the_pledges_get(
+    postgres: PostgresServer,
+) -> None:
+    """Another writer drawing from the sequence in the middle of a bulk draw leaves
+    gaps (here: a sequence stepping by 3); the pledges get exactly the ids drawn,
+    and a draw alone on the sequence runs on without one."""
+    ledger = open_ledger(postgres.new_database())
+    with ledger.write() as tx:
+        tx.conn.exec_driver_sql("ALTER SEQUENCE pledge_ids INCREMENT BY 3")
+        gapped = create_many(tx, [_new(n) for n in range(1, 5)])
+        tx.conn.exec_driver_sql("ALTER SEQUENCE pledge_ids INCREMENT BY 1")
+        after = create_many(tx, [_new(n) for n in range(5, 8)])
+    assert gapped == [1, 4, 7, 10] and after == [11, 12, 13]
+    with ledger.read() as conn:
+        names = {p.id: p.name for p in find(conn)}
+    assert names == {i: f"Backer {n}" for i, n in zip(gapped + after, range(1, 8), strict=True)}
+    ledger.dispose()
 
 
 def test_new_pledges_take_ids_above_every_pledge_there_is(db_url: str) -> None:
