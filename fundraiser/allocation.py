@@ -275,8 +275,8 @@ def allocate(
         if over:
             remainders.append(new(Remainder, (pid, k, made.get(over) or money(over), cap)))
         if short_of:
-            amount = made.get(short_of) or money(short_of)
-            remainders.append(new(Remainder, (pid, k, amount, below_minimum)))
+            refund = made.get(short_of) or money(short_of)
+            remainders.append(new(Remainder, (pid, k, refund, below_minimum)))
         if odd:
             remainders.append(new(Remainder, (pid, k, made.get(odd) or money(odd), fraction)))
         _pid, _key, name, email, amount, paid_at = p
