@@ -63,9 +63,9 @@ def pair(db_url: str) -> Iterator[tuple[Ledger, Ledger]]:
     second.dispose()
 
 
-def remainders(pledge_of: int = 0) -> list[tuple[int, int, str]]:
+def remainders() -> list[tuple[int, int, str]]:
     """Rows naming their pledge (the journal names it too: no personal value)."""
-    return [(pledge_of or 1 + n % PLEDGES, 100 + n, "fraction") for n in range(ROWS)]
+    return [(1 + n % PLEDGES, 100 + n, "fraction") for n in range(ROWS)]
 
 
 def write_remainders(ledger: Ledger, rows: list[tuple[int, int, str]], *, at_end: bool) -> None:
