@@ -41,9 +41,10 @@ class ImportPlan:
 
 
 #: Pledges written at a time: a file of a million rows is never held whole in
-#: memory, and a batch is still several of the ledger's parts (ledger/tx.PART),
-#: whose journal text is made beside the write (ledger/encoder.py).
-BATCH = 100_000
+#: memory, and a batch is still a few of the ledger's parts (ledger/tx.PART),
+#: whose journal texts a child process makes while the next batch is checked
+#: (Tx.texts_at_end): enough personal values for the child to pay (tx._ASIDE_FROM).
+BATCH = 50_000
 
 
 def check_offline(
@@ -355,6 +356,7 @@ def import_file(
     """
     with ledger.write(now, bulk_work=True) as tx:
         pgbulk.indexes_after(tx.conn)  # PostgreSQL: nothing here looks pledges up by them
+        tx.texts_at_end()  # a batch's journal texts made while the next is checked
 
         def write(batch: list[NewPledge]) -> None:
             if notify:

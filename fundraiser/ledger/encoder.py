@@ -57,13 +57,15 @@ class PartTexts:
         *,
         patience: float = _PATIENCE,
         aside: bool = True,
+        hold: int = 3,
     ) -> None:
         self.part_at = part_at
         self.patience = patience
         self.count = count
         self.fingerprint = fingerprint
-        # A few parts ahead at most: the texts of a million rows are never all held.
-        self.texts: queue.Queue[bytes | None] = queue.Queue(maxsize=3)
+        # A few parts ahead at most (`hold`): the texts of a million rows are never
+        # all held. A caller that takes them later (Tx.texts_at_end) holds them all.
+        self.texts: queue.Queue[bytes | None] = queue.Queue(maxsize=hold)
         self.pid = 0
         self.sent = 0  # the index of the child's next text on the pipe
         self.made: dict[int, str] = {}  # the last parts' texts, made here while waiting

@@ -133,6 +133,8 @@ class Ledger:
                 finally:
                     tx.finish()
             finally:
+                if tx is not None:
+                    tx.close_texts()  # a failed write's children stopped
                 if keys_at_end:
                     pgbulk.forget(conn)
         if tx is not None:  # committed

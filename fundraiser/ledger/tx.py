@@ -70,6 +70,7 @@ class Tx:
         self._kept: list[dict[str, Any]] = []  # journal forms of changes not yet recorded
         # Set by `texts_at_end`: entries in order, a part's text still to make as a call.
         self._at_end: list[tuple[str, str, str | Callable[[], str]]] | None = None
+        self._making: list[encoder.PartTexts] = []  # children making texts put off
         self._lz4 = False  # long journal texts compressed with lz4 (journal.prefer_lz4)
 
     def execute(self, statement: Any, *args: Any) -> sa.CursorResult[Any]:
@@ -204,7 +205,9 @@ class Tx:
         # (an import); ids, amounts and copies (an issue) encode faster than a fork.
         personal = changes.personal_columns(schema.metadata.tables[change.table])
         aside = len(personal & set(change.columns)) * len(rows) >= _ASIDE_FROM
-        if self._at_end is not None and not aside:
+        if self._at_end is not None and aside:
+            return self._apply_parts_later(change, part_at, starts, fingerprint)
+        if self._at_end is not None:
             for index in range(len(starts)):
                 part = part_at(index)
                 touched += changes.apply(self.conn, part)
@@ -222,6 +225,40 @@ class Tx:
         finally:
             texts.close()
         return touched
+
+    def _apply_parts_later(
+        self,
+        change: Change,
+        part_at: Callable[[int], Change],
+        starts: range,
+        fingerprint: changes.Fingerprinter,
+    ) -> int:
+        """Apply every part now; their texts are made by a child while the caller
+        goes on (an import checks its next batch) and taken at the next such
+        change or at `settle`. One child at a time: the texts put off before
+        this change go in first."""
+        self._catch_up()
+        assert self._at_end is not None
+        texts = encoder.PartTexts(part_at, len(starts), fingerprint, hold=len(starts))
+        self._making.append(texts)
+        touched = 0
+        for index in range(len(starts)):
+            touched += changes.apply(self.conn, part_at(index))
+            text = partial(texts.get, index)
+            self._at_end.append(("ledger.rows", _part_subject(change, starts, index), text))
+        return touched
+
+    def _catch_up(self) -> None:
+        """Append the entries put off so far, their texts made (a child's taken)."""
+        if not self._making:
+            return
+        later, self._at_end = self._at_end or [], None
+        try:
+            made = _made(later)
+        finally:
+            self.close_texts()
+        self._append(made)
+        self._at_end = []
 
     @property
     def fingerprint(self) -> changes.Fingerprinter:
@@ -369,8 +406,13 @@ class Tx:
         Entries keep their order and go in before the commit; until then they are
         in no table, so nothing in this write may read the journal after this.
         A part's text is made from the rows its change holds: those rows and the
-        texts (about 15 MB at 100,000 pledges) live until the write ends. Not for
-        changes whose texts are made in a child process (they go in as they come).
+        texts (about 15 MB at 100,000 pledges) live until the write ends.
+
+        A change whose texts a child process makes (many personal values: an
+        import's batch) is applied at once, and the child works while the caller
+        goes on; its texts are taken, with every entry put off before them, when
+        the next such change comes or at the end: one batch's rows and texts held
+        at a time, one child.
         """
         if self._at_end is None:
             self._at_end = []
@@ -386,11 +428,19 @@ class Tx:
             return
         running = self.alongside(last) if last is not None else None
         try:
-            made = [(a, s, t if isinstance(t, str) else t()) for a, s, t in later]
+            made = _made(later)
         finally:
             if running is not None:
                 running.result()  # the database is this thread's again
+            self.close_texts()
         self._append(made)
+
+    def close_texts(self) -> None:
+        """Stop and reap the children making texts put off (Ledger.write calls it
+        as the write ends, whatever way: a failed write leaves none behind)."""
+        making, self._making = self._making, []
+        for texts in making:
+            texts.close()
 
     def finish(self) -> None:
         """Wait for a step still running alongside (Ledger.write calls it)."""
@@ -408,6 +458,11 @@ def _part_subject(change: Change, starts: range, index: int) -> str:
     first = starts[index] + 1
     last = min(first + starts.step - 1, len(change.rows))
     return f"{change.table}:{first}-{last}/{len(change.rows)}"
+
+
+def _made(entries: list[tuple[str, str, str | Callable[[], str]]]) -> list[tuple[str, str, str]]:
+    """Entries in their order, each text put off made now."""
+    return [(a, s, t if isinstance(t, str) else t()) for a, s, t in entries]
 
 
 def _part_text(

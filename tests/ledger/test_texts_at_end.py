@@ -1,11 +1,17 @@
 """A write may make its big changes' journal texts as it ends (Tx.texts_at_end),
 while PostgreSQL builds what the bulk write put off: the journal it leaves is
 the one a write making them as it goes leaves, and a refusal at the end leaves
-nothing behind."""
+nothing behind. Texts a child makes (an import's batches) are taken a change
+later: one child at a time, none left when the write fails."""
 
 from __future__ import annotations
 
+import os
+import re
+import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -124,4 +130,104 @@ def test_a_row_refused_as_the_write_ends_leaves_no_rows_and_no_entries(
     assert entries(ledger) == before
     with ledger.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(schema.remainders)).scalar() == 0
+    assert audit.verify(ledger).ok
+
+
+def backers(first: int, count: int) -> list[NewPledge]:
+    return [
+        NewPledge(f"Backer <b>{n}</b>", f"b{n}@x.org", f"=1+{n}", Money(5000, "GBP"), "crowd")
+        for n in range(first, first + count)
+    ]
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Parts of 300 rows whose texts a child makes, as an import's batches of 50,000."""
+    monkeypatch.setattr(tx, "PART", 300)
+    monkeypatch.setattr(tx, "_ASIDE_FROM", 1)
+    return 300
+
+
+def children() -> list[str]:
+    """States of this process's children (Z: exited, not reaped yet)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid():
+                found.append(fields[0])
+    return found
+
+
+def import_batches(ledger: Ledger, *, at_end: bool) -> list[int]:
+    """Three batches in one write, as an import of three batches; the children seen."""
+    seen = []
+    with ledger.write("2026-11-30T10:00:00Z", bulk_work=True) as write:
+        if at_end:
+            write.texts_at_end()
+        for batch in range(3):
+            create_many(write, backers(10_000 + 1_000 * batch, 700))
+            seen.append(len(children()))
+    return seen
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_batches_whose_texts_a_child_makes_leave_the_journal_made_as_it_goes(
+    ledgers: tuple[Ledger, Ledger], small_parts: int
+) -> None:
+    at_end, as_it_goes = ledgers
+    before = len(entries(at_end))
+    alive = children()
+    assert import_batches(at_end, at_end=True) == [len(alive) + 1] * 3  # one child at a time
+    assert children() == alive  # and none left
+    import_batches(as_it_goes, at_end=False)
+    made = entries(at_end)[before:]
+    first = PLEDGES + 1
+    assert [(action, subject) for action, subject, _ in made] == [
+        ("ledger.rows", "pledges:1-300/700"),
+        ("ledger.rows", "pledges:301-600/700"),
+        ("ledger.rows", "pledges:601-700/700"),
+        ("pledge.create_many", f"pledges:{first}-{first + 699}"),
+    ] + [
+        entry
+        for batch in (1, 2)
+        for entry in [
+            ("ledger.rows", "pledges:1-300/700"),
+            ("ledger.rows", "pledges:301-600/700"),
+            ("ledger.rows", "pledges:601-700/700"),
+            ("pledge.create_many", f"pledges:{first + 700 * batch}-{first + 700 * batch + 699}"),
+        ]
+    ]
+    # Byte for byte but the fingerprints: each ledger has its own salt.
+    assert unsalted(made) == unsalted(entries(as_it_goes)[before:])
+    assert audit.verify(at_end).ok  # each part's text replays to its rows
+
+
+def unsalted(made: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    return [
+        (action, subject, re.sub(r'"fp:[0-9a-f]+"', '"fp"', text)) for action, subject, text in made
+    ]
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_batch_refused_after_a_child_began_leaves_no_rows_no_entries_no_child(
+    ledgers: tuple[Ledger, Ledger], small_parts: int
+) -> None:
+    ledger, _ = ledgers
+    before, alive = entries(ledger), children()
+    clash = [replace(p, request_key=f"k-{n}") for n, p in enumerate(backers(0, 700))]
+    again = [replace(p, request_key=f"k-{n + 650}") for n, p in enumerate(backers(700, 700))]
+    refused = (sqlite3.IntegrityError, psycopg.errors.UniqueViolation)
+    with pytest.raises(refused), ledger.write(bulk_work=True) as write:
+        write.texts_at_end()
+        create_many(write, clash)  # its child at work
+        create_many(write, again)  # 50 keys the first batch holds: refused
+    assert children() == alive
+    assert entries(ledger) == before
+    with ledger.read() as conn:
+        count = sa.select(sa.func.count()).select_from(schema.pledges)
+        assert conn.execute(count).scalar() == PLEDGES
     assert audit.verify(ledger).ok
