@@ -218,6 +218,7 @@ class Demo:
                 "PLEDGE_API": self.api,
                 "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
             },
+            staged=True,  # served meanwhile: no page read half written
         )
         first = self.built_from is None
         self.built_from = journal

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import logging
 import runpy
+import shutil
 import threading
 import time
 import traceback
@@ -273,6 +274,22 @@ def run_pelican(settings: dict[str, Any]) -> tuple[int, tuple[str, ...]]:
     return pages, warnings
 
 
+def _run_staged(settings: dict[str, Any]) -> tuple[int, tuple[str, ...]]:
+    """run_pelican into a folder beside the output, then moved into it (staging.py)."""
+    from fundraiser.sitegen import staging
+
+    _guard_output(settings)  # the folder the build ends in, as a build in place guards it
+    output = Path(settings["OUTPUT_PATH"])
+    folder = staging.staging_folder(output)
+    try:
+        made = run_pelican({**settings, "OUTPUT_PATH": str(folder)})
+        staging.move_in(folder, output, remove_stale=bool(settings.get("DELETE_OUTPUT_DIRECTORY")))
+    finally:
+        if folder.exists():  # a build that failed: the served site stays as it was
+            shutil.rmtree(folder)
+    return made
+
+
 def _message(record: logging.LogRecord) -> str:
     text = record.getMessage()
     if record.exc_info and record.exc_info[1] is not None:
@@ -289,10 +306,13 @@ def build_site(
     output: Path | None = None,
     extra: dict[str, Any] | None = None,
     publish: bool = False,
+    staged: bool = False,
 ) -> BuildReport:
     """Build the whole site; raise ConfigError, LedgerError or SiteBuildError on bad data.
 
     With `publish`, refuse (PublishRefused) settings a public pledge page cannot work with.
+    `staged`: for a site being served, built beside its folder and moved in a file
+    at a time, so no page is ever read half written (sitegen/staging.py).
     """
     started = time.perf_counter()
     from fundraiser.sitegen.plugin import SITE_DATA, check_public_settings
@@ -313,7 +333,10 @@ def build_site(
         problems = publish_problems(settings)
         if problems:
             raise PublishRefused("the public site would not take pledges:", problems)
-    pages, warnings = run_pelican(settings)
+    if staged:
+        pages, warnings = _run_staged(settings)
+    else:
+        pages, warnings = run_pelican(settings)
     return BuildReport(
         Path(settings["OUTPUT_PATH"]),
         Path(settings["PATH"]),
@@ -350,6 +373,8 @@ def serve(
     import watchfiles
     from pelican.server import ComplexHTTPRequestHandler, RootedHTTPServer  # type: ignore[import-untyped]
 
+    from fundraiser.sitegen import staging
+
     def rebuild() -> None:
         try:
             report = build_site(
@@ -359,6 +384,7 @@ def serve(
                 now=now(),
                 output=output,
                 extra=extra,
+                staged=True,
             )
         except FundraiserError as exc:  # keep serving the last good build; say what broke
             echo(f"Build failed: {exc}")
@@ -374,8 +400,10 @@ def serve(
         now=now(),
         output=output,
         extra=extra,
+        staged=True,
     )
     site_dir = first.output.resolve()
+    building = staging.beside(site_dir)
     RootedHTTPServer.allow_reuse_address = True
     try:
         httpd = RootedHTTPServer(str(site_dir), (host, port), ComplexHTTPRequestHandler)
@@ -389,8 +417,14 @@ def serve(
     ignored = watchfiles.DefaultFilter()
 
     def wanted(change: watchfiles.Change, path: str) -> bool:
-        # The default output (site/output) sits inside the watched site/ folder.
-        return ignored(change, path) and not Path(path).resolve().is_relative_to(site_dir)
+        # The default output (site/output) sits inside the watched site/ folder,
+        # and the rebuilds are made beside it.
+        where = Path(path).resolve()
+        return (
+            ignored(change, path)
+            and not where.is_relative_to(site_dir)
+            and not where.is_relative_to(building)
+        )
 
     watched = [
         settings_path.parent,

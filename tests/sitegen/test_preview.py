@@ -145,3 +145,53 @@ def test_serve_previews_and_rebuilds_when_content_changes(tmp_path: Path) -> Non
         thread.join(15)
     assert not thread.is_alive()
     assert not errors, errors
+
+
+def test_a_page_read_while_the_preview_rebuilds_is_always_whole(tmp_path: Path) -> None:
+    """The preview builds beside the served folder and renames each page in: a reader
+    (the preview's server, a browser) never gets a page emptied or cut short."""
+    from fundraiser.sitegen.build import build_site
+
+    campaign = copy_campaign(tmp_path)
+    settings = settings_for(tmp_path, copy_content(tmp_path))
+    out = tmp_path / "out"
+
+    def rebuild() -> None:
+        report = build_site(
+            settings,
+            campaign_path=campaign,
+            database_url=sqlite_url(tmp_path),
+            now=datetime.fromisoformat(NOW),
+            output=out,
+            staged=True,
+        )
+        assert report.output == out.resolve()
+
+    rebuild()
+    pages = [out / "index.html", out / "faq.html", out / "pledge.html"]
+    unchanged = (out / "theme" / "css").stat().st_ino
+    torn: list[str] = []
+    reads = 0
+    done = threading.Event()
+
+    def read() -> None:
+        nonlocal reads
+        while not done.is_set():
+            for page in pages:
+                text = page.read_text(encoding="utf-8")
+                reads += 1
+                if not text.rstrip().endswith("</html>"):
+                    torn.append(f"{page.name}: {len(text)} characters")
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        for _ in range(4):
+            rebuild()
+    finally:
+        done.set()
+        reader.join(10)
+    assert reads > 100, reads  # the reader ran through the rebuilds
+    assert torn == []
+    assert (out / "theme" / "css").stat().st_ino == unchanged  # folders stay where they are
+    assert not (tmp_path / ".out.next").exists()  # nothing left beside the site
