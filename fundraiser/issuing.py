@@ -168,24 +168,28 @@ def _issue(
         return IssueResult(0, 0, 0, 0, Money(0, campaign.currency), None, None)
     existing, start = existing_holdings(tx.conn), _Start.read(tx)
     marking = tx.alongside(_mark_allotted, tx, [p.pledge_id for p in paid])
-    plan = allocate(  # pure Python: no database here while the stamp runs
-        paid, terms or campaign.shares, offer_max_shares=offer_max, existing=existing
-    )
-    marking.result()
-    read = len(paid)
-    held = {p.pledge_id: p.amount.amount for p in paid}
-    stored = {p.pledge_id: p.person_key for p in paid}
-    # From here the plan and these two are all the rows need: the pledges read
-    # need not live on beside the members' insert and the rows (300,000 pledges).
-    del paid
-    admitted, number_of = _Admitted.build(plan, start, stored)
-    # The new members go in (a join in the database, which holds no interpreter
-    # lock) while this thread builds the rest of the rows from the plan.
-    inserting = tx.alongside(_insert_members, tx, admitted, today)
     try:
-        rows = _Rows.build(plan, start, number_of, held, stored)
+        plan = allocate(  # pure Python: no database here while the stamp runs
+            paid, terms or campaign.shares, offer_max_shares=offer_max, existing=existing
+        )
+        read = len(paid)
+        held = {p.pledge_id: p.amount.amount for p in paid}
+        stored = {p.pledge_id: p.person_key for p in paid}
+        # From here the plan and these two are all the rows need: the pledges read
+        # need not live on beside the members' insert and the rows (300,000 pledges).
+        del paid
+        admitted, number_of = _Admitted.build(plan, start, stored)
+        # The new members go in (a join in the database, which holds no interpreter
+        # lock) while this thread builds the rest of the rows from the plan. The
+        # second thread takes its steps in order: the insert follows the stamp,
+        # which on PostgreSQL (seven indexes a row) outlasts the allocation.
+        inserting = tx.alongside(_insert_members, tx, admitted, today)
+        try:
+            rows = _Rows.build(plan, start, number_of, held, stored)
+        finally:
+            inserting.result()
     finally:
-        inserting.result()  # the database is this thread's again
+        marking.result()  # the database is this thread's again
     if rows.planned != read:  # rolls the whole issue back
         raise LedgerError(f"issue planned {rows.planned} of {read} paid pledges")
     # The write needs the rows only: at 300,000 pledges the plan is about 150 MB
