@@ -17,6 +17,7 @@ from fundraiser.ledger.changes import Change
 from fundraiser.ledger.tx import PART
 from fundraiser.money import Money
 from fundraiser.pledges import NewPledge, create_many
+from tests.processes import children_of_this_process
 
 SALT = "ab" * 32
 
@@ -149,21 +150,6 @@ def test_the_parent_leaves_the_part_it_waits_for_to_the_child() -> None:
         texts.close()
     here = changes.make_fingerprint(SALT)
     assert got == [encoder.entry_text(part, here) for part in made]
-
-
-def children_of_this_process() -> list[str]:
-    """States of the processes whose parent is this one (Z: a child never reaped)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == os.getpid():
-            found.append(fields[0])
-    return found
 
 
 @pytest.fixture

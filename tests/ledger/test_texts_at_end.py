@@ -6,7 +6,6 @@ later: one child at a time, none left when the write fails."""
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from fundraiser.ledger import Ledger, audit, changes, open_ledger, pgbulk, schem
 from fundraiser.money import Money
 from fundraiser.pledges import NewPledge, create_many
 from tests.conftest import PostgresServer
+from tests.processes import children_of_this_process
 
 PLEDGES = 2_000
 # Two parts and a bit: the remainders go in as three journal entries of rows.
@@ -148,20 +148,6 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> int:
     return 300
 
 
-def children() -> list[str]:
-    """States of this process's children (Z: exited, not reaped yet)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == os.getpid():
-                found.append(fields[0])
-    return found
-
-
 def import_batches(ledger: Ledger, *, at_end: bool) -> list[int]:
     """Three batches in one write, as an import of three batches; the children seen."""
     seen = []
@@ -170,7 +156,7 @@ def import_batches(ledger: Ledger, *, at_end: bool) -> list[int]:
             write.texts_at_end()
         for batch in range(3):
             create_many(write, backers(10_000 + 1_000 * batch, 700))
-            seen.append(len(children()))
+            seen.append(len(children_of_this_process()))
     return seen
 
 
@@ -180,9 +166,9 @@ def test_batches_whose_texts_a_child_makes_leave_the_journal_made_as_it_goes(
 ) -> None:
     at_end, as_it_goes = ledgers
     before = len(entries(at_end))
-    alive = children()
+    alive = children_of_this_process()
     assert import_batches(at_end, at_end=True) == [len(alive) + 1] * 3  # one child at a time
-    assert children() == alive  # and none left
+    assert children_of_this_process() == alive  # and none left
     import_batches(as_it_goes, at_end=False)
     made = entries(at_end)[before:]
     first = PLEDGES + 1
@@ -217,7 +203,7 @@ def test_a_batch_refused_after_a_child_began_leaves_no_rows_no_entries_no_child(
     ledgers: tuple[Ledger, Ledger], small_parts: int
 ) -> None:
     ledger, _ = ledgers
-    before, alive = entries(ledger), children()
+    before, alive = entries(ledger), children_of_this_process()
     clash = [replace(p, request_key=f"k-{n}") for n, p in enumerate(backers(0, 700))]
     again = [replace(p, request_key=f"k-{n + 650}") for n, p in enumerate(backers(700, 700))]
     refused = (sqlite3.IntegrityError, psycopg.errors.UniqueViolation)
@@ -225,7 +211,7 @@ def test_a_batch_refused_after_a_child_began_leaves_no_rows_no_entries_no_child(
         write.texts_at_end()
         create_many(write, clash)  # its child at work
         create_many(write, again)  # 50 keys the first batch holds: refused
-    assert children() == alive
+    assert children_of_this_process() == alive
     assert entries(ledger) == before
     with ledger.read() as conn:
         count = sa.select(sa.func.count()).select_from(schema.pledges)
