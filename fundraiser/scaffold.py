@@ -204,5 +204,8 @@ def write_campaign(directory: Path, answers: InitAnswers) -> Path:
         tmp.unlink()
         raise ConfigError("these answers do not make a valid campaign:", problems)
     tmp.replace(target)
-    (directory / ".gitignore").write_text("var/\nsite/output/\n", encoding="utf-8")
+    # site/.output.next/: where the preview builds before it moves pages in (sitegen/staging)
+    (directory / ".gitignore").write_text(
+        "var/\nsite/output/\nsite/.output.next/\n", encoding="utf-8"
+    )
     return target

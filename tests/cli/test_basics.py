@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from fundraiser import __version__
 from fundraiser.cli import main
+from fundraiser.sitegen import staging
 from tests.conftest import Cli
 
 
@@ -60,6 +61,10 @@ def test_init_writes_a_campaign_that_passes_check(tmp_path: Path) -> None:
     figures = json.loads(status.output)
     assert figures["pledged"] == 0 and figures["state"] == "open"
     assert (target / "var" / "ledger.sqlite").exists()
+    # Git leaves out the ledger, the built site and the folder the preview builds in.
+    ignored = set((target / ".gitignore").read_text().split())
+    preview = staging.beside(Path("site") / "output").as_posix()
+    assert {"var/", "site/output/", f"{preview}/"} <= ignored
     # The starter site builds with the kit's theme and shows the new co-op's name.
     built = runner.invoke(main, ["--campaign", str(campaign), "site", "build"], env=env)
     assert built.exit_code == 0, built.output
