@@ -249,16 +249,11 @@ class Tx:
         return touched
 
     def _catch_up(self) -> None:
-        """Append the entries put off so far, their texts made (a child's taken)."""
-        if not self._making:
-            return
-        later, self._at_end = self._at_end or [], None
-        try:
-            made = _made(later)
-        finally:
-            self.close_texts()
-        self._append(made)
-        self._at_end = []
+        """Append the entries put off so far, their texts made (a child's taken),
+        as `settle` does at the end; then go on putting entries off."""
+        if self._making:
+            self.settle()
+            self._at_end = []
 
     @property
     def fingerprint(self) -> changes.Fingerprinter:
