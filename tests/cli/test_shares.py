@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
+from fundraiser.allocation import Allotment, Remainder, RemainderReason
+from fundraiser.cli.shares import _allotment_json, _allotment_text
 from fundraiser.ledger import open_ledger
+from fundraiser.money import Money
 from tests.conftest import Cli, PostgresServer
 
 # Shares are issued before the deadline here: a keep-it-all campaign may.
@@ -246,9 +251,11 @@ def test_the_plan_as_json_is_one_document_however_many_people(cli: Cli, campaign
     """Written a thousand allotments at a time, the plan is byte for byte what one
     json.dumps of it gives: a script reading it cannot tell."""
     names = ['Zoë "Z" <b>', "=HYPERLINK(1)", "\uff27\uff52\uff41\uff43\uff45", "O'Brien\\", "名前"]
+    # 2,000 people, 345 of whom pledge twice; some over the cap: every kind of
+    # remainder a plan writes, one pledge or several.
     rows = [
-        f'"{names[n % len(names)].replace(chr(34), chr(34) * 2)} {n}",p{n}@example.org,'
-        f"{50 + n % 3 * 25}.00,crowd,paid,REF-{n},{n} Road"
+        f'"{names[n % len(names)].replace(chr(34), chr(34) * 2)} {n}",p{n % 2_000}@example.org,'
+        f"{10_125 if n % 500 == 7 else 50 + n % 3 * 25}.00,crowd,paid,REF-{n},{n} Road"
         for n in range(2_345)
     ]
     source = campaign_dir / "paid.csv"
@@ -258,9 +265,39 @@ def test_the_plan_as_json_is_one_document_however_many_people(cli: Cli, campaign
         out = cli.ok("shares", *args).output
         plan = json.loads(out)
         assert out == json.dumps(plan, ensure_ascii=False) + "\n"
-        assert len(plan["allotments"]) == 2_345
+        assert len(plan["allotments"]) == 2_000
+        assert max(len(a["pledges"]) for a in plan["allotments"]) == 2
+        reasons = {r["reason"] for a in plan["allotments"] for r in a["remainders"]}
+        assert reasons == {"fraction", "cap"}
         assert list(plan)[-2:] == ["can_issue", "why_not"]
         assert plan.get("dry_run") is ("--dry-run" in args or None)
         assert {a["name"] for a in plan["allotments"][:5]} == {
             f"{x} {n}" for n, x in enumerate(names)
         }
+
+
+@given(
+    name=st.text(),
+    email=st.text(),
+    numbers=st.lists(st.integers(min_value=0, max_value=10**15), min_size=4, max_size=4),
+    pledge_ids=st.lists(st.integers(min_value=1, max_value=10**12), min_size=1, max_size=4),
+    reasons=st.lists(st.sampled_from(list(RemainderReason)), max_size=6),
+)
+def test_an_allotment_is_written_as_json_dumps_writes_it(
+    name: str, email: str, numbers: list[int], pledge_ids: list[int], reasons: list[RemainderReason]
+) -> None:
+    """The plan's JSON is formatted without dictionaries; any text a backer typed
+    (quotes, backslashes, controls, lone surrogates) and every reason come out as
+    json.dumps would write them."""
+    shares, existing, paid, amount = numbers
+    remainders = tuple(
+        Remainder(pledge_ids[i % len(pledge_ids)], "key", Money(amount + i, "GBP"), reason)
+        for i, reason in enumerate(reasons)
+    )
+    allotment = Allotment(
+        "key", name, email, "2027-01-01T00:00:00Z", shares, Money(paid, "GBP"),
+        remainders, tuple(pledge_ids), existing,
+    )  # fmt: skip
+    expected = json.dumps(_allotment_json(allotment), ensure_ascii=False)
+    assert _allotment_text(allotment) == expected
+    assert json.loads(expected)["name"] == name
