@@ -301,8 +301,15 @@ def report(
                 seconds, best, peak = median[size, db, step]
                 line = f"  {step:<16} {seconds:7.2f} s ({best:.2f})"
                 floor = [b[step] for b in (bounds or {}).get((size, db), [])]
+                base_floor = [b[step] for b in (bounds or {}).get((base, db), [])]
                 if floor:
-                    line += f" [bound {statistics.median(floor):.2f} s]"
+                    line += f" [bound {statistics.median(floor):.2f} s"
+                    # The bound's own growth: what the same rows cost SQLite and
+                    # the interpreter alone at this size, against the first size.
+                    if size != base and base_floor:
+                        grew = statistics.median(floor) / statistics.median(base_floor)
+                        line += f", {grew:.2f} x"
+                    line += "]"
                 if size == base:
                     line += f" [< {STEP_SECONDS:.0f} s: {judge(seconds < STEP_SECONDS)}]"
                 elif size > TIMED_UP_TO:
