@@ -116,7 +116,8 @@ class IssueResult:
 
 def issue(ledger: Ledger, campaign: Campaign, *, today: str, now: str | None = None) -> IssueResult:
     """Apply the allotment plan in one transaction. With nothing new, changes nothing."""
-    with ledger.write(now, bulk_work=True) as tx:
+    # Its pages are read once, in order, or appended: a small page cache (SQLite).
+    with ledger.write(now, bulk_work=True, small_cache=True) as tx:
         # PostgreSQL: the issue looks nothing up by those indexes, nor reads the
         # journal; its parts' texts are made while the indexes are built at the end.
         if pgbulk.indexes_after(tx.conn):

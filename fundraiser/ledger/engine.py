@@ -84,6 +84,7 @@ class Ledger:
         now: str | None = None,
         *,
         bulk_work: bool = False,
+        small_cache: bool = False,
         locks: Collection[str] | None = None,
         whole: bool = True,
     ) -> Iterator[Tx]:
@@ -99,6 +100,11 @@ class Ledger:
         serialised: its entries wait in the transaction and go in last, under
         the journal's lock, held until the commit (the hash chain stays linear).
         SQLite has one writer at a time whatever is asked.
+
+        `small_cache` (SQLite): the write runs with a bulk read's page cache. For
+        a big write that reads a table once in order and appends the rest (an
+        issue): the writer's 64 MB would only fill with pages it is done with,
+        55 MB of the issue's peak at 300,000 pledges, for no time saved.
         """
         tx: Tx | None = None
         with self.engine.begin() as conn, bulk.gc_paused() if bulk_work else nullcontext():
@@ -111,6 +117,9 @@ class Ledger:
                     _lock_journal(conn)
                 else:
                     lock_journal = _lock_journal
+            small = small_cache and self.is_sqlite
+            if small:  # not transactional: put back in the finally below
+                conn.exec_driver_sql(f"PRAGMA cache_size = {_READ_CACHE}")
             # PostgreSQL: a big COPY of this write may check its foreign keys at the end.
             keys_at_end = bulk_work and whole and not self.is_sqlite
             if keys_at_end:
@@ -137,6 +146,8 @@ class Ledger:
                     tx.close_texts()  # a failed write's children stopped
                 if keys_at_end:
                     pgbulk.forget(conn)
+                if small:  # pooled: the next user of this connection may write
+                    conn.exec_driver_sql(f"PRAGMA cache_size = {_WRITE_CACHE}")
         if tx is not None:  # committed
             tx.carry()
 

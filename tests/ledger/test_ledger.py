@@ -58,6 +58,31 @@ def test_a_failed_transaction_leaves_no_trace(db_url: str) -> None:
     ledger.dispose()
 
 
+def _page_cache(conn: sa.Connection) -> int:
+    return int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or 0)
+
+
+def test_a_small_cache_write_gives_the_connection_back_as_it_found_it(sqlite_url: str) -> None:
+    """An issue writes with a bulk read's page cache (SQLite); the pooled connection
+    the next write takes has the writer's own again, after a commit or a failure."""
+    ledger = open_ledger(sqlite_url)
+    with ledger.write() as tx:
+        usual = _page_cache(tx.conn)
+    assert usual == -65536  # KiB: the writer's 64 MB
+    with ledger.write(small_cache=True) as tx:
+        assert _page_cache(tx.conn) == -8192
+        create(tx, _pledge(1))
+    with pytest.raises(RuntimeError), ledger.write(small_cache=True) as tx:
+        create(tx, _pledge(2))
+        raise RuntimeError("crash mid-change")
+    with ledger.write() as tx:
+        assert _page_cache(tx.conn) == usual
+    with ledger.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM pledges")).scalar() == 1
+    assert ledger.verify().ok
+    ledger.dispose()
+
+
 @pytest.mark.parametrize(
     "column,value",
     [
