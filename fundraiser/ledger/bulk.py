@@ -15,13 +15,16 @@ import sqlite3
 from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import chain
+from itertools import chain, count
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from fundraiser.ledger import pgbulk, pgcopy
+
+#: Names for each_row's cursors on a PostgreSQL server.
+_SERVER_CURSORS = count()
 
 # Row classes by column names: `SELECT *` gives each ledger's own column order.
 _ROW_TYPES: dict[tuple[str, ...], Any] = {}
@@ -294,9 +297,17 @@ def fetch_rows(conn: Connection, statement: sa.Select[Any]) -> list[tuple[Any, .
 
 def each_row(conn: Connection, statement: sa.Select[Any]) -> Iterator[tuple[Any, ...]]:
     """fetch_rows, a batch at a time: for a reader that keeps less than every row
-    (300,000 rows as tuples are ~50 MB the caller may never need at once)."""
+    (300,000 rows as tuples are ~50 MB the caller may never need at once).
+
+    PostgreSQL: through a cursor on the server, so the driver holds one batch,
+    not the whole result (at 300,000 pledges 18 MB of the allocation's peak and
+    30 MB of the register export's). SQLite's cursor steps as it is fetched.
+    """
     sql = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = conn.connection.cursor()
+    if conn.dialect.name == "sqlite":
+        cursor = conn.connection.cursor()
+    else:  # a name of its own: two such readers may be open on one connection
+        cursor = conn.connection.cursor(name=f"each_row_{next(_SERVER_CURSORS)}")
     try:
         cursor.execute(sql)
         while batch := cursor.fetchmany(10_000):

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from fundraiser.ledger import Ledger, Tx, audit, changes, open_ledger, pgbulk, schema
+from fundraiser.ledger import Ledger, Tx, audit, bulk, changes, open_ledger, pgbulk, schema
 from fundraiser.money import Money
 from fundraiser.pledges import NewPledge, create_many
 from tests.conftest import PostgresServer
@@ -310,3 +310,27 @@ def test_a_bulk_write_may_sort_in_memory_for_itself_only(ledger: Ledger) -> None
         tx.record("test.nothing", "nothing", {})
     with ledger.read() as conn:  # the pool's connection again: its setting is the server's
         assert work_mem(conn) == default
+
+
+def test_a_bulk_reader_fetches_from_a_cursor_on_the_server_a_batch_at_a_time(
+    ledger: Ledger,
+) -> None:
+    """The driver holds a batch, not the whole result; a second reader and other
+    statements may run on the connection meanwhile; the cursor is closed after."""
+
+    def cursors(conn: sa.Connection) -> int:
+        return int(conn.exec_driver_sql("SELECT count(*) FROM pg_cursors").scalar() or 0)
+
+    series = sa.func.generate_series(1, 25_000).table_valued("n").render_derived(name="s")
+    numbers = sa.select(series.c.n)
+    ids = sa.select(schema.pledges.c.id).order_by(schema.pledges.c.id)
+    with ledger.read() as conn:
+        rows = bulk.each_row(conn, numbers)
+        first = [next(rows) for _ in range(3)]
+        assert cursors(conn) == 1  # open on the server, the rest not yet fetched
+        pledge_ids = [row[0] for row in bulk.each_row(conn, ids)]
+        assert cursors(conn) == 1  # the second reader's closed when it ended
+        rest = list(rows)
+        assert cursors(conn) == 0
+    assert [row[0] for row in first + rest] == list(range(1, 25_001))
+    assert len(pledge_ids) == BIG and pledge_ids == sorted(pledge_ids)
