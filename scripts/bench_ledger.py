@@ -317,7 +317,8 @@ def report(
                 else:
                     allowed = median[base, db, step][0] * size / base
                     line += (
-                        f" [{seconds / median[base, db, step][0]:.2f} x its {base:,} time; "
+                        f" [{seconds / median[base, db, step][0]:.2f} x its {base:,} time"
+                        f"{paired(runs, base, size, db, step)}; "
                         f"< {allowed:.2f} s: {judge(seconds <= allowed)}]"
                     )
                 if db == "postgresql" and "sqlite" in databases:
@@ -327,6 +328,25 @@ def report(
                 print(line)
     print(f"{'every target met' if not failed else f'{failed} target(s) NOT met'}")
     return 0 if not failed else 1
+
+
+def paired(
+    runs: dict[tuple[int, str], list[dict[str, tuple[float, float]]]],
+    base: int,
+    size: int,
+    db: str,
+    step: str,
+) -> str:
+    """Each run's own ratio (its larger size over its first, minutes apart), lowest
+    and highest: the spread the machine gives the same code. The judgement stays
+    on the medians."""
+    ratios = [
+        big[step][0] / small[step][0]
+        for small, big in zip(runs[base, db], runs[size, db], strict=True)
+    ]
+    if len(ratios) < 2:
+        return ""
+    return f", runs {min(ratios):.2f}-{max(ratios):.2f} x"
 
 
 class Postgres:
