@@ -187,8 +187,8 @@ def _issue(
         # The new members go in (a join in the database, which holds no interpreter
         # lock) while this thread builds the rest of the rows from the plan. The
         # second thread takes its steps in order: the insert follows the stamp,
-        # which on PostgreSQL (seven indexes a row, none of it HOT) outlasts the
-        # allocation.
+        # which on PostgreSQL (a new version of every row, HOT: schema's
+        # PLEDGES_FILLFACTOR) can outlast the allocation.
         inserting = tx.alongside(_insert_members, tx, admitted, today)
         try:
             rows = _Rows.build(plan, start, number_of, held, stored)
