@@ -68,15 +68,9 @@ class Ledger:
         """
         with self.engine.connect() as conn, bulk.gc_paused() if bulk_work else nullcontext():
             conn.execution_options(fundraiser_read=True)
-            small = bulk_work and self.is_sqlite
-            if small:
-                conn.exec_driver_sql(f"PRAGMA cache_size = {_READ_CACHE}")
-            try:
+            with _small_cache(conn, bulk_work and self.is_sqlite):
                 yield conn
                 conn.rollback()
-            finally:
-                if small:  # pooled: the next user of this connection may write
-                    conn.exec_driver_sql(f"PRAGMA cache_size = {_WRITE_CACHE}")
 
     @contextmanager
     def write(
@@ -107,7 +101,11 @@ class Ledger:
         55 MB of the issue's peak at 300,000 pledges, for no time saved.
         """
         tx: Tx | None = None
-        with self.engine.begin() as conn, bulk.gc_paused() if bulk_work else nullcontext():
+        with (
+            self.engine.begin() as conn,
+            bulk.gc_paused() if bulk_work else nullcontext(),
+            _small_cache(conn, small_cache and self.is_sqlite),
+        ):
             lock_journal = None
             if not self.is_sqlite:
                 if locks:
@@ -117,9 +115,6 @@ class Ledger:
                     _lock_journal(conn)
                 else:
                     lock_journal = _lock_journal
-            small = small_cache and self.is_sqlite
-            if small:  # not transactional: put back in the finally below
-                conn.exec_driver_sql(f"PRAGMA cache_size = {_READ_CACHE}")
             # PostgreSQL: a big COPY of this write may check its foreign keys at the end.
             keys_at_end = bulk_work and whole and not self.is_sqlite
             if keys_at_end:
@@ -146,8 +141,6 @@ class Ledger:
                     tx.close_texts()  # a failed write's children stopped
                 if keys_at_end:
                     pgbulk.forget(conn)
-                if small:  # pooled: the next user of this connection may write
-                    conn.exec_driver_sql(f"PRAGMA cache_size = {_WRITE_CACHE}")
         if tx is not None:  # committed
             tx.carry()
 
@@ -172,6 +165,19 @@ class Ledger:
 #: SQLite page caches, in KiB (negative): a connection's own, and a bulk read's.
 _WRITE_CACHE = -65536
 _READ_CACHE = -8192
+
+
+@contextmanager
+def _small_cache(conn: Connection, small: bool) -> Iterator[None]:
+    """SQLite: a bulk read's page cache for the block, the writer's own after it
+    (the setting is the connection's, not the transaction's, and it is pooled)."""
+    if small:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {_READ_CACHE}")
+    try:
+        yield
+    finally:
+        if small:
+            conn.exec_driver_sql(f"PRAGMA cache_size = {_WRITE_CACHE}")
 
 
 def _sqlite_setup(engine: Engine) -> None:
