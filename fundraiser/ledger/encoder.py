@@ -11,7 +11,7 @@ itself, and the child stops before them (a number they share): both cores
 work until the end.
 
 The child shares the rows by fork (nothing is copied to it), sends each
-part's text back through a pipe, and exits without touching the database:
+part's text back through a socket pair, and exits without touching the database:
 `os._exit` runs no finalizer, so the parent's connection (its socket, its
 SQLite locks, which belong to the parent process) is left as it was. Where
 there is no safe fork (not Linux), or the child fails, the parent makes the texts itself:
@@ -25,11 +25,11 @@ import mmap
 import os
 import queue
 import signal
+import socket
 import struct
 import sys
 import threading
 from collections.abc import Callable
-from typing import BinaryIO
 
 from fundraiser.ledger import changes, journal
 from fundraiser.ledger.changes import Change
@@ -65,9 +65,9 @@ class PartTexts:
         self.fingerprint = fingerprint
         # A few parts ahead at most (`hold`): the texts of a million rows are never
         # all held. A caller that takes them later (Tx.texts_at_end) holds them all.
-        self.texts: queue.Queue[bytes | None] = queue.Queue(maxsize=hold)
+        self.texts: queue.Queue[bytearray | None] = queue.Queue(maxsize=hold)
         self.pid = 0
-        self.sent = 0  # the index of the child's next text on the pipe
+        self.sent = 0  # the index of the child's next text on the socket
         self.made: dict[int, str] = {}  # the last parts' texts, made here while waiting
         self.ahead = count  # the first part made here: the child stops before it
         # The child's stop, in memory both processes share (an anonymous mmap is MAP_SHARED).
@@ -82,40 +82,44 @@ class PartTexts:
             self._start()
 
     def _start(self) -> None:
-        read_end, write_end = os.pipe()
+        # A socket pair, not a pipe: the reader takes a whole text in one call
+        # (MSG_WAITALL), so it needs the interpreter's lock once per text. From a
+        # pipe a read returns what the pipe holds (64 KB), and each of the ~60
+        # reads of an import's 4 MB text waited up to the switch interval (5 ms)
+        # for the lock while this process checked rows: the child stood blocked
+        # on its write for a third of a second a batch, and the import waited.
+        ours, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:  # the child: make every part's text, send it, leave
             status = 1
             try:
-                os.close(read_end)
-                with os.fdopen(write_end, "wb") as out:
-                    for index in range(self.count):
-                        if index >= _LENGTH.unpack_from(self.stop_at)[0]:
-                            break  # the parent makes the rest
-                        data = entry_text(self.part_at(index), self.fingerprint).encode()
-                        out.write(_LENGTH.pack(len(data)))
-                        out.write(data)
+                ours.close()
+                for index in range(self.count):
+                    if index >= _LENGTH.unpack_from(self.stop_at)[0]:
+                        break  # the parent makes the rest
+                    data = entry_text(self.part_at(index), self.fingerprint).encode()
+                    theirs.sendall(_LENGTH.pack(len(data)))
+                    theirs.sendall(data)
                 status = 0
             finally:
                 os._exit(status)
-        os.close(write_end)
+        theirs.close()
         self.pid = pid
-        stream = os.fdopen(read_end, "rb")
         self.reader = threading.Thread(
-            target=self._read, args=(stream,), name="ledger-journal-texts", daemon=True
+            target=self._read, args=(ours,), name="ledger-journal-texts", daemon=True
         )
         self.reader.start()
 
-    def _read(self, stream: BinaryIO) -> None:
-        """Take each text off the pipe as it comes (a blocking read holds no lock)."""
-        with stream:
+    def _read(self, source: socket.socket) -> None:
+        """Take each text off the socket as it comes (a blocking receive holds no lock)."""
+        with source:
             for _ in range(self.count):
-                head = stream.read(_LENGTH.size)
-                if len(head) < _LENGTH.size:
+                head = _receive(source, _LENGTH.size)
+                if head is None:
                     break
                 (size,) = _LENGTH.unpack(head)
-                data = stream.read(size)
-                if len(data) < size:
+                data = _receive(source, size)
+                if data is None:
                     break
                 self.texts.put(data)
             else:
@@ -182,3 +186,25 @@ class PartTexts:
                 self.texts.get_nowait()
             except queue.Empty:
                 self.reader.join(0.05)
+
+
+def _receive(source: socket.socket, size: int) -> bytearray | None:
+    """Exactly `size` bytes from the child, or None when it stopped before them.
+
+    MSG_WAITALL: the kernel gathers them in one call, whatever the socket's buffer;
+    only a signal returns early with part of them, and the loop asks for the rest.
+    """
+    data = bytearray(size)
+    view = memoryview(data)
+    got = 0
+    try:
+        while got < size:
+            received = source.recv_into(view[got:], size - got, socket.MSG_WAITALL)
+            if received == 0:
+                return None
+            got += received
+    except OSError:  # the child was stopped mid-text
+        return None
+    finally:
+        view.release()
+    return data

@@ -4,7 +4,9 @@ whatever becomes of the child, and no child left behind when the write fails."""
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -48,6 +50,36 @@ def test_texts_from_the_child_are_the_texts_made_here() -> None:
     here = changes.make_fingerprint(SALT)
     assert got == [encoder.entry_text(part, here) for part in made]
     assert "Backer" not in "".join(got) and "example.org" not in "".join(got)
+
+
+def test_texts_far_bigger_than_the_socket_buffer_arrive_whole() -> None:
+    # An import's part is about 4 MB of text, these over 1 MB: many times what the
+    # kernel buffers between the processes, so each arrives over many writes.
+    made = parts(3, size=20_000)
+    texts = encoder.PartTexts(made.__getitem__, len(made), changes.make_fingerprint(SALT))
+    try:
+        got = [texts.get(i) for i in range(len(made))]
+        assert texts.sent >= 1, "the first text came from the child"
+    finally:
+        texts.close()
+    here = changes.make_fingerprint(SALT)
+    assert min(len(text) for text in got) > 1_000_000
+    assert got == [encoder.entry_text(part, here) for part in made]
+
+
+def test_a_text_cut_off_by_the_child_ending_is_not_taken() -> None:
+    ours, theirs = socket.socketpair()
+
+    def send() -> None:  # more than the socket holds: taken as it comes
+        theirs.sendall(b"x" * 300_000)
+        theirs.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    with ours, theirs:
+        assert encoder._receive(ours, 200_000) == bytearray(b"x" * 200_000)
+        assert encoder._receive(ours, 200_000) is None  # 100,000 came, then the end
+        sender.join()
 
 
 def test_a_child_that_stops_short_leaves_the_rest_to_the_parent() -> None:
