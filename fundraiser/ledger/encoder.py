@@ -87,7 +87,7 @@ class PartTexts:
         # pipe a read returns what the pipe holds (64 KB), and each of the ~60
         # reads of an import's 4 MB text waited up to the switch interval (5 ms)
         # for the lock while this process checked rows: the child stood blocked
-        # on its write for a third of a second a batch, and the import waited.
+        # on its write for a third of a second a batch instead of working.
         ours, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:  # the child: make every part's text, send it, leave
