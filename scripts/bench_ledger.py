@@ -18,6 +18,11 @@ A run takes all its ledgers (each size, each database) through one step
 before the next, so the two times a ratio compares are seconds apart; a
 ratio (300,000 against 100,000, PostgreSQL against SQLite) is judged on the
 median of the runs' own ratios, with the ratio of the medians printed beside.
+The first size runs twice in each run, first and last (the second in the
+other order of databases), and a ratio is against the mean of its two
+times: a machine that slows down or speeds up within the run then moves
+both sides of the ratio alike, and how far the two identical times fell
+apart is printed, the machine's own noise.
 Beside each SQLite step is its bound: the same rows through SQLite and Python
 alone, with none of the kit's checks, keys or journal (scripts/ledger_bounds.py).
 
@@ -193,7 +198,7 @@ def run_step(
     if server_before is not None and server_after is not None:
         cpu += f", server CPU {server_after - server_before:5.2f} s"
     print(
-        f"  {name:<16} {label:<20} {elapsed:7.2f} s   {cpu}   peak RSS {peak:6.0f} MB", flush=True
+        f"  {name:<16} {label:<26} {elapsed:7.2f} s   {cpu}   peak RSS {peak:6.0f} MB", flush=True
     )
     return elapsed, peak, text
 
@@ -252,27 +257,35 @@ def main() -> int:
         if server is not None and server.dir is not None:
             print(f"PostgreSQL: a throwaway server, shared_buffers {server.buffers_mb()} MB")
         runs: dict[tuple[int, str], list[dict[str, tuple[float, float]]]] = {}
+        again: dict[tuple[int, str], list[dict[str, tuple[float, float]]]] = {}
         bounds: dict[tuple[int, str], list[dict[str, float]]] = {}
         for n in range(1, args.repeat + 1):
             arithmetic, objects = calibrate()
             print(f"run {n}: calibration: arithmetic {arithmetic:.2f} s, objects {objects:.2f} s")
             with contextlib.ExitStack() as ledgers:
+                plan = [(size, db, False) for size in sizes for db in databases]
+                # The first size again, last and in the other order of databases: each
+                # larger size, and each database, is timed between two of its times.
+                if len(plan) > 1:
+                    plan += [(args.pledges, db, True) for db in reversed(databases)]
                 sequences = []
-                for size in sizes:
+                for size, db, repeat in plan:
                     people = args.people if args.people and size == args.pledges else size * 4 // 5
-                    for db in databases:
-                        sequence = Sequence(args, size, people, db, server)
-                        ledgers.callback(sequence.close)
-                        sequences.append(sequence)
+                    sequence = Sequence(args, size, people, db, server, repeat=repeat)
+                    ledgers.callback(sequence.close)
+                    sequences.append(sequence)
                 for name in STEPS:  # each step at every size and database, back to back
                     for sequence in sequences:
                         sequence.step(name)
                 for sequence in sequences:
                     bound = sequence.finish()
-                    runs.setdefault((sequence.pledges, sequence.db), []).append(sequence.results)
+                    key = (sequence.pledges, sequence.db)
+                    (again if sequence.repeat else runs).setdefault(key, []).append(
+                        sequence.results
+                    )
                     if bound:
-                        bounds.setdefault((sequence.pledges, sequence.db), []).append(bound)
-    return report(runs, sizes, databases, bounds)
+                        bounds.setdefault(key, []).append(bound)
+    return report(runs, sizes, databases, bounds, again)
 
 
 # Targets (issue 18): at --pledges every step under 5 s and PostgreSQL within
@@ -288,21 +301,31 @@ def memory_bound(pledges: int) -> float:
     return 400.0 if pledges <= TIMED_UP_TO else 1536.0
 
 
+Runs = dict[tuple[int, str], list[dict[str, tuple[float, float]]]]
+
+
 def report(
-    runs: dict[tuple[int, str], list[dict[str, tuple[float, float]]]],
+    runs: Runs,
     sizes: list[int],
     databases: list[str],
     bounds: dict[tuple[int, str], list[dict[str, float]]] | None = None,
+    again: Runs | None = None,
 ) -> int:
-    """Medians per step beside their bounds and targets; 0 when every target is met."""
+    """Medians per step beside their bounds and targets; 0 when every target is met.
+
+    `again`: the first size timed a second time in each run, after the others
+    (main): its ratios are judged against the mean of its two times.
+    """
     first = next(iter(runs.values()))
     count = len(first)
     steps = list(first[0])
+    again = again or {}
     median: dict[tuple[int, str, str], tuple[float, float, float]] = {}
     for (size, db), results in runs.items():
         for step in steps:
-            times = [r[step][0] for r in results]
-            peaks = [r[step][1] for r in results]
+            both = results + again.get((size, db), [])
+            times = [r[step][0] for r in both]
+            peaks = [r[step][1] for r in both]
             median[size, db, step] = (statistics.median(times), min(times), max(peaks))
     failed = 0
 
@@ -316,6 +339,12 @@ def report(
         "SQLite and Python alone: scripts/ledger_bounds.py), the median of each run's "
         "own ratio (the medians' ratio beside), largest peak RSS, against the targets:"
     )
+    if again:
+        print(
+            f" (the first size was timed twice in each run, first and last: its medians "
+            f"are of all {2 * count} times, and a ratio against it is against the mean of "
+            "the run's two; 'twice' is how far apart the same step's two times were)"
+        )
     base = sizes[0]
     for size in sizes:
         for db in databases:
@@ -336,8 +365,14 @@ def report(
                     line += "]"
                 if size == base:
                     line += f" [< {STEP_SECONDS:.0f} s: {judge(seconds < STEP_SECONDS)}]"
+                    if (size, db) in again:
+                        apart = [
+                            max(a[step][0], b[step][0]) / min(a[step][0], b[step][0])
+                            for a, b in zip(runs[size, db], again[size, db], strict=True)
+                        ]
+                        line += f" [twice: {statistics.median(apart):.2f} x{spread(apart)}]"
                 else:
-                    ratios = paired(runs, (size, db), (base, db), step)
+                    ratios = paired(runs, (size, db), (base, db), step, again)
                     ratio = statistics.median(ratios)
                     line += f" [{ratio:.2f} x its {base:,} time{spread(ratios)}"
                     line += f", medians' ratio {seconds / median[base, db, step][0]:.2f} x"
@@ -346,7 +381,7 @@ def report(
                         line += f"; <= {allowed:.2f} x: {judge(ratio <= allowed)}"
                     line += "]"
                 if db == "postgresql" and "sqlite" in databases:
-                    ratios = paired(runs, (size, db), (size, "sqlite"), step)
+                    ratios = paired(runs, (size, db), (size, "sqlite"), step, again)
                     ratio = statistics.median(ratios)
                     line += (
                         f" [{ratio:.2f} x SQLite{spread(ratios)}, <= {PG_RATIO}: "
@@ -359,19 +394,29 @@ def report(
 
 
 def paired(
-    runs: dict[tuple[int, str], list[dict[str, tuple[float, float]]]],
+    runs: Runs,
     ledger: tuple[int, str],
     against: tuple[int, str],
     step: str,
+    again: Runs | None = None,
 ) -> list[float]:
     """Each run's own ratio of a step's time on `ledger` (size, database) over its
     time on `against`: timed seconds apart in the same run (Sequence), so the
     machine's drift from minute to minute, which moves the medians of a set by
-    a third on a shared machine, mostly cancels. What is judged is the median."""
-    return [
-        mine[step][0] / theirs[step][0]
-        for mine, theirs in zip(runs[ledger], runs[against], strict=True)
-    ]
+    a third on a shared machine, mostly cancels. What is judged is the median.
+
+    A ledger timed twice in a run (`again`: the first size, first and last) counts
+    as the mean of its two times, so a drift within the run cancels too.
+    """
+    again = again or {}
+
+    def times(key: tuple[int, str]) -> list[float]:
+        first = [r[step][0] for r in runs[key]]
+        if key not in again:
+            return first
+        return [(a + r[step][0]) / 2 for a, r in zip(first, again[key], strict=True)]
+
+    return [mine / theirs for mine, theirs in zip(times(ledger), times(against), strict=True)]
 
 
 def spread(ratios: list[float]) -> str:
@@ -544,11 +589,13 @@ class Sequence:
         people: int,
         db: str,
         server: Postgres | None,
+        *,
+        repeat: bool = False,
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory()
         self.folder = folder = Path(self._tmp.name)
-        self.pledges, self.db = pledges, db
-        self.label = f"{pledges:,} {db}"
+        self.pledges, self.db, self.repeat = pledges, db, repeat
+        self.label = f"{pledges:,} {db}" + (" again" if repeat else "")
         # Every step knows the server: a SQLite step waits for it to be idle too.
         self.server = server
         url = server.new_database() if server is not None and db == "postgresql" else None
@@ -569,11 +616,14 @@ class Sequence:
         }
         self.results: dict[str, tuple[float, float]] = {}
         self.outputs: dict[str, str] = {}
-        self.with_bounds = url is None and pledges <= TIMED_UP_TO
+        # A copy before the issue (for its bound) on every such ledger, so that each is
+        # timed after the same writes; the bounds once per size and run.
+        self.copy_before_issue = url is None and pledges <= TIMED_UP_TO
+        self.with_bounds = self.copy_before_issue and not repeat
         self.before_issue = folder / "before-issue.sqlite"
 
     def step(self, name: str) -> None:
-        if name == "issue" and self.with_bounds:  # the ledger as the issue finds it
+        if name == "issue" and self.copy_before_issue:  # the ledger as the issue finds it
             shutil.copyfile(ledger_file(self.folder), self.before_issue)
         elapsed, peak, text = run_step(name, self.argv[name], self.env, self.server, self.label)
         self.results[name] = (elapsed, peak)
