@@ -18,11 +18,11 @@ A run takes all its ledgers (each size, each database) through one step
 before the next, so the two times a ratio compares are seconds apart; a
 ratio (300,000 against 100,000, PostgreSQL against SQLite) is judged on the
 median of the runs' own ratios, with the ratio of the medians printed beside.
-The first size runs twice in each run, first and last (the second in the
-other order of databases), and a ratio is against the mean of its two
-times: a machine that slows down or speeds up within the run then moves
-both sides of the ratio alike, and how far the two identical times fell
-apart is printed, the machine's own noise.
+When a run has more than one ledger, the first size runs twice in it,
+first and last (the second time in the other order of databases), and a
+ratio is against the mean of its two times: a machine that slows down or
+speeds up within the run then moves both sides of the ratio alike, and how
+far the two identical times fell apart is printed, the machine's own noise.
 Beside each SQLite step is its bound: the same rows through SQLite and Python
 alone, with none of the kit's checks, keys or journal (scripts/ledger_bounds.py).
 
