@@ -203,6 +203,10 @@ def run_step(
     return elapsed, peak, text
 
 
+#: Each (size, database)'s results, one dict of step -> (seconds, peak MB) per run.
+Runs = dict[tuple[int, str], list[dict[str, tuple[float, float]]]]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pledges", type=int, default=100_000)
@@ -256,8 +260,8 @@ def main() -> int:
         )
         if server is not None and server.dir is not None:
             print(f"PostgreSQL: a throwaway server, shared_buffers {server.buffers_mb()} MB")
-        runs: dict[tuple[int, str], list[dict[str, tuple[float, float]]]] = {}
-        again: dict[tuple[int, str], list[dict[str, tuple[float, float]]]] = {}
+        runs: Runs = {}
+        again: Runs = {}
         bounds: dict[tuple[int, str], list[dict[str, float]]] = {}
         for n in range(1, args.repeat + 1):
             arithmetic, objects = calibrate()
@@ -299,9 +303,6 @@ TIMED_UP_TO = 300_000
 
 def memory_bound(pledges: int) -> float:
     return 400.0 if pledges <= TIMED_UP_TO else 1536.0
-
-
-Runs = dict[tuple[int, str], list[dict[str, tuple[float, float]]]]
 
 
 def report(
