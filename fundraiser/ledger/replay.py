@@ -41,7 +41,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import StaticPool
 
 from fundraiser.errors import LedgerError
-from fundraiser.ledger import changes, schema
+from fundraiser.ledger import bulk, changes, schema
 from fundraiser.ledger.changes import Change
 from fundraiser.ledger.compare import (
     Difference,
@@ -165,7 +165,10 @@ def prove(ledger: Ledger, *, keep: int = 200, chain: ChainCheck | None = None) -
     """
     report = ReplayReport()
     path = sqlite_path(ledger.url)
-    with tempfile.TemporaryDirectory(prefix="fundraiser-replay-") as folder:
+    # The rows read and compared are young objects without cycles: the collector's
+    # passes over them freed nothing and cost a PostgreSQL ledger's verify 15%
+    # (4.08 -> 3.48 s at 100,000 pledges). The forked copier inherits the pause.
+    with bulk.gc_paused(), tempfile.TemporaryDirectory(prefix="fundraiser-replay-") as folder:
         engine = sa.create_engine(
             f"sqlite:///{Path(folder) / 'replay.sqlite'}", poolclass=StaticPool
         )
